@@ -1,0 +1,10 @@
+//! causeway: one operator connecting a Kubernetes cluster to AWS.
+//!
+//! Every controller follows the same shape: fetch Kubernetes inputs, build the
+//! desired model (pure), observe AWS, plan (pure diff), apply, write status.
+
+/// The one field manager used for every server-side apply we make.
+pub const FIELD_MANAGER: &str = "causeway";
+
+/// Version string printed by `causeway version` and exported as a metric label.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
