@@ -3,6 +3,12 @@
 //! Every controller follows the same shape: fetch Kubernetes inputs, build the
 //! desired model (pure), observe AWS, plan (pure diff), apply, write status.
 
+pub mod aws;
+pub mod crd;
+pub mod dns;
+pub mod k8s;
+pub mod telemetry;
+
 /// The one field manager used for every server-side apply we make.
 pub const FIELD_MANAGER: &str = "causeway";
 

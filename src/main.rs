@@ -1,1 +1,87 @@
-fn main(){}
+//! The `causeway` binary: parse the command line, start the chosen subcommand.
+
+use causeway::cli::{Cli, Command, LogFormatArg};
+use causeway::telemetry::{self, LogFormat};
+use clap::Parser;
+use clap::error::ErrorKind;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    eprintln!("{}", causeway::cli::one_line_error(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let format = match cli.log_format {
+        LogFormatArg::Json => LogFormat::Json,
+        LogFormatArg::Text => LogFormat::Text,
+    };
+    match cli.command {
+        Command::Version => {
+            println!("causeway {}", causeway::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Crds(args) => match args.out {
+            Some(dir) => match causeway::crd::write_dir(&dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("causeway: writing CRDs to {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            },
+            None => {
+                let mut out = std::io::stdout().lock();
+                if out
+                    .write_all(causeway::crd::render_all().as_bytes())
+                    .is_err()
+                {
+                    return ExitCode::FAILURE;
+                }
+                ExitCode::SUCCESS
+            }
+        },
+        Command::Controller(args) => {
+            telemetry::init_logging(format, &cli.log_level);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("causeway: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(causeway::controller::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "controller failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Agent(_) => {
+            eprintln!(
+                "causeway: the node agent is not part of this build yet (tracked by the pod-IAM issue)"
+            );
+            ExitCode::FAILURE
+        }
+        Command::Plan(_) => {
+            eprintln!(
+                "causeway: `plan` has no planners in this build yet (tracked by the ALB and DNS issues)"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -236,7 +236,7 @@ mod tests {
             assert_eq!(crd.spec.names.plural, plural);
             assert_eq!(crd.spec.names.singular.as_deref(), Some(singular));
             assert_eq!(crd.spec.scope, scope, "{kind}");
-            assert_eq!(crd.spec.names.short_names.as_deref(), Some(&short_names[..]));
+            assert_eq!(crd.spec.names.short_names.clone().unwrap_or_default(), short_names);
             assert_eq!(crd.spec.names.categories.as_deref(), Some(&["causeway".to_string()][..]));
             assert_eq!(crd.metadata.name.as_deref(), Some(&*format!("{plural}.{group}")));
             assert_eq!(crd.spec.versions.len(), 1, "{kind}");
@@ -366,7 +366,7 @@ pub(crate) mod schema_test_util {
                 .unwrap_or_else(|| panic!("no property {name:?} on the way to {path}"));
             if into_items {
                 current = match &current.items {
-                    Some(JSONSchemaPropsOrArray::Schema(item)) => item,
+                    Some(JSONSchemaPropsOrArray::Schema(item)) => &**item,
                     _ => panic!("{name} is not a list, on the way to {path}"),
                 };
             }

@@ -386,6 +386,8 @@ fn start_apiserver(dir: &Path, bins: &Binaries, pki: &certs::Pki, etcd: u16, por
         .arg(format!("--secure-port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg("--advertise-address=127.0.0.1")
+        // Loopback cannot back the kubernetes Service endpoints; tests never use them.
+        .arg("--endpoint-reconciler-type=none")
         .arg("--service-cluster-ip-range=10.0.0.0/24")
         .arg("--allow-privileged=true")
         .arg("--authorization-mode=RBAC")

@@ -1,1 +1,8 @@
+//! Integration tests on the embedded environment: real etcd, kube-apiserver,
+//! controller-manager, scheduler and kwok, plus moto. One test binary with
+//! modules keeps link time down; each test gets its own namespace and AWS names.
 
+mod common;
+mod crds;
+mod controller;
+mod testenv;

@@ -319,7 +319,7 @@ async fn summary(info: &EnvInfo) -> Result<()> {
                 .target_health_descriptions()
                 .iter()
                 .filter_map(|d| d.target())
-                .map(|t| format!("{}:{}", t.id(), t.port().unwrap_or_default()))
+                .map(|t| format!("{}:{}", t.id().unwrap_or_default(), t.port().unwrap_or_default()))
                 .collect();
             println!(
                 "    target group {} ({}) targets: {}",

@@ -1,0 +1,539 @@
+//! Client-side rate limiting per AWS API family.
+//!
+//! AWS throttles per account and per API family, and every cluster in an account shares
+//! the same quota (Route 53 allows 5 requests/s for the whole account). Limiting before
+//! the request leaves the process keeps us under the quota instead of discovering it
+//! through throttling errors and retry storms.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
+use tokio::time::Instant;
+
+/// The AWS API families we call, each with its own quota, limiter and metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AwsService {
+    Elbv2,
+    Ec2,
+    Route53,
+    Iam,
+    Sts,
+    Acm,
+}
+
+impl AwsService {
+    pub const ALL: [AwsService; 6] = [
+        AwsService::Elbv2,
+        AwsService::Ec2,
+        AwsService::Route53,
+        AwsService::Iam,
+        AwsService::Sts,
+        AwsService::Acm,
+    ];
+
+    /// The `service` label of `causeway_aws_api_calls_total` and the key in `--aws-rate-limits`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AwsService::Elbv2 => "elbv2",
+            AwsService::Ec2 => "ec2",
+            AwsService::Route53 => "route53",
+            AwsService::Iam => "iam",
+            AwsService::Sts => "sts",
+            AwsService::Acm => "acm",
+        }
+    }
+}
+
+impl fmt::Display for AwsService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A steady rate with a burst allowance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Limit {
+    pub const fn new(per_second: f64, burst: u32) -> Self {
+        Limit { per_second, burst }
+    }
+}
+
+/// One [`Limit`] per API family.
+///
+/// The defaults stay below the documented AWS quotas so that a second tool in the same
+/// account still has headroom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimits {
+    pub elbv2: Limit,
+    pub ec2: Limit,
+    pub route53: Limit,
+    pub iam: Limit,
+    pub sts: Limit,
+    pub acm: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            elbv2: Limit::new(10.0, 20),
+            ec2: Limit::new(20.0, 40),
+            // The Route 53 quota is 5/s for the whole account.
+            route53: Limit::new(4.0, 4),
+            iam: Limit::new(10.0, 10),
+            sts: Limit::new(50.0, 50),
+            acm: Limit::new(10.0, 10),
+        }
+    }
+}
+
+impl RateLimits {
+    pub fn get(&self, service: AwsService) -> Limit {
+        match service {
+            AwsService::Elbv2 => self.elbv2,
+            AwsService::Ec2 => self.ec2,
+            AwsService::Route53 => self.route53,
+            AwsService::Iam => self.iam,
+            AwsService::Sts => self.sts,
+            AwsService::Acm => self.acm,
+        }
+    }
+
+    pub fn set(&mut self, service: AwsService, limit: Limit) {
+        let slot = match service {
+            AwsService::Elbv2 => &mut self.elbv2,
+            AwsService::Ec2 => &mut self.ec2,
+            AwsService::Route53 => &mut self.route53,
+            AwsService::Iam => &mut self.iam,
+            AwsService::Sts => &mut self.sts,
+            AwsService::Acm => &mut self.acm,
+        };
+        *slot = limit;
+    }
+
+    pub fn validate(&self) -> Result<(), RateLimitError> {
+        for service in AwsService::ALL {
+            let limit = self.get(service);
+            if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+                return Err(RateLimitError::Rate {
+                    service: service.label(),
+                    value: limit.per_second.to_string(),
+                });
+            }
+            if limit.burst == 0 {
+                return Err(RateLimitError::Burst {
+                    service: service.label(),
+                    value: limit.burst.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rate limit entry {0:?} is not of the form service=rate[:burst]")]
+    Syntax(String),
+    #[error("unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm)")]
+    UnknownService(String),
+    #[error("rate limit for {0} is given twice")]
+    Duplicate(&'static str),
+    #[error("rate for {service} must be a positive number of requests per second, got {value:?}")]
+    Rate {
+        service: &'static str,
+        value: String,
+    },
+    #[error("burst for {service} must be a whole number of at least 1, got {value:?}")]
+    Burst {
+        service: &'static str,
+        value: String,
+    },
+}
+
+impl FromStr for AwsService {
+    type Err = RateLimitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AwsService::ALL
+            .into_iter()
+            .find(|service| service.label() == s)
+            .ok_or_else(|| RateLimitError::UnknownService(s.to_owned()))
+    }
+}
+
+/// Parses `elbv2=10:20,route53=4` on top of the defaults; services not named keep their
+/// default. A missing burst means a burst of one second's worth of requests.
+impl FromStr for RateLimits {
+    type Err = RateLimitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut limits = RateLimits::default();
+        let mut seen = Vec::new();
+        for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (service, value) = entry
+                .split_once('=')
+                .ok_or_else(|| RateLimitError::Syntax(entry.to_owned()))?;
+            let service: AwsService = service.trim().parse()?;
+            if seen.contains(&service) {
+                return Err(RateLimitError::Duplicate(service.label()));
+            }
+            seen.push(service);
+
+            let (rate, burst) = match value.split_once(':') {
+                Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+                None => (value.trim(), None),
+            };
+            let per_second = rate
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| RateLimitError::Rate {
+                    service: service.label(),
+                    value: rate.to_owned(),
+                })?;
+            let burst = match burst {
+                Some(burst) => burst
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|b| *b >= 1)
+                    .ok_or_else(|| RateLimitError::Burst {
+                        service: service.label(),
+                        value: burst.to_owned(),
+                    })?,
+                // Saturating float-to-int conversion is what we want for absurd rates.
+                None => (per_second.ceil() as u32).max(1),
+            };
+            limits.set(service, Limit { per_second, burst });
+        }
+        Ok(limits)
+    }
+}
+
+impl fmt::Display for RateLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, service) in AwsService::ALL.into_iter().enumerate() {
+            let limit = self.get(service);
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{service}={}:{}", limit.per_second, limit.burst)?;
+        }
+        Ok(())
+    }
+}
+
+/// A token bucket that hands out reservations in arrival order.
+///
+/// Each caller takes a token immediately, even when that drives the balance negative, and
+/// sleeps until the balance it owes has refilled. That keeps waiters in FIFO order without
+/// a queue and without waking everyone on every refill.
+#[derive(Debug)]
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<BucketState>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket: the first `burst` requests go out at once.
+    pub fn new(limit: Limit) -> Self {
+        TokenBucket {
+            per_second: limit.per_second,
+            burst: f64::from(limit.burst),
+            state: Mutex::new(BucketState {
+                tokens: f64::from(limit.burst),
+                updated: Instant::now(),
+            }),
+        }
+    }
+
+    /// Waits until a request may be sent.
+    pub async fn acquire(&self) {
+        let wait = self.reserve();
+        if wait.is_zero() {
+            return;
+        }
+        tracing::trace!(?wait, "waiting for AWS rate limit token");
+        let mut refund = Refund {
+            bucket: self,
+            armed: true,
+        };
+        tokio::time::sleep(wait).await;
+        refund.armed = false;
+    }
+
+    fn reserve(&self) -> Duration {
+        let mut state = self.lock_refilled();
+        state.tokens -= 1.0;
+        if state.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-state.tokens / self.per_second)
+        }
+    }
+
+    fn lock_refilled(&self) -> std::sync::MutexGuard<'_, BucketState> {
+        // The state is two numbers updated together; a panic elsewhere cannot tear it.
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(state.updated).as_secs_f64();
+        state.tokens = (state.tokens + elapsed * self.per_second).min(self.burst);
+        state.updated = now;
+        state
+    }
+}
+
+/// Gives an unused reservation back when its waiter is cancelled (attempt timeout, dropped
+/// reconcile), so cancelled callers do not slow down the ones behind them.
+struct Refund<'a> {
+    bucket: &'a TokenBucket,
+    armed: bool,
+}
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut state = self.bucket.lock_refilled();
+            state.tokens = (state.tokens + 1.0).min(self.bucket.burst);
+        }
+    }
+}
+
+/// Wraps the shared HTTPS client so that every HTTP attempt, retries included, first takes
+/// a token from its API family's bucket. The inner client (and its connection pool) is
+/// shared by all services.
+#[derive(Clone, Debug)]
+pub(crate) struct RateLimitedHttpClient {
+    inner: SharedHttpClient,
+    bucket: Arc<TokenBucket>,
+}
+
+impl RateLimitedHttpClient {
+    pub(crate) fn new(inner: SharedHttpClient, bucket: Arc<TokenBucket>) -> Self {
+        RateLimitedHttpClient { inner, bucket }
+    }
+}
+
+impl HttpClient for RateLimitedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RateLimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            bucket: self.bucket.clone(),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct RateLimitedConnector {
+    inner: SharedHttpConnector,
+    bucket: Arc<TokenBucket>,
+}
+
+impl HttpConnector for RateLimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let bucket = self.bucket.clone();
+        HttpConnectorFuture::new(async move {
+            bucket.acquire().await;
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elapsed_ms(start: Instant) -> u128 {
+        start.elapsed().as_millis()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_then_steady_rate() {
+        let bucket = TokenBucket::new(Limit::new(2.0, 3));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..6 {
+            bucket.acquire().await;
+            times.push(elapsed_ms(start));
+        }
+        assert_eq!(times, vec![0, 0, 0, 500, 1000, 1500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_time_refills_up_to_burst_only() {
+        let bucket = TokenBucket::new(Limit::new(1.0, 2));
+        bucket.acquire().await;
+        bucket.acquire().await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let start = Instant::now();
+        for _ in 0..3 {
+            bucket.acquire().await;
+        }
+        assert_eq!(elapsed_ms(start), 1000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_waiters_are_spaced_out() {
+        let bucket = Arc::new(TokenBucket::new(Limit::new(4.0, 1)));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let bucket = bucket.clone();
+                tokio::spawn(async move {
+                    bucket.acquire().await;
+                    elapsed_ms(start)
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for task in tasks {
+            times.push(task.await.unwrap());
+        }
+        times.sort_unstable();
+        assert_eq!(times, vec![0, 250, 500, 750, 1000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_waiter_returns_its_token() {
+        let bucket = TokenBucket::new(Limit::new(1.0, 1));
+        bucket.acquire().await;
+        // This waiter would get the token at t=1s but gives up at t=0.5s.
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), bucket.acquire()).await;
+        assert!(gave_up.is_err());
+        let start = Instant::now();
+        bucket.acquire().await;
+        // Without the refund this would wait until t=2s.
+        assert_eq!(elapsed_ms(start), 500);
+    }
+
+    #[test]
+    fn parses_overrides_on_top_of_defaults() {
+        let limits: RateLimits = " elbv2=10:20, route53=2.5 ,".parse().unwrap();
+        assert_eq!(limits.elbv2, Limit::new(10.0, 20));
+        assert_eq!(limits.route53, Limit::new(2.5, 3));
+        assert_eq!(limits.ec2, RateLimits::default().ec2);
+        assert_eq!("".parse::<RateLimits>().unwrap(), RateLimits::default());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let limits: RateLimits = "acm=1.5:2,sts=7:9".parse().unwrap();
+        assert_eq!(limits.to_string().parse::<RateLimits>().unwrap(), limits);
+        assert!(limits.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_entries_with_clear_errors() {
+        let cases = [
+            ("elbv2", RateLimitError::Syntax("elbv2".into())),
+            ("s3=1:1", RateLimitError::UnknownService("s3".into())),
+            ("iam=1,iam=2", RateLimitError::Duplicate("iam")),
+            (
+                "ec2=0:1",
+                RateLimitError::Rate {
+                    service: "ec2",
+                    value: "0".into(),
+                },
+            ),
+            (
+                "ec2=fast",
+                RateLimitError::Rate {
+                    service: "ec2",
+                    value: "fast".into(),
+                },
+            ),
+            (
+                "ec2=NaN",
+                RateLimitError::Rate {
+                    service: "ec2",
+                    value: "NaN".into(),
+                },
+            ),
+            (
+                "acm=1:0",
+                RateLimitError::Burst {
+                    service: "acm",
+                    value: "0".into(),
+                },
+            ),
+            (
+                "acm=1:-2",
+                RateLimitError::Burst {
+                    service: "acm",
+                    value: "-2".into(),
+                },
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                input.parse::<RateLimits>().unwrap_err(),
+                expected,
+                "{input}"
+            );
+        }
+        let message = "s3=1".parse::<RateLimits>().unwrap_err().to_string();
+        assert!(message.contains("route53"), "{message}");
+    }
+
+    #[test]
+    fn validate_catches_hand_built_limits() {
+        let mut limits = RateLimits::default();
+        limits.sts = Limit::new(f64::INFINITY, 1);
+        assert!(limits.validate().is_err());
+        limits.sts = Limit::new(1.0, 0);
+        assert!(limits.validate().is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! DNS controller (the external-dns replacement): the pure core.
+//!
+//! The pipeline, each step with its own error type:
+//! 1. [`sources`]: Ingress, Service and DNSEndpoint objects -> [`Endpoint`]s, merged across
+//!    objects ([`SourceError`]); annotations are parsed by [`annotations`] ([`AnnotationError`]).
+//! 2. [`zones`]: managed hosted zones and the zones each endpoint goes to ([`ZoneError`]).
+//! 3. [`plan`]: desired endpoints + a zone's records, ownership read from external-dns TXT
+//!    records ([`registry`], [`RegistryError`]) -> changes ([`PlanError`]).
+//! 4. [`batch`]: changes -> ChangeResourceRecordSets requests ([`BatchError`]).
+//!
+//! Nothing here performs I/O; the Route 53 adapter and the controller loop build on it.
+
+pub mod annotations;
+pub mod batch;
+pub mod elb;
+pub mod endpoint;
+pub mod plan;
+pub mod registry;
+pub mod sources;
+pub mod zones;
+
+pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
+pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};
+pub use elb::canonical_hosted_zone;
+pub use endpoint::{
+    AliasTarget, DnsName, Endpoint, EndpointError, Failover, GeoLocation, NameError, Record,
+    RecordKey, RecordType, ResourceRef, Routing, RoutingPolicy, Ttl,
+};
+pub use plan::{Action, ApplyError, Change, Plan, PlanConfig, PlanError, Policy, apply_to, plan};
+pub use registry::{OwnerLabels, RegistryError, TxtRegistry};
+pub use sources::{
+    DnsEndpointRecord, Merged, SourceContext, SourceError, SourceOutput, dns_endpoint_endpoints,
+    dns_endpoint_object_endpoints, ingress_endpoints, merge, service_endpoints,
+};
+pub use zones::{
+    Assignment, DomainFilter, TagFilter, Zone, ZoneError, ZoneFilter, ZoneType, assign,
+};
+
+/// Any error of the DNS pipeline, for callers that handle them alike.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+}
+
+impl DnsError {
+    /// The objects the error should be reported on (conditions and Events).
+    pub fn resources(&self) -> Vec<&ResourceRef> {
+        match self {
+            DnsError::Source(e) => e.resources(),
+            DnsError::Zone(e) => e.resource().into_iter().collect(),
+            DnsError::Plan(e) => e.resource().into_iter().collect(),
+            DnsError::Registry(_) | DnsError::Batch(_) => Vec::new(),
+        }
+    }
+}
