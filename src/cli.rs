@@ -20,7 +20,12 @@ pub struct Cli {
     pub log_format: LogFormatArg,
 
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `causeway=debug,kube=warn`.
-    #[arg(long, env = "CAUSEWAY_LOG_LEVEL", default_value = "info", global = true)]
+    #[arg(
+        long,
+        env = "CAUSEWAY_LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
     pub log_level: String,
 
     #[command(subcommand)]
@@ -69,7 +74,10 @@ pub struct AwsArgs {
     pub assume_role_arn: Option<String>,
 
     /// External id for --aws-assume-role-arn.
-    #[arg(long = "aws-assume-role-external-id", env = "CAUSEWAY_AWS_ASSUME_ROLE_EXTERNAL_ID")]
+    #[arg(
+        long = "aws-assume-role-external-id",
+        env = "CAUSEWAY_AWS_ASSUME_ROLE_EXTERNAL_ID"
+    )]
     pub assume_role_external_id: Option<String>,
 
     /// Attempts per AWS call, including the first (standard retry mode: exponential backoff with jitter).
@@ -78,7 +86,11 @@ pub struct AwsArgs {
     pub max_attempts: u32,
 
     /// Client-side rate limits per API family as `family=rate:burst,...` (families: elbv2, ec2, route53, iam, sts, acm); unset families keep their defaults.
-    #[arg(long = "aws-rate-limits", env = "CAUSEWAY_AWS_RATE_LIMITS", default_value = "")]
+    #[arg(
+        long = "aws-rate-limits",
+        env = "CAUSEWAY_AWS_RATE_LIMITS",
+        default_value = ""
+    )]
     pub rate_limits: RateLimits,
 }
 
@@ -91,6 +103,7 @@ impl AwsArgs {
             assume_role_external_id: self.assume_role_external_id.clone(),
             max_attempts: self.max_attempts,
             rate_limits: self.rate_limits.clone(),
+            ..AwsSettings::default()
         }
     }
 }
@@ -116,11 +129,19 @@ pub struct ControllerArgs {
     pub leader_elect: bool,
 
     /// Namespace holding the leader-election Lease.
-    #[arg(long, env = "CAUSEWAY_LEADER_ELECTION_NAMESPACE", default_value = "kube-system")]
+    #[arg(
+        long,
+        env = "CAUSEWAY_LEADER_ELECTION_NAMESPACE",
+        default_value = "kube-system"
+    )]
     pub leader_election_namespace: String,
 
     /// Name of the leader-election Lease.
-    #[arg(long, env = "CAUSEWAY_LEADER_ELECTION_ID", default_value = "causeway-controller")]
+    #[arg(
+        long,
+        env = "CAUSEWAY_LEADER_ELECTION_ID",
+        default_value = "causeway-controller"
+    )]
     pub leader_election_id: String,
 
     /// Identity written into the Lease; defaults to the pod or host name plus a random suffix.
@@ -156,7 +177,13 @@ pub struct CrdsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// Manifest files or directories to plan for (`-` reads standard input).
-    #[arg(short = 'f', long = "filename", env = "CAUSEWAY_PLAN_FILES", value_delimiter = ',', required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "CAUSEWAY_PLAN_FILES",
+        value_delimiter = ',',
+        required = true
+    )]
     pub files: Vec<PathBuf>,
 }
 

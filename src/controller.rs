@@ -135,15 +135,18 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         });
     }
 
-    let server = {
-        let mut stop = stop_rx.clone();
-        telemetry::serve_bound(args.metrics_addr, metrics.clone(), readiness.clone(), async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
+    let server = telemetry::TelemetryServer::bind(args.metrics_addr)
         .await
-        .map_err(|e| ControllerError::Server(e.to_string()))?
+        .map_err(|e| ControllerError::Server(e.to_string()))?;
+    info!(addr = %server.local_addr(), "serving /metrics, /healthz and /readyz");
+    let server_task = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(
+            server.serve(metrics.clone(), readiness.clone(), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+        )
     };
-    info!(addr = %server.local_addr, "serving /metrics, /healthz and /readyz");
 
     let client = crate::k8s::client(args.kube.kubeconfig.as_deref())
         .await
@@ -153,7 +156,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         .map_err(|e| ControllerError::Aws(e.to_string()))?;
     match crate::aws::caller_identity(&aws).await {
         Ok(account) => info!(account, "AWS credentials verified"),
-        Err(e) => warn!(error = %e, "could not verify AWS credentials; AWS calls will keep retrying"),
+        Err(e) => {
+            warn!(error = %e, "could not verify AWS credentials; AWS calls will keep retrying")
+        }
     }
 
     let caches = Caches::start(&client, &stop_rx);
@@ -221,7 +226,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
                 error!("lost leadership while leading");
-                break Err(ControllerError::LostLeadership(args.leader_election_id.clone()));
+                break Err(ControllerError::LostLeadership(
+                    args.leader_election_id.clone(),
+                ));
             }
             LeaderState::Following { ref holder } => {
                 info!(holder = holder.as_deref().unwrap_or("<none>"), "following")
@@ -250,7 +257,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         // The elector releases the Lease on shutdown so a successor takes over at once.
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     info!("controller stopped");
     result
 }

@@ -4,8 +4,11 @@
 //! desired model (pure), observe AWS, plan (pure diff), apply, write status.
 
 pub mod aws;
+pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod dns;
+pub mod iam;
 pub mod k8s;
 pub mod telemetry;
 

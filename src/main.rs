@@ -52,7 +52,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Controller(args) => {
-            telemetry::init_logging(format, &cli.log_level);
+            if let Err(e) = telemetry::init_logging(format, &cli.log_level) {
+                eprintln!("causeway: {e}");
+                return ExitCode::from(2);
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -530,10 +530,15 @@ mod tests {
 
     #[test]
     fn validate_catches_hand_built_limits() {
-        let mut limits = RateLimits::default();
-        limits.sts = Limit::new(f64::INFINITY, 1);
-        assert!(limits.validate().is_err());
-        limits.sts = Limit::new(1.0, 0);
-        assert!(limits.validate().is_err());
+        let infinite = RateLimits {
+            sts: Limit::new(f64::INFINITY, 1),
+            ..RateLimits::default()
+        };
+        assert!(infinite.validate().is_err());
+        let no_burst = RateLimits {
+            sts: Limit::new(1.0, 0),
+            ..RateLimits::default()
+        };
+        assert!(no_burst.validate().is_err());
     }
 }

@@ -11,6 +11,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::drop_null_enum_values;
+
 /// Route 53's TTL ceiling (a signed 32-bit integer).
 pub const MAX_RECORD_TTL: i64 = 2_147_483_647;
 
@@ -79,8 +81,13 @@ pub enum RecordType {
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
         description = "Whether every record is published"
     ),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
+#[schemars(transform = drop_null_enum_values)]
 pub struct DNSEndpointSpec {
     /// The records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -203,21 +210,37 @@ status:
     fn schema_matches_external_dns() {
         let crd = DNSEndpoint::crd();
         assert_eq!(
-            crd.metadata.annotations.as_ref().and_then(|a| a.get("api-approved.kubernetes.io")),
+            crd.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("api-approved.kubernetes.io")),
             Some(&API_APPROVAL.to_string())
         );
         let ttl = node(&crd, "spec.endpoints[].recordTTL");
         assert_eq!(ttl.format.as_deref(), Some("int64"));
-        assert_eq!((ttl.minimum, ttl.maximum), (Some(0.0), Some(MAX_RECORD_TTL as f64)));
+        assert_eq!(
+            (ttl.minimum, ttl.maximum),
+            (Some(0.0), Some(MAX_RECORD_TTL as f64))
+        );
         let types = enum_values(node(&crd, "spec.endpoints[].recordType"));
-        for known in ["A", "AAAA", "CNAME", "TXT", "SRV", "NS", "PTR", "MX", "NAPTR"] {
+        for known in [
+            "A", "AAAA", "CNAME", "TXT", "SRV", "NS", "PTR", "MX", "NAPTR",
+        ] {
             assert!(types.contains(&known), "external-dns accepts {known}");
         }
         assert_eq!(
             node(&crd, "spec.endpoints[]").required.as_deref(),
             Some(&["dnsName".to_string()][..])
         );
-        assert_eq!(node(&crd, "status.observedGeneration").type_.as_deref(), Some("integer"));
-        assert_eq!(node(&crd, "status.conditions").x_kubernetes_list_type.as_deref(), Some("map"));
+        assert_eq!(
+            node(&crd, "status.observedGeneration").type_.as_deref(),
+            Some("integer")
+        );
+        assert_eq!(
+            node(&crd, "status.conditions")
+                .x_kubernetes_list_type
+                .as_deref(),
+            Some("map")
+        );
     }
 }

@@ -66,7 +66,11 @@ pub const MAX_SESSION_SECONDS: i32 = 43_200;
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
         description = "Whether credentials for the role can be issued"
     ),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -79,7 +83,11 @@ pub struct IamRoleBindingSpec {
     pub role: String,
 
     /// The external ID to present when assuming the role, if its trust policy demands one.
-    #[serde(rename = "externalID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "externalID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(regex(pattern = EXTERNAL_ID_PATTERN), length(min = 2, max = 1224))]
     pub external_id: Option<String>,
 
@@ -93,7 +101,9 @@ pub struct IamRoleBindingSpec {
     /// both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        regex(pattern = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"),
+        regex(
+            pattern = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"
+        ),
         length(min = 1, max = 253)
     )]
     pub service_account_name: Option<String>,
@@ -126,7 +136,7 @@ mod tests {
     use kube::CustomResourceExt;
 
     use super::*;
-    use crate::crd::schema_test_util::{node, round_trip, rules};
+    use crate::crd::schema_test_util::{assert_pattern, node, round_trip, rules};
 
     const MANIFEST: &str = r#"
 apiVersion: causeway.dev/v1alpha1
@@ -147,10 +157,16 @@ spec:
     #[test]
     fn manifest_deserializes() {
         let binding: IamRoleBinding = round_trip(MANIFEST);
-        assert_eq!(binding.spec.role, "arn:aws:iam::123456789012:role/service/uploader");
+        assert_eq!(
+            binding.spec.role,
+            "arn:aws:iam::123456789012:role/service/uploader"
+        );
         assert_eq!(binding.spec.external_id.as_deref(), Some("media-cluster"));
         assert_eq!(binding.spec.session_duration, Some(3600));
-        assert_eq!(binding.spec.service_account_name.as_deref(), Some("uploader"));
+        assert_eq!(
+            binding.spec.service_account_name.as_deref(),
+            Some("uploader")
+        );
         assert!(binding.spec.pod_selector.is_some());
     }
 
@@ -159,9 +175,52 @@ spec:
         let crd = IamRoleBinding::crd();
         let spec = node(&crd, "spec");
         assert_eq!(rules(spec), [SELECTS_PODS_RULE]);
-        let message = spec.x_kubernetes_validations.iter().flatten().next().and_then(|r| r.message.clone());
-        assert_eq!(message.as_deref(), Some("set serviceAccountName, podSelector, or both"));
+        let message = spec
+            .x_kubernetes_validations
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|r| r.message.clone());
+        assert_eq!(
+            message.as_deref(),
+            Some("set serviceAccountName, podSelector, or both")
+        );
         assert_eq!(spec.required.as_deref(), Some(&["role".to_string()][..]));
+    }
+
+    #[test]
+    fn role_takes_a_name_or_an_arn_as_kube2iam_did() {
+        let crd = IamRoleBinding::crd();
+        assert_pattern(
+            &crd,
+            "spec.role",
+            &[
+                "uploader",
+                "service/uploader",
+                "arn:aws:iam::123456789012:role/uploader",
+                "arn:aws:iam::123456789012:role/service/uploader",
+                "arn:aws-cn:iam::123456789012:role/uploader",
+            ],
+            &[
+                "",
+                "up loader",
+                "arn:aws:iam::1234:role/uploader",
+                "arn:aws:iam::123456789012:user/uploader",
+                "arn:aws:s3:::bucket",
+            ],
+        );
+        assert_pattern(
+            &crd,
+            "spec.externalID",
+            &["media-cluster", "a:b/c@d"],
+            &["has space"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.serviceAccountName",
+            &["uploader", "my.sa-1"],
+            &["Uploader", "-sa", "sa_1"],
+        );
     }
 
     #[test]
@@ -171,9 +230,18 @@ spec:
         assert_eq!(role.pattern.as_deref(), Some(ROLE_PATTERN));
         assert!(ROLE_PATTERN.contains(r"iam::[0-9]{12}:role/"));
         let session = node(&crd, "spec.sessionDuration");
-        assert_eq!((session.minimum, session.maximum), (Some(900.0), Some(43200.0)));
+        assert_eq!(
+            (session.minimum, session.maximum),
+            (Some(900.0), Some(43200.0))
+        );
         let external_id = node(&crd, "spec.externalID");
-        assert_eq!((external_id.min_length, external_id.max_length), (Some(2), Some(1224)));
-        assert_eq!(node(&crd, "status.roleArn").type_.as_deref(), Some("string"));
+        assert_eq!(
+            (external_id.min_length, external_id.max_length),
+            (Some(2), Some(1224))
+        );
+        assert_eq!(
+            node(&crd, "status.roleArn").type_.as_deref(),
+            Some("string")
+        );
     }
 }

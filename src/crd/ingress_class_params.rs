@@ -12,6 +12,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::drop_null_enum_values;
+
 pub use super::target_group_binding::TargetType;
 
 /// ACM or IAM server certificate ARNs.
@@ -98,9 +100,14 @@ pub enum OnUnauthenticatedRequest {
         json_path = ".spec.ipAddressType",
         description = "The AWS Load Balancer ipAddressType"
     ),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = drop_null_enum_values)]
 pub struct IngressClassParamsSpec {
     /// Certificates for the HTTPS listeners of every Ingress of the class.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -121,7 +128,11 @@ pub struct IngressClassParamsSpec {
     pub scheme: Option<LoadBalancerScheme>,
 
     /// The CIDRs allowed to reach the load balancers.
-    #[serde(rename = "inboundCIDRs", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "inboundCIDRs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(inner(length(max = 43)), length(max = 1000))]
     #[x_kube(validation = Rule::new(INBOUND_CIDRS_RULE).message("every entry must be a CIDR"))]
     pub inbound_cidrs: Vec<String>,
@@ -170,17 +181,29 @@ pub struct IngressClassParamsSpec {
     pub ipam_configuration: Option<IpamConfiguration>,
 
     /// Managed prefix lists allowed to reach the load balancers.
-    #[serde(rename = "prefixListsIDs", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "prefixListsIDs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(inner(regex(pattern = r"^pl-[0-9a-f]+$")))]
     pub prefix_lists_ids: Vec<String>,
 
     /// The older spelling of prefixListsIDs, read when prefixListsIDs is empty.
-    #[serde(rename = "PrefixListsIDs", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "PrefixListsIDs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(inner(regex(pattern = r"^pl-[0-9a-f]+$")))]
     pub prefix_lists_ids_legacy: Vec<String>,
 
     /// User authentication on the load balancers, with Cognito or an OIDC provider.
-    #[serde(rename = "authenticationConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "authenticationConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authentication_configuration: Option<AuthConfig>,
 
     /// Redirects HTTP to HTTPS on this port, for every Ingress of the class.
@@ -189,12 +212,20 @@ pub struct IngressClassParamsSpec {
     pub ssl_redirect_port: Option<String>,
 
     /// A WAFv2 web ACL, by ARN, for the load balancers.
-    #[serde(rename = "wafv2AclArn", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "wafv2AclArn",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 2048))]
     pub wafv2_acl_arn: Option<String>,
 
     /// A WAFv2 web ACL, by name, for the load balancers.
-    #[serde(rename = "wafv2AclName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "wafv2AclName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 128))]
     pub wafv2_acl_name: Option<String>,
 }
@@ -204,7 +235,9 @@ pub struct IngressClassParamsSpec {
 pub struct IngressGroup {
     /// The group's name: lowercase alphanumerics, '-' and '.', at most 63 characters.
     #[schemars(
-        regex(pattern = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"),
+        regex(
+            pattern = r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$"
+        ),
         length(min = 1, max = 63)
     )]
     pub name: String,
@@ -272,7 +305,11 @@ pub struct MinimumLoadBalancerCapacity {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct IpamConfiguration {
     /// The IPAM pool preferred for public IPv4 addresses.
-    #[serde(rename = "ipv4IPAMPoolId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ipv4IPAMPoolId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(regex(pattern = r"^ipam-pool-[0-9a-f]+$"))]
     pub ipv4_ipam_pool_id: Option<String>,
 }
@@ -286,11 +323,19 @@ pub struct AuthConfig {
     pub type_: AuthType,
 
     /// The Cognito user pool, for type cognito.
-    #[serde(rename = "idpCognitoConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idpCognitoConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idp_cognito: Option<AuthIdpCognito>,
 
     /// The OIDC provider, for type oidc.
-    #[serde(rename = "idpOidcConfiguration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "idpOidcConfiguration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idp_oidc: Option<AuthIdpOidc>,
 
     /// authenticate (the default), deny or allow.
@@ -302,7 +347,11 @@ pub struct AuthConfig {
     pub scope: Option<String>,
 
     /// The name of the session cookie.
-    #[serde(rename = "sessionCookie", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sessionCookie",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub session_cookie_name: Option<String>,
 
     /// The longest an authenticated session lasts, in seconds.
@@ -316,7 +365,9 @@ pub struct AuthConfig {
 pub struct AuthIdpCognito {
     /// The user pool's ARN.
     #[serde(rename = "userPoolARN")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool/\S+$"))]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:[0-9]{12}:userpool/\S+$"
+    ))]
     pub user_pool_arn: String,
 
     /// The user pool client's ID.
@@ -374,7 +425,7 @@ mod tests {
     use kube::CustomResourceExt;
 
     use super::*;
-    use crate::crd::schema_test_util::{enum_values, node, round_trip, rules};
+    use crate::crd::schema_test_util::{assert_pattern, enum_values, node, round_trip, rules};
 
     /// Every field LBC documents for IngressClassParams, as its docs write them.
     const LBC_MANIFEST: &str = r#"
@@ -442,9 +493,15 @@ spec:
         let params: IngressClassParams = round_trip(LBC_MANIFEST);
         assert_eq!(params.metadata.namespace, None);
         let spec = &params.spec;
-        assert_eq!(spec.group.as_ref().map(|g| g.name.as_str()), Some("my-group"));
+        assert_eq!(
+            spec.group.as_ref().map(|g| g.name.as_str()),
+            Some("my-group")
+        );
         assert_eq!(spec.scheme, Some(LoadBalancerScheme::Internal));
-        assert_eq!(spec.ip_address_type, Some(IpAddressType::DualstackWithoutPublicIpv4));
+        assert_eq!(
+            spec.ip_address_type,
+            Some(IpAddressType::DualstackWithoutPublicIpv4)
+        );
         assert_eq!(spec.certificate_arn.len(), 2);
         let subnets = spec.subnets.as_ref().expect("subnets");
         assert!(subnets.ids.is_empty());
@@ -453,7 +510,12 @@ spec:
         assert_eq!(spec.listeners[0].protocol, Some(ListenerProtocol::Https));
         assert_eq!(spec.listeners[0].port, Some(443));
         assert_eq!(spec.listeners[0].listener_attributes[0].value, "false");
-        assert_eq!(spec.minimum_load_balancer_capacity.as_ref().map(|c| c.capacity_units), Some(1000));
+        assert_eq!(
+            spec.minimum_load_balancer_capacity
+                .as_ref()
+                .map(|c| c.capacity_units),
+            Some(1000)
+        );
         assert_eq!(spec.prefix_lists_ids, ["pl-00000000", "pl-11111111"]);
         assert_eq!(spec.prefix_lists_ids_legacy, ["pl-22222222"]);
         let auth = spec.authentication_configuration.as_ref().expect("auth");
@@ -467,6 +529,52 @@ spec:
             "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata:\n  name: empty\nspec: {}\n",
         );
         assert_eq!(params.spec, IngressClassParamsSpec::default());
+    }
+
+    #[test]
+    fn patterns_accept_lbc_examples_and_reject_malformed_values() {
+        let crd = IngressClassParams::crd();
+        assert_pattern(
+            &crd,
+            "spec.certificateArn[]",
+            &[
+                "arn:aws:acm:us-east-1:123456789:certificate/test-arn-1",
+                "arn:aws:iam::123456789012:server-certificate/legacy",
+            ],
+            &["test-arn-1", "arn:aws:s3:::bucket/cert"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.subnets.ids[]",
+            &["subnet-0123456789abcdef0"],
+            &["my-subnet-0123", "subnet-xxx", "subnet-"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.group.name",
+            &["my-group", "team.a"],
+            &["My-Group", "-group", "group-"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.loadBalancerName",
+            &["name-1"],
+            &["-name", "name_1"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.prefixListsIDs[]",
+            &["pl-00000000"],
+            &["00000000"],
+        );
+        assert_pattern(&crd, "spec.PrefixListsIDs[]", &["pl-11111111"], &["pl-"]);
+        assert_pattern(
+            &crd,
+            "spec.ipamConfiguration.ipv4IPAMPoolId",
+            &["ipam-pool-000000000"],
+            &["pool-1"],
+        );
+        assert_pattern(&crd, "spec.sslRedirectPort", &["443"], &["https", "443a"]);
     }
 
     #[test]
@@ -484,7 +592,10 @@ spec:
             [
                 ("GROUP-NAME".to_string(), ".spec.group.name".to_string()),
                 ("SCHEME".to_string(), ".spec.scheme".to_string()),
-                ("IP-ADDRESS-TYPE".to_string(), ".spec.ipAddressType".to_string()),
+                (
+                    "IP-ADDRESS-TYPE".to_string(),
+                    ".spec.ipAddressType".to_string()
+                ),
                 ("AGE".to_string(), ".metadata.creationTimestamp".to_string()),
             ]
         );
@@ -493,16 +604,28 @@ spec:
     #[test]
     fn schema_validates_enums_ports_and_selectors() {
         let crd = IngressClassParams::crd();
-        assert_eq!(enum_values(node(&crd, "spec.scheme")), ["internal", "internet-facing"]);
+        assert_eq!(
+            enum_values(node(&crd, "spec.scheme")),
+            ["internal", "internet-facing"]
+        );
         assert_eq!(
             enum_values(node(&crd, "spec.ipAddressType")),
             ["ipv4", "dualstack", "dualstack-without-public-ipv4"]
         );
-        assert_eq!(enum_values(node(&crd, "spec.targetType")), ["instance", "ip"]);
-        assert_eq!(enum_values(node(&crd, "spec.listeners[].protocol")), ["HTTP", "HTTPS"]);
+        assert_eq!(
+            enum_values(node(&crd, "spec.targetType")),
+            ["instance", "ip"]
+        );
+        assert_eq!(
+            enum_values(node(&crd, "spec.listeners[].protocol")),
+            ["HTTP", "HTTPS"]
+        );
         let port = node(&crd, "spec.listeners[].port");
         assert_eq!((port.minimum, port.maximum), (Some(1.0), Some(65535.0)));
-        assert_eq!(rules(node(&crd, "spec.subnets")), [ONE_SUBNET_SELECTOR_RULE]);
+        assert_eq!(
+            rules(node(&crd, "spec.subnets")),
+            [ONE_SUBNET_SELECTOR_RULE]
+        );
         assert_eq!(node(&crd, "spec.subnets.ids").min_items, Some(1));
         assert_eq!(
             node(&crd, "spec.subnets.ids[]").pattern.as_deref(),
@@ -517,9 +640,14 @@ spec:
             &crd,
             "spec.authenticationConfiguration.idpOidcConfiguration.authenticationRequestExtraParams",
         );
-        assert_eq!((extra.min_properties, extra.max_properties), (Some(1), Some(10)));
         assert_eq!(
-            node(&crd, "spec.authenticationConfiguration").required.as_deref(),
+            (extra.min_properties, extra.max_properties),
+            (Some(1), Some(10))
+        );
+        assert_eq!(
+            node(&crd, "spec.authenticationConfiguration")
+                .required
+                .as_deref(),
             Some(&["type".to_string()][..])
         );
         // Both spellings of the prefix-list field exist side by side, as in LBC.

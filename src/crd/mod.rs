@@ -27,8 +27,12 @@ pub mod target_group_binding;
 
 pub use dns_endpoint::{DNSEndpoint, DNSEndpointSpec, DNSEndpointStatus};
 pub use iam_role_binding::{IamRoleBinding, IamRoleBindingSpec, IamRoleBindingStatus};
-pub use ingress_class_params::{IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus};
-pub use target_group_binding::{TargetGroupBinding, TargetGroupBindingSpec, TargetGroupBindingStatus};
+pub use ingress_class_params::{
+    IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus,
+};
+pub use target_group_binding::{
+    TargetGroupBinding, TargetGroupBindingSpec, TargetGroupBindingStatus,
+};
 
 /// CEL rule for an int-or-string port: a number in range, or a port name.
 ///
@@ -40,6 +44,19 @@ pub(crate) const INT_OR_STRING_PORT_RULE: &str =
 /// Message shown when [`INT_OR_STRING_PORT_RULE`] fails.
 pub(crate) const INT_OR_STRING_PORT_MESSAGE: &str =
     "must be a port number between 1 and 65535, or a port name";
+
+/// Drops the `null` that schemars lists among the values of an `Option<Enum>`: `nullable`
+/// already admits null, and an enum should hold only values of its schema's type, as
+/// controller-gen writes them. Applied with `#[schemars(transform = ...)]` on each spec.
+pub(crate) fn drop_null_enum_values(schema: &mut schemars::Schema) {
+    schemars::transform::transform_subschemas(&mut drop_null_enum_values, schema);
+    if let Some(values) = schema
+        .get_mut("enum")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        values.retain(|value| !value.is_null());
+    }
+}
 
 /// Every CRD causeway serves, in a fixed order (the order `causeway crds` prints them in).
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -146,11 +163,20 @@ mod tests {
         let expected: BTreeSet<String> = all().iter().map(file_name).collect();
         let on_disk: BTreeSet<String> = std::fs::read_dir(crds_dir())
             .expect("crds/ exists")
-            .map(|entry| entry.expect("readable entry").file_name().to_string_lossy().into_owned())
+            .map(|entry| {
+                entry
+                    .expect("readable entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|name| name.ends_with(".yaml"))
             .collect();
         let stale: Vec<_> = on_disk.difference(&expected).collect();
-        assert!(stale.is_empty(), "crds/ holds files no type generates, delete them: {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "crds/ holds files no type generates, delete them: {stale:?}"
+        );
     }
 
     #[test]
@@ -176,7 +202,11 @@ mod tests {
         for document in documents {
             let parsed: CustomResourceDefinition =
                 serde_saphyr::from_str(document).expect("each document parses back as a CRD");
-            assert!(all().contains(&parsed), "{} does not round-trip", file_name(&parsed));
+            assert!(
+                all().contains(&parsed),
+                "{} does not round-trip",
+                file_name(&parsed)
+            );
         }
     }
 
@@ -236,18 +266,32 @@ mod tests {
             assert_eq!(crd.spec.names.plural, plural);
             assert_eq!(crd.spec.names.singular.as_deref(), Some(singular));
             assert_eq!(crd.spec.scope, scope, "{kind}");
-            assert_eq!(crd.spec.names.short_names.clone().unwrap_or_default(), short_names);
-            assert_eq!(crd.spec.names.categories.as_deref(), Some(&["causeway".to_string()][..]));
-            assert_eq!(crd.metadata.name.as_deref(), Some(&*format!("{plural}.{group}")));
+            assert_eq!(
+                crd.spec.names.short_names.clone().unwrap_or_default(),
+                short_names
+            );
+            assert_eq!(
+                crd.spec.names.categories.as_deref(),
+                Some(&["causeway".to_string()][..])
+            );
+            assert_eq!(
+                crd.metadata.name.as_deref(),
+                Some(&*format!("{plural}.{group}"))
+            );
             assert_eq!(crd.spec.versions.len(), 1, "{kind}");
             let served = &crd.spec.versions[0];
             assert_eq!(served.name, version);
             assert!(served.served && served.storage, "{kind}");
             let status = served.subresources.as_ref().and_then(|s| s.status.as_ref());
             assert!(status.is_some(), "{kind} has no status subresource");
-            let columns = served.additional_printer_columns.as_deref().unwrap_or_default();
+            let columns = served
+                .additional_printer_columns
+                .as_deref()
+                .unwrap_or_default();
             assert_eq!(
-                columns.last().map(|c| (c.name.as_str(), c.json_path.as_str(), c.type_.as_str())),
+                columns
+                    .last()
+                    .map(|c| (c.name.as_str(), c.json_path.as_str(), c.type_.as_str())),
                 Some(("AGE", ".metadata.creationTimestamp", "date")),
                 "{kind}"
             );
@@ -258,7 +302,8 @@ mod tests {
     fn protected_group_carries_the_api_approval_annotation() {
         // The apiserver rejects CRDs in *.k8s.io groups without this annotation.
         for crd in all() {
-            let protected = crd.spec.group.ends_with(".k8s.io") || crd.spec.group.ends_with(".kubernetes.io");
+            let protected =
+                crd.spec.group.ends_with(".k8s.io") || crd.spec.group.ends_with(".kubernetes.io");
             let approved = crd
                 .metadata
                 .annotations
@@ -289,20 +334,28 @@ mod tests {
         if let Some(any_of) = &schema.any_of {
             let idiom = int_or_string
                 && any_of.len() == 2
-                && any_of.iter().all(|s| s.properties.is_none() && s.items.is_none());
+                && any_of
+                    .iter()
+                    .all(|s| s.properties.is_none() && s.items.is_none());
             if !idiom {
                 out.push(format!("{path}: anyOf outside the int-or-string idiom"));
             }
         }
         if let Some(values) = &schema.enum_ {
-            if schema.type_.as_deref() != Some("string") || values.iter().any(|v| !v.0.is_string()) {
+            if schema.type_.as_deref() != Some("string") || values.iter().any(|v| !v.0.is_string())
+            {
                 out.push(format!("{path}: enum that is not a string enum"));
             }
         }
         if schema.x_kubernetes_list_type.as_deref() == Some("map") {
-            let keys = schema.x_kubernetes_list_map_keys.clone().unwrap_or_default();
+            let keys = schema
+                .x_kubernetes_list_map_keys
+                .clone()
+                .unwrap_or_default();
             let item_required = match &schema.items {
-                Some(JSONSchemaPropsOrArray::Schema(item)) => item.required.clone().unwrap_or_default(),
+                Some(JSONSchemaPropsOrArray::Schema(item)) => {
+                    item.required.clone().unwrap_or_default()
+                }
                 _ => Vec::new(),
             };
             if keys.is_empty() || !keys.iter().all(|k| item_required.contains(k)) {
@@ -374,6 +427,27 @@ pub(crate) mod schema_test_util {
         current
     }
 
+    /// Checks the pattern the schema carries at `path` (Go's RE2 and the regex crate agree on
+    /// the syntax these patterns use).
+    pub(crate) fn assert_pattern(
+        crd: &CustomResourceDefinition,
+        path: &str,
+        accepted: &[&str],
+        rejected: &[&str],
+    ) {
+        let pattern = node(crd, path)
+            .pattern
+            .as_deref()
+            .unwrap_or_else(|| panic!("{path} has no pattern"));
+        let regex = regex::Regex::new(pattern).expect("the pattern compiles");
+        for value in accepted {
+            assert!(regex.is_match(value), "{path} rejects {value:?}");
+        }
+        for value in rejected {
+            assert!(!regex.is_match(value), "{path} accepts {value:?}");
+        }
+    }
+
     /// The CEL rules on a schema node.
     pub(crate) fn rules(node: &JSONSchemaProps) -> Vec<&str> {
         node.x_kubernetes_validations
@@ -399,9 +473,13 @@ pub(crate) mod schema_test_util {
         T: serde::de::DeserializeOwned + serde::Serialize,
     {
         let as_written: serde_json::Value = serde_saphyr::from_str(manifest).expect("valid YAML");
-        let typed: T = serde_json::from_value(as_written.clone()).expect("deserializes into the type");
+        let typed: T =
+            serde_json::from_value(as_written.clone()).expect("deserializes into the type");
         let back = serde_json::to_value(&typed).expect("serializes");
-        assert_eq!(back, as_written, "the manifest does not survive a round trip");
+        assert_eq!(
+            back, as_written,
+            "the manifest does not survive a round trip"
+        );
         typed
     }
 }

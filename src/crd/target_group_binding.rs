@@ -11,7 +11,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{INT_OR_STRING_PORT_MESSAGE, INT_OR_STRING_PORT_RULE};
+use super::{INT_OR_STRING_PORT_MESSAGE, INT_OR_STRING_PORT_RULE, drop_null_enum_values};
 
 /// Target group ARNs; empty is allowed because LBC treats an empty ARN as unset and templated
 /// manifests rely on it (the spec-level rule still demands an ARN or a name).
@@ -127,13 +127,22 @@ pub enum NetworkingProtocol {
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
         description = "Whether the binding is fully reconciled"
     ),
-    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(TARGET_GROUP_REF_RULE).message("set targetGroupARN or targetGroupName"))]
+#[schemars(transform = drop_null_enum_values)]
 pub struct TargetGroupBindingSpec {
     /// The ARN of the target group. Takes precedence over targetGroupName.
-    #[serde(rename = "targetGroupARN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "targetGroupARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(regex(pattern = TARGET_GROUP_ARN_PATTERN), length(max = 2048))]
     pub target_group_arn: Option<String>,
 
@@ -268,8 +277,9 @@ pub struct NetworkingPort {
 
     /// Every port when unset. A number with instance targets; with ip targets it may also name
     /// a pod's port.
+    // No CEL rule here: nested under two lists, the apiserver's cost estimate for an
+    // int-or-string rule exceeds the CRD budget; the controller validates these ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(INT_OR_STRING_PORT_RULE).message(INT_OR_STRING_PORT_MESSAGE))]
     pub port: Option<IntOrString>,
 }
 
@@ -302,7 +312,7 @@ mod tests {
     use kube::CustomResourceExt;
 
     use super::*;
-    use crate::crd::schema_test_util::{enum_values, node, round_trip, rules};
+    use crate::crd::schema_test_util::{assert_pattern, enum_values, node, round_trip, rules};
 
     /// As LBC users write it: ARN, instance targets, both kinds of peer, a node selector.
     const LBC_MANIFEST: &str = r#"
@@ -372,22 +382,40 @@ spec:
         let spec = &tgb.spec;
         assert_eq!(
             spec.target_group_arn.as_deref(),
-            Some("arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-tg/73e2d6bc24d8a067")
+            Some(
+                "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-tg/73e2d6bc24d8a067"
+            )
         );
         assert_eq!(spec.target_type, Some(TargetType::Instance));
         assert_eq!(spec.service_ref.port, IntOrString::Int(80));
         let ingress = &spec.networking.as_ref().expect("networking").ingress;
         assert_eq!(ingress.len(), 1);
         assert_eq!(
-            ingress[0].from[0].security_group.as_ref().map(|sg| sg.group_id.as_str()),
+            ingress[0].from[0]
+                .security_group
+                .as_ref()
+                .map(|sg| sg.group_id.as_str()),
             Some("sg-0123456789abcdef0")
         );
-        assert_eq!(ingress[0].from[1].ip_block.as_ref().map(|b| b.cidr.as_str()), Some("10.0.0.0/16"));
+        assert_eq!(
+            ingress[0].from[1]
+                .ip_block
+                .as_ref()
+                .map(|b| b.cidr.as_str()),
+            Some("10.0.0.0/16")
+        );
         assert_eq!(ingress[0].ports[0].port, Some(IntOrString::Int(30080)));
         assert_eq!(ingress[0].ports[1].protocol, Some(NetworkingProtocol::Udp));
         assert_eq!(ingress[0].ports[1].port, None);
         let selector = spec.node_selector.as_ref().expect("nodeSelector");
-        assert_eq!(selector.match_labels.as_ref().and_then(|l| l.get("pool")).map(String::as_str), Some("edge"));
+        assert_eq!(
+            selector
+                .match_labels
+                .as_ref()
+                .and_then(|l| l.get("pool"))
+                .map(String::as_str),
+            Some("edge")
+        );
         assert_eq!(selector.match_expressions.as_ref().map(Vec::len), Some(1));
         assert_eq!(spec.ip_address_type, Some(TargetGroupIpAddressType::Ipv4));
         assert_eq!(spec.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
@@ -403,7 +431,10 @@ spec:
         assert_eq!(spec.target_group_protocol, Some(TargetGroupProtocol::Http));
         assert!(spec.multi_cluster_target_group);
         assert_eq!(spec.service_ref.port, IntOrString::String("https".into()));
-        assert_eq!(spec.iam_role_arn_to_assume.as_deref(), Some("arn:aws:iam::210987654321:role/elb-targets"));
+        assert_eq!(
+            spec.iam_role_arn_to_assume.as_deref(),
+            Some("arn:aws:iam::210987654321:role/elb-targets")
+        );
         assert_eq!(spec.region.as_deref(), Some("eu-west-1"));
         let rule = &spec.networking.as_ref().expect("networking").ingress[0];
         assert!(rule.ports.is_empty());
@@ -422,7 +453,10 @@ spec:
         let arn = node(&crd, "spec.targetGroupARN");
         assert_eq!(arn.pattern.as_deref(), Some(TARGET_GROUP_ARN_PATTERN));
         assert!(TARGET_GROUP_ARN_PATTERN.contains(r":[0-9]{12}:targetgroup/"));
-        assert_eq!(node(&crd, "spec.iamRoleArnToAssume").pattern.as_deref(), Some(ROLE_ARN_OR_EMPTY_PATTERN));
+        assert_eq!(
+            node(&crd, "spec.iamRoleArnToAssume").pattern.as_deref(),
+            Some(ROLE_ARN_OR_EMPTY_PATTERN)
+        );
         assert_eq!(rules(node(&crd, "spec")), [TARGET_GROUP_REF_RULE]);
 
         let service_port = node(&crd, "spec.serviceRef.port");
@@ -430,27 +464,109 @@ spec:
         assert_eq!(rules(service_port), [INT_OR_STRING_PORT_RULE]);
         assert!(INT_OR_STRING_PORT_RULE.contains("self >= 1 && self <= 65535"));
         let rule_port = node(&crd, "spec.networking.ingress[].ports[].port");
-        assert_eq!(rules(rule_port), [INT_OR_STRING_PORT_RULE]);
+        // Too costly for the apiserver's CEL budget this deep in nested lists.
+        assert!(rules(rule_port).is_empty());
 
-        assert_eq!(rules(node(&crd, "spec.networking.ingress[].from[]")), [ONE_PEER_RULE]);
-        assert_eq!(rules(node(&crd, "spec.networking.ingress[].from[].ipBlock.cidr")), ["isCIDR(self)"]);
-        assert_eq!(node(&crd, "spec.networking.ingress[].from").min_items, Some(1));
+        assert_eq!(
+            rules(node(&crd, "spec.networking.ingress[].from[]")),
+            [ONE_PEER_RULE]
+        );
+        assert_eq!(
+            rules(node(&crd, "spec.networking.ingress[].from[].ipBlock.cidr")),
+            ["isCIDR(self)"]
+        );
+        assert_eq!(
+            node(&crd, "spec.networking.ingress[].from").min_items,
+            Some(1)
+        );
         assert_eq!(
             node(&crd, "spec.serviceRef").required.as_deref(),
             Some(&["name".to_string(), "port".to_string()][..])
         );
-        assert_eq!(node(&crd, "spec").required.as_deref(), Some(&["serviceRef".to_string()][..]));
+        assert_eq!(
+            node(&crd, "spec").required.as_deref(),
+            Some(&["serviceRef".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn patterns_accept_real_ids_and_reject_malformed_ones() {
+        let crd = TargetGroupBinding::crd();
+        assert_pattern(
+            &crd,
+            "spec.targetGroupARN",
+            &[
+                "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web-tg/73e2d6bc24d8a067",
+                "arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/a/1",
+                "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/b/2",
+                "",
+            ],
+            &[
+                "arn:aws:elasticloadbalancing:us-west-2:1234:targetgroup/web/73e2d6bc24d8a067",
+                "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/50dc6c495c0c9188",
+                "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web",
+                "web-tg",
+            ],
+        );
+        assert_pattern(
+            &crd,
+            "spec.iamRoleArnToAssume",
+            &[
+                "arn:aws:iam::210987654321:role/elb-targets",
+                "arn:aws:iam::210987654321:role/path/to/r",
+                "",
+            ],
+            &[
+                "elb-targets",
+                "arn:aws:iam::2109:role/elb-targets",
+                "arn:aws:iam::210987654321:user/u",
+            ],
+        );
+        assert_pattern(
+            &crd,
+            "spec.vpcID",
+            &["vpc-01234567", "vpc-0123456789abcdef0", ""],
+            &[
+                "vpc-123",
+                "vpc-0123456789ABCDEF0",
+                "vpc-0123456789abcdef",
+                "subnet-01234567",
+            ],
+        );
+        assert_pattern(
+            &crd,
+            "spec.region",
+            &["eu-west-1", "us-gov-west-1", "cn-north-1", ""],
+            &["west", "EU-WEST-1"],
+        );
+        assert_pattern(
+            &crd,
+            "spec.networking.ingress[].from[].securityGroup.groupID",
+            &["sg-0123456789abcdef0", "sg-01234567"],
+            &["sg-", "0123456789abcdef0", "sg-XYZ"],
+        );
     }
 
     #[test]
     fn schema_enums_match_lbc() {
         let crd = TargetGroupBinding::crd();
-        assert_eq!(enum_values(node(&crd, "spec.targetType")), ["instance", "ip"]);
-        assert_eq!(enum_values(node(&crd, "spec.ipAddressType")), ["ipv4", "ipv6"]);
-        assert_eq!(enum_values(node(&crd, "spec.networking.ingress[].ports[].protocol")), ["TCP", "UDP"]);
+        assert_eq!(
+            enum_values(node(&crd, "spec.targetType")),
+            ["instance", "ip"]
+        );
+        assert_eq!(
+            enum_values(node(&crd, "spec.ipAddressType")),
+            ["ipv4", "ipv6"]
+        );
+        assert_eq!(
+            enum_values(node(&crd, "spec.networking.ingress[].ports[].protocol")),
+            ["TCP", "UDP"]
+        );
         assert_eq!(
             enum_values(node(&crd, "spec.targetGroupProtocol")),
-            ["HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "GENEVE", "QUIC", "TCP_QUIC"]
+            [
+                "HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "GENEVE", "QUIC", "TCP_QUIC"
+            ]
         );
     }
 
@@ -459,15 +575,24 @@ spec:
         let crd = TargetGroupBinding::crd();
         let conditions = node(&crd, "status.conditions");
         assert_eq!(conditions.x_kubernetes_list_type.as_deref(), Some("map"));
-        assert_eq!(conditions.x_kubernetes_list_map_keys.as_deref(), Some(&["type".to_string()][..]));
+        assert_eq!(
+            conditions.x_kubernetes_list_map_keys.as_deref(),
+            Some(&["type".to_string()][..])
+        );
         assert_eq!(node(&crd, "status.registeredTargets").minimum, Some(0.0));
-        assert_eq!(node(&crd, "status.healthyTargets").format.as_deref(), Some("int32"));
+        assert_eq!(
+            node(&crd, "status.healthyTargets").format.as_deref(),
+            Some("int32")
+        );
     }
 
     #[test]
     fn printer_columns_extend_lbcs() {
         let crd = TargetGroupBinding::crd();
-        let columns = crd.spec.versions[0].additional_printer_columns.clone().unwrap_or_default();
+        let columns = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default();
         let summary: Vec<(&str, &str, Option<i32>)> = columns
             .iter()
             .map(|c| (c.name.as_str(), c.json_path.as_str(), c.priority))
@@ -481,7 +606,11 @@ spec:
                 ("ARN", ".spec.targetGroupARN", Some(1)),
                 ("REGISTERED", ".status.registeredTargets", None),
                 ("HEALTHY", ".status.healthyTargets", None),
-                ("READY", r#".status.conditions[?(@.type=="Ready")].status"#, None),
+                (
+                    "READY",
+                    r#".status.conditions[?(@.type=="Ready")].status"#,
+                    None
+                ),
                 ("AGE", ".metadata.creationTimestamp", None),
             ]
         );

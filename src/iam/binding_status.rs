@@ -35,10 +35,15 @@ pub mod reason {
 /// What IAM told us about the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
-    Found { arn: String },
+    Found {
+        arn: String,
+    },
     NotFound,
     /// An ARN in another account: GetRole cannot see it, AssumeRole may still work.
-    CrossAccount { arn: String, our_account: String },
+    CrossAccount {
+        arn: String,
+        our_account: String,
+    },
     Invalid(String),
 }
 
@@ -69,7 +74,9 @@ pub fn desired_status(
         Observed::CrossAccount { arn, our_account } => (
             true,
             reason::CROSS_ACCOUNT,
-            format!("role {arn} is outside account {our_account}; it cannot be checked with GetRole, so the ARN is trusted as written"),
+            format!(
+                "role {arn} is outside account {our_account}; it cannot be checked with GetRole, so the ARN is trusted as written"
+            ),
             Some(arn.clone()),
         ),
         Observed::NotFound => (
@@ -128,7 +135,15 @@ impl Reconciler {
                 });
             }
         }
-        match self.ctx.aws.iam.get_role().role_name(role.name()).send().await {
+        match self
+            .ctx
+            .aws
+            .iam
+            .get_role()
+            .role_name(role.name())
+            .send()
+            .await
+        {
             Ok(out) => {
                 let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
                 match role {
@@ -170,12 +185,22 @@ async fn reconcile(binding: Arc<IamRoleBinding>, r: Arc<Reconciler>) -> Result<A
         match &observed {
             Observed::NotFound => {
                 r.events
-                    .warn(&oref, reason::ROLE_NOT_FOUND, format!("IAM role `{}` does not exist", binding.spec.role))
+                    .warn(
+                        &oref,
+                        reason::ROLE_NOT_FOUND,
+                        format!("IAM role `{}` does not exist", binding.spec.role),
+                    )
                     .await
             }
-            Observed::Invalid(msg) => r.events.warn(&oref, reason::INVALID_ROLE, msg.clone()).await,
+            Observed::Invalid(msg) => {
+                r.events
+                    .warn(&oref, reason::INVALID_ROLE, msg.clone())
+                    .await
+            }
             Observed::Found { arn } | Observed::CrossAccount { arn, .. } => {
-                r.events.normal(&oref, reason::ROLE_FOUND, format!("bound to {arn}")).await
+                r.events
+                    .normal(&oref, reason::ROLE_FOUND, format!("bound to {arn}"))
+                    .await
             }
         }
     }
@@ -241,12 +266,20 @@ mod tests {
     #[test]
     fn found_role_is_ready_with_its_arn() {
         let arn = "arn:aws:iam::123456789012:role/app".to_string();
-        let (s, changed) = desired_status(None, Some(3), &Observed::Found { arn: arn.clone() }, &clock(10));
+        let (s, changed) = desired_status(
+            None,
+            Some(3),
+            &Observed::Found { arn: arn.clone() },
+            &clock(10),
+        );
         assert!(changed);
         assert_eq!(s.role_arn.as_deref(), Some(arn.as_str()));
         assert_eq!(s.observed_generation, Some(3));
         let c = &s.conditions[0];
-        assert_eq!((c.type_.as_str(), c.status.as_str(), c.reason.as_str()), ("Ready", "True", "RoleFound"));
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+            ("Ready", "True", "RoleFound")
+        );
     }
 
     #[test]
@@ -260,17 +293,32 @@ mod tests {
 
     #[test]
     fn losing_the_role_flips_ready_and_clears_the_arn() {
-        let (s1, _) = desired_status(None, Some(1), &Observed::Found { arn: "arn:aws:iam::123456789012:role/a".into() }, &clock(10));
+        let (s1, _) = desired_status(
+            None,
+            Some(1),
+            &Observed::Found {
+                arn: "arn:aws:iam::123456789012:role/a".into(),
+            },
+            &clock(10),
+        );
         let (s2, changed) = desired_status(Some(&s1), Some(1), &Observed::NotFound, &clock(20));
         assert!(changed);
         assert_eq!(s2.role_arn, None);
         assert_eq!(s2.conditions[0].status, "False");
-        assert_eq!(s2.conditions[0].last_transition_time.0, Timestamp::from_second(20).unwrap());
+        assert_eq!(
+            s2.conditions[0].last_transition_time.0,
+            Timestamp::from_second(20).unwrap()
+        );
     }
 
     #[test]
     fn invalid_reference_reports_why() {
-        let (s, _) = desired_status(None, Some(1), &Observed::Invalid("`a b` is not a valid IAM role name".into()), &clock(1));
+        let (s, _) = desired_status(
+            None,
+            Some(1),
+            &Observed::Invalid("`a b` is not a valid IAM role name".into()),
+            &clock(1),
+        );
         assert_eq!(s.conditions[0].reason, "InvalidRole");
         assert!(s.conditions[0].message.contains("a b"));
     }

@@ -21,7 +21,9 @@ pub enum InvalidRole {
     Empty,
     #[error("`{0}` is not a valid IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)")]
     BadName(String),
-    #[error("`{0}` is not an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/[path/]name)")]
+    #[error(
+        "`{0}` is not an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/[path/]name)"
+    )]
     BadArn(String),
 }
 

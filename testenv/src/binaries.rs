@@ -94,7 +94,11 @@ pub fn ensure_cplane(progress: &dyn Fn(&str)) -> Result<(PathBuf, PathBuf)> {
     let kubectl = dir.join("kubectl");
     with_lock(&dir, || {
         if !bin.exists() {
-            let minor = K8S_VERSION.trim_start_matches('v').split('.').nth(1).unwrap_or("0");
+            let minor = K8S_VERSION
+                .trim_start_matches('v')
+                .split('.')
+                .nth(1)
+                .unwrap_or("0");
             let ldflags = format!(
                 "-s -w -X k8s.io/component-base/version.gitVersion={K8S_VERSION} \
                  -X k8s.io/component-base/version.gitMajor=1 \
@@ -104,12 +108,15 @@ pub fn ensure_cplane(progress: &dyn Fn(&str)) -> Result<(PathBuf, PathBuf)> {
             );
             let tmp = dir.join("cplane.tmp");
             let mut cmd = Command::new("go");
-            cmd.current_dir(&module).args(["build", "-v", "-trimpath", "-ldflags", &ldflags, "-o"]);
+            cmd.current_dir(&module)
+                .args(["build", "-v", "-trimpath", "-ldflags", &ldflags, "-o"]);
             cmd.arg(&tmp).arg(".");
             go_env(&mut cmd);
             run_with_progress(
                 cmd,
-                &format!("building kube-apiserver, controller-manager, scheduler, kubectl and etcd {K8S_VERSION} (cold: ~25 min on 2 cores)"),
+                &format!(
+                    "building kube-apiserver, controller-manager, scheduler, kubectl and etcd {K8S_VERSION} (cold: ~25 min on 2 cores)"
+                ),
                 &dir.join("build.log"),
                 progress,
             )?;
@@ -165,13 +172,20 @@ pub fn ensure_moto(progress: &dyn Fn(&str)) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&venv);
         let mut cmd = Command::new("python3");
         cmd.args(["-m", "venv"]).arg(&venv);
-        run_with_progress(cmd, "creating the moto virtualenv", &dir.join("venv.log"), progress)?;
+        run_with_progress(
+            cmd,
+            "creating the moto virtualenv",
+            &dir.join("venv.log"),
+            progress,
+        )?;
         let mut cmd = Command::new(venv.join("bin/pip"));
         cmd.args(["install", "--disable-pip-version-check", "--no-input", "-r"])
             .arg(&reqs);
         run_with_progress(
             cmd,
-            &format!("installing moto[server]=={MOTO_VERSION} (pinned in hack/moto/requirements.txt)"),
+            &format!(
+                "installing moto[server]=={MOTO_VERSION} (pinned in hack/moto/requirements.txt)"
+            ),
             &dir.join("pip.log"),
             progress,
         )?;

@@ -71,7 +71,12 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// Polls `check` until it yields a value. On timeout, or when the component's
 /// process exits, the error names the component and its log file.
-async fn wait_ready<T, F, Fut>(dir: &Path, component: &str, timeout: Duration, mut check: F) -> Result<T>
+async fn wait_ready<T, F, Fut>(
+    dir: &Path,
+    component: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -123,7 +128,11 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -174,12 +183,22 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
         let progress_lines = std::sync::Mutex::new(Vec::<String>::new());
         let report = |line: &str| {
             progress(line);
-            progress_lines.lock().expect("poisoned").push(line.to_string());
+            progress_lines
+                .lock()
+                .expect("poisoned")
+                .push(line.to_string());
         };
         binaries::ensure_all(&report)?
     };
     let started = Instant::now();
-    for sub in ["etcd", "pki", "kcm-certs", "scheduler-certs", "logs", "pids"] {
+    for sub in [
+        "etcd",
+        "pki",
+        "kcm-certs",
+        "scheduler-certs",
+        "logs",
+        "pids",
+    ] {
         let p = dir.join(sub);
         if sub != "logs" {
             let _ = fs::remove_dir_all(&p);
@@ -205,7 +224,10 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
     start_apiserver(dir, &bins, &pki, etcd_port, api_port)?;
     let apiserver_url = format!("https://127.0.0.1:{api_port}");
     let kubeconfig = dir.join("kubeconfig");
-    fs::write(&kubeconfig, kubeconfig_yaml(&apiserver_url, &pki.ca_pem, &pki.admin_token))?;
+    fs::write(
+        &kubeconfig,
+        kubeconfig_yaml(&apiserver_url, &pki.ca_pem, &pki.admin_token),
+    )?;
 
     let moto_url = format!("http://127.0.0.1:{moto_port}");
     wait_ready(dir, "moto", Duration::from_secs(60), || async {
@@ -248,7 +270,9 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
     };
     let kube = client(&partial).await?;
     wait_ready(dir, "kube-apiserver", Duration::from_secs(120), || async {
-        get_text(&kube, "/readyz").await.filter(|t| t.trim() == "ok")
+        get_text(&kube, "/readyz")
+            .await
+            .filter(|t| t.trim() == "ok")
     })
     .await?;
 
@@ -260,18 +284,28 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
     let seed = seed_task
         .await
         .map_err(|e| anyhow!("seeding moto panicked: {e}"))?
-        .with_context(|| format!("seeding moto; see {}", procs::log_path(dir, "moto").display()))?;
+        .with_context(|| {
+            format!(
+                "seeding moto; see {}",
+                procs::log_path(dir, "moto").display()
+            )
+        })?;
 
     let node_names = register_nodes(&kube, &seed).await?;
 
     let sas: Api<ServiceAccount> = Api::namespaced(kube.clone(), "default");
-    wait_ready(dir, "kube-controller-manager", Duration::from_secs(120), || async {
-        sas.get_opt("default").await.ok().flatten()
-    })
+    wait_ready(
+        dir,
+        "kube-controller-manager",
+        Duration::from_secs(120),
+        || async { sas.get_opt("default").await.ok().flatten() },
+    )
     .await?;
     let sched = insecure_client(sched_port)?;
     wait_ready(dir, "kube-scheduler", Duration::from_secs(120), || async {
-        get_text(&sched, "/readyz").await.filter(|t| t.trim() == "ok")
+        get_text(&sched, "/readyz")
+            .await
+            .filter(|t| t.trim() == "ok")
     })
     .await?;
     let nodes: Api<Node> = Api::all(kube.clone());
@@ -327,7 +361,10 @@ pub fn env_vars(info: &EnvInfo) -> Vec<(String, String)> {
         v("CAUSEWAY_VPC_ID", &s.vpc_id),
         v("CAUSEWAY_AZS", &s.azs.join(",")),
         v("CAUSEWAY_PUBLIC_SUBNET_IDS", &s.public_subnet_ids.join(",")),
-        v("CAUSEWAY_PRIVATE_SUBNET_IDS", &s.private_subnet_ids.join(",")),
+        v(
+            "CAUSEWAY_PRIVATE_SUBNET_IDS",
+            &s.private_subnet_ids.join(","),
+        ),
         v("CAUSEWAY_NODE_SECURITY_GROUP_ID", &s.node_security_group_id),
         v("CAUSEWAY_INSTANCE_IDS", &s.instance_ids.join(",")),
         v("CAUSEWAY_CERTIFICATE_ARN", &s.certificate_arn),
@@ -355,7 +392,9 @@ fn start_etcd(dir: &Path, bins: &Binaries, port: u16, peer: u16) -> Result<()> {
         .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
         .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
         .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
         .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
         .arg("--unsafe-no-fsync")
         .arg("--log-level=warn");
@@ -373,7 +412,13 @@ fn start_moto(dir: &Path, bins: &Binaries, port: u16) -> Result<()> {
     Ok(())
 }
 
-fn start_apiserver(dir: &Path, bins: &Binaries, pki: &certs::Pki, etcd: u16, port: u16) -> Result<()> {
+fn start_apiserver(
+    dir: &Path,
+    bins: &Binaries,
+    pki: &certs::Pki,
+    etcd: u16,
+    port: u16,
+) -> Result<()> {
     let p = |path: &Path| path.display().to_string();
     let mut cmd = Command::new(&bins.cplane);
     cmd.arg("kube-apiserver")
@@ -393,14 +438,22 @@ fn start_apiserver(dir: &Path, bins: &Binaries, pki: &certs::Pki, etcd: u16, por
         .arg("--authorization-mode=RBAC")
         .arg(format!("--service-account-issuer=https://127.0.0.1:{port}"))
         .arg(format!("--service-account-key-file={}", p(&pki.sa_pub)))
-        .arg(format!("--service-account-signing-key-file={}", p(&pki.sa_key)))
+        .arg(format!(
+            "--service-account-signing-key-file={}",
+            p(&pki.sa_key)
+        ))
         .arg("--profiling=false")
         .arg("--v=0");
     procs::spawn(dir, "kube-apiserver", cmd)?;
     Ok(())
 }
 
-fn start_controller_manager(dir: &Path, bins: &Binaries, pki: &certs::Pki, cluster: &str) -> Result<()> {
+fn start_controller_manager(
+    dir: &Path,
+    bins: &Binaries,
+    pki: &certs::Pki,
+    cluster: &str,
+) -> Result<()> {
     let kc = dir.join("kubeconfig").display().to_string();
     let mut cmd = Command::new(&bins.cplane);
     cmd.arg("kube-controller-manager")
@@ -411,7 +464,10 @@ fn start_controller_manager(dir: &Path, bins: &Binaries, pki: &certs::Pki, clust
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={}", free_port()?))
         .arg(format!("--cert-dir={}", dir.join("kcm-certs").display()))
-        .arg(format!("--service-account-private-key-file={}", pki.sa_key.display()))
+        .arg(format!(
+            "--service-account-private-key-file={}",
+            pki.sa_key.display()
+        ))
         .arg(format!("--root-ca-file={}", pki.ca_cert.display()))
         .arg(format!("--cluster-name={cluster}"))
         .arg("--profiling=false")
@@ -431,7 +487,10 @@ fn start_scheduler(dir: &Path, bins: &Binaries) -> Result<u16> {
         .arg("--leader-elect=false")
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
-        .arg(format!("--cert-dir={}", dir.join("scheduler-certs").display()))
+        .arg(format!(
+            "--cert-dir={}",
+            dir.join("scheduler-certs").display()
+        ))
         .arg("--profiling=false")
         .arg("--v=0");
     procs::spawn(dir, "kube-scheduler", cmd)?;

@@ -74,18 +74,28 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
         .cidr_block("192.168.0.0/16")
         .tag_specifications(tags(
             ResourceType::Vpc,
-            &[("Name", &format!("{cluster}-vpc")), (&cluster_tag, "shared")],
+            &[
+                ("Name", &format!("{cluster}-vpc")),
+                (&cluster_tag, "shared"),
+            ],
         ))
         .send()
         .await
         .context("CreateVpc")?;
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).context("vpc id")?.to_string();
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .context("vpc id")?
+        .to_string();
 
     let azs = vec![format!("{TEST_REGION}a"), format!("{TEST_REGION}b")];
     let mut public_subnet_ids = Vec::new();
     let mut private_subnet_ids = Vec::new();
     for (i, az) in azs.iter().enumerate() {
-        for (public, list) in [(true, &mut public_subnet_ids), (false, &mut private_subnet_ids)] {
+        for (public, list) in [
+            (true, &mut public_subnet_ids),
+            (false, &mut private_subnet_ids),
+        ] {
             let (role, cidr) = if public {
                 ("kubernetes.io/role/elb", format!("192.168.{}.0/19", i * 32))
             } else {
@@ -126,7 +136,10 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
         .vpc_id(&vpc_id)
         .tag_specifications(tags(
             ResourceType::SecurityGroup,
-            &[(&cluster_tag, "owned"), ("Name", &format!("{cluster}-nodes"))],
+            &[
+                (&cluster_tag, "owned"),
+                ("Name", &format!("{cluster}-nodes")),
+            ],
         ))
         .send()
         .await
@@ -136,7 +149,12 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
     // Any AMI moto knows will do; take the first one it lists.
     let images = ec2
         .describe_images()
-        .filters(Filter::builder().name("architecture").values("x86_64").build())
+        .filters(
+            Filter::builder()
+                .name("architecture")
+                .values("x86_64")
+                .build(),
+        )
         .send()
         .await
         .context("DescribeImages")?;
@@ -233,7 +251,11 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
             .send()
             .await
             .context("CreateRole")?;
-        role_arns.push(out.role().map(|r| r.arn().to_string()).context("role arn")?);
+        role_arns.push(
+            out.role()
+                .map(|r| r.arn().to_string())
+                .context("role arn")?,
+        );
     }
     let account_id = role_arns
         .first()
@@ -264,10 +286,8 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
 /// validation.
 async fn import_certificate(conf: &SdkConfig) -> Result<String> {
     let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(vec![
-        TEST_DOMAIN.to_string(),
-        format!("*.{TEST_DOMAIN}"),
-    ])?;
+    let mut params =
+        rcgen::CertificateParams::new(vec![TEST_DOMAIN.to_string(), format!("*.{TEST_DOMAIN}")])?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, TEST_DOMAIN);
@@ -280,7 +300,10 @@ async fn import_certificate(conf: &SdkConfig) -> Result<String> {
         .send()
         .await
         .context("ImportCertificate")?;
-    Ok(out.certificate_arn().context("certificate arn")?.to_string())
+    Ok(out
+        .certificate_arn()
+        .context("certificate arn")?
+        .to_string())
 }
 
 fn aws_smithy_types_blob(s: String) -> aws_sdk_acm::primitives::Blob {

@@ -36,7 +36,8 @@ pub fn shared_env() -> Result<&'static EnvInfo> {
         .join()
         .unwrap_or_else(|_| Err("starting the environment panicked".to_string()))
     });
-    res.as_ref().map_err(|e| anyhow!("test environment unavailable: {e}"))
+    res.as_ref()
+        .map_err(|e| anyhow!("test environment unavailable: {e}"))
 }
 
 async fn find_or_start() -> Result<EnvInfo> {
@@ -141,8 +142,8 @@ pub async fn apply_yaml(
     let discovery = Discovery::new(client.clone()).run().await?;
     let mut out = Vec::new();
     for doc in split_yaml(yaml) {
-        let value: serde_json::Value = serde_saphyr::from_str(&doc)
-            .map_err(|e| anyhow!("parsing YAML document: {e}"))?;
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&doc).map_err(|e| anyhow!("parsing YAML document: {e}"))?;
         if value.is_null() {
             continue;
         }
@@ -219,7 +220,9 @@ where
 /// Fetches `path` from an HTTP endpoint on loopback (metrics, health).
 pub async fn http_get(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let host = host.to_string();
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
@@ -229,7 +232,13 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
         let mut buf = String::new();
         s.read_to_string(&mut buf).ok()?;
         let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        Some((code, buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string()))
+        Some((
+            code,
+            buf.split_once("\r\n\r\n")
+                .map(|x| x.1)
+                .unwrap_or("")
+                .to_string(),
+        ))
     })
     .await
     .ok()

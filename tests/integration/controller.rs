@@ -20,7 +20,11 @@ fn controller_help_lists_every_flag_with_its_env_var() {
     let mut blocks: Vec<String> = Vec::new();
     for line in help.lines() {
         let t = line.trim_start();
-        if t.starts_with("--") || (t.starts_with('-') && t.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic()) && t.contains(", --")) {
+        if t.starts_with("--")
+            || (t.starts_with('-')
+                && t.chars().nth(1).is_some_and(|c| c.is_ascii_alphabetic())
+                && t.contains(", --"))
+        {
             blocks.push(String::new());
         }
         if let Some(b) = blocks.last_mut() {
@@ -32,11 +36,23 @@ fn controller_help_lists_every_flag_with_its_env_var() {
         .iter()
         .filter(|b| !b.contains("--help") && !b.contains("--version"))
         .collect();
-    assert!(flags.len() >= 15, "expected every controller flag, got:\n{help}");
+    assert!(
+        flags.len() >= 15,
+        "expected every controller flag, got:\n{help}"
+    );
     for block in flags {
         assert!(block.contains("[env: "), "flag without env var:\n{block}");
     }
-    for flag in ["--cluster-name", "--kubeconfig", "--aws-endpoint-url", "--aws-region", "--metrics-addr", "--leader-elect", "--aws-rate-limits", "--log-format"] {
+    for flag in [
+        "--cluster-name",
+        "--kubeconfig",
+        "--aws-endpoint-url",
+        "--aws-region",
+        "--metrics-addr",
+        "--leader-elect",
+        "--aws-rate-limits",
+        "--log-format",
+    ] {
         assert!(help.contains(flag), "{flag} missing from help");
     }
 }
@@ -44,7 +60,13 @@ fn controller_help_lists_every_flag_with_its_env_var() {
 #[test]
 fn a_bad_flag_is_one_line_and_exit_code_2() {
     let out = Command::new(causeway_bin())
-        .args(["controller", "--cluster-name", "c", "--metrics-addr", "not-an-address"])
+        .args([
+            "controller",
+            "--cluster-name",
+            "c",
+            "--metrics-addr",
+            "not-an-address",
+        ])
         .env_remove("CAUSEWAY_CLUSTER_NAME")
         .output()
         .expect("run");
@@ -106,7 +128,10 @@ fn start_controller(ctx: &TestCtx, lease: &str, identity: &str) -> Controller {
 }
 
 async fn ready(c: &Controller) -> bool {
-    matches!(http_get(&format!("http://127.0.0.1:{}/readyz", c.port)).await, Some((200, _)))
+    matches!(
+        http_get(&format!("http://127.0.0.1:{}/readyz", c.port)).await,
+        Some((200, _))
+    )
 }
 
 async fn metrics(c: &Controller) -> String {
@@ -122,7 +147,12 @@ async fn holder(ctx: &TestCtx, lease: &str) -> Option<Lease> {
 }
 
 fn holder_identity(lease: &Lease) -> Option<String> {
-    lease.spec.as_ref()?.holder_identity.clone().filter(|h| !h.is_empty())
+    lease
+        .spec
+        .as_ref()?
+        .holder_identity
+        .clone()
+        .filter(|h| !h.is_empty())
 }
 
 #[tokio::test]
@@ -143,9 +173,15 @@ async fn controller_becomes_ready_holds_the_lease_and_serves_metrics() {
         .lines()
         .find(|l| l.starts_with("causeway_aws_api_calls_total{") && l.contains("GetCallerIdentity"))
         .unwrap_or_else(|| panic!("no AWS call counter in metrics:\n{m}"));
-    assert!(line.contains("service=\"sts\"") && line.contains("outcome=\"success\""), "{line}");
+    assert!(
+        line.contains("service=\"sts\"") && line.contains("outcome=\"success\""),
+        "{line}"
+    );
     assert!(m.contains("causeway_leader 1"), "{m}");
-    assert!(matches!(http_get(&format!("http://127.0.0.1:{}/healthz", c.port)).await, Some((200, _))));
+    assert!(matches!(
+        http_get(&format!("http://127.0.0.1:{}/healthz", c.port)).await,
+        Some((200, _))
+    ));
     ctx.cleanup().await.ok();
 }
 
@@ -162,20 +198,41 @@ async fn exactly_one_of_two_leads_and_the_other_takes_over() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n--- a\n{}\n--- b\n{}", a.proc.logs(), b.proc.logs()));
 
-    let first = holder(&ctx, &lease).await.and_then(|l| holder_identity(&l)).expect("held");
+    let first = holder(&ctx, &lease)
+        .await
+        .and_then(|l| holder_identity(&l))
+        .expect("held");
     let leaders: Vec<&str> = {
         let (ma, mb) = (metrics(&a).await, metrics(&b).await);
         [("replica-a", ma), ("replica-b", mb)]
             .into_iter()
             .filter(|(_, m)| m.contains("causeway_leader 1"))
-            .map(|(n, _)| if n == "replica-a" { "replica-a" } else { "replica-b" })
+            .map(|(n, _)| {
+                if n == "replica-a" {
+                    "replica-a"
+                } else {
+                    "replica-b"
+                }
+            })
             .collect()
     };
-    assert_eq!(leaders, vec![first.as_str()], "exactly the lease holder leads");
+    assert_eq!(
+        leaders,
+        vec![first.as_str()],
+        "exactly the lease holder leads"
+    );
 
     let before = holder(&ctx, &lease).await.expect("lease");
-    let transitions = before.spec.as_ref().and_then(|s| s.lease_transitions).unwrap_or(0);
-    let (leader, follower) = if first == a.identity { (&mut a, &b) } else { (&mut b, &a) };
+    let transitions = before
+        .spec
+        .as_ref()
+        .and_then(|s| s.lease_transitions)
+        .unwrap_or(0);
+    let (leader, follower) = if first == a.identity {
+        (&mut a, &b)
+    } else {
+        (&mut b, &a)
+    };
     // SIGKILL: the leader cannot release; the follower must wait for expiry.
     leader.proc.kill();
     let after = wait_for("follower takes over", Duration::from_secs(30), || async {
@@ -195,9 +252,16 @@ async fn exactly_one_of_two_leads_and_the_other_takes_over() {
         gap.as_secs_f64() <= 4.0 + 0.5 + 1.0,
         "takeover {gap:?} after the last renewal, lease duration 4s"
     );
-    wait_for("new leader reports leading", Duration::from_secs(10), || async {
-        metrics(follower).await.contains("causeway_leader 1").then_some(())
-    })
+    wait_for(
+        "new leader reports leading",
+        Duration::from_secs(10),
+        || async {
+            metrics(follower)
+                .await
+                .contains("causeway_leader 1")
+                .then_some(())
+        },
+    )
     .await
     .expect("leader gauge");
     ctx.cleanup().await.ok();

@@ -15,18 +15,22 @@ pub async fn install(ctx: &TestCtx) {
     let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
     for crd in causeway::crd::all() {
         let name = crd.metadata.name.clone().expect("crd name");
-        wait_for(&format!("CRD {name} established"), Duration::from_secs(60), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get_opt(&name).await.ok()??;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        })
+        wait_for(
+            &format!("CRD {name} established"),
+            Duration::from_secs(60),
+            || {
+                let api = api.clone();
+                let name = name.clone();
+                async move {
+                    let crd = api.get_opt(&name).await.ok()??;
+                    crd.status?
+                        .conditions?
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                        .then_some(())
+                }
+            },
+        )
         .await
         .expect("CRD established");
     }
@@ -39,7 +43,11 @@ async fn causeway_crds_piped_to_kubectl_apply() {
         .arg("crds")
         .output()
         .expect("run causeway crds");
-    assert!(crds.status.success(), "{}", String::from_utf8_lossy(&crds.stderr));
+    assert!(
+        crds.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crds.stderr)
+    );
     let mut kubectl = Command::new(&ctx.env.kubectl)
         .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
         .env("KUBECONFIG", &ctx.env.kubeconfig)
@@ -123,7 +131,10 @@ spec:
   serviceRef: {name: web, port: 80}
   targetGroupARN: not-an-arn
 "#;
-    let err = ctx.apply(bad_arn).await.expect_err("malformed ARN must be rejected");
+    let err = ctx
+        .apply(bad_arn)
+        .await
+        .expect_err("malformed ARN must be rejected");
     assert!(format!("{err:#}").contains("targetGroupARN"), "{err:#}");
 
     let bad_port = r#"
@@ -132,14 +143,13 @@ kind: TargetGroupBinding
 metadata:
   name: bad-port
 spec:
-  serviceRef: {name: web, port: 80}
+  serviceRef: {name: web, port: 70000}
   targetGroupARN: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067
-  networking:
-    ingress:
-    - from: [{ipBlock: {cidr: 10.0.0.0/8}}]
-      ports: [{protocol: TCP, port: 70000}]
 "#;
-    let err = ctx.apply(bad_port).await.expect_err("port out of range must be rejected");
+    let err = ctx
+        .apply(bad_port)
+        .await
+        .expect_err("port out of range must be rejected");
     assert!(format!("{err:#}").contains("port"), "{err:#}");
 
     let unbound = r#"

@@ -3,6 +3,6 @@
 //! modules keeps link time down; each test gets its own namespace and AWS names.
 
 mod common;
-mod crds;
 mod controller;
+mod crds;
 mod testenv;

@@ -57,7 +57,11 @@ spec:
     })
     .await
     .expect("endpoint slices");
-    assert!(ips.iter().all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()), "{ips:?}");
+    assert!(
+        ips.iter()
+            .all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()),
+        "{ips:?}"
+    );
     let port = slices
         .list(&ListParams::default().labels("kubernetes.io/service-name=web"))
         .await
@@ -66,7 +70,11 @@ spec:
         .ports
         .as_ref()
         .and_then(|p| p.first().and_then(|p| p.port));
-    assert_eq!(port, Some(8080), "targetPort resolved through the named container port");
+    assert_eq!(
+        port,
+        Some(8080),
+        "targetPort resolved through the named container port"
+    );
     ctx.cleanup().await.ok();
 }
 
@@ -74,12 +82,23 @@ spec:
 async fn nodes_look_like_eks_nodes_backed_by_moto_instances() {
     let ctx = TestCtx::new("nodes").await.expect("ctx");
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let list = nodes.list(&ListParams::default().labels("type=kwok")).await.expect("nodes");
+    let list = nodes
+        .list(&ListParams::default().labels("type=kwok"))
+        .await
+        .expect("nodes");
     assert_eq!(list.items.len(), ctx.env.seed.instance_ids.len());
     let ec2 = aws_sdk_ec2::Client::new(&ctx.aws().await);
     for node in list.items {
-        let provider = node.spec.as_ref().and_then(|s| s.provider_id.clone()).expect("providerID");
-        let instance = provider.rsplit('/').next().expect("instance id").to_string();
+        let provider = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.provider_id.clone())
+            .expect("providerID");
+        let instance = provider
+            .rsplit('/')
+            .next()
+            .expect("instance id")
+            .to_string();
         let ip = node
             .status
             .as_ref()
@@ -87,7 +106,12 @@ async fn nodes_look_like_eks_nodes_backed_by_moto_instances() {
             .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
             .map(|a| a.address.clone())
             .expect("InternalIP");
-        let out = ec2.describe_instances().instance_ids(&instance).send().await.expect("describe");
+        let out = ec2
+            .describe_instances()
+            .instance_ids(&instance)
+            .send()
+            .await
+            .expect("describe");
         let inst = &out.reservations()[0].instances()[0];
         assert_eq!(inst.private_ip_address(), Some(ip.as_str()));
     }
@@ -102,7 +126,12 @@ async fn moto_is_seeded_like_an_eks_account() {
     let ec2 = aws_sdk_ec2::Client::new(&conf);
     let subnets = ec2
         .describe_subnets()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&seed.vpc_id).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&seed.vpc_id)
+                .build(),
+        )
         .send()
         .await
         .expect("subnets");
@@ -110,21 +139,37 @@ async fn moto_is_seeded_like_an_eks_account() {
     let public: Vec<_> = subnets
         .subnets()
         .iter()
-        .filter(|s| s.tags().iter().any(|t| t.key() == Some("kubernetes.io/role/elb")))
+        .filter(|s| {
+            s.tags()
+                .iter()
+                .any(|t| t.key() == Some("kubernetes.io/role/elb"))
+        })
         .collect();
     assert_eq!(public.len(), 2);
-    let azs: std::collections::BTreeSet<_> = public.iter().filter_map(|s| s.availability_zone()).collect();
+    let azs: std::collections::BTreeSet<_> = public
+        .iter()
+        .filter_map(|s| s.availability_zone())
+        .collect();
     assert_eq!(azs.len(), 2, "public subnets span two AZs");
-    assert!(public.iter().all(|s| s.tags().iter().any(|t| t.key() == Some(&cluster_tag) && t.value() == Some("shared"))));
+    assert!(public.iter().all(|s| {
+        s.tags()
+            .iter()
+            .any(|t| t.key() == Some(&cluster_tag) && t.value() == Some("shared"))
+    }));
     let r53 = aws_sdk_route53::Client::new(&conf);
     let zones = r53.list_hosted_zones().send().await.expect("zones");
     let ours: Vec<_> = zones
         .hosted_zones()
         .iter()
-        .filter(|z| z.id().ends_with(&seed.public_zone_id) || z.id().ends_with(&seed.private_zone_id))
+        .filter(|z| {
+            z.id().ends_with(&seed.public_zone_id) || z.id().ends_with(&seed.private_zone_id)
+        })
         .collect();
     assert_eq!(ours.len(), 2);
-    assert!(ours.iter().any(|z| z.config().is_some_and(|c| c.private_zone())));
+    assert!(
+        ours.iter()
+            .any(|z| z.config().is_some_and(|c| c.private_zone()))
+    );
     let acm = aws_sdk_acm::Client::new(&conf);
     let cert = acm
         .describe_certificate()
@@ -132,11 +177,18 @@ async fn moto_is_seeded_like_an_eks_account() {
         .send()
         .await
         .expect("certificate");
-    assert_eq!(cert.certificate().and_then(|c| c.domain_name()), Some(seed.domain.as_str()));
+    assert_eq!(
+        cert.certificate().and_then(|c| c.domain_name()),
+        Some(seed.domain.as_str())
+    );
     let iam = aws_sdk_iam::Client::new(&conf);
     for arn in &seed.role_arns {
         let name = arn.rsplit('/').next().expect("role name");
-        iam.get_role().role_name(name).send().await.expect("role exists");
+        iam.get_role()
+            .role_name(name)
+            .send()
+            .await
+            .expect("role exists");
     }
     ctx.cleanup().await.ok();
 }

@@ -65,7 +65,9 @@ fn main() -> ExitCode {
     let res = rt.block_on(async {
         match cli.cmd {
             Cmd::Env { action } => match action {
-                EnvAction::Up { dir } => env_up(&dir.unwrap_or_else(env::default_dir)).await.map(|_| ()),
+                EnvAction::Up { dir } => env_up(&dir.unwrap_or_else(env::default_dir))
+                    .await
+                    .map(|_| ()),
                 EnvAction::Down { dir } => {
                     let dir = dir.unwrap_or_else(env::default_dir);
                     for (name, pid) in env::down(&dir) {
@@ -73,13 +75,21 @@ fn main() -> ExitCode {
                     }
                     Ok(())
                 }
-                EnvAction::Status { dir } => env_status(&dir.unwrap_or_else(env::default_dir)).await,
+                EnvAction::Status { dir } => {
+                    env_status(&dir.unwrap_or_else(env::default_dir)).await
+                }
             },
             Cmd::Demo { dir } => demo(&dir.unwrap_or_else(env::default_dir)).await,
             Cmd::Test { args } => test(args).await,
             Cmd::Binaries => {
                 let b = binaries::ensure_all(&progress)?;
-                println!("cplane  {}\nkubectl {}\nkwok    {}\nmoto    {}", b.cplane.display(), b.kubectl.display(), b.kwok.display(), b.moto_server.display());
+                println!(
+                    "cplane  {}\nkubectl {}\nkwok    {}\nmoto    {}",
+                    b.cplane.display(),
+                    b.kubectl.display(),
+                    b.kwok.display(),
+                    b.moto_server.display()
+                );
                 Ok(())
             }
         }
@@ -112,10 +122,16 @@ async fn env_status(dir: &Path) -> Result<()> {
         return Ok(());
     }
     for (name, pid, alive) in comps {
-        println!("{name:<26} pid {pid:<8} {}", if alive { "running" } else { "exited" });
+        println!(
+            "{name:<26} pid {pid:<8} {}",
+            if alive { "running" } else { "exited" }
+        );
     }
     match env::existing(dir).await {
-        Some(info) => println!("apiserver {} ready; moto {}", info.apiserver_url, info.moto_url),
+        Some(info) => println!(
+            "apiserver {} ready; moto {}",
+            info.apiserver_url, info.moto_url
+        ),
         None => println!("apiserver or moto not answering"),
     }
     Ok(())
@@ -156,7 +172,9 @@ fn install_system_packages() -> Result<()> {
         return Ok(());
     }
     let mut update = Command::new("apt-get");
-    update.args(["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive");
+    update
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
     run(update, "apt-get update")?;
     let mut install = Command::new("apt-get");
     install
@@ -174,7 +192,14 @@ async fn test(extra: Vec<String>) -> Result<()> {
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt, "cargo fmt --check")?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(clippy, "cargo clippy -D warnings")?;
 
     let dir = binaries::repo_root().join("target").join("ci-env");
@@ -194,7 +219,10 @@ async fn test(extra: Vec<String>) -> Result<()> {
         progress(&format!("stopped {name} (pid {pid})"));
     }
     result?;
-    progress(&format!("all checks passed in {}s", started.elapsed().as_secs()));
+    progress(&format!(
+        "all checks passed in {}s",
+        started.elapsed().as_secs()
+    ));
     Ok(())
 }
 
@@ -208,7 +236,10 @@ async fn demo(dir: &Path) -> Result<()> {
     progress("installing CRDs");
     let crds = Command::new(&causeway).arg("crds").output()?;
     if !crds.status.success() {
-        bail!("causeway crds failed: {}", String::from_utf8_lossy(&crds.stderr));
+        bail!(
+            "causeway crds failed: {}",
+            String::from_utf8_lossy(&crds.stderr)
+        );
     }
     kubectl_apply_stdin(&info, &crds.stdout)?;
 
@@ -247,7 +278,10 @@ async fn demo(dir: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     summary(&info).await?;
-    println!("\nThe environment keeps running: `source {}/env` to use kubectl and the AWS endpoint; `cargo xtask env down` stops it.", dir.display());
+    println!(
+        "\nThe environment keeps running: `source {}/env` to use kubectl and the AWS endpoint; `cargo xtask env down` stops it.",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -283,7 +317,11 @@ async fn summary(info: &EnvInfo) -> Result<()> {
             lb.dns_name().unwrap_or_default()
         );
         let arn = lb.load_balancer_arn().unwrap_or_default();
-        let listeners = elb.describe_listeners().load_balancer_arn(arn).send().await?;
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await?;
         for l in listeners.listeners() {
             println!(
                 "    listener {}:{}",
@@ -308,7 +346,11 @@ async fn summary(info: &EnvInfo) -> Result<()> {
                 );
             }
         }
-        let tgs = elb.describe_target_groups().load_balancer_arn(arn).send().await?;
+        let tgs = elb
+            .describe_target_groups()
+            .load_balancer_arn(arn)
+            .send()
+            .await?;
         for tg in tgs.target_groups() {
             let health = elb
                 .describe_target_health()
@@ -319,28 +361,54 @@ async fn summary(info: &EnvInfo) -> Result<()> {
                 .target_health_descriptions()
                 .iter()
                 .filter_map(|d| d.target())
-                .map(|t| format!("{}:{}", t.id().unwrap_or_default(), t.port().unwrap_or_default()))
+                .map(|t| {
+                    format!(
+                        "{}:{}",
+                        t.id().unwrap_or_default(),
+                        t.port().unwrap_or_default()
+                    )
+                })
                 .collect();
             println!(
                 "    target group {} ({}) targets: {}",
                 tg.target_group_name().unwrap_or_default(),
                 tg.target_type().map(|t| t.as_str()).unwrap_or_default(),
-                if targets.is_empty() { "(none)".to_string() } else { targets.join(", ") }
+                if targets.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    targets.join(", ")
+                }
             );
         }
     }
     println!("\n== Route 53 records");
     let r53 = aws_sdk_route53::Client::new(&conf);
-    for (zone, kind) in [(&info.seed.public_zone_id, "public"), (&info.seed.private_zone_id, "private")] {
-        let recs = r53.list_resource_record_sets().hosted_zone_id(zone).send().await?;
+    for (zone, kind) in [
+        (&info.seed.public_zone_id, "public"),
+        (&info.seed.private_zone_id, "private"),
+    ] {
+        let recs = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await?;
         println!("  zone {} ({kind})", zone);
         for r in recs.resource_record_sets() {
             if matches!(r.r#type().as_str(), "SOA" | "NS") {
                 continue;
             }
             let values: Vec<&str> = r.resource_records().iter().map(|v| v.value()).collect();
-            let alias = r.alias_target().map(|a| format!(" ALIAS {}", a.dns_name())).unwrap_or_default();
-            println!("    {} {} {}{}", r.name(), r.r#type().as_str(), values.join(" "), alias);
+            let alias = r
+                .alias_target()
+                .map(|a| format!(" ALIAS {}", a.dns_name()))
+                .unwrap_or_default();
+            println!(
+                "    {} {} {}{}",
+                r.name(),
+                r.r#type().as_str(),
+                values.join(" "),
+                alias
+            );
         }
     }
     println!("\n== Role sessions");
@@ -353,7 +421,10 @@ async fn summary(info: &EnvInfo) -> Result<()> {
     if sessions == 0 {
         println!("  (none: the node agent is not running in this environment)");
     } else {
-        println!("  {sessions} AssumeRole sessions issued (see {})", log.display());
+        println!(
+            "  {sessions} AssumeRole sessions issued (see {})",
+            log.display()
+        );
     }
     Ok(())
 }
