@@ -200,7 +200,12 @@ impl AwsClients {
             ))
             .build_https();
 
-        let retry = RetryConfig::standard().with_max_attempts(settings.max_attempts);
+        // Standard mode: exponential backoff with full jitter, plus the SDK's retry quota
+        // that stops retrying when most recent attempts failed.
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts)
+            .with_initial_backoff(Duration::from_secs(1))
+            .with_max_backoff(Duration::from_secs(20));
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(settings.connect_timeout)
             .operation_attempt_timeout(settings.attempt_timeout)

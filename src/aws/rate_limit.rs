@@ -292,7 +292,8 @@ impl TokenBucket {
         if state.tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-state.tokens / self.per_second)
+            // A hand-built limit of zero or NaN must not panic: it just never refills.
+            Duration::try_from_secs_f64(-state.tokens / self.per_second).unwrap_or(Duration::MAX)
         }
     }
 
@@ -457,6 +458,14 @@ mod tests {
         bucket.acquire().await;
         // Without the refund this would wait until t=2s.
         assert_eq!(elapsed_ms(start), 500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_rate_waits_forever_instead_of_panicking() {
+        let bucket = TokenBucket::new(Limit::new(0.0, 1));
+        bucket.acquire().await;
+        let starved = tokio::time::timeout(Duration::from_secs(3600), bucket.acquire()).await;
+        assert!(starved.is_err());
     }
 
     #[test]

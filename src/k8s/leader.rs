@@ -66,6 +66,9 @@ impl LeaseConfig {
         if self.retry_period.is_zero() {
             return invalid("retry period must be greater than zero");
         }
+        if self.lease_duration.as_secs() > MAX_LEASE_SECONDS {
+            return invalid("lease duration must fit leaseDurationSeconds (an int32)");
+        }
         if self.lease_duration <= self.renew_deadline {
             return invalid("lease duration must be greater than the renew deadline");
         }
@@ -82,6 +85,8 @@ impl LeaseConfig {
         i32::try_from(secs.max(1)).unwrap_or(i32::MAX)
     }
 }
+
+const MAX_LEASE_SECONDS: u64 = i32::MAX as u64;
 
 /// client-go waits `retry_period × (1 + rand[0, 1.2))` between acquire attempts.
 const JITTER_FACTOR: f64 = 1.2;
@@ -451,7 +456,8 @@ impl LeaderElector {
 }
 
 fn jittered(period: Duration) -> Duration {
-    period.mul_f64(1.0 + rand::random_range(0.0..JITTER_FACTOR))
+    let factor = 1.0 + rand::random_range(0.0..JITTER_FACTOR);
+    Duration::try_from_secs_f64(period.as_secs_f64() * factor).unwrap_or(period)
 }
 
 #[cfg(test)]
@@ -631,6 +637,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = config();
         c.retry_period = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.lease_duration = Duration::MAX;
         assert!(c.validate().is_err());
     }
 

@@ -49,7 +49,7 @@ spec:
         let ips: Vec<String> = list
             .items
             .iter()
-            .flat_map(|s| s.endpoints.iter())
+            .flat_map(|s| s.endpoints.iter().flatten())
             .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
             .flat_map(|e| e.addresses.clone())
             .collect();
