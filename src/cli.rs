@@ -41,7 +41,7 @@ pub enum LogFormatArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the reconcilers (leader-elected).
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
     /// Run the node agent that serves pods their IAM role's credentials.
     Agent(AgentArgs),
     /// Print every CustomResourceDefinition as YAML.
@@ -102,7 +102,7 @@ impl AwsArgs {
             assume_role_arn: self.assume_role_arn.clone(),
             assume_role_external_id: self.assume_role_external_id.clone(),
             max_attempts: self.max_attempts,
-            rate_limits: self.rate_limits.clone(),
+            rate_limits: self.rate_limits,
             ..AwsSettings::default()
         }
     }

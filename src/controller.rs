@@ -171,6 +171,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     });
 
     let (leader_tx, mut leader_rx) = watch::channel(LeaderState::Unknown);
+    let (elector_stop_tx, elector_stop_rx) = watch::channel(false);
     let elector_task = if args.leader_elect {
         let identity = args
             .leader_election_identity
@@ -189,7 +190,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
             },
         )
         .with_metrics(metrics.clone());
-        let mut stop = stop_rx.clone();
+        // The elector stops only after the reconcilers have drained, so a
+        // successor never runs while this replica still acts.
+        let mut stop = elector_stop_rx;
         Some(tokio::spawn(elector.run(leader_tx, async move {
             let _ = stop.wait_for(|s| *s).await;
         })))
@@ -253,6 +256,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     if let Some(task) = reconcilers {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
+    let _ = elector_stop_tx.send(true);
     if let Some(task) = elector_task {
         // The elector releases the Lease on shutdown so a successor takes over at once.
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(causeway::controller::run(args)) {
+            match rt.block_on(causeway::controller::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "controller failed");

@@ -260,12 +260,7 @@ async fn exactly_one_of_two_leads_and_the_other_takes_over() {
     wait_for(
         "new leader reports leading",
         Duration::from_secs(10),
-        || async {
-            metrics(follower)
-                .await
-                .contains("causeway_leader 1")
-                .then_some(())
-        },
+        || async { leads(&metrics(follower).await).then_some(()) },
     )
     .await
     .expect("leader gauge");

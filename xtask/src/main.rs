@@ -144,7 +144,7 @@ fn cargo() -> Command {
 }
 
 fn run(mut cmd: Command, what: &str) -> Result<()> {
-    progress(&format!("{what}"));
+    progress(what);
     let started = Instant::now();
     let status = cmd.status().with_context(|| format!("starting {what}"))?;
     if !status.success() {
