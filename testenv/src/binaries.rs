@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{K8S_VERSION, KWOK_VERSION, MOTO_VERSION};
+use crate::{HELM_VERSION, K8S_VERSION, KWOK_VERSION, MOTO_VERSION};
 
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -24,6 +24,8 @@ pub struct Binaries {
     pub kwok: PathBuf,
     /// `moto_server` inside the cached virtualenv.
     pub moto_server: PathBuf,
+    /// helm, for the chart tests.
+    pub helm: PathBuf,
 }
 
 /// The workspace root (where Cargo.toml, hack/ and deploy/ live).
@@ -69,11 +71,13 @@ pub fn ensure_all(progress: &dyn Fn(&str)) -> Result<Binaries> {
     let (cplane, kubectl) = ensure_cplane(progress)?;
     let kwok = ensure_kwok(progress)?;
     let moto_server = ensure_moto(progress)?;
+    let helm = ensure_go_tool("helm", HELM_VERSION, "helm.sh/helm/v3/cmd/helm", progress)?;
     Ok(Binaries {
         cplane,
         kubectl,
         kwok,
         moto_server,
+        helm,
     })
 }
 
@@ -131,26 +135,37 @@ pub fn ensure_cplane(progress: &dyn Fn(&str)) -> Result<(PathBuf, PathBuf)> {
 }
 
 pub fn ensure_kwok(progress: &dyn Fn(&str)) -> Result<PathBuf> {
-    let module = repo_root().join("hack/kwok");
+    ensure_go_tool("kwok", KWOK_VERSION, "sigs.k8s.io/kwok/cmd/kwok", progress)
+}
+
+/// Builds `package` from the pinning module `hack/<name>` (its go.mod names
+/// the package in a `tool` directive, so go.sum pins every dependency).
+fn ensure_go_tool(
+    name: &str,
+    version: &str,
+    package: &str,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf> {
+    let module = repo_root().join("hack").join(name);
     let dir = cache_dir().join(format!(
-        "kwok-{KWOK_VERSION}-{}",
+        "{name}-{version}-{}",
         short_hash(&module.join("go.sum"))?
     ));
-    let bin = dir.join("kwok");
+    let bin = dir.join(name);
     with_lock(&dir, || {
         if bin.exists() {
             return Ok(());
         }
-        let tmp = dir.join("kwok.tmp");
+        let tmp = dir.join(format!("{name}.tmp"));
         let mut cmd = Command::new("go");
         cmd.current_dir(&module)
             .args(["build", "-v", "-trimpath", "-ldflags", "-s -w", "-o"])
             .arg(&tmp)
-            .arg("sigs.k8s.io/kwok/cmd/kwok");
+            .arg(package);
         go_env(&mut cmd);
         run_with_progress(
             cmd,
-            &format!("building kwok {KWOK_VERSION}"),
+            &format!("building {name} {version}"),
             &dir.join("build.log"),
             progress,
         )?;

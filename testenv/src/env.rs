@@ -28,6 +28,8 @@ pub struct EnvInfo {
     pub moto_url: String,
     pub etcd_url: String,
     pub kubectl: PathBuf,
+    #[serde(default)]
+    pub helm: PathBuf,
     pub seed: seed::Seed,
     pub node_names: Vec<String>,
     /// Seconds `up` took, for the README's warm-start figure.
@@ -249,6 +251,7 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
         moto_url: moto_url.clone(),
         etcd_url: format!("http://127.0.0.1:{etcd_port}"),
         kubectl: bins.kubectl.clone(),
+        helm: bins.helm.clone(),
         seed: seed::Seed {
             cluster_name: opts.cluster_name.clone(),
             vpc_id: String::new(),
@@ -374,6 +377,7 @@ pub fn env_vars(info: &EnvInfo) -> Vec<(String, String)> {
         v("CAUSEWAY_ROLE_ARNS", &s.role_arns.join(",")),
         v("CAUSEWAY_ACCOUNT_ID", &s.account_id),
         v("CAUSEWAY_KUBECTL", &info.kubectl.display().to_string()),
+        v("CAUSEWAY_HELM", &info.helm.display().to_string()),
     ]
 }
 

@@ -21,6 +21,8 @@ pub use seed::Seed;
 pub const K8S_VERSION: &str = "v1.37.2";
 /// kwok release; v0.8.0's go directive (1.26.0) is accepted by the machine's Go.
 pub const KWOK_VERSION: &str = "v0.8.0";
+/// helm release the chart tests use; v3.22.0's go directive (1.26.0) is accepted here.
+pub const HELM_VERSION: &str = "v3.22.0";
 /// moto release the AWS emulator runs; transitive Python deps are pinned in hack/moto/requirements.txt.
 pub const MOTO_VERSION: &str = "5.2.5";
 

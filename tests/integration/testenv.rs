@@ -192,3 +192,43 @@ async fn moto_is_seeded_like_an_eks_account() {
     }
     ctx.cleanup().await.ok();
 }
+
+#[tokio::test]
+async fn kubectl_and_helm_work_against_the_environment() {
+    let ctx = TestCtx::new("tools").await.expect("ctx");
+    let out = std::process::Command::new(&ctx.env.kubectl)
+        .args(["version", "-o", "json"])
+        .env("KUBECONFIG", &ctx.env.kubeconfig)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["serverVersion"]["gitVersion"],
+        causeway_testenv::K8S_VERSION
+    );
+    let home = ctx.env.dir.join("helm-home");
+    let out = std::process::Command::new(&ctx.env.helm)
+        .args(["version", "--short"])
+        .env("HOME", &home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .output()
+        .expect("helm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(causeway_testenv::HELM_VERSION),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ctx.cleanup().await.ok();
+}

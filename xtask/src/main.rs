@@ -84,11 +84,12 @@ fn main() -> ExitCode {
             Cmd::Binaries => {
                 let b = binaries::ensure_all(&progress)?;
                 println!(
-                    "cplane  {}\nkubectl {}\nkwok    {}\nmoto    {}",
+                    "cplane  {}\nkubectl {}\nkwok    {}\nmoto    {}\nhelm    {}",
                     b.cplane.display(),
                     b.kubectl.display(),
                     b.kwok.display(),
-                    b.moto_server.display()
+                    b.moto_server.display(),
+                    b.helm.display()
                 );
                 Ok(())
             }
@@ -266,16 +267,18 @@ async fn demo(dir: &Path) -> Result<()> {
         .env("KUBECONFIG", &info.kubeconfig);
     run(apply, "applying deploy/examples")?;
 
-    // Give the controllers a bounded moment to act on the examples.
+    // Wait, bounded, for the controller to report on the example IamRoleBinding.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let conf = causeway_testenv::seed::sdk_config(&info.moto_url).await;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&conf);
     while Instant::now() < deadline {
-        let lbs = elb.describe_load_balancers().send().await?;
-        if !lbs.load_balancers().is_empty() {
+        let out = Command::new(&info.kubectl)
+            .args(["get", "iamrolebinding", "reporter", "-n", "demo", "-o"])
+            .arg("jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
+            .env("KUBECONFIG", &info.kubeconfig)
+            .output()?;
+        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
             break;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     summary(&info).await?;
     println!(
@@ -410,6 +413,14 @@ async fn summary(info: &EnvInfo) -> Result<()> {
                 alias
             );
         }
+    }
+    println!("\n== IamRoleBindings (validated against IAM by the controller)");
+    let out = Command::new(&info.kubectl)
+        .args(["get", "iamrolebindings", "-A"])
+        .env("KUBECONFIG", &info.kubeconfig)
+        .output()?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("  {line}");
     }
     println!("\n== Role sessions");
     let log = procs::log_path(&info.dir, "causeway-agent");
