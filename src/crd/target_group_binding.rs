@@ -17,6 +17,9 @@ use super::{INT_OR_STRING_PORT_MESSAGE, INT_OR_STRING_PORT_RULE, drop_null_enum_
 /// manifests rely on it (the spec-level rule still demands an ARN or a name).
 pub const TARGET_GROUP_ARN_PATTERN: &str = r"^(?:arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[A-Za-z0-9]+)?$";
 
+/// Target group names as ELBv2 allows them, or empty (unset, as in LBC).
+pub const TARGET_GROUP_NAME_PATTERN: &str = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?)?$";
+
 /// IAM role ARNs, or empty (unset, as in LBC).
 pub const ROLE_ARN_OR_EMPTY_PATTERN: &str = concat!("^(?:", iam_role_arn!(), ")?$");
 
@@ -33,9 +36,7 @@ pub const ONE_PEER_RULE: &str = "has(self.ipBlock) != has(self.securityGroup)";
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetType {
-    // Nodes, on the Service's NodePort.
     Instance,
-    // Pods, on their container port.
     Ip,
 }
 
@@ -148,7 +149,7 @@ pub struct TargetGroupBindingSpec {
 
     /// The name of the target group, looked up when targetGroupARN is not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32))]
+    #[schemars(regex(pattern = TARGET_GROUP_NAME_PATTERN), length(max = 32))]
     pub target_group_name: Option<String>,
 
     /// Whether other clusters also register targets in this target group; if so, only targets
@@ -506,6 +507,17 @@ spec:
                 "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/web/50dc6c495c0c9188",
                 "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/web",
                 "web-tg",
+            ],
+        );
+        assert_pattern(
+            &crd,
+            "spec.targetGroupName",
+            &["shared-api", "a", ""],
+            &[
+                "-api",
+                "api-",
+                "shared_api",
+                "a-name-that-is-longer-than-32-chars",
             ],
         );
         assert_pattern(
