@@ -101,6 +101,12 @@ pub fn stop_groups(pids: &[u32], grace: Duration) {
     for &pid in pids {
         signal_group(pid, libc::SIGKILL);
     }
+    // SIGKILL is asynchronous: wait until the kernel has really ended them, so
+    // "stopped" means gone (or a zombie awaiting its reaper).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && pids.iter().any(|&p| alive(p)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Stops every component of the environment in `dir` and removes its pid files.
@@ -108,7 +114,7 @@ pub fn stop_groups(pids: &[u32], grace: Duration) {
 pub fn stop_all(dir: &Path) -> Vec<(String, u32)> {
     let comps = components(dir);
     let pids: Vec<u32> = comps.iter().map(|(_, p)| *p).collect();
-    stop_groups(&pids, Duration::from_secs(10));
+    stop_groups(&pids, Duration::from_secs(5));
     for (name, _) in &comps {
         let _ = fs::remove_file(pid_path(dir, name));
     }

@@ -232,3 +232,43 @@ async fn kubectl_and_helm_work_against_the_environment() {
     );
     ctx.cleanup().await.ok();
 }
+
+#[tokio::test]
+async fn a_second_environment_starts_and_down_leaves_no_process_behind() {
+    // Independent of the shared environment: its own directory and ports.
+    let dir = causeway_testenv::binaries::repo_root()
+        .join("target")
+        .join(format!("testenv-lifecycle-{}", std::process::id()));
+    let info = causeway_testenv::env::up(&dir, &Default::default(), &|_| {})
+        .await
+        .expect("second environment starts");
+    let running = causeway_testenv::env::status(&dir);
+    let names: Vec<&str> = running.iter().map(|(n, _, _)| n.as_str()).collect();
+    for component in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+        "moto",
+    ] {
+        assert!(
+            names.contains(&component),
+            "{component} not running: {names:?}"
+        );
+    }
+    assert!(running.iter().all(|(_, _, alive)| *alive), "{running:?}");
+    assert!(causeway_testenv::env::existing(&dir).await.is_some());
+    assert!(dir.join("env").exists() && info.kubeconfig.exists());
+
+    let stopped = causeway_testenv::env::down(&dir);
+    assert_eq!(stopped.len(), running.len());
+    for (name, pid, _) in &running {
+        assert!(
+            !causeway_testenv::procs::alive(*pid),
+            "{name} (pid {pid}) still alive after down"
+        );
+    }
+    assert!(causeway_testenv::env::status(&dir).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -230,7 +230,9 @@ async fn test(extra: Vec<String>) -> Result<()> {
 async fn demo(dir: &Path) -> Result<()> {
     let info = env_up(dir).await?;
     let mut build = cargo();
-    build.args(["build", "--bin", "causeway"]);
+    // Building the whole workspace keeps dependency features identical to the
+    // test build, so nothing is compiled twice.
+    build.args(["build", "--workspace", "--bins"]);
     run(build, "building causeway")?;
     let causeway = binaries::repo_root().join("target/debug/causeway");
 
