@@ -458,6 +458,18 @@ impl ResourceRef {
     }
 }
 
+impl ResourceRef {
+    /// True when `label` is this reference as `Display` writes it, without formatting it.
+    pub fn matches_label(&self, label: &str) -> bool {
+        label
+            .strip_prefix(self.kind.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.strip_prefix(self.namespace.as_str()))
+            .and_then(|r| r.strip_prefix('/'))
+            == Some(self.name.as_str())
+    }
+}
+
 impl fmt::Display for ResourceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
@@ -977,6 +989,10 @@ mod tests {
             "ingress/default/web"
         );
         assert_eq!(ResourceRef::parse("ingress/default"), None);
+        let web = ResourceRef::new("ingress", "default", "web");
+        assert!(web.matches_label("ingress/default/web"));
+        assert!(!web.matches_label("ingress/default/web2"));
+        assert!(!web.matches_label("service/default/web"));
     }
 
     proptest! {

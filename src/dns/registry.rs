@@ -6,6 +6,7 @@
 //! prepended. These rules mirror external-dns's `AffixNameMapper` so that both read each other's
 //! records.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::endpoint::{
@@ -72,11 +73,20 @@ impl OwnerLabels {
     }
 }
 
+/// The labels of an ownership TXT value, borrowed from it: reading a zone's registry then
+/// allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LabelsRef<'a> {
+    pub owner: &'a str,
+    pub resource: Option<&'a str>,
+    pub extra: Vec<(&'a str, &'a str)>,
+}
+
 /// What a TXT record name says about the record it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedName {
+pub struct DecodedName<'a> {
     /// The owned record's name, with any wildcard replacement still in place.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// `None` for the old untyped format.
     pub record_type: Option<RecordType>,
 }
@@ -89,6 +99,8 @@ pub struct TxtRegistry {
     prefix: String,
     suffix: String,
     wildcard_replacement: Option<String>,
+    /// Prefix and suffix with `%{record_type}` filled in, per type in `RecordType::ALL` order.
+    filled: Vec<(String, String)>,
 }
 
 impl TxtRegistry {
@@ -126,12 +138,60 @@ impl TxtRegistry {
         let wildcard_replacement = wildcard_replacement
             .filter(|w| !w.is_empty())
             .map(str::to_ascii_lowercase);
+        let filled = RecordType::ALL
+            .iter()
+            .map(|t| {
+                (
+                    prefix.replace(RECORD_TYPE_TEMPLATE, t.as_lower()),
+                    suffix.replace(RECORD_TYPE_TEMPLATE, t.as_lower()),
+                )
+            })
+            .collect();
         Ok(TxtRegistry {
             owner_id: owner_id.to_string(),
             prefix,
             suffix,
             wildcard_replacement,
+            filled,
         })
+    }
+
+    fn filled(&self, record_type: RecordType) -> (&str, &str) {
+        RecordType::ALL
+            .iter()
+            .position(|t| *t == record_type)
+            .and_then(|i| self.filled.get(i))
+            .map_or(("", ""), |(p, s)| (p.as_str(), s.as_str()))
+    }
+
+    /// The first label as ownership names spell it.
+    fn first_label<'n>(&'n self, name: &'n DnsName) -> &'n str {
+        match &self.wildcard_replacement {
+            Some(replacement) if name.is_wildcard() => replacement,
+            _ => name.first_label(),
+        }
+    }
+
+    /// True when `txt_name` is exactly `txt_name(name, record_type)`, checked without building
+    /// it.
+    pub fn is_txt_name_for(&self, txt_name: &str, name: &DnsName, record_type: RecordType) -> bool {
+        let (prefix, suffix) = self.filled(record_type);
+        let check = || -> Option<bool> {
+            let mut rest = txt_name.strip_prefix(prefix)?;
+            if !self.type_in_affix() {
+                rest = rest
+                    .strip_prefix(record_type.as_lower())?
+                    .strip_prefix('-')?;
+            }
+            rest = rest
+                .strip_prefix(self.first_label(name))?
+                .strip_prefix(suffix)?;
+            Some(match name.parent() {
+                Some(parent) => rest.strip_prefix('.') == Some(parent),
+                None => rest.is_empty(),
+            })
+        };
+        check().unwrap_or(false)
     }
 
     pub fn owner_id(&self) -> &str {
@@ -144,15 +204,14 @@ impl TxtRegistry {
 
     /// The name ownership lookups use for a record: a wildcard first label is replaced the same
     /// way the TXT name was built.
-    pub fn lookup_name(&self, name: &DnsName) -> String {
-        match (
-            &self.wildcard_replacement,
-            name.is_wildcard(),
-            name.parent(),
-        ) {
-            (Some(replacement), true, Some(rest)) => format!("{replacement}.{rest}"),
-            (Some(replacement), true, None) => replacement.clone(),
-            _ => name.as_str().to_string(),
+    pub fn lookup_name<'n>(&self, name: &'n DnsName) -> Cow<'n, str> {
+        let Some(replacement) = &self.wildcard_replacement else {
+            return Cow::Borrowed(name.as_str());
+        };
+        match (name.is_wildcard(), name.parent()) {
+            (true, Some(rest)) => Cow::Owned(format!("{replacement}.{rest}")),
+            (true, None) => Cow::Owned(replacement.clone()),
+            (false, _) => Cow::Borrowed(name.as_str()),
         }
     }
 
@@ -175,23 +234,25 @@ impl TxtRegistry {
         name: &DnsName,
         record_type: Option<RecordType>,
     ) -> Result<DnsName, RegistryError> {
-        let lower = record_type.map_or("", RecordType::as_lower);
-        let fill = |affix: &str| affix.replace(RECORD_TYPE_TEMPLATE, lower);
-        let (prefix, suffix) = (fill(&self.prefix), fill(&self.suffix));
-        let mut first = name.first_label().to_string();
-        if first == "*"
-            && let Some(replacement) = &self.wildcard_replacement
-        {
-            first = replacement.clone();
-        }
-        if let Some(t) = record_type
-            && !self.type_in_affix()
-        {
-            first = format!("{}-{first}", t.as_lower());
-        }
+        let untyped;
+        let (prefix, suffix) = match record_type {
+            Some(t) => self.filled(t),
+            None => {
+                untyped = (
+                    self.prefix.replace(RECORD_TYPE_TEMPLATE, ""),
+                    self.suffix.replace(RECORD_TYPE_TEMPLATE, ""),
+                );
+                (untyped.0.as_str(), untyped.1.as_str())
+            }
+        };
+        let type_dash = match record_type {
+            Some(t) if !self.type_in_affix() => format!("{}-", t.as_lower()),
+            _ => String::new(),
+        };
+        let first = self.first_label(name);
         let txt = match name.parent() {
-            Some(rest) => format!("{prefix}{first}{suffix}.{rest}"),
-            None => format!("{prefix}{first}{suffix}"),
+            Some(rest) => format!("{prefix}{type_dash}{first}{suffix}.{rest}"),
+            None => format!("{prefix}{type_dash}{first}{suffix}"),
         };
         DnsName::parse_record_name(&txt).map_err(|error| RegistryError::TxtName {
             name: name.to_string(),
@@ -201,10 +262,11 @@ impl TxtRegistry {
 
     /// Reads a TXT record name back into the owned record's name and type, exactly as
     /// external-dns does. Returns `None` when the name carries none of our affixes.
-    pub fn decode_name(&self, txt_name: &DnsName) -> Option<DecodedName> {
+    pub fn decode_name<'n>(&self, txt_name: &'n DnsName) -> Option<DecodedName<'n>> {
         let name = txt_name.as_str();
-        let (decoded, record_type) = if self.suffix.is_empty() {
-            self.drop_affix(name)?
+        let (decoded, record_type): (Cow<'n, str>, _) = if self.suffix.is_empty() {
+            let (stripped, record_type) = self.drop_affix(name)?;
+            (Cow::Borrowed(stripped), record_type)
         } else {
             // The suffix sits inside the first label(s): split off as many labels as it has dots.
             let dots = self.suffix.matches('.').count();
@@ -216,8 +278,8 @@ impl TxtRegistry {
             let head = parts[..head_len].join(".");
             let (stripped, record_type) = self.drop_affix(&head)?;
             match parts.get(dots + 1) {
-                Some(rest) => (format!("{stripped}.{rest}"), record_type),
-                None => (stripped, record_type),
+                Some(rest) => (Cow::Owned(format!("{stripped}.{rest}")), record_type),
+                None => (Cow::Owned(stripped.to_string()), record_type),
             }
         };
         if decoded.is_empty() || decoded.starts_with('.') || decoded.ends_with('.') {
@@ -229,30 +291,32 @@ impl TxtRegistry {
         })
     }
 
-    fn drop_affix(&self, name: &str) -> Option<(String, Option<RecordType>)> {
-        let mut prefix = self.prefix.clone();
-        let mut suffix = self.suffix.clone();
+    fn drop_affix<'n>(&self, name: &'n str) -> Option<(&'n str, Option<RecordType>)> {
         let prefix_mode = self.suffix.is_empty();
-        if self.type_in_affix() {
-            for t in DECODE_ORDER {
-                let typed_prefix = prefix.replace(RECORD_TYPE_TEMPLATE, t.as_lower());
-                let typed_suffix = suffix.replace(RECORD_TYPE_TEMPLATE, t.as_lower());
-                if prefix_mode {
-                    if let Some(rest) = name.strip_prefix(&typed_prefix) {
-                        return Some((rest.to_string(), Some(t)));
-                    }
-                } else if let Some(rest) = name.strip_suffix(&typed_suffix) {
-                    return Some((rest.to_string(), Some(t)));
-                }
-            }
-            // Records written before the template was configured.
-            prefix = prefix.replace(RECORD_TYPE_TEMPLATE, "");
-            suffix = suffix.replace(RECORD_TYPE_TEMPLATE, "");
+        if !self.type_in_affix() {
+            let rest = if prefix_mode {
+                name.strip_prefix(self.prefix.as_str())?
+            } else {
+                name.strip_suffix(self.suffix.as_str())?
+            };
+            return Some(type_at_default_position(rest));
         }
+        for t in DECODE_ORDER {
+            let (typed_prefix, typed_suffix) = self.filled(t);
+            let stripped = if prefix_mode {
+                name.strip_prefix(typed_prefix)
+            } else {
+                name.strip_suffix(typed_suffix)
+            };
+            if let Some(rest) = stripped {
+                return Some((rest, Some(t)));
+            }
+        }
+        // Records written before the template was configured.
         let rest = if prefix_mode {
-            name.strip_prefix(&prefix)?
+            name.strip_prefix(self.prefix.replace(RECORD_TYPE_TEMPLATE, "").as_str())?
         } else {
-            name.strip_suffix(&suffix)?
+            name.strip_suffix(self.suffix.replace(RECORD_TYPE_TEMPLATE, "").as_str())?
         };
         Some(type_at_default_position(rest))
     }
@@ -282,16 +346,15 @@ impl TxtRegistry {
 }
 
 /// external-dns's `extractRecordTypeDefaultPosition`: a leading `<type>-` names the type.
-fn type_at_default_position(name: &str) -> (String, Option<RecordType>) {
-    let head = name.split('-').next().unwrap_or_default();
-    for t in DECODE_ORDER {
-        if head == t.as_lower()
-            && let Some(rest) = name.strip_prefix(&format!("{head}-"))
-        {
-            return (rest.to_string(), Some(t));
+fn type_at_default_position(name: &str) -> (&str, Option<RecordType>) {
+    if let Some((head, rest)) = name.split_once('-') {
+        for t in DECODE_ORDER {
+            if head == t.as_lower() {
+                return (rest, Some(t));
+            }
         }
     }
-    (name.to_string(), None)
+    (name, None)
 }
 
 fn encodable(value: &str) -> bool {
@@ -327,17 +390,52 @@ pub fn encode_value(labels: &OwnerLabels) -> Result<String, RegistryError> {
 /// Parses an ownership TXT value. Anything without `heritage=external-dns` is not ours to read
 /// (external-dns's encrypted values included), so the record it sits on stays foreign.
 pub fn decode_value(value: &str) -> Result<OwnerLabels, RegistryError> {
+    let labels = decode_value_ref(value).ok_or(RegistryError::NotOwnershipValue)?;
+    Ok(OwnerLabels {
+        owner: labels.owner.to_string(),
+        resource: labels.resource.map(str::to_string),
+        extra: labels
+            .extra
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+/// `decode_value` without copying; a repeated label keeps its last value, as in external-dns's
+/// map.
+pub(crate) fn decode_value_ref(value: &str) -> Option<LabelsRef<'_>> {
     let text = value.trim().trim_matches('"');
-    let mut labels = OwnerLabels::default();
+    // Quick reject before tokenising: most TXT values in a zone are not ownership records.
+    if !text.contains("heritage=") {
+        return None;
+    }
+    let mut labels = LabelsRef {
+        owner: "",
+        resource: None,
+        extra: Vec::new(),
+    };
     let mut heritage = false;
-    for token in text.split(',') {
-        let mut parts = token.split('=');
-        let (Some(key), Some(val), None) = (parts.next(), parts.next(), parts.next()) else {
+    // Byte scans for ',' and '=' (ASCII, so every cut is a char boundary): splitting on char
+    // patterns costs several times more on values this short.
+    let mut rest = Some(text);
+    while let Some(remaining) = rest {
+        let (token, tail) = match remaining.bytes().position(|b| b == b',') {
+            Some(i) => (&remaining[..i], Some(&remaining[i + 1..])),
+            None => (remaining, None),
+        };
+        rest = tail;
+        // A token counts only as exactly "key=value", as in external-dns.
+        let Some(eq) = token.bytes().position(|b| b == b'=') else {
             continue;
         };
+        let (key, val) = (&token[..eq], &token[eq + 1..]);
+        if val.bytes().any(|b| b == b'=') {
+            continue;
+        }
         if key == "heritage" {
             if val != HERITAGE {
-                return Err(RegistryError::NotOwnershipValue);
+                return None;
             }
             heritage = true;
             continue;
@@ -347,18 +445,15 @@ pub fn decode_value(value: &str) -> Result<OwnerLabels, RegistryError> {
         }
         let label = key.strip_prefix("external-dns/").unwrap_or(key);
         match label {
-            OWNER_LABEL => labels.owner = val.to_string(),
-            RESOURCE_LABEL => labels.resource = Some(val.to_string()),
+            OWNER_LABEL => labels.owner = val,
+            RESOURCE_LABEL => labels.resource = Some(val),
             _ => {
-                labels.extra.insert(label.to_string(), val.to_string());
+                labels.extra.retain(|(k, _)| *k != label);
+                labels.extra.push((label, val));
             }
         }
     }
-    if heritage {
-        Ok(labels)
-    } else {
-        Err(RegistryError::NotOwnershipValue)
-    }
+    heritage.then_some(labels)
 }
 
 /// Decodes the first value of a TXT record set that is an ownership value.
@@ -367,6 +462,13 @@ pub fn decode_record(record: &Record) -> Option<OwnerLabels> {
         return None;
     }
     record.values.iter().find_map(|v| decode_value(v).ok())
+}
+
+pub(crate) fn decode_record_ref(record: &Record) -> Option<LabelsRef<'_>> {
+    if record.record_type != RecordType::Txt {
+        return None;
+    }
+    record.values.iter().find_map(|v| decode_value_ref(v))
 }
 
 /// True when `txt_name` stays inside `zone`; an apex record without a dotted prefix gets an
@@ -389,7 +491,7 @@ mod tests {
         TxtRegistry::new("cluster-1", prefix, suffix, None).unwrap()
     }
 
-    fn decoded(name: &str, t: Option<RecordType>) -> Option<DecodedName> {
+    fn decoded(name: &str, t: Option<RecordType>) -> Option<DecodedName<'_>> {
         Some(DecodedName {
             name: name.into(),
             record_type: t,
@@ -501,6 +603,31 @@ mod tests {
             dotted.decode_name(&txt),
             decoded("example.com", Some(RecordType::A))
         );
+    }
+
+    #[test]
+    fn txt_names_are_recognised_without_building_them() {
+        let app = name("app.example.com");
+        let star = name("*.example.com");
+        let apex = name("example.com");
+        for r in [
+            registry("", ""),
+            registry("_edns.", ""),
+            registry("%{record_type}.own.", ""),
+            registry("", "-own"),
+            registry("", ".own"),
+            registry("", "-%{record_type}"),
+            TxtRegistry::new("cluster-1", "", "", Some("wildcard")).unwrap(),
+        ] {
+            for n in [&app, &star, &apex] {
+                for t in [RecordType::A, RecordType::Aaaa, RecordType::Cname] {
+                    let Ok(txt) = r.txt_name(n, t) else { continue };
+                    assert!(r.is_txt_name_for(txt.as_str(), n, t), "{txt} for {n} {t}");
+                    assert!(!r.is_txt_name_for(txt.as_str(), n, RecordType::Txt));
+                    assert!(!r.is_txt_name_for(n.as_str(), n, t));
+                }
+            }
+        }
     }
 
     #[test]
@@ -616,6 +743,31 @@ mod tests {
         ));
     }
 
+    /// external-dns's reading, spelled out with plain splits.
+    fn plain_reading(value: &str) -> Option<OwnerLabels> {
+        let mut labels = OwnerLabels::default();
+        let mut heritage = false;
+        for token in value.trim().trim_matches('"').split(',') {
+            let parts: Vec<&str> = token.split('=').collect();
+            let [key, val] = parts[..] else { continue };
+            if key == "heritage" {
+                if val != HERITAGE {
+                    return None;
+                }
+                heritage = true;
+            } else if key.starts_with(HERITAGE) {
+                match key.strip_prefix("external-dns/").unwrap_or(key) {
+                    OWNER_LABEL => labels.owner = val.to_string(),
+                    RESOURCE_LABEL => labels.resource = Some(val.to_string()),
+                    other => {
+                        labels.extra.insert(other.to_string(), val.to_string());
+                    }
+                }
+            }
+        }
+        heritage.then_some(labels)
+    }
+
     fn affixes() -> impl Strategy<Value = (String, String)> {
         prop_oneof![
             Just((String::new(), String::new())),
@@ -681,6 +833,32 @@ mod tests {
             let value = encode_value(&labels).unwrap();
             prop_assert!(value.starts_with("\"heritage=external-dns,"));
             prop_assert_eq!(decode_value(&value), Ok(labels));
+        }
+
+        #[test]
+        fn fast_decoder_matches_the_plain_reading(
+            tokens in proptest::collection::vec(
+                prop_oneof![
+                    Just("heritage=external-dns".to_string()),
+                    Just("heritage=other".to_string()),
+                    Just("external-dns/owner=c1".to_string()),
+                    Just("external-dns/owner=c2".to_string()),
+                    Just("external-dns/resource=ingress/a/b".to_string()),
+                    Just("external-dns/team=x".to_string()),
+                    Just("external-dns/team=y".to_string()),
+                    Just("external-dnsx=1".to_string()),
+                    Just("a=b=c".to_string()),
+                    Just("=".to_string()),
+                    Just(String::new()),
+                    "[a-z=/\"-]{0,12}",
+                ],
+                0..8,
+            ),
+            quoted in any::<bool>(),
+        ) {
+            let joined = tokens.join(",");
+            let value = if quoted { format!("\"{joined}\"") } else { joined };
+            prop_assert_eq!(decode_value(&value).ok(), plain_reading(&value));
         }
 
         #[test]
