@@ -71,7 +71,15 @@ pub fn ensure_all(progress: &dyn Fn(&str)) -> Result<Binaries> {
     let (cplane, kubectl) = ensure_cplane(progress)?;
     let kwok = ensure_kwok(progress)?;
     let moto_server = ensure_moto(progress)?;
-    let helm = ensure_go_tool("helm", HELM_VERSION, "helm.sh/helm/v3/cmd/helm", progress)?;
+    // helm reports only major.minor unless its version variable is stamped.
+    let helm_ldflags = format!("-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}");
+    let helm = ensure_go_tool(
+        "helm",
+        HELM_VERSION,
+        "helm.sh/helm/v3/cmd/helm",
+        &helm_ldflags,
+        progress,
+    )?;
     Ok(Binaries {
         cplane,
         kubectl,
@@ -135,7 +143,13 @@ pub fn ensure_cplane(progress: &dyn Fn(&str)) -> Result<(PathBuf, PathBuf)> {
 }
 
 pub fn ensure_kwok(progress: &dyn Fn(&str)) -> Result<PathBuf> {
-    ensure_go_tool("kwok", KWOK_VERSION, "sigs.k8s.io/kwok/cmd/kwok", progress)
+    ensure_go_tool(
+        "kwok",
+        KWOK_VERSION,
+        "sigs.k8s.io/kwok/cmd/kwok",
+        "",
+        progress,
+    )
 }
 
 /// Builds `package` from the pinning module `hack/<name>` (its go.mod names
@@ -144,13 +158,18 @@ fn ensure_go_tool(
     name: &str,
     version: &str,
     package: &str,
+    extra_ldflags: &str,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf> {
     let module = repo_root().join("hack").join(name);
-    let dir = cache_dir().join(format!(
-        "{name}-{version}-{}",
-        short_hash(&module.join("go.sum"))?
-    ));
+    let mut key = short_hash(&module.join("go.sum"))?;
+    if !extra_ldflags.is_empty() {
+        // Different stamping is a different binary.
+        let digest = Sha256::digest(extra_ldflags.as_bytes());
+        key.push('-');
+        key.extend(digest.iter().take(3).map(|b| format!("{b:02x}")));
+    }
+    let dir = cache_dir().join(format!("{name}-{version}-{key}"));
     let bin = dir.join(name);
     with_lock(&dir, || {
         if bin.exists() {
@@ -159,7 +178,9 @@ fn ensure_go_tool(
         let tmp = dir.join(format!("{name}.tmp"));
         let mut cmd = Command::new("go");
         cmd.current_dir(&module)
-            .args(["build", "-v", "-trimpath", "-ldflags", "-s -w", "-o"])
+            .args(["build", "-v", "-trimpath", "-ldflags"])
+            .arg(format!("-s -w {extra_ldflags}"))
+            .arg("-o")
             .arg(&tmp)
             .arg(package);
         go_env(&mut cmd);
