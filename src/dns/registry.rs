@@ -18,20 +18,9 @@ const RECORD_TYPE_TEMPLATE: &str = "%{record_type}";
 pub const OWNER_LABEL: &str = "owner";
 pub const RESOURCE_LABEL: &str = "resource";
 
-/// The order external-dns tries types in when reading names; the types only causeway writes
-/// follow, so that names written by causeway read back.
-const DECODE_ORDER: [RecordType; 10] = [
-    RecordType::A,
-    RecordType::Aaaa,
-    RecordType::Cname,
-    RecordType::Ns,
-    RecordType::Mx,
-    RecordType::Srv,
-    RecordType::Naptr,
-    RecordType::Txt,
-    RecordType::Ptr,
-    RecordType::Caa,
-];
+/// The order external-dns tries types in when reading names ([`RecordType::ALL`] keeps it);
+/// the types only causeway writes follow, so that names written by causeway read back.
+const DECODE_ORDER: [RecordType; 10] = RecordType::ALL;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {

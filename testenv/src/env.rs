@@ -6,6 +6,7 @@
 //! `DIR/kubeconfig`, `DIR/env` (export lines) and `DIR/state.json`.
 
 use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
 use kube::api::{Api, PostParams};
 use serde::{Deserialize, Serialize};
@@ -58,17 +59,26 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A minimal HTTP/1.0 GET over loopback, for etcd and moto health checks.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+/// A minimal HTTP/1.0 GET over loopback, for etcd, moto and our own health
+/// endpoints: no HTTP client stack needed for a status line and a body.
+pub fn http_get_at(host: &str, path: &str, read_timeout: Duration) -> Option<(u16, String)> {
+    let addr: SocketAddr = host.parse().ok()?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    stream.set_read_timeout(Some(read_timeout)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
     let mut buf = String::new();
     stream.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     Some((status, body))
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_at(&format!("127.0.0.1:{port}"), path, Duration::from_secs(2))
 }
 
 /// Polls `check` until it yields a value. On timeout, or when the component's
@@ -114,7 +124,7 @@ where
 
 fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
     use std::fmt::Write as _;
-    let ca_b64 = base64(ca_pem.as_bytes());
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
     let mut s = String::new();
     let _ = write!(
         s,
@@ -124,27 +134,6 @@ fn kubeconfig_yaml(url: &str, ca_pem: &str, token: &str) -> String {
          current-context: causeway-test\n"
     );
     s
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Builds a kube client from an environment's kubeconfig.

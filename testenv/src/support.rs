@@ -224,23 +224,8 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
         .split_once('/')
         .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let host = host.to_string();
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&host).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        Some((
-            code,
-            buf.split_once("\r\n\r\n")
-                .map(|x| x.1)
-                .unwrap_or("")
-                .to_string(),
-        ))
-    })
-    .await
-    .ok()
-    .flatten()
+    tokio::task::spawn_blocking(move || env::http_get_at(&host, &path, Duration::from_secs(5)))
+        .await
+        .ok()
+        .flatten()
 }
