@@ -118,8 +118,10 @@ mod tests {
 
     const UPDATE_ENV: &str = "CAUSEWAY_UPDATE_CRDS";
 
-    fn crds_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")
+    /// crds/ for `kubectl apply`, and the copy the Helm chart renders from.
+    fn crds_dirs() -> [PathBuf; 2] {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        [root.join("crds"), root.join("charts/causeway/files/crds")]
     }
 
     fn first_difference(expected: &str, actual: &str) -> String {
@@ -141,11 +143,16 @@ mod tests {
 
     #[test]
     fn crds_dir_matches_the_types() {
-        let dir = crds_dir();
-        if std::env::var_os(UPDATE_ENV).is_some_and(|v| !v.is_empty()) {
-            write_dir(&dir).expect("write crds/");
-            return;
+        for dir in crds_dirs() {
+            if std::env::var_os(UPDATE_ENV).is_some_and(|v| !v.is_empty()) {
+                write_dir(&dir).expect("write crds/");
+                continue;
+            }
+            dir_matches(&dir);
         }
+    }
+
+    fn dir_matches(dir: &Path) {
         let hint = format!("run `{UPDATE_ENV}=1 cargo test --lib crd` to regenerate crds/");
         for crd in all() {
             let path = dir.join(file_name(&crd));
@@ -163,8 +170,14 @@ mod tests {
 
     #[test]
     fn crds_dir_has_no_stale_files() {
+        for dir in crds_dirs() {
+            no_stale_files(&dir);
+        }
+    }
+
+    fn no_stale_files(dir: &Path) {
         let expected: BTreeSet<String> = all().iter().map(file_name).collect();
-        let on_disk: BTreeSet<String> = std::fs::read_dir(crds_dir())
+        let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
             .expect("crds/ exists")
             .map(|entry| {
                 entry
@@ -178,7 +191,8 @@ mod tests {
         let stale: Vec<_> = on_disk.difference(&expected).collect();
         assert!(
             stale.is_empty(),
-            "crds/ holds files no type generates, delete them: {stale:?}"
+            "{} holds files no type generates, delete them: {stale:?}",
+            dir.display()
         );
     }
 

@@ -40,6 +40,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end }}
 
+{{- define "causeway.agentImage" -}}
+{{ default (printf "%s-agent" .Values.image.repository) .Values.iam.agent.image.repository }}:{{ default (default .Chart.AppVersion .Values.image.tag) .Values.iam.agent.image.tag }}
+{{- end }}
+
 {{- define "causeway.controllerServiceAccount" -}}
 {{- if .Values.controller.serviceAccount.create }}
 {{- default (printf "%s-controller" (include "causeway.fullname" .)) .Values.controller.serviceAccount.name }}
