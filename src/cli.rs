@@ -32,6 +32,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// One reconciler of `causeway controller`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Reconciler {
+    /// Ingress → ALB.
+    Alb,
+    /// TargetGroupBinding → registered targets.
+    Targets,
+    /// Ingress, Service and DNSEndpoint → Route 53.
+    Dns,
+    /// IamRoleBinding validation.
+    Iam,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormatArg {
     Text,
@@ -119,6 +132,17 @@ pub struct ControllerArgs {
     /// Name of this cluster; every AWS resource causeway creates is tagged with it.
     #[arg(long, env = "CAUSEWAY_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
+
+    /// Reconcilers to run, comma-separated: alb, targets, dns, iam (IamRoleBinding validation).
+    /// Leave one out to keep its peer (aws-load-balancer-controller, external-dns, kube2iam).
+    #[arg(
+        long,
+        env = "CAUSEWAY_CONTROLLERS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "alb,targets,dns,iam"
+    )]
+    pub controllers: Vec<Reconciler>,
 
     /// Address serving /metrics, /healthz and /readyz.
     #[arg(long, env = "CAUSEWAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]

@@ -43,6 +43,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub cluster_name: String,
     pub caches: Caches,
+    /// The reconcilers this process runs (`--controllers`).
+    pub reconcilers: Vec<crate::cli::Reconciler>,
 }
 
 /// Reflector stores of the kinds the controller reconciles. They are filled
@@ -168,6 +170,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         metrics: metrics.clone(),
         cluster_name: args.cluster_name.clone(),
         caches,
+        reconcilers: args.controllers.clone(),
     });
 
     let (leader_tx, mut leader_rx) = watch::channel(LeaderState::Unknown);
@@ -268,7 +271,16 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 
 /// Runs every reconciler until `stop` flips.
 async fn run_reconcilers(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
-    let iam = tokio::spawn(crate::iam::binding_status::run(ctx.clone(), stop.clone()));
+    use crate::cli::Reconciler;
+    let mut tasks = Vec::new();
+    if ctx.reconcilers.contains(&Reconciler::Iam) {
+        tasks.push(tokio::spawn(crate::iam::binding_status::run(
+            ctx.clone(),
+            stop.clone(),
+        )));
+    }
     let _ = stop.wait_for(|s| *s).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), iam).await;
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
 }

@@ -58,7 +58,13 @@ fn docs(yaml: &str) -> Vec<Value> {
 
 fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {
     docs.iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"].as_str().unwrap_or("").ends_with(name_suffix))
+        .find(|d| {
+            d["kind"] == kind
+                && d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with(name_suffix)
+        })
         .unwrap_or_else(|| panic!("no {kind} named *{name_suffix} in the render"))
 }
 
@@ -97,7 +103,10 @@ fn helm_lint_passes_with_default_and_all_features_values() {
 
 #[test]
 fn rendering_is_deterministic_and_matches_the_binary() {
-    for extra in [vec!["--set", "clusterName=ci-cluster"], vec!["-f", &all_features()]] {
+    for extra in [
+        vec!["--set", "clusterName=ci-cluster"],
+        vec!["-f", &all_features()],
+    ] {
         let a = template("cw", "causeway-system", &extra).expect("render");
         let b = template("cw", "causeway-system", &extra).expect("render");
         assert_eq!(a, b, "two renders differ (random values in the chart?)");
@@ -127,7 +136,10 @@ fn rendering_is_deterministic_and_matches_the_binary() {
         {
             let name = env["name"].as_str().expect("name");
             if env.get("valueFrom").is_some() {
-                assert!(known_agent.contains(name), "agent env {name} is read by no flag");
+                assert!(
+                    known_agent.contains(name),
+                    "agent env {name} is read by no flag"
+                );
             }
         }
 
@@ -147,7 +159,10 @@ fn rendering_is_deterministic_and_matches_the_binary() {
         assert!(agent["priorityClassName"].is_string());
         let hook = find(&d, "MutatingWebhookConfiguration", "-pod-readiness-gate");
         assert_eq!(hook["webhooks"][0]["failurePolicy"], "Ignore");
-        for r in d.iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role") {
+        for r in d
+            .iter()
+            .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+        {
             for rule in r["rules"].as_array().expect("rules") {
                 for field in ["verbs", "resources", "apiGroups"] {
                     let v = rule[field].as_array().expect(field);
@@ -178,14 +193,23 @@ fn component_switches_remove_their_resources_and_rules() {
     )
     .expect("render");
     let d = docs(&only_dns);
-    assert!(!d.iter().any(|x| x["kind"] == "DaemonSet"), "agent rendered with iam off");
+    assert!(
+        !d.iter().any(|x| x["kind"] == "DaemonSet"),
+        "agent rendered with iam off"
+    );
     assert!(!d.iter().any(|x| x["kind"] == "IngressClass"));
-    assert!(!d.iter().any(|x| x["kind"] == "MutatingWebhookConfiguration"));
+    assert!(
+        !d.iter()
+            .any(|x| x["kind"] == "MutatingWebhookConfiguration")
+    );
     let cm = find(&d, "ConfigMap", "-controller");
     assert_eq!(cm["data"]["CAUSEWAY_CONTROLLERS"], "dns");
     let role = find(&d, "ClusterRole", "-controller");
     let text = role.to_string();
-    assert!(!text.contains("ingresses/status"), "ALB rules left with alb off");
+    assert!(
+        !text.contains("ingresses/status"),
+        "ALB rules left with alb off"
+    );
     assert!(text.contains("dnsendpoints/status"));
     let skip = template(
         "cw",
@@ -198,7 +222,10 @@ fn component_switches_remove_their_resources_and_rules() {
         .filter(|x| x["kind"] == "CustomResourceDefinition")
         .map(|x| x["metadata"]["name"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(crds.iter().all(|n| n.ends_with(".causeway.dev")), "{crds:?}");
+    assert!(
+        crds.iter().all(|n| n.ends_with(".causeway.dev")),
+        "{crds:?}"
+    );
     assert!(!crds.is_empty());
 }
 
@@ -206,18 +233,62 @@ fn component_switches_remove_their_resources_and_rules() {
 fn schema_rejects_bad_values_with_the_key_named() {
     let cases: &[(&[&str], &str)] = &[
         (&[], "clusterName"),
-        (&["--set", "clusterName=ok", "--set", "dns.policy=sometimes"], "/dns/policy"),
-        (&["--set", "clusterName=ok", "--set", "controller.replicaCount=0"], "/controller/replicaCount"),
-        (&["--set", "clusterName=ok", "--set", "iam.agent.sessionScope=node"], "/iam/agent/sessionScope"),
-        (&["--set", "clusterName=ok", "--set", "aws.rateLimits=route53-fast"], "/aws/rateLimits"),
-        (&["--set", "clusterName=ok", "--set", "alb.controllerName=nginx"], "/alb/controllerName"),
-        (&["--set", "clusterName=ok", "--set", "dsn.enabled=true"], "dsn"),
+        (
+            &["--set", "clusterName=ok", "--set", "dns.policy=sometimes"],
+            "/dns/policy",
+        ),
+        (
+            &[
+                "--set",
+                "clusterName=ok",
+                "--set",
+                "controller.replicaCount=0",
+            ],
+            "/controller/replicaCount",
+        ),
+        (
+            &[
+                "--set",
+                "clusterName=ok",
+                "--set",
+                "iam.agent.sessionScope=node",
+            ],
+            "/iam/agent/sessionScope",
+        ),
+        (
+            &[
+                "--set",
+                "clusterName=ok",
+                "--set",
+                "aws.rateLimits=route53-fast",
+            ],
+            "/aws/rateLimits",
+        ),
+        (
+            &[
+                "--set",
+                "clusterName=ok",
+                "--set",
+                "alb.controllerName=nginx",
+            ],
+            "/alb/controllerName",
+        ),
+        (
+            &["--set", "clusterName=ok", "--set", "dsn.enabled=true"],
+            "dsn",
+        ),
         (&["--set", "clusterName=bad name"], "/clusterName"),
-        (&["--set", "clusterName=ok", "--set", "iam.agent.port=70000"], "/iam/agent/port"),
+        (
+            &["--set", "clusterName=ok", "--set", "iam.agent.port=70000"],
+            "/iam/agent/port",
+        ),
     ];
     for (args, key) in cases {
         let err = template("cw", "causeway-system", args).expect_err(&format!("{args:?} accepted"));
-        assert!(err.contains(key), "{args:?}: error does not name {key}: {err}");
+        assert!(
+            err.contains(key),
+            "{args:?}: error does not name {key}: {err}"
+        );
     }
 }
 
@@ -250,11 +321,14 @@ fn kustomize_base_is_the_chart_rendered() {
 /// The IAM actions the code calls, found in the AWS adapters' source: every SDK call is written
 /// `<client>.<operation>()` with the client named after its service.
 fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
-    let re = regex::Regex::new(r"\b(elbv2|ec2|route53|iam|sts|acm)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
-        .expect("regex");
-    let prefix = |svc: &str| match svc {
-        "elbv2" => "elasticloadbalancing",
-        other => other,
+    let re =
+        regex::Regex::new(r"\b(elbv2|ec2|route53|iam|sts|acm)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
+            .expect("regex");
+    let prefix = |svc: &str| -> String {
+        match svc {
+            "elbv2" => "elasticloadbalancing".to_string(),
+            other => other.to_string(),
+        }
     };
     let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     let mut stack = vec![repo().join("src")];
@@ -293,7 +367,10 @@ fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
 /// Which policy statement a source file's calls belong to.
 fn statement_for(path: &Path) -> &'static str {
     let rel = path.strip_prefix(repo().join("src")).unwrap_or(path);
-    let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let first = rel
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
     match first.as_deref() {
         Some("iam") if rel.to_string_lossy().contains("agent") => "PodIamAgent",
         Some("iam") => "IamRoleBindingValidation",
@@ -410,11 +487,21 @@ async fn apply_chart(prefix: &str, values: &[&str]) {
 
     for dry_run in [true, false] {
         let out = apply_server_side(&ctx, &crd_file, dry_run);
-        assert!(out.status.success(), "CRDs (dry_run={dry_run}): {}", text(&out));
+        assert!(
+            out.status.success(),
+            "CRDs (dry_run={dry_run}): {}",
+            text(&out)
+        );
         if !dry_run {
             let out = kubectl(
                 &ctx,
-                &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    "crd",
+                    "--all",
+                ],
                 None,
             );
             assert!(out.status.success(), "{}", text(&out));
@@ -432,7 +519,11 @@ async fn apply_chart(prefix: &str, values: &[&str]) {
     assert!(real.status.success(), "apply: {}", text(&real));
     assert!(cleanup.status.success(), "cleanup: {}", text(&cleanup));
     let applied = text(&real);
-    for kind in ["deployment.apps", "daemonset.apps", "clusterrole.rbac.authorization.k8s.io"] {
+    for kind in [
+        "deployment.apps",
+        "daemonset.apps",
+        "clusterrole.rbac.authorization.k8s.io",
+    ] {
         assert!(applied.contains(kind), "{kind} not applied: {applied}");
     }
     ctx.cleanup().await.expect("cleanup");
@@ -455,7 +546,11 @@ fn kustomize_base_builds_and_applies_as_a_dry_run() {
     let out = run(Command::new(&env.kubectl)
         .args(["kustomize"])
         .arg(repo().join("deploy")));
-    assert!(out.status.success(), "kubectl kustomize deploy/: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "kubectl kustomize deploy/: {}",
+        text(&out)
+    );
     let built = String::from_utf8_lossy(&out.stdout).into_owned();
     let d = docs(&built);
     assert!(d.iter().any(|x| x["kind"] == "Namespace"));
@@ -472,7 +567,11 @@ fn kustomize_base_builds_and_applies_as_a_dry_run() {
             )
         );
         if namespaced {
-            assert_eq!(x["metadata"]["namespace"], "causeway-system", "{}", x["metadata"]["name"]);
+            assert_eq!(
+                x["metadata"]["namespace"], "causeway-system",
+                "{}",
+                x["metadata"]["name"]
+            );
         }
     }
 }
