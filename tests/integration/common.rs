@@ -1,9 +1,12 @@
 //! Shared helpers: starting `causeway` processes against the environment.
 
-use causeway_testenv::support::TestCtx;
+use causeway_testenv::support::{TestCtx, shared_env, split_yaml};
+use serde_json::Value;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 
 pub fn causeway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_causeway"))
@@ -22,21 +25,48 @@ pub fn free_port() -> u16 {
 pub struct Proc {
     pub child: Child,
     pub log: PathBuf,
+    check_rbac: bool,
 }
 
 impl Proc {
+    /// Starts `causeway <args>`. `controller` and `agent` run as the Helm chart's
+    /// ServiceAccounts, with exactly the chart's RBAC (see [`chart_identity`]); the log must show
+    /// no "forbidden" when the process is dropped.
     pub fn start(ctx: &TestCtx, name: &str, args: &[&str]) -> Proc {
+        let identity = match args.first() {
+            Some(&"controller") => Some(chart_identity(ctx, "controller")),
+            Some(&"agent") => Some(chart_identity(ctx, "agent")),
+            _ => None,
+        };
+        Self::start_with(ctx, name, args, identity)
+    }
+
+    /// Starts `causeway <args>` with the environment's admin credentials.
+    pub fn start_as_admin(ctx: &TestCtx, name: &str, args: &[&str]) -> Proc {
+        Self::start_with(ctx, name, args, None)
+    }
+
+    fn start_with(ctx: &TestCtx, name: &str, args: &[&str], kubeconfig: Option<PathBuf>) -> Proc {
         let log = ctx.env.dir.join("logs").join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
+        let mut env = ctx.process_env();
+        if let Some(k) = &kubeconfig {
+            env.retain(|(key, _)| key != "KUBECONFIG");
+            env.push(("KUBECONFIG".into(), k.display().to_string()));
+        }
         let child = Command::new(causeway_bin())
             .args(args)
-            .envs(ctx.process_env())
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("clone"))
             .stderr(out)
             .spawn()
             .expect("start causeway");
-        Proc { child, log }
+        Proc {
+            child,
+            log,
+            check_rbac: kubeconfig.is_some(),
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -67,5 +97,151 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.check_rbac && !std::thread::panicking() {
+            let logs = self.logs();
+            let denied: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.to_ascii_lowercase().contains("forbidden"))
+                .take(5)
+                .collect();
+            assert!(
+                denied.is_empty(),
+                "{} ran under the chart's RBAC and was denied:\n{}",
+                self.log.display(),
+                denied.join("\n")
+            );
+        }
     }
+}
+
+/// The chart's ServiceAccounts and RBAC, applied once per test run in `causeway-system`.
+static CHART_RBAC: OnceLock<Result<(), String>> = OnceLock::new();
+const CHART_NAMESPACE: &str = "causeway-system";
+
+fn chart_rbac_docs(namespace: &str) -> Vec<Value> {
+    let env = shared_env().expect("env");
+    let out = Command::new(&env.helm)
+        .args(["template", "causeway"])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/causeway"))
+        .args(["--namespace", namespace, "--set", "clusterName=ci"])
+        .output()
+        .expect("helm");
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    split_yaml(&String::from_utf8_lossy(&out.stdout))
+        .iter()
+        .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
+        .filter(|d| {
+            matches!(
+                d["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                        | "Role"
+                        | "RoleBinding"
+                )
+            )
+        })
+        .collect()
+}
+
+fn kubectl_apply(ctx: &TestCtx, docs: &[Value]) -> Result<(), String> {
+    let stream: String = docs
+        .iter()
+        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+        .collect();
+    let mut child = Command::new(&ctx.env.kubectl)
+        .args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=rbac-test",
+            "-f",
+            "-",
+        ])
+        .envs(ctx.process_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stream.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A kubeconfig that authenticates as the chart's `causeway-<component>` ServiceAccount (a
+/// TokenRequest token), so the process runs with exactly the chart's ClusterRole. The chart's
+/// namespaced Role (Lease, webhook Secret) is also bound in the test's namespace, which plays the
+/// release namespace for `--leader-election-namespace` and friends.
+pub fn chart_identity(ctx: &TestCtx, component: &str) -> PathBuf {
+    CHART_RBAC
+        .get_or_init(|| {
+            let ns = serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CHART_NAMESPACE}
+            });
+            kubectl_apply(ctx, &[ns])?;
+            kubectl_apply(ctx, &chart_rbac_docs(CHART_NAMESPACE))
+        })
+        .as_ref()
+        .expect("applying the chart's RBAC");
+    let mut local: Vec<Value> = chart_rbac_docs(&ctx.namespace)
+        .into_iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "RoleBinding")
+        .collect();
+    for d in &mut local {
+        if let Some(subjects) = d.get_mut("subjects").and_then(|s| s.as_array_mut()) {
+            for s in subjects {
+                s["namespace"] = CHART_NAMESPACE.into();
+            }
+        }
+    }
+    kubectl_apply(ctx, &local).expect("binding the chart's Role in the test namespace");
+
+    let sa = format!("causeway-{component}");
+    let path = ctx.env.dir.join(format!("kubeconfig-{sa}"));
+    static TOKENS: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    let _guard = TOKENS.get_or_init(Default::default).lock().expect("lock");
+    if path.exists() {
+        return path;
+    }
+    let out = Command::new(&ctx.env.kubectl)
+        .args([
+            "create",
+            "token",
+            &sa,
+            "-n",
+            CHART_NAMESPACE,
+            "--duration=24h",
+        ])
+        .envs(ctx.process_env())
+        .output()
+        .expect("kubectl create token");
+    assert!(
+        out.status.success(),
+        "create token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let admin = std::fs::read_to_string(&ctx.env.kubeconfig).expect("kubeconfig");
+    let mut config: Value = serde_saphyr::from_str(&admin).expect("kubeconfig yaml");
+    config["users"] = serde_json::json!([{ "name": sa, "user": { "token": token } }]);
+    config["contexts"][0]["context"]["user"] = sa.clone().into();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string(&config).expect("json")).expect("write");
+    std::fs::rename(&tmp, &path).expect("rename");
+    path
 }
