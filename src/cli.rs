@@ -189,15 +189,27 @@ pub struct TargetsArgs {
     pub webhook_enabled: bool,
 
     /// Address the webhook's HTTPS server listens on.
-    #[arg(long = "webhook-addr", env = "CAUSEWAY_WEBHOOK_ADDR", default_value = "0.0.0.0:9443")]
+    #[arg(
+        long = "webhook-addr",
+        env = "CAUSEWAY_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:9443"
+    )]
     pub webhook_addr: SocketAddr,
 
     /// Namespace of the webhook's Service and certificate Secret.
-    #[arg(long = "webhook-namespace", env = "CAUSEWAY_WEBHOOK_NAMESPACE", default_value = "kube-system")]
+    #[arg(
+        long = "webhook-namespace",
+        env = "CAUSEWAY_WEBHOOK_NAMESPACE",
+        default_value = "kube-system"
+    )]
     pub webhook_namespace: String,
 
     /// Name of the Service in front of the webhook (port 443).
-    #[arg(long = "webhook-service", env = "CAUSEWAY_WEBHOOK_SERVICE", default_value = "causeway-webhook")]
+    #[arg(
+        long = "webhook-service",
+        env = "CAUSEWAY_WEBHOOK_SERVICE",
+        default_value = "causeway-webhook"
+    )]
     pub webhook_service: String,
 
     /// Call the webhook at this URL instead of through the Service (out-of-cluster runs).
@@ -205,11 +217,19 @@ pub struct TargetsArgs {
     pub webhook_url: Option<String>,
 
     /// The MutatingWebhookConfiguration causeway creates and keeps up to date.
-    #[arg(long = "webhook-configuration-name", env = "CAUSEWAY_WEBHOOK_CONFIGURATION_NAME", default_value = "causeway-pod-readiness-gate")]
+    #[arg(
+        long = "webhook-configuration-name",
+        env = "CAUSEWAY_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "causeway-pod-readiness-gate"
+    )]
     pub webhook_configuration_name: String,
 
     /// The Secret holding the webhook's CA and serving certificate, shared by all replicas.
-    #[arg(long = "webhook-secret", env = "CAUSEWAY_WEBHOOK_SECRET", default_value = "causeway-webhook-tls")]
+    #[arg(
+        long = "webhook-secret",
+        env = "CAUSEWAY_WEBHOOK_SECRET",
+        default_value = "causeway-webhook-tls"
+    )]
     pub webhook_secret: String,
 }
 

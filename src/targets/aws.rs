@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
-    UserIdGroupPair,
+    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -28,14 +27,20 @@ pub struct AwsCallError {
     pub message: String,
 }
 
-fn err<E, R>(operation: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsCallError
+fn err<E, R>(
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     AwsCallError {
         operation,
-        code: e.as_service_error().and_then(|s| s.code()).map(str::to_string),
+        code: e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string),
         message: DisplayErrorContext(&e).to_string(),
     }
 }
@@ -80,10 +85,7 @@ pub async fn describe_target_group(
 }
 
 /// Every registration of the target group and its state.
-pub async fn describe_target_health(
-    aws: &AwsClients,
-    arn: &str,
-) -> Result<Observed, AwsCallError> {
+pub async fn describe_target_health(aws: &AwsClients, arn: &str) -> Result<Observed, AwsCallError> {
     let out = aws
         .elbv2
         .describe_target_health()
@@ -144,7 +146,12 @@ pub async fn deregister(
     {
         Ok(_) => Ok(()),
         // Already gone: the goal is reached.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_target_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_target_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(err("DeregisterTargets", e)),
     }
 }
@@ -291,8 +298,12 @@ pub async fn authorize(
         .from_port(rule.from_port)
         .to_port(rule.to_port);
     perm = match &rule.peer {
-        Peer::SecurityGroup(g) => perm.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build()),
-        Peer::Cidr(c) if c.contains(':') => perm.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+        Peer::SecurityGroup(g) => {
+            perm.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build())
+        }
+        Peer::Cidr(c) if c.contains(':') => {
+            perm.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build())
+        }
         Peer::Cidr(c) => perm.ip_ranges(IpRange::builder().cidr_ip(c).build()),
     };
     let tags = TagSpecification::builder()
@@ -312,12 +323,21 @@ pub async fn authorize(
         Ok(_) => Ok(()),
         // The same permission exists untagged (someone else's): it already allows the
         // traffic, and it is not ours to adopt or remove.
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidPermission.Duplicate") => Ok(()),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("InvalidPermission.Duplicate") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(err("AuthorizeSecurityGroupIngress", e)),
     }
 }
 
-pub async fn revoke(aws: &AwsClients, group_id: &str, rule_ids: &[String]) -> Result<(), AwsCallError> {
+pub async fn revoke(
+    aws: &AwsClients,
+    group_id: &str,
+    rule_ids: &[String],
+) -> Result<(), AwsCallError> {
     match aws
         .ec2
         .revoke_security_group_ingress()
@@ -330,7 +350,11 @@ pub async fn revoke(aws: &AwsClients, group_id: &str, rule_ids: &[String]) -> Re
         Err(e)
             if matches!(
                 e.as_service_error().and_then(|s| s.code()),
-                Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound" | "InvalidSecurityGroupRuleId.NotFound")
+                Some(
+                    "InvalidPermission.NotFound"
+                        | "InvalidGroup.NotFound"
+                        | "InvalidSecurityGroupRuleId.NotFound"
+                )
             ) =>
         {
             Ok(())

@@ -30,7 +30,9 @@ use super::plan::{
     plan_targets, validate_target_group,
 };
 use super::status::{Outcome, desired_status, reason};
-use super::watch::{NodeFilter, ServiceIndex, prune_node, prune_service, prune_slice, slice_service};
+use super::watch::{
+    NodeFilter, ServiceIndex, prune_node, prune_service, prune_slice, slice_service,
+};
 use super::{READINESS_GATE_PREFIX, readiness_gate};
 use crate::cli::TargetsArgs;
 use crate::controller::Context;
@@ -82,6 +84,10 @@ pub struct Reconciler {
     rules: Mutex<HashMap<String, RulesSynced>>,
     instance_sgs: Mutex<HashMap<String, Vec<String>>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// For multiClusterTargetGroup bindings: the targets this process registered (or
+    /// wanted), the only ones it may deregister. Lost on restart, which errs on the side
+    /// of leaving another cluster's targets alone.
+    ours: Mutex<HashMap<String, BTreeSet<plan::Target>>>,
 }
 
 fn epoch_ms() -> u128 {
@@ -113,7 +119,11 @@ impl Reconciler {
             return Ok(Ok(v.clone()));
         }
         let arn = b.spec.target_group_arn.as_deref().filter(|a| !a.is_empty());
-        let name = b.spec.target_group_name.as_deref().filter(|n| !n.is_empty());
+        let name = b
+            .spec
+            .target_group_name
+            .as_deref()
+            .filter(|n| !n.is_empty());
         let (r, label) = match (arn, name) {
             (Some(a), _) => (TargetGroupRef::Arn(a), a),
             (None, Some(n)) => (TargetGroupRef::Name(n), n),
@@ -159,13 +169,17 @@ impl Reconciler {
         for s in slices {
             for ep in s.endpoints.iter().flatten() {
                 let c = ep.conditions.as_ref();
-                if c.and_then(|c| c.ready).unwrap_or(true) || c.and_then(|c| c.terminating).unwrap_or(false) {
+                if c.and_then(|c| c.ready).unwrap_or(true)
+                    || c.and_then(|c| c.terminating).unwrap_or(false)
+                {
                     continue;
                 }
                 let Some(name) = ep.target_ref.as_ref().and_then(|r| r.name.as_deref()) else {
                     continue;
                 };
-                let Some(pod) = pods.get_opt(name).await? else { continue };
+                let Some(pod) = pods.get_opt(name).await? else {
+                    continue;
+                };
                 if pod_waits_only_for_gate(&pod, gate) {
                     out.insert(name.to_string());
                 }
@@ -190,15 +204,15 @@ impl Reconciler {
                     TargetGroupError::NotFound(_) => reason::TARGET_GROUP_NOT_FOUND,
                     TargetGroupError::ForeignVpc { .. } => reason::FOREIGN_VPC,
                     TargetGroupError::TargetTypeMismatch { .. } => reason::TARGET_TYPE_MISMATCH,
-                    TargetGroupError::UnsupportedTargetType { .. } => reason::UNSUPPORTED_TARGET_TYPE,
+                    TargetGroupError::UnsupportedTargetType { .. } => {
+                        reason::UNSUPPORTED_TARGET_TYPE
+                    }
                 };
                 return self.invalid(&b, &api, why, e.to_string(), &[]).await;
             }
         };
         let svc_name = b.spec.service_ref.name.clone();
-        let service = self
-            .services
-            .get(&ObjectRef::new(&svc_name).within(&ns));
+        let service = self.services.get(&ObjectRef::new(&svc_name).within(&ns));
         let slices: Vec<Arc<EndpointSlice>> = self
             .slices
             .state()
@@ -214,7 +228,10 @@ impl Reconciler {
         };
         let ip_family = match tg.info.ip_address_type.as_deref() {
             Some("ipv6") => TargetGroupIpAddressType::Ipv6,
-            _ => b.spec.ip_address_type.unwrap_or(TargetGroupIpAddressType::Ipv4),
+            _ => b
+                .spec
+                .ip_address_type
+                .unwrap_or(TargetGroupIpAddressType::Ipv4),
         };
         let inputs = Inputs {
             target_type: tg.target_type,
@@ -257,13 +274,35 @@ impl Reconciler {
             &BTreeSet::new(),
         ) {
             return self
-                .invalid(&b, &api, reason::INVALID_NETWORKING, e.to_string(), &desired.nodes_without_provider_id)
+                .invalid(
+                    &b,
+                    &api,
+                    reason::INVALID_NETWORKING,
+                    e.to_string(),
+                    &desired.nodes_without_provider_id,
+                )
                 .await;
         }
 
         let arn = tg.info.arn.clone();
         let mut observed = tgaws::describe_target_health(&self.ctx.aws, &arn).await?;
-        let plan = plan_targets(&desired.targets, &observed);
+        let plan = if b.spec.multi_cluster_target_group {
+            let mut ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = ours.entry(b.uid().unwrap_or_default()).or_default();
+            mine.extend(desired.targets.iter().cloned());
+            let visible: Observed = observed
+                .iter()
+                .filter(|(t, _)| mine.contains(*t))
+                .map(|(t, s)| (t.clone(), *s))
+                .collect();
+            let plan = plan_targets(&desired.targets, &visible);
+            for t in plan.deregister.iter().flatten() {
+                mine.remove(t);
+            }
+            plan
+        } else {
+            plan_targets(&desired.targets, &observed)
+        };
         let key = Self::owner(&b);
         for batch in &plan.deregister {
             tgaws::deregister(&self.ctx.aws, &arn, batch).await?;
@@ -280,7 +319,8 @@ impl Reconciler {
             }
         }
 
-        self.sync_rules(&b, &tg, &desired, target_port_name.as_deref()).await?;
+        self.sync_rules(&b, &tg, &desired, target_port_name.as_deref())
+            .await?;
 
         // Readiness gates: a gated pod's condition turns True once its target is healthy.
         let mut gates_pending = 0;
@@ -339,7 +379,11 @@ impl Reconciler {
         target_port_name: Option<&str>,
     ) -> Result<(), Error> {
         let uid = b.uid().unwrap_or_default();
-        let has_rules = b.spec.networking.as_ref().is_some_and(|n| !n.ingress.is_empty());
+        let has_rules = b
+            .spec
+            .networking
+            .as_ref()
+            .is_some_and(|n| !n.ingress.is_empty());
         let groups = if has_rules {
             self.security_groups(&desired.instance_ids).await?
         } else {
@@ -370,10 +414,13 @@ impl Reconciler {
             tgaws::authorize(&self.ctx.aws, cluster, &owner, rule).await?;
         }
         revoke_all(&self.ctx, &rp.revoke).await?;
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid, RulesSynced { rules: want, at: Instant::now() });
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            uid,
+            RulesSynced {
+                rules: want,
+                at: Instant::now(),
+            },
+        );
         Ok(())
     }
 
@@ -381,7 +428,10 @@ impl Reconciler {
     async fn security_groups(&self, ids: &BTreeSet<String>) -> Result<BTreeSet<String>, Error> {
         let missing: Vec<String> = {
             let cache = self.instance_sgs.lock().unwrap_or_else(|e| e.into_inner());
-            ids.iter().filter(|i| !cache.contains_key(*i)).cloned().collect()
+            ids.iter()
+                .filter(|i| !cache.contains_key(*i))
+                .cloned()
+                .collect()
         };
         if !missing.is_empty() {
             let found = tgaws::instance_security_groups(&self.ctx.aws, &missing).await?;
@@ -425,7 +475,10 @@ impl Reconciler {
             reason: why,
             message: message.clone(),
         };
-        if self.write_status(b, api, &outcome, nodes_without_provider_id).await? {
+        if self
+            .write_status(b, api, &outcome, nodes_without_provider_id)
+            .await?
+        {
             self.events.warn(&b.object_ref(&()), why, message).await;
         }
         Ok(Action::requeue(self.backoff(b)))
@@ -442,7 +495,12 @@ impl Reconciler {
         let before = b
             .status
             .as_ref()
-            .and_then(|s| crate::k8s::conditions::find(&s.conditions, crate::k8s::conditions::condition_type::DEGRADED))
+            .and_then(|s| {
+                crate::k8s::conditions::find(
+                    &s.conditions,
+                    crate::k8s::conditions::condition_type::DEGRADED,
+                )
+            })
             .is_some();
         let (status, changed) = desired_status(
             b.status.as_ref(),
@@ -480,7 +538,12 @@ impl Reconciler {
         };
         let mut draining = 0;
         if let Some((arn, delay)) = &arn {
-            let observed: Observed = tgaws::describe_target_health(&self.ctx.aws, arn).await?;
+            let mut observed: Observed = tgaws::describe_target_health(&self.ctx.aws, arn).await?;
+            if b.spec.multi_cluster_target_group {
+                let ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
+                let mine = ours.get(&uid).cloned().unwrap_or_default();
+                observed.retain(|t, _| mine.contains(t));
+            }
             let plan = plan_targets(&BTreeSet::new(), &observed);
             for batch in &plan.deregister {
                 tgaws::deregister(&self.ctx.aws, arn, batch).await?;
@@ -490,24 +553,43 @@ impl Reconciler {
                 .meta()
                 .deletion_timestamp
                 .as_ref()
-                .map(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0).as_secs())
+                .map(|t| {
+                    k8s_openapi::jiff::Timestamp::now()
+                        .duration_since(t.0)
+                        .as_secs()
+                })
                 .unwrap_or(0);
             if deleting_for < *delay as i64 {
                 let now = tgaws::describe_target_health(&self.ctx.aws, arn).await?;
-                draining = now.values().filter(|s| **s == TargetState::Draining).count();
+                draining = now
+                    .values()
+                    .filter(|s| **s == TargetState::Draining)
+                    .count();
             }
         }
         let owner = Self::owner(&b);
-        let owned =
-            tgaws::owned_rules(&self.ctx.aws, &self.ctx.cluster_name, &owner, &BTreeSet::new()).await?;
+        let owned = tgaws::owned_rules(
+            &self.ctx.aws,
+            &self.ctx.cluster_name,
+            &owner,
+            &BTreeSet::new(),
+        )
+        .await?;
         if !owned.is_empty() && draining > 0 {
             return Err(Error::Draining(draining));
         }
         let rp = plan_rules(&BTreeSet::new(), &owned);
         revoke_all(&self.ctx, &rp.revoke).await?;
         self.lock_tgs().remove(&uid);
-        self.rules.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&uid);
         self.lock_failures().remove(&uid);
+        self.ours
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&uid);
         Ok(Action::await_change())
     }
 }
@@ -532,7 +614,11 @@ pub fn pod_waits_only_for_gate(pod: &Pod, gate: &str) -> bool {
         .and_then(|s| s.readiness_gates.as_ref())
         .is_some_and(|gs| gs.iter().any(|g| g.condition_type == gate));
     let conds = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    let cond = |t: &str| conds.and_then(|cs| cs.iter().find(|c| c.type_ == t)).map(|c| c.status.as_str());
+    let cond = |t: &str| {
+        conds
+            .and_then(|cs| cs.iter().find(|c| c.type_ == t))
+            .map(|c| c.status.as_str())
+    };
     has_gate && cond("ContainersReady") == Some("True") && cond(gate) != Some("True")
 }
 
@@ -553,7 +639,11 @@ async fn set_pod_gate(client: &kube::Client, ns: &str, pod: &str, gate: &str) ->
         }]}
     });
     match pods
-        .patch_status(pod, &crate::k8s::apply::apply_params(), &Patch::Apply(&body))
+        .patch_status(
+            pod,
+            &crate::k8s::apply::apply_params(),
+            &Patch::Apply(&body),
+        )
         .await
     {
         Ok(_) => Ok(()),
@@ -666,14 +756,20 @@ pub async fn run(ctx: Arc<Context>, args: TargetsArgs, stop: watch::Receiver<boo
         rules: Mutex::new(HashMap::new()),
         instance_sgs: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
+        ours: Mutex::new(HashMap::new()),
     });
     info!(resync = ?resync, namespace = ns.as_deref().unwrap_or("<all>"), "starting TargetGroupBinding reconciler");
 
     // One queue of binding references: the bindings themselves, plus the bindings each
     // Service, EndpointSlice or Node change affects, looked up in the index.
     let (i1, i2, i3) = (index.clone(), index.clone(), index.clone());
-    type Refs = futures::stream::BoxStream<'static, Result<ObjectRef<TargetGroupBinding>, watcher::Error>>;
-    let expand = |s: futures::stream::BoxStream<'static, Result<Vec<ObjectRef<TargetGroupBinding>>, watcher::Error>>| -> Refs {
+    type Refs =
+        futures::stream::BoxStream<'static, Result<ObjectRef<TargetGroupBinding>, watcher::Error>>;
+    let expand = |s: futures::stream::BoxStream<
+        'static,
+        Result<Vec<ObjectRef<TargetGroupBinding>>, watcher::Error>,
+    >|
+     -> Refs {
         s.map_ok(|refs| futures::stream::iter(refs.into_iter().map(Ok)))
             .try_flatten()
             .boxed()
@@ -699,7 +795,8 @@ pub async fn run(ctx: Arc<Context>, args: TargetsArgs, stop: watch::Receiver<boo
     let mut stop = stop;
     kube::runtime::controller::applier(
         |b, r| {
-            let span = info_span!("reconcile", controller = CONTROLLER, object = %Reconciler::owner(&b));
+            let span =
+                info_span!("reconcile", controller = CONTROLLER, object = %Reconciler::owner(&b));
             Box::pin(reconcile(b, r).instrument(span))
         },
         error_policy,

@@ -153,12 +153,11 @@ pub fn desired_targets<'a>(
 ) -> Result<Desired, DesiredError> {
     let svc =
         service.ok_or_else(|| DesiredError::ServiceNotFound(input.service_name.to_string()))?;
-    let sp = find_service_port(svc, input.service_port).ok_or_else(|| {
-        DesiredError::PortNotFound {
+    let sp =
+        find_service_port(svc, input.service_port).ok_or_else(|| DesiredError::PortNotFound {
             service: input.service_name.to_string(),
             port: port_label(input.service_port),
-        }
-    })?;
+        })?;
     let node_instance = |name: &str| -> Option<String> {
         nodes
             .iter()
@@ -334,9 +333,13 @@ endpoints:
         let gated = HashSet::new();
         let port = IntOrString::String("http".into());
         let nodes = vec![node("n1", Some("aws:///us-east-1a/i-0aa"), &[], true)];
-        let d =
-            desired_targets(&inputs(TargetType::Ip, &port, &gated, None), Some(&s), [&sl], &nodes)
-                .unwrap();
+        let d = desired_targets(
+            &inputs(TargetType::Ip, &port, &gated, None),
+            Some(&s),
+            [&sl],
+            &nodes,
+        )
+        .unwrap();
         let ids: Vec<String> = d.targets.iter().map(|t| t.to_string()).collect();
         assert_eq!(ids, ["10.0.0.1:8080", "10.0.0.4:8080"]);
         assert_eq!(d.instance_ids.iter().collect::<Vec<_>>(), ["i-0aa"]);
@@ -349,8 +352,13 @@ endpoints:
         let sl = slice(SLICE);
         let gated: HashSet<String> = ["web-2".to_string(), "web-3".to_string()].into();
         let port = IntOrString::Int(80);
-        let d = desired_targets(&inputs(TargetType::Ip, &port, &gated, None), Some(&s), [&sl], &[])
-            .unwrap();
+        let d = desired_targets(
+            &inputs(TargetType::Ip, &port, &gated, None),
+            Some(&s),
+            [&sl],
+            &[],
+        )
+        .unwrap();
         let ids: Vec<String> = d.targets.iter().map(|t| t.id.clone()).collect();
         assert_eq!(ids, ["10.0.0.1", "10.0.0.2", "10.0.0.4"]);
         assert_eq!(d.pods.values().collect::<Vec<_>>(), ["web-1", "web-2"]);
@@ -362,10 +370,25 @@ endpoints:
         let gated = HashSet::new();
         let port = IntOrString::Int(80);
         let nodes = vec![
-            node("a", Some("aws:///us-east-1a/i-0a"), &[("pool", "web")], true),
-            node("b", Some("aws:///us-east-1b/i-0b"), &[("pool", "web"), (EXCLUDE_LB_LABEL, "")], true),
+            node(
+                "a",
+                Some("aws:///us-east-1a/i-0a"),
+                &[("pool", "web")],
+                true,
+            ),
+            node(
+                "b",
+                Some("aws:///us-east-1b/i-0b"),
+                &[("pool", "web"), (EXCLUDE_LB_LABEL, "")],
+                true,
+            ),
             node("c", Some("aws:///us-east-1b/i-0c"), &[("pool", "db")], true),
-            node("d", Some("aws:///us-east-1b/i-0d"), &[("pool", "web")], false),
+            node(
+                "d",
+                Some("aws:///us-east-1b/i-0d"),
+                &[("pool", "web")],
+                false,
+            ),
             node("e", None, &[("pool", "web")], true),
         ];
         let sel = LabelSelector {
@@ -399,15 +422,26 @@ endpoints:
         ));
         let admin = IntOrString::String("admin".into());
         assert!(matches!(
-            desired_targets(&inputs(TargetType::Instance, &admin, &gated, None), Some(&s), [], &[]),
+            desired_targets(
+                &inputs(TargetType::Instance, &admin, &gated, None),
+                Some(&s),
+                [],
+                &[]
+            ),
             Err(DesiredError::NoNodePort { .. })
         ));
     }
 
     #[test]
     fn provider_ids_parse() {
-        assert_eq!(instance_id_from_provider_id("aws:///us-east-1a/i-0abc"), Some("i-0abc"));
-        assert_eq!(instance_id_from_provider_id("aws:///i-0abc"), Some("i-0abc"));
+        assert_eq!(
+            instance_id_from_provider_id("aws:///us-east-1a/i-0abc"),
+            Some("i-0abc")
+        );
+        assert_eq!(
+            instance_id_from_provider_id("aws:///i-0abc"),
+            Some("i-0abc")
+        );
         assert_eq!(instance_id_from_provider_id("gce://p/z/n"), None);
         assert_eq!(instance_id_from_provider_id("aws:///us-east-1a/"), None);
     }

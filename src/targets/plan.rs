@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::desired::Target;
-use crate::crd::target_group_binding::{NetworkingProtocol, TargetGroupBindingNetworking, TargetType};
+pub use super::desired::Target;
+use crate::crd::target_group_binding::{
+    NetworkingProtocol, TargetGroupBindingNetworking, TargetType,
+};
 
 /// ELBv2 accepts at most this many targets per Register/DeregisterTargets call.
 pub const MAX_BATCH: usize = 200;
@@ -302,7 +304,9 @@ pub fn plan_rules(desired: &BTreeSet<IngressRule>, owned: &[OwnedRule]) -> RuleP
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::target_group_binding::{IpBlock, NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup};
+    use crate::crd::target_group_binding::{
+        IpBlock, NetworkingIngressRule, NetworkingPeer, NetworkingPort, SecurityGroup,
+    };
     use proptest::prelude::*;
 
     fn t(id: &str, port: i32) -> Target {
@@ -329,9 +333,14 @@ mod tests {
 
     #[test]
     fn batches_hold_at_most_200() {
-        let desired: BTreeSet<Target> = (0..450).map(|i| t(&format!("10.0.{}.{}", i / 256, i % 256), 80)).collect();
+        let desired: BTreeSet<Target> = (0..450)
+            .map(|i| t(&format!("10.0.{}.{}", i / 256, i % 256), 80))
+            .collect();
         let p = plan_targets(&desired, &Observed::new());
-        assert_eq!(p.register.iter().map(Vec::len).collect::<Vec<_>>(), [200, 200, 50]);
+        assert_eq!(
+            p.register.iter().map(Vec::len).collect::<Vec<_>>(),
+            [200, 200, 50]
+        );
     }
 
     proptest! {
@@ -364,13 +373,18 @@ mod tests {
 
     #[test]
     fn target_group_validation() {
-        assert_eq!(validate_target_group(&tg("ip", "vpc-1"), None, None, Some("vpc-1")), Ok(TargetType::Ip));
+        assert_eq!(
+            validate_target_group(&tg("ip", "vpc-1"), None, None, Some("vpc-1")),
+            Ok(TargetType::Ip)
+        );
         assert!(matches!(
             validate_target_group(&tg("ip", "vpc-2"), None, None, Some("vpc-1")),
             Err(TargetGroupError::ForeignVpc { .. })
         ));
         // The binding's own vpcID wins over the cluster's.
-        assert!(validate_target_group(&tg("ip", "vpc-2"), None, Some("vpc-2"), Some("vpc-1")).is_ok());
+        assert!(
+            validate_target_group(&tg("ip", "vpc-2"), None, Some("vpc-2"), Some("vpc-1")).is_ok()
+        );
         assert!(matches!(
             validate_target_group(&tg("instance", "vpc-1"), Some(TargetType::Ip), None, None),
             Err(TargetGroupError::TargetTypeMismatch { .. })
@@ -385,8 +399,18 @@ mod tests {
         TargetGroupBindingNetworking {
             ingress: vec![NetworkingIngressRule {
                 from: vec![
-                    NetworkingPeer { ip_block: None, security_group: Some(SecurityGroup { group_id: "sg-lb".into() }) },
-                    NetworkingPeer { ip_block: Some(IpBlock { cidr: "10.0.0.0/8".into() }), security_group: None },
+                    NetworkingPeer {
+                        ip_block: None,
+                        security_group: Some(SecurityGroup {
+                            group_id: "sg-lb".into(),
+                        }),
+                    },
+                    NetworkingPeer {
+                        ip_block: Some(IpBlock {
+                            cidr: "10.0.0.0/8".into(),
+                        }),
+                        security_group: None,
+                    },
                 ],
                 ports,
             }],
@@ -397,8 +421,14 @@ mod tests {
     fn rules_cover_every_peer_port_and_target_group() {
         let groups: BTreeSet<String> = ["sg-n1".to_string(), "sg-n2".to_string()].into();
         let net = networking(vec![
-            NetworkingPort { protocol: None, port: Some(IntOrString::Int(8080)) },
-            NetworkingPort { protocol: Some(NetworkingProtocol::Udp), port: None },
+            NetworkingPort {
+                protocol: None,
+                port: Some(IntOrString::Int(8080)),
+            },
+            NetworkingPort {
+                protocol: Some(NetworkingProtocol::Udp),
+                port: None,
+            },
         ]);
         let rules = desired_rules(Some(&net), TargetType::Instance, None, None, &groups).unwrap();
         assert_eq!(rules.len(), 2 * 2 * 2);
@@ -414,27 +444,77 @@ mod tests {
     #[test]
     fn bad_ports_are_rejected_and_named_ports_resolve_for_ip() {
         let groups: BTreeSet<String> = ["sg-n1".to_string()].into();
-        for bad in [IntOrString::Int(0), IntOrString::Int(70000), IntOrString::String("80".into())] {
-            let net = networking(vec![NetworkingPort { protocol: None, port: Some(bad) }]);
+        for bad in [
+            IntOrString::Int(0),
+            IntOrString::Int(70000),
+            IntOrString::String("80".into()),
+        ] {
+            let net = networking(vec![NetworkingPort {
+                protocol: None,
+                port: Some(bad),
+            }]);
             assert!(desired_rules(Some(&net), TargetType::Ip, None, None, &groups).is_err());
         }
-        let named = networking(vec![NetworkingPort { protocol: None, port: Some(IntOrString::String("web".into())) }]);
-        assert!(desired_rules(Some(&named), TargetType::Instance, Some("web"), Some(8080), &groups).is_err());
-        let rules = desired_rules(Some(&named), TargetType::Ip, Some("web"), Some(8080), &groups).unwrap();
-        assert!(rules.iter().all(|r| r.from_port == 8080 && r.to_port == 8080));
+        let named = networking(vec![NetworkingPort {
+            protocol: None,
+            port: Some(IntOrString::String("web".into())),
+        }]);
+        assert!(
+            desired_rules(
+                Some(&named),
+                TargetType::Instance,
+                Some("web"),
+                Some(8080),
+                &groups
+            )
+            .is_err()
+        );
+        let rules = desired_rules(
+            Some(&named),
+            TargetType::Ip,
+            Some("web"),
+            Some(8080),
+            &groups,
+        )
+        .unwrap();
+        assert!(
+            rules
+                .iter()
+                .all(|r| r.from_port == 8080 && r.to_port == 8080)
+        );
     }
 
     #[test]
     fn rule_plan_converges_and_only_revokes_owned_rules() {
         let groups: BTreeSet<String> = ["sg-n1".to_string()].into();
-        let net = networking(vec![NetworkingPort { protocol: None, port: Some(IntOrString::Int(80)) }]);
+        let net = networking(vec![NetworkingPort {
+            protocol: None,
+            port: Some(IntOrString::Int(80)),
+        }]);
         let desired = desired_rules(Some(&net), TargetType::Ip, None, None, &groups).unwrap();
-        let stale = IngressRule { group_id: "sg-n1".into(), protocol: "tcp".into(), from_port: 1, to_port: 1, peer: Peer::Cidr("1.1.1.1/32".into()) };
-        let owned = vec![OwnedRule { rule_id: "sgr-1".into(), rule: stale }];
+        let stale = IngressRule {
+            group_id: "sg-n1".into(),
+            protocol: "tcp".into(),
+            from_port: 1,
+            to_port: 1,
+            peer: Peer::Cidr("1.1.1.1/32".into()),
+        };
+        let owned = vec![OwnedRule {
+            rule_id: "sgr-1".into(),
+            rule: stale,
+        }];
         let p = plan_rules(&desired, &owned);
         assert_eq!(p.authorize.len(), 2);
         assert_eq!(p.revoke, vec![("sg-n1".to_string(), "sgr-1".to_string())]);
-        let after: Vec<OwnedRule> = p.authorize.iter().enumerate().map(|(i, r)| OwnedRule { rule_id: format!("sgr-{i}"), rule: r.clone() }).collect();
+        let after: Vec<OwnedRule> = p
+            .authorize
+            .iter()
+            .enumerate()
+            .map(|(i, r)| OwnedRule {
+                rule_id: format!("sgr-{i}"),
+                rule: r.clone(),
+            })
+            .collect();
         assert!(plan_rules(&desired, &after).is_empty());
         // Deletion: nothing desired revokes everything owned.
         assert_eq!(plan_rules(&BTreeSet::new(), &after).revoke.len(), 2);

@@ -28,7 +28,10 @@ pub enum Outcome {
     /// Targets match; counts from the target group after applying the plan.
     Synced { registered: i32, healthy: i32 },
     /// The spec or the cluster is wrong; `reason` is one of [`reason`].
-    Invalid { reason: &'static str, message: String },
+    Invalid {
+        reason: &'static str,
+        message: String,
+    },
     /// AWS failed; registrations may be partial.
     AwsError(String),
 }
@@ -129,7 +132,10 @@ mod tests {
         };
         let (s, changed) = desired_status(None, Some(2), &o, &[], &clock(1));
         assert!(changed);
-        assert_eq!((s.registered_targets, s.healthy_targets), (Some(3), Some(2)));
+        assert_eq!(
+            (s.registered_targets, s.healthy_targets),
+            (Some(3), Some(2))
+        );
         assert_eq!(s.conditions[0].status, "True");
         let (s2, changed) = desired_status(Some(&s), Some(2), &o, &[], &clock(5));
         assert!(!changed);
@@ -161,7 +167,10 @@ mod tests {
         assert!(changed);
         assert_eq!(s2.registered_targets, Some(1));
         let ready = &s2.conditions[0];
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "ServiceNotFound"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "ServiceNotFound")
+        );
         assert_eq!(s2.conditions[1].reason, reason::NODE_WITHOUT_PROVIDER_ID);
         assert!(s2.conditions[1].message.contains("n2"));
     }

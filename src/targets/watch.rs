@@ -19,7 +19,10 @@ use crate::crd::target_group_binding::TargetType;
 /// managedFields, owner references) is dropped before caching.
 fn slim_meta(meta: &mut ObjectMeta, keep_labels: Option<&[&str]>) {
     let labels = meta.labels.take().map(|l| match keep_labels {
-        Some(keys) => l.into_iter().filter(|(k, _)| keys.contains(&k.as_str())).collect(),
+        Some(keys) => l
+            .into_iter()
+            .filter(|(k, _)| keys.contains(&k.as_str()))
+            .collect(),
         None => l,
     });
     *meta = ObjectMeta {
@@ -107,7 +110,10 @@ pub fn node_fingerprint(node: &Node) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     node.metadata.labels.hash(&mut h);
     node.metadata.deletion_timestamp.is_some().hash(&mut h);
-    node.spec.as_ref().and_then(|s| s.provider_id.as_ref()).hash(&mut h);
+    node.spec
+        .as_ref()
+        .and_then(|s| s.provider_id.as_ref())
+        .hash(&mut h);
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -149,12 +155,17 @@ struct IndexInner {
 impl ServiceIndex {
     pub fn upsert(&self, b: &TargetGroupBinding) {
         let oref = ObjectRef::from_obj(b);
-        let key = (b.namespace().unwrap_or_default(), b.spec.service_ref.name.clone());
+        let key = (
+            b.namespace().unwrap_or_default(),
+            b.spec.service_ref.name.clone(),
+        );
         // A binding without targetType may turn out to be instance; treat it as one for
         // node triggers (a spurious reconcile costs one cache read).
         let instance = b.spec.target_type != Some(TargetType::Ip);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some((old, _)) = inner.of_binding.insert(oref.clone(), (key.clone(), instance))
+        if let Some((old, _)) = inner
+            .of_binding
+            .insert(oref.clone(), (key.clone(), instance))
             && old != key
             && let Some(set) = inner.by_service.get_mut(&old)
         {
@@ -256,12 +267,28 @@ mod tests {
         .unwrap();
         prune_node(&mut n);
         assert!(n.metadata.annotations.is_none() && n.metadata.managed_fields.is_none());
-        assert_eq!(n.spec.as_ref().unwrap().provider_id.as_deref(), Some("aws:///z/i-01"));
-        assert_eq!(n.status.as_ref().unwrap().conditions.as_ref().unwrap().len(), 1);
+        assert_eq!(
+            n.spec.as_ref().unwrap().provider_id.as_deref(),
+            Some("aws:///z/i-01")
+        );
+        assert_eq!(
+            n.status
+                .as_ref()
+                .unwrap()
+                .conditions
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
         let f = NodeFilter::default();
         assert!(f.changed(&n));
         assert!(!f.changed(&n));
-        n.metadata.labels.as_mut().unwrap().insert(super::super::desired::EXCLUDE_LB_LABEL.into(), "".into());
+        n.metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(super::super::desired::EXCLUDE_LB_LABEL.into(), "".into());
         assert!(f.changed(&n));
     }
 
@@ -279,7 +306,10 @@ mod tests {
         prune_slice(&mut s);
         assert_eq!(slice_service(&s), Some(("ns".into(), "web".into())));
         assert!(s.metadata.owner_references.is_none());
-        assert_eq!(s.endpoints[0].target_ref.as_ref().unwrap().name.as_deref(), Some("p"));
-        assert!(s.endpoints[0].zone.is_none());
+        assert_eq!(
+            s.endpoints.as_ref().unwrap()[0].target_ref.as_ref().unwrap().name.as_deref(),
+            Some("p")
+        );
+        assert!(s.endpoints.as_ref().unwrap()[0].zone.is_none());
     }
 }

@@ -14,11 +14,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::routing::post;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::response::IntoResponse;
+use axum::routing::post;
+use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
@@ -31,7 +32,6 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
@@ -81,14 +81,17 @@ pub fn generate_cert(dns_names: &[String], ips: &[IpAddr]) -> Result<WebhookCert
     let e = |e: rcgen::Error| WebhookError::Cert(e.to_string());
     let ca_key = KeyPair::generate().map_err(e)?;
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-    ca.distinguished_name.push(DnType::CommonName, "causeway webhook CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "causeway webhook CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca.self_signed(&ca_key).map_err(e)?;
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().map_err(e)?;
     let mut params = CertificateParams::new(dns_names.to_vec()).map_err(e)?;
-    params.distinguished_name.push(DnType::CommonName, "causeway webhook");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "causeway webhook");
     for ip in ips {
         params.subject_alt_names.push(SanType::IpAddress(*ip));
     }
@@ -130,12 +133,11 @@ async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert,
         "localhost".to_string(),
     ];
     let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-    if let Some(host) = args
-        .webhook_url
-        .as_deref()
-        .and_then(url_host)
-    {
-        match host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+    if let Some(host) = args.webhook_url.as_deref().and_then(url_host) {
+        match host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+        {
             Ok(ip) => ips.push(ip),
             Err(_) => names.push(host),
         }
@@ -153,7 +155,13 @@ async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert,
         metadata: ObjectMeta {
             name: Some(args.webhook_secret.clone()),
             namespace: Some(ns.clone()),
-            labels: Some([("app.kubernetes.io/managed-by".to_string(), "causeway".to_string())].into()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "causeway".to_string(),
+                )]
+                .into(),
+            ),
             ..ObjectMeta::default()
         },
         type_: Some("kubernetes.io/tls".into()),
@@ -198,7 +206,13 @@ pub fn webhook_configuration(args: &TargetsArgs, ca_pem: &str) -> MutatingWebhoo
     MutatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(args.webhook_configuration_name.clone()),
-            labels: Some([("app.kubernetes.io/managed-by".to_string(), "causeway".to_string())].into()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "causeway".to_string(),
+                )]
+                .into(),
+            ),
             ..ObjectMeta::default()
         },
         webhooks: Some(vec![MutatingWebhook {
@@ -250,7 +264,9 @@ pub fn gates_for_pod(
         .filter(|b| {
             service(&b.spec.service_ref.name)
                 .and_then(|s| s.spec.as_ref()?.selector.clone())
-                .is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                .is_some_and(|sel| {
+                    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+                })
         })
         .map(|b| readiness_gate(&b.name_any()))
         .filter(|g| !existing.contains(&g.as_str()))
@@ -293,14 +309,19 @@ struct AppState {
 async fn mutate(State(st): State<AppState>, body: Bytes) -> impl IntoResponse {
     let review = review_pod(&st, &body);
     let json = serde_json::to_vec(&review).unwrap_or_default();
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], json)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
 }
 
 fn review_pod(st: &AppState, body: &[u8]) -> AdmissionReview<kube::core::DynamicObject> {
     let req: AdmissionRequest<Pod> = match serde_json::from_slice::<AdmissionReview<Pod>>(body)
         .map_err(|e| e.to_string())
-        .and_then(|r| r.try_into().map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string()))
-    {
+        .and_then(|r| {
+            r.try_into()
+                .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+        }) {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "malformed admission review");
@@ -357,9 +378,10 @@ fn tls_acceptor(cert: &WebhookCert) -> Result<TlsAcceptor, WebhookError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let t = |e: &dyn std::fmt::Display| WebhookError::Tls(e.to_string());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| t(&e))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| t(&e))?;
     let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).map_err(|e| t(&e))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -441,7 +463,8 @@ pub async fn start(
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }
@@ -517,7 +540,9 @@ mod tests {
         if let Some(gs) = gates {
             p.spec.as_mut().unwrap().readiness_gates = Some(
                 gs.iter()
-                    .map(|g| k8s_openapi::api::core::v1::PodReadinessGate { condition_type: g.to_string() })
+                    .map(|g| k8s_openapi::api::core::v1::PodReadinessGate {
+                        condition_type: g.to_string(),
+                    })
                     .collect(),
             );
         }
@@ -543,17 +568,29 @@ mod tests {
         let patch = gate_patch(&p, &["g".to_string()]);
         assert_eq!(patch[0]["path"], "/spec/readinessGates");
         // Already gated: nothing to add (idempotent on reinvocation).
-        let gated = pod(&[("app", "web")], Some(&["target-health.elbv2.k8s.aws/web-ip"]));
+        let gated = pod(
+            &[("app", "web")],
+            Some(&["target-health.elbv2.k8s.aws/web-ip"]),
+        );
         assert!(gates_for_pod(&gated, "ns", &bindings, lookup).is_empty());
         let other = pod(&[("app", "web")], Some(&["custom"]));
-        assert_eq!(gate_patch(&other, &["g".to_string()])[0]["path"], "/spec/readinessGates/-");
+        assert_eq!(
+            gate_patch(&other, &["g".to_string()])[0]["path"],
+            "/spec/readinessGates/-"
+        );
     }
 
     #[test]
     fn url_hosts() {
-        assert_eq!(url_host("https://127.0.0.1:9443/mutate").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            url_host("https://127.0.0.1:9443/mutate").as_deref(),
+            Some("127.0.0.1")
+        );
         assert_eq!(url_host("https://[::1]:9443/x").as_deref(), Some("::1"));
-        assert_eq!(url_host("https://hook.example.com/x").as_deref(), Some("hook.example.com"));
+        assert_eq!(
+            url_host("https://hook.example.com/x").as_deref(),
+            Some("hook.example.com")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::common::{Proc, free_port};
 use aws_sdk_ec2::types::{IpPermission, IpRange};
-use aws_sdk_elasticloadbalancingv2::types::{TargetTypeEnum, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use causeway::crd::TargetGroupBinding;
 use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -150,12 +150,15 @@ fn ready_reason(b: &TargetGroupBinding) -> Option<(String, String)> {
 }
 
 async fn wait_reason(ctx: &TestCtx, c: &Controller, name: &str, status: &str, reason: &str) {
-    wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
+    let res = wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
         let b = binding(ctx, name).await?;
         (ready_reason(&b)? == (status.to_string(), reason.to_string())).then_some(())
     })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", binding(ctx, name).await.map(|b| b.status), c.proc.logs()));
+    .await;
+    if let Err(e) = res {
+        let st = binding(ctx, name).await.map(|b| b.status);
+        panic!("{e}\n{st:?}\n{}", c.proc.logs());
+    }
 }
 
 async fn has_event(ctx: &TestCtx, name: &str, reason: &str) -> bool {
@@ -165,7 +168,8 @@ async fn has_event(ctx: &TestCtx, name: &str, reason: &str) -> bool {
         .await
         .map(|l| {
             l.items.iter().any(|e| {
-                e.involved_object.name.as_deref() == Some(name) && e.reason.as_deref() == Some(reason)
+                e.involved_object.name.as_deref() == Some(name)
+                    && e.reason.as_deref() == Some(reason)
             })
         })
         .unwrap_or(false)
@@ -224,12 +228,22 @@ async fn scale(ctx: &TestCtx, name: &str, replicas: u32) {
     .expect("scale");
 }
 
-async fn wait_targets_match_endpoints(ctx: &TestCtx, c: &Controller, arn: &str, svc: &str, n: usize) {
-    wait_for(&format!("{n} targets = ready endpoints"), DEADLINE, || async {
-        let eps = ready_endpoints(ctx, svc).await;
-        let tgs = targets(ctx, arn).await;
-        (eps.len() == n && eps == tgs).then_some(())
-    })
+async fn wait_targets_match_endpoints(
+    ctx: &TestCtx,
+    c: &Controller,
+    arn: &str,
+    svc: &str,
+    n: usize,
+) {
+    wait_for(
+        &format!("{n} targets = ready endpoints"),
+        DEADLINE,
+        || async {
+            let eps = ready_endpoints(ctx, svc).await;
+            let tgs = targets(ctx, arn).await;
+            (eps.len() == n && eps == tgs).then_some(())
+        },
+    )
     .await
     .unwrap_or_else(|e| {
         panic!("{e}\n{}", c.proc.logs());
@@ -242,11 +256,18 @@ async fn ip_targets_follow_the_deployment_and_go_with_the_binding() {
     crate::crds::install(&ctx).await;
     let arn = target_group(&ctx, &ctx.env.seed.vpc_id, TargetTypeEnum::Ip).await;
     ctx.apply(&deployment("web", 3)).await.expect("apply");
-    ctx.apply(&tgb("web", &arn, "web", "ip", "")).await.expect("tgb");
+    ctx.apply(&tgb("web", &arn, "web", "ip", ""))
+        .await
+        .expect("tgb");
     let c = start(&ctx, &[]);
 
     wait_targets_match_endpoints(&ctx, &c, &arn, "web", 3).await;
-    assert!(targets(&ctx, &arn).await.iter().all(|t| t.ends_with(":8080")));
+    assert!(
+        targets(&ctx, &arn)
+            .await
+            .iter()
+            .all(|t| t.ends_with(":8080"))
+    );
     wait_for("status counts", DEADLINE, || async {
         let b = binding(&ctx, "web").await?;
         let s = b.status.as_ref()?;
@@ -259,7 +280,12 @@ async fn ip_targets_follow_the_deployment_and_go_with_the_binding() {
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     let b = binding(&ctx, "web").await.expect("binding");
     assert_eq!(ready_reason(&b), Some(("True".into(), "Reconciled".into())));
-    assert!(b.metadata.finalizers.unwrap_or_default().contains(&"causeway.dev/targets".to_string()));
+    assert!(
+        b.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"causeway.dev/targets".to_string())
+    );
 
     scale(&ctx, "web", 1).await;
     wait_targets_match_endpoints(&ctx, &c, &arn, "web", 1).await;
@@ -267,10 +293,17 @@ async fn ip_targets_follow_the_deployment_and_go_with_the_binding() {
     wait_targets_match_endpoints(&ctx, &c, &arn, "web", 4).await;
 
     let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    api.delete("web", &DeleteParams::default()).await.expect("delete");
-    wait_for("binding gone and targets deregistered", DEADLINE, || async {
-        (binding(&ctx, "web").await.is_none() && targets(&ctx, &arn).await.is_empty()).then_some(())
-    })
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for(
+        "binding gone and targets deregistered",
+        DEADLINE,
+        || async {
+            (binding(&ctx, "web").await.is_none() && targets(&ctx, &arn).await.is_empty())
+                .then_some(())
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     ctx.cleanup().await.ok();
@@ -322,12 +355,21 @@ async fn instance_targets_are_selected_nodes_with_tagged_rules_removed_on_delete
       ports: [{{port: 8080}}, {{protocol: UDP}}]
 "#
     );
-    ctx.apply(&tgb("web", &arn, "web", "instance", &extra)).await.expect("tgb");
+    ctx.apply(&tgb("web", &arn, "web", "instance", &extra))
+        .await
+        .expect("tgb");
     let c = start(&ctx, &[]);
 
     let svc: Api<k8s_openapi::api::core::v1::Service> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let node_port = svc.get("web").await.expect("svc").spec.unwrap().ports.unwrap()[0]
+    let node_port = svc
+        .get("web")
+        .await
+        .expect("svc")
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()[0]
         .node_port
         .expect("nodePort");
     let want: BTreeSet<String> = [format!("{}:{node_port}", seed.instance_ids[0])].into();
@@ -340,7 +382,12 @@ async fn instance_targets_are_selected_nodes_with_tagged_rules_removed_on_delete
     let owner = format!("{}/web", ctx.namespace);
     let ours = || async {
         ec2.describe_security_group_rules()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&seed.node_security_group_id).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(&seed.node_security_group_id)
+                    .build(),
+            )
             .send()
             .await
             .expect("DescribeSecurityGroupRules")
@@ -351,34 +398,59 @@ async fn instance_targets_are_selected_nodes_with_tagged_rules_removed_on_delete
         let rules = ours().await;
         let tagged: Vec<_> = rules
             .iter()
-            .filter(|r| r.tags().iter().any(|t| t.key() == Some("causeway.dev/targetgroupbinding") && t.value() == Some(owner.as_str())))
+            .filter(|r| {
+                r.tags().iter().any(|t| {
+                    t.key() == Some("causeway.dev/targetgroupbinding")
+                        && t.value() == Some(owner.as_str())
+                })
+            })
             .collect();
         (tagged.len() == 2
-            && tagged.iter().all(|r| r.referenced_group_info().and_then(|g| g.group_id()) == Some(lb_sg.as_str())))
+            && tagged.iter().all(|r| {
+                r.referenced_group_info().and_then(|g| g.group_id()) == Some(lb_sg.as_str())
+            }))
         .then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
 
     let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    api.delete("web", &DeleteParams::default()).await.expect("delete");
-    wait_for("binding gone, targets and our rules removed", DEADLINE, || async {
-        let rules = ours().await;
-        let tagged = rules.iter().any(|r| r.tags().iter().any(|t| t.value() == Some(owner.as_str())));
-        (binding(&ctx, "web").await.is_none() && targets(&ctx, &arn).await.is_empty() && !tagged).then_some(())
-    })
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for(
+        "binding gone, targets and our rules removed",
+        DEADLINE,
+        || async {
+            let rules = ours().await;
+            let tagged = rules
+                .iter()
+                .any(|r| r.tags().iter().any(|t| t.value() == Some(owner.as_str())));
+            (binding(&ctx, "web").await.is_none()
+                && targets(&ctx, &arn).await.is_empty()
+                && !tagged)
+                .then_some(())
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     let rules = ours().await;
     assert!(
-        rules.iter().any(|r| r.cidr_ipv4() == Some(foreign_cidr.as_str())),
+        rules
+            .iter()
+            .any(|r| r.cidr_ipv4() == Some(foreign_cidr.as_str())),
         "the untagged rule must stay"
     );
     ctx.cleanup().await.ok();
 }
 
 fn rand_octet() -> u8 {
-    (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() % 200) as u8 + 20
+    (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 200) as u8
+        + 20
 }
 
 #[tokio::test]
@@ -400,7 +472,10 @@ async fn bad_input_gets_a_condition_and_an_event_and_recovers() {
         .expect("vpc")
         .to_string();
     let foreign_arn = target_group(&ctx, &other_vpc, TargetTypeEnum::Ip).await;
-    let missing_arn = ip_arn.rsplit_once('/').map(|(a, _)| format!("{a}/00000000deadbeef")).unwrap();
+    let missing_arn = ip_arn
+        .rsplit_once('/')
+        .map(|(a, _)| format!("{a}/00000000deadbeef"))
+        .unwrap();
     let pool = unique_name("pool");
     // A kwok node without providerID, reachable only through this test's selector.
     let nodes: Api<Node> = Api::all(ctx.client.clone());
@@ -461,7 +536,11 @@ async fn bad_input_gets_a_condition_and_an_event_and_recovers() {
         b.status?
             .conditions
             .iter()
-            .any(|c| c.type_ == "Degraded" && c.reason == "NodeWithoutProviderID" && c.message.contains(&node_name))
+            .any(|c| {
+                c.type_ == "Degraded"
+                    && c.reason == "NodeWithoutProviderID"
+                    && c.message.contains(&node_name)
+            })
             .then_some(())
     })
     .await
@@ -479,16 +558,33 @@ async fn bad_input_gets_a_condition_and_an_event_and_recovers() {
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     // Nothing panicked; bad bindings are deleted cleanly too.
     let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    for name in ["missing-tg", "foreign", "mismatch", "bad-port", "no-provider", "no-svc"] {
-        api.delete(name, &DeleteParams::default()).await.expect("delete");
+    for name in [
+        "missing-tg",
+        "foreign",
+        "mismatch",
+        "bad-port",
+        "no-provider",
+        "no-svc",
+    ] {
+        api.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
     wait_for("all bindings gone", DEADLINE, || async {
-        api.list(&ListParams::default()).await.ok()?.items.is_empty().then_some(())
+        api.list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     assert!(!c.proc.logs().contains("panicked"));
-    nodes.delete(&node_name, &DeleteParams::default()).await.ok();
+    nodes
+        .delete(&node_name, &DeleteParams::default())
+        .await
+        .ok();
     ctx.cleanup().await.ok();
 }
 
@@ -532,13 +628,20 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     wait_for("webhook configuration with caBundle", DEADLINE, || async {
         let m = mwcs.get_opt(&mwc_name).await.ok()??;
         let w = m.webhooks?.into_iter().next()?;
-        (w.client_config.ca_bundle.is_some() && w.failure_policy.as_deref() == Some("Ignore")).then_some(())
+        (w.client_config.ca_bundle.is_some() && w.failure_policy.as_deref() == Some("Ignore"))
+            .then_some(())
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     // The Service and binding exist before the pods, as they would for a rollout.
-    ctx.apply(&tgb("web", &arn, "web", "ip", "")).await.expect("tgb");
-    let svc_only: String = deployment("web", 2).split("---").nth(1).unwrap().to_string();
+    ctx.apply(&tgb("web", &arn, "web", "ip", ""))
+        .await
+        .expect("tgb");
+    let svc_only: String = deployment("web", 2)
+        .split("---")
+        .nth(1)
+        .unwrap()
+        .to_string();
     ctx.apply(&svc_only).await.expect("svc");
     tokio::time::sleep(Duration::from_secs(1)).await; // let the webhook's caches see them
     ctx.apply(&deployment("web", 2)).await.expect("deployment");
@@ -546,7 +649,10 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     let gate = "target-health.elbv2.k8s.aws/web";
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let list = wait_for("2 pods", DEADLINE, || async {
-        let l = pods.list(&ListParams::default().labels("app=web")).await.ok()?;
+        let l = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .ok()?;
         (l.items.len() == 2).then_some(l)
     })
     .await
@@ -560,14 +666,26 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
             .into_iter()
             .map(|g| g.condition_type)
             .collect();
-        assert_eq!(gates, [gate], "webhook did not inject the gate\n{}", c.proc.logs());
+        assert_eq!(
+            gates,
+            [gate],
+            "webhook did not inject the gate\n{}",
+            c.proc.logs()
+        );
     }
     wait_for("gate True and pods Ready", DEADLINE, || async {
-        let l = pods.list(&ListParams::default().labels("app=web")).await.ok()?;
+        let l = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .ok()?;
         l.items
             .iter()
             .all(|p| {
-                let cs = p.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+                let cs = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.clone())
+                    .unwrap_or_default();
                 let is_true = |t: &str| cs.iter().any(|c| c.type_ == t && c.status == "True");
                 is_true(gate) && is_true("Ready")
             })
@@ -626,20 +744,29 @@ async fn one_endpoint_change_is_exactly_one_register_or_deregister_call() {
     ctx.apply(&manual_service("svc")).await.expect("svc");
     let mut ips: Vec<String> = (1..=5).map(|i| format!("192.168.100.{i}")).collect();
     write_slice(&ctx, "svc", &ips).await;
-    ctx.apply(&tgb("svc", &arn, "svc", "ip", "")).await.expect("tgb");
-    let c = start(&ctx, &[]);
-    wait_for("5 targets", DEADLINE, || async { (targets(&ctx, &arn).await.len() == 5).then_some(()) })
+    ctx.apply(&tgb("svc", &arn, "svc", "ip", ""))
         .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+        .expect("tgb");
+    let c = start(&ctx, &[]);
+    wait_for("5 targets", DEADLINE, || async {
+        (targets(&ctx, &arn).await.len() == 5).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     // Let status settle, so the next calls are only the change's.
     wait_reason(&ctx, &c, "svc", "True", "Reconciled").await;
-    let (r0, d0) = (c.calls("RegisterTargets").await, c.calls("DeregisterTargets").await);
+    let (r0, d0) = (
+        c.calls("RegisterTargets").await,
+        c.calls("DeregisterTargets").await,
+    );
 
     ips.push("192.168.100.6".into());
     write_slice(&ctx, "svc", &ips).await;
-    wait_for("6 targets", DEADLINE, || async { (targets(&ctx, &arn).await.len() == 6).then_some(()) })
-        .await
-        .unwrap();
+    wait_for("6 targets", DEADLINE, || async {
+        (targets(&ctx, &arn).await.len() == 6).then_some(())
+    })
+    .await
+    .unwrap();
     ips.remove(0);
     write_slice(&ctx, "svc", &ips).await;
     wait_for("5 targets again", DEADLINE, || async {
@@ -650,8 +777,16 @@ async fn one_endpoint_change_is_exactly_one_register_or_deregister_call() {
     .unwrap();
     // Any reconcile still queued for these changes has nothing left to do.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (r1, d1) = (c.calls("RegisterTargets").await, c.calls("DeregisterTargets").await);
-    assert_eq!((r1 - r0, d1 - d0), (1, 1), "one call per endpoint change\n{}", c.proc.logs());
+    let (r1, d1) = (
+        c.calls("RegisterTargets").await,
+        c.calls("DeregisterTargets").await,
+    );
+    assert_eq!(
+        (r1 - r0, d1 - d0),
+        (1, 1),
+        "one call per endpoint change\n{}",
+        c.proc.logs()
+    );
     ctx.cleanup().await.ok();
 }
 
@@ -665,7 +800,10 @@ fn call_times(logs: &str, binding: &str) -> Vec<u128> {
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 fn percentile(sorted: &[u128], p: f64) -> u128 {
@@ -683,16 +821,23 @@ async fn bench_targets_latency() {
     ctx.apply(&manual_service("svc")).await.expect("svc");
     let mut ips: Vec<String> = (1..=10).map(|i| format!("192.168.101.{i}")).collect();
     write_slice(&ctx, "svc", &ips).await;
-    ctx.apply(&tgb("svc", &arn, "svc", "ip", "")).await.expect("tgb");
+    ctx.apply(&tgb("svc", &arn, "svc", "ip", ""))
+        .await
+        .expect("tgb");
     let c = start(&ctx, &[]);
     let key = format!("{}/svc", ctx.namespace);
-    wait_for("10 targets", DEADLINE, || async { (targets(&ctx, &arn).await.len() == 10).then_some(()) })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    wait_for("10 targets", DEADLINE, || async {
+        (targets(&ctx, &arn).await.len() == 10).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     wait_reason(&ctx, &c, "svc", "True", "Reconciled").await;
     let changes = 120;
     let mut latencies = Vec::new();
-    let (r0, d0) = (c.calls("RegisterTargets").await, c.calls("DeregisterTargets").await);
+    let (r0, d0) = (
+        c.calls("RegisterTargets").await,
+        c.calls("DeregisterTargets").await,
+    );
     for i in 0..changes {
         let before = call_times(&c.proc.logs(), &key).len();
         if i % 2 == 0 {
@@ -709,7 +854,10 @@ async fn bench_targets_latency() {
         .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
         latencies.push(at.saturating_sub(t0));
     }
-    let (r1, d1) = (c.calls("RegisterTargets").await, c.calls("DeregisterTargets").await);
+    let (r1, d1) = (
+        c.calls("RegisterTargets").await,
+        c.calls("DeregisterTargets").await,
+    );
     latencies.sort();
     println!(
         "targets latency over {changes} EndpointSlice changes: p50 {} ms, p99 {} ms, max {} ms; calls: {} Register + {} Deregister",
@@ -726,7 +874,14 @@ fn vm_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -745,25 +900,42 @@ async fn bench_targets_rss() {
         let arn = target_group(&ctx, &ctx.env.seed.vpc_id, TargetTypeEnum::Ip).await;
         let name = format!("s{i}");
         ctx.apply(&deployment(&name, per)).await.expect("apply");
-        ctx.apply(&tgb(&name, &arn, &name, "ip", "")).await.expect("tgb");
+        ctx.apply(&tgb(&name, &arn, &name, "ip", ""))
+            .await
+            .expect("tgb");
         arns.push((name, arn));
     }
     let c = start(&ctx, &[]);
     let pid = c.proc.child.id();
-    let mut peak = 0;
-    wait_for("every target registered", Duration::from_secs(1200), || async {
-        peak = peak.max(vm_rss_kib(pid));
-        for (name, arn) in &arns {
-            let b = binding(&ctx, name).await?;
-            if b.status?.registered_targets != Some(per as i32) {
-                return None;
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    wait_for(
+        "every target registered",
+        Duration::from_secs(1200),
+        || async {
+            peak.fetch_max(vm_rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+            for (name, arn) in &arns {
+                let b = binding(&ctx, name).await?;
+                if b.status?.registered_targets != Some(per as i32) {
+                    return None;
+                }
+                let _ = arn;
             }
-            let _ = arn;
-        }
-        Some(())
-    })
+            Some(())
+        },
+    )
     .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs().lines().rev().take(50).collect::<Vec<_>>().join("\n")));
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}",
+            c.proc
+                .logs()
+                .lines()
+                .rev()
+                .take(50)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
     let total: usize = {
         let mut n = 0;
         for (_, arn) in &arns {
@@ -778,7 +950,7 @@ async fn bench_targets_rss() {
         total,
         started.elapsed().as_secs_f64(),
         settled as f64 / 1024.0,
-        peak.max(settled) as f64 / 1024.0
+        peak.into_inner().max(settled) as f64 / 1024.0
     );
     ctx.cleanup().await.ok();
 }
