@@ -307,7 +307,12 @@ mod tests {
         assert_eq!(slice_service(&s), Some(("ns".into(), "web".into())));
         assert!(s.metadata.owner_references.is_none());
         assert_eq!(
-            s.endpoints.as_ref().unwrap()[0].target_ref.as_ref().unwrap().name.as_deref(),
+            s.endpoints.as_ref().unwrap()[0]
+                .target_ref
+                .as_ref()
+                .unwrap()
+                .name
+                .as_deref(),
             Some("p")
         );
         assert!(s.endpoints.as_ref().unwrap()[0].zone.is_none());

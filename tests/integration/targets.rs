@@ -150,10 +150,14 @@ fn ready_reason(b: &TargetGroupBinding) -> Option<(String, String)> {
 }
 
 async fn wait_reason(ctx: &TestCtx, c: &Controller, name: &str, status: &str, reason: &str) {
-    let res = wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
-        let b = binding(ctx, name).await?;
-        (ready_reason(&b)? == (status.to_string(), reason.to_string())).then_some(())
-    })
+    let res = wait_for(
+        &format!("{name} Ready={status} ({reason})"),
+        DEADLINE,
+        || async {
+            let b = binding(ctx, name).await?;
+            (ready_reason(&b)? == (status.to_string(), reason.to_string())).then_some(())
+        },
+    )
     .await;
     if let Err(e) = res {
         let st = binding(ctx, name).await.map(|b| b.status);
