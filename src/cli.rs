@@ -183,6 +183,78 @@ pub struct ControllerArgs {
     /// Interval between acquire or renew attempts.
     #[arg(long, env = "CAUSEWAY_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     pub retry_period: Duration,
+
+    #[command(flatten)]
+    pub targets: TargetsArgs,
+}
+
+// ---- TargetGroupBinding reconciler and pod readiness-gate webhook ----------------------
+
+/// Flags of the TargetGroupBinding reconciler and its pod readiness-gate webhook.
+#[derive(Debug, Clone, Args)]
+pub struct TargetsArgs {
+    /// The cluster's VPC; target groups in other VPCs are refused. Unset: each binding's
+    /// vpcID, or no check.
+    #[arg(long = "targets-vpc-id", env = "CAUSEWAY_VPC_ID")]
+    pub vpc_id: Option<String>,
+
+    /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
+    /// namespace; all namespaces when unset.
+    #[arg(long = "targets-namespace", env = "CAUSEWAY_TARGETS_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// How often every binding is re-checked against AWS even without a change (plus up
+    /// to 10% jitter).
+    #[arg(long = "targets-resync", env = "CAUSEWAY_TARGETS_RESYNC", default_value = "10m", value_parser = parse_duration)]
+    pub resync: Duration,
+
+    /// Serve the pod readiness-gate mutating webhook (on every replica).
+    #[arg(long = "webhook-enabled", env = "CAUSEWAY_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_enabled: bool,
+
+    /// Address the webhook's HTTPS server listens on.
+    #[arg(
+        long = "webhook-addr",
+        env = "CAUSEWAY_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:9443"
+    )]
+    pub webhook_addr: SocketAddr,
+
+    /// Namespace of the webhook's Service and certificate Secret.
+    #[arg(
+        long = "webhook-namespace",
+        env = "CAUSEWAY_WEBHOOK_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    pub webhook_namespace: String,
+
+    /// Name of the Service in front of the webhook (port 443).
+    #[arg(
+        long = "webhook-service",
+        env = "CAUSEWAY_WEBHOOK_SERVICE",
+        default_value = "causeway-webhook"
+    )]
+    pub webhook_service: String,
+
+    /// Call the webhook at this URL instead of through the Service (out-of-cluster runs).
+    #[arg(long = "webhook-url", env = "CAUSEWAY_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// The MutatingWebhookConfiguration causeway creates and keeps up to date.
+    #[arg(
+        long = "webhook-configuration-name",
+        env = "CAUSEWAY_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "causeway-pod-readiness-gate"
+    )]
+    pub webhook_configuration_name: String,
+
+    /// The Secret holding the webhook's CA and serving certificate, shared by all replicas.
+    #[arg(
+        long = "webhook-secret",
+        env = "CAUSEWAY_WEBHOOK_SECRET",
+        default_value = "causeway-webhook-tls"
+    )]
+    pub webhook_secret: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -173,6 +173,21 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         reconcilers: args.controllers.clone(),
     });
 
+    // The readiness-gate webhook serves on every replica, leader or not.
+    if args.targets.webhook_enabled {
+        let (client, targets, bindings, stop) = (
+            client.clone(),
+            args.targets.clone(),
+            ctx.caches.target_group_bindings.clone(),
+            stop_rx.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = crate::targets::webhook::start(client, targets, bindings, stop).await {
+                error!(error = %e, "pod readiness-gate webhook not started (it fails open)");
+            }
+        });
+    }
+
     let (leader_tx, mut leader_rx) = watch::channel(LeaderState::Unknown);
     let (elector_stop_tx, elector_stop_rx) = watch::channel(false);
     let elector_task = if args.leader_elect {
@@ -228,7 +243,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         match state {
             LeaderState::Leading if reconcilers.is_none() => {
                 info!("leading: starting reconcilers");
-                reconcilers = Some(tokio::spawn(run_reconcilers(ctx.clone(), stop_rx.clone())));
+                reconcilers = Some(tokio::spawn(run_reconcilers(
+                    ctx.clone(),
+                    args.targets.clone(),
+                    stop_rx.clone(),
+                )));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
                 error!("lost leadership while leading");
@@ -270,12 +289,24 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 }
 
 /// Runs every reconciler until `stop` flips.
-async fn run_reconcilers(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+async fn run_reconcilers(
+    ctx: Arc<Context>,
+    targets: crate::cli::TargetsArgs,
+    mut stop: watch::Receiver<bool>,
+) {
     use crate::cli::Reconciler;
+    let enabled = |r: Reconciler| ctx.reconcilers.contains(&r);
     let mut tasks = Vec::new();
-    if ctx.reconcilers.contains(&Reconciler::Iam) {
+    if enabled(Reconciler::Iam) {
         tasks.push(tokio::spawn(crate::iam::binding_status::run(
             ctx.clone(),
+            stop.clone(),
+        )));
+    }
+    if enabled(Reconciler::Targets) {
+        tasks.push(tokio::spawn(crate::targets::run(
+            ctx.clone(),
+            targets,
             stop.clone(),
         )));
     }

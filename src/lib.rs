@@ -10,6 +10,7 @@ pub mod crd;
 pub mod dns;
 pub mod iam;
 pub mod k8s;
+pub mod targets;
 pub mod telemetry;
 
 /// The one field manager used for every server-side apply we make.

@@ -102,6 +102,10 @@ fn start_controller(ctx: &TestCtx, lease: &str, identity: &str) -> Controller {
         &format!("controller-{identity}"),
         &[
             "controller",
+            "--controllers",
+            "iam",
+            "--webhook-enabled",
+            "false",
             "--metrics-addr",
             &format!("127.0.0.1:{port}"),
             "--leader-election-namespace",

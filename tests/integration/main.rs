@@ -6,4 +6,5 @@ mod chart;
 mod common;
 mod controller;
 mod crds;
+mod targets;
 mod testenv;

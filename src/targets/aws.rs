@@ -1,0 +1,364 @@
+//! The thin AWS adapter for target registration and security group rules: SDK types in,
+//! model types out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+};
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::desired::Target;
+use super::plan::{IngressRule, Observed, OwnedRule, Peer, TargetGroupInfo, TargetState};
+use crate::aws::AwsClients;
+
+/// Tag naming the binding (`namespace/name`) that owns a security group rule.
+pub const OWNER_TAG: &str = "causeway.dev/targetgroupbinding";
+/// Tag naming the cluster, as LBC tags its resources.
+pub const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct AwsCallError {
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+fn err<E, R>(
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsCallError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    AwsCallError {
+        operation,
+        code: e
+            .as_service_error()
+            .and_then(|s| s.code())
+            .map(str::to_string),
+        message: DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// Which target group a binding names.
+pub enum TargetGroupRef<'a> {
+    Arn(&'a str),
+    Name(&'a str),
+}
+
+/// DescribeTargetGroups by ARN or name; `None` when it does not exist.
+pub async fn describe_target_group(
+    aws: &AwsClients,
+    tg: TargetGroupRef<'_>,
+) -> Result<Option<TargetGroupInfo>, AwsCallError> {
+    let req = aws.elbv2.describe_target_groups();
+    let req = match tg {
+        TargetGroupRef::Arn(a) => req.target_group_arns(a),
+        TargetGroupRef::Name(n) => req.names(n),
+    };
+    match req.send().await {
+        Ok(out) => Ok(out.target_groups().first().map(|g| TargetGroupInfo {
+            arn: g.target_group_arn().unwrap_or_default().to_string(),
+            vpc_id: g.vpc_id().map(str::to_string),
+            target_type: g
+                .target_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_else(|| "instance".to_string()),
+            ip_address_type: g.ip_address_type().map(|t| t.as_str().to_string()),
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_target_group_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ValidationError") => {
+            Ok(None)
+        }
+        Err(e) => Err(err("DescribeTargetGroups", e)),
+    }
+}
+
+/// Every registration of the target group and its state.
+pub async fn describe_target_health(aws: &AwsClients, arn: &str) -> Result<Observed, AwsCallError> {
+    let out = aws
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| err("DescribeTargetHealth", e))?;
+    let mut observed = Observed::new();
+    for d in out.target_health_descriptions() {
+        let Some(t) = d.target() else { continue };
+        let Some(id) = t.id() else { continue };
+        let state = d
+            .target_health()
+            .and_then(|h| h.state())
+            .map(|s| TargetState::parse(s.as_str()))
+            .unwrap_or(TargetState::Unavailable);
+        observed.insert(
+            Target {
+                id: id.to_string(),
+                port: t.port().unwrap_or_default(),
+            },
+            state,
+        );
+    }
+    Ok(observed)
+}
+
+fn descriptions(targets: &[Target]) -> Vec<TargetDescription> {
+    targets
+        .iter()
+        .map(|t| TargetDescription::builder().id(&t.id).port(t.port).build())
+        .collect()
+}
+
+pub async fn register(aws: &AwsClients, arn: &str, targets: &[Target]) -> Result<(), AwsCallError> {
+    aws.elbv2
+        .register_targets()
+        .target_group_arn(arn)
+        .set_targets(Some(descriptions(targets)))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err("RegisterTargets", e))
+}
+
+pub async fn deregister(
+    aws: &AwsClients,
+    arn: &str,
+    targets: &[Target],
+) -> Result<(), AwsCallError> {
+    match aws
+        .elbv2
+        .deregister_targets()
+        .target_group_arn(arn)
+        .set_targets(Some(descriptions(targets)))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: the goal is reached.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_target_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(err("DeregisterTargets", e)),
+    }
+}
+
+/// The deregistration delay of the target group, in seconds (300 when unset).
+pub async fn deregistration_delay(aws: &AwsClients, arn: &str) -> Result<u64, AwsCallError> {
+    let out = aws
+        .elbv2
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| err("DescribeTargetGroupAttributes", e))?;
+    Ok(out
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value()?.parse().ok())
+        .unwrap_or(300))
+}
+
+/// The security groups of each instance (its primary interface's, as EC2 reports them).
+pub async fn instance_security_groups(
+    aws: &AwsClients,
+    instance_ids: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, AwsCallError> {
+    let mut out = BTreeMap::new();
+    for chunk in instance_ids.chunks(100) {
+        let resp = aws
+            .ec2
+            .describe_instances()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| err("DescribeInstances", e))?;
+        for r in resp.reservations() {
+            for i in r.instances() {
+                let Some(id) = i.instance_id() else { continue };
+                out.insert(
+                    id.to_string(),
+                    i.security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn owner_filters(cluster: &str, owner: &str) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name(format!("tag:{OWNER_TAG}"))
+            .values(owner)
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{CLUSTER_TAG}"))
+            .values(cluster)
+            .build(),
+    ]
+}
+
+/// The ingress rules tagged as ours on `groups` (or on any group when `groups` is empty:
+/// used on deletion, when the binding's groups may no longer be known).
+pub async fn owned_rules(
+    aws: &AwsClients,
+    cluster: &str,
+    owner: &str,
+    groups: &BTreeSet<String>,
+) -> Result<Vec<OwnedRule>, AwsCallError> {
+    let mut filters = owner_filters(cluster, owner);
+    if !groups.is_empty() {
+        filters.push(
+            Filter::builder()
+                .name("group-id")
+                .set_values(Some(groups.iter().cloned().collect()))
+                .build(),
+        );
+    }
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let resp = aws
+            .ec2
+            .describe_security_group_rules()
+            .set_filters(Some(filters.clone()))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| err("DescribeSecurityGroupRules", e))?;
+        for r in resp.security_group_rules() {
+            if r.is_egress() == Some(true) {
+                continue;
+            }
+            // Defence in depth: only rules that really carry our tags.
+            let tagged = |k: &str, v: &str| {
+                r.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(k) && t.value() == Some(v))
+            };
+            if !(tagged(OWNER_TAG, owner) && tagged(CLUSTER_TAG, cluster)) {
+                continue;
+            }
+            let peer = if let Some(g) = r.referenced_group_info().and_then(|g| g.group_id()) {
+                Peer::SecurityGroup(g.to_string())
+            } else if let Some(c) = r.cidr_ipv4().or(r.cidr_ipv6()) {
+                Peer::Cidr(c.to_string())
+            } else {
+                continue;
+            };
+            let (Some(id), Some(group)) = (r.security_group_rule_id(), r.group_id()) else {
+                continue;
+            };
+            out.push(OwnedRule {
+                rule_id: id.to_string(),
+                rule: IngressRule {
+                    group_id: group.to_string(),
+                    protocol: r.ip_protocol().unwrap_or("tcp").to_string(),
+                    from_port: r.from_port().unwrap_or(0),
+                    to_port: r.to_port().unwrap_or(65535),
+                    peer,
+                },
+            });
+        }
+        token = resp.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Adds one rule, tagged with the cluster and the owning binding.
+pub async fn authorize(
+    aws: &AwsClients,
+    cluster: &str,
+    owner: &str,
+    rule: &IngressRule,
+) -> Result<(), AwsCallError> {
+    let mut perm = IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(rule.from_port)
+        .to_port(rule.to_port);
+    perm = match &rule.peer {
+        Peer::SecurityGroup(g) => {
+            perm.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).build())
+        }
+        Peer::Cidr(c) if c.contains(':') => {
+            perm.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build())
+        }
+        Peer::Cidr(c) => perm.ip_ranges(IpRange::builder().cidr_ip(c).build()),
+    };
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::SecurityGroupRule)
+        .tags(Tag::builder().key(OWNER_TAG).value(owner).build())
+        .tags(Tag::builder().key(CLUSTER_TAG).value(cluster).build())
+        .build();
+    match aws
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&rule.group_id)
+        .ip_permissions(perm.build())
+        .tag_specifications(tags)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The same permission exists untagged (someone else's): it already allows the
+        // traffic, and it is not ours to adopt or remove.
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("InvalidPermission.Duplicate") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(err("AuthorizeSecurityGroupIngress", e)),
+    }
+}
+
+pub async fn revoke(
+    aws: &AwsClients,
+    group_id: &str,
+    rule_ids: &[String],
+) -> Result<(), AwsCallError> {
+    match aws
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(group_id)
+        .set_security_group_rule_ids(Some(rule_ids.to_vec()))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.as_service_error().and_then(|s| s.code()),
+                Some(
+                    "InvalidPermission.NotFound"
+                        | "InvalidGroup.NotFound"
+                        | "InvalidSecurityGroupRuleId.NotFound"
+                )
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(err("RevokeSecurityGroupIngress", e)),
+    }
+}
