@@ -183,6 +183,27 @@ fn kubectl_apply(ctx: &TestCtx, docs: &[Value]) -> Result<(), String> {
     }
 }
 
+/// Creates the chart's MutatingWebhookConfiguration (release "causeway") as Helm would, so the
+/// controller, running with the chart's RBAC, only has to patch it.
+pub fn install_chart_webhook_configuration(ctx: &TestCtx) {
+    let env = shared_env().expect("env");
+    let out = Command::new(&env.helm)
+        .args(["template", "causeway"])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/causeway"))
+        .args(["--namespace", &ctx.namespace, "--set", "clusterName=ci"])
+        .args(["--show-only", "templates/webhook.yaml"])
+        .output()
+        .expect("helm");
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let docs: Vec<Value> = split_yaml(&String::from_utf8_lossy(&out.stdout))
+        .iter()
+        .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
+        .filter(|d| d["kind"] == "MutatingWebhookConfiguration")
+        .collect();
+    assert_eq!(docs.len(), 1, "the chart renders one MutatingWebhookConfiguration");
+    kubectl_apply(ctx, &docs).expect("apply the chart's webhook configuration");
+}
+
 /// A kubeconfig that authenticates as the chart's `causeway-<component>` ServiceAccount (a
 /// TokenRequest token), so the process runs with exactly the chart's ClusterRole. The chart's
 /// namespaced Role (Lease, webhook Secret) is also bound in the test's namespace, which plays the

@@ -611,8 +611,10 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     let hook_port = free_port();
     let addr = format!("127.0.0.1:{hook_port}");
     let url = format!("https://127.0.0.1:{hook_port}/mutate-v1-pod");
-    let mwc_name = unique_name("cw-gate");
-    let secret = unique_name("cw-tls");
+    // The chart's names (release "causeway"): its Role and ClusterRole allow exactly these.
+    let mwc_name = "causeway-pod-readiness-gate".to_string();
+    let secret = "causeway-webhook-tls".to_string();
+    crate::common::install_chart_webhook_configuration(&ctx);
     let c = start(
         &ctx,
         &[
