@@ -32,6 +32,8 @@ pub enum ControllerError {
     Aws(String),
     #[error("health and metrics server: {0}")]
     Server(String),
+    #[error("DNS settings: {0}")]
+    Dns(String),
     #[error("lost leadership of lease {0}; exiting so a fresh replica can take over cleanly")]
     LostLeadership(String),
 }
@@ -161,6 +163,12 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         }
     }
 
+    let dns_settings = if args.dns.enabled {
+        Some(args.dns.settings().map_err(ControllerError::Dns)?)
+    } else {
+        None
+    };
+
     let caches = Caches::start(&client, &stop_rx);
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -225,7 +233,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         match state {
             LeaderState::Leading if reconcilers.is_none() => {
                 info!("leading: starting reconcilers");
-                reconcilers = Some(tokio::spawn(run_reconcilers(ctx.clone(), stop_rx.clone())));
+                reconcilers = Some(tokio::spawn(run_reconcilers(
+                    ctx.clone(),
+                    stop_rx.clone(),
+                    dns_settings.clone(),
+                )));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
                 error!("lost leadership while leading");
@@ -267,8 +279,16 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 }
 
 /// Runs every reconciler until `stop` flips.
-async fn run_reconcilers(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+async fn run_reconcilers(
+    ctx: Arc<Context>,
+    mut stop: watch::Receiver<bool>,
+    dns: Option<crate::dns::DnsSettings>,
+) {
     let iam = tokio::spawn(crate::iam::binding_status::run(ctx.clone(), stop.clone()));
+    let dns = dns.map(|s| tokio::spawn(crate::dns::controller::run(ctx.clone(), s, stop.clone())));
     let _ = stop.wait_for(|s| *s).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), iam).await;
+    if let Some(dns) = dns {
+        let _ = tokio::time::timeout(Duration::from_secs(5), dns).await;
+    }
 }

@@ -5,4 +5,5 @@
 mod common;
 mod controller;
 mod crds;
+mod dns;
 mod testenv;
