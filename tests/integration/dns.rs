@@ -434,7 +434,7 @@ async fn dns_adopts_external_dns_records_without_changes_and_leaves_foreign_ones
         let txt = format!(
             "\"heritage=external-dns,external-dns/owner={owner},external-dns/resource=crd/{ns}/migrated\""
         );
-        put_record(&r53, zone, ChangeAction::Create, &format!("a-{adopted}"), RrType::Txt, &[&txt]).await;
+        put_record(&r53, zone, ChangeAction::Create, &format!("a-{adopted}"), RrType::Txt, &[txt.as_str()]).await;
     }
     // A record nobody owns, which an object asks for with other values.
     put_record(&r53, &seed.public_zone_id, ChangeAction::Create, &foreign, RrType::A, &["10.9.9.9"]).await;
@@ -752,7 +752,10 @@ async fn bench_dns_calls_over_ten_idle_resyncs() {
     ];
     let read = |m: &str| -> Vec<f64> {
         ops.iter()
-            .map(|op| sample_sum(m, "causeway_aws_api_calls_total", &[&format!("operation=\"{op}\"")]))
+            .map(|op| {
+                let label = format!("operation=\"{op}\"");
+                sample_sum(m, "causeway_aws_api_calls_total", &[label.as_str()])
+            })
             .collect()
     };
     let before = read(&dns.metrics().await);
