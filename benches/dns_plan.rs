@@ -62,7 +62,11 @@ fn zone_with_changes(hosts: usize) -> (Vec<Endpoint>, Vec<Record>) {
             current.push(txt_record(&host, &resource));
         }
         if wanted {
-            let ip = if changed && kind == 0 { "10.0.0.2" } else { "10.0.0.1" };
+            let ip = if changed && kind == 0 {
+                "10.0.0.2"
+            } else {
+                "10.0.0.1"
+            };
             desired.push(
                 Endpoint::new(name(&host), RecordType::A, [ip])
                     .expect("valid endpoint")
@@ -83,8 +87,14 @@ fn bench(c: &mut Criterion) {
     };
     let zone = Zone::new("ZBENCH", name("example.com"), false);
     for (label, hosts) in [
-        ("20k record sets (10k hosts + TXT), 1% of hosts changed", 10_000),
-        ("40k record sets (20k hosts + TXT), 1% of hosts changed", 20_000),
+        (
+            "20k record sets (10k hosts + TXT), 1% of hosts changed",
+            10_000,
+        ),
+        (
+            "40k record sets (20k hosts + TXT), 1% of hosts changed",
+            20_000,
+        ),
     ] {
         let (desired, current) = zone_with_changes(hosts);
         let planned = plan(&zone, &desired, &current, &config);
@@ -104,7 +114,14 @@ fn bench(c: &mut Criterion) {
             planned.changes.len().div_ceil(1000),
         );
         c.bench_function(&format!("plan {label}"), |b| {
-            b.iter(|| plan(black_box(&zone), black_box(&desired), black_box(&current), &config))
+            b.iter(|| {
+                plan(
+                    black_box(&zone),
+                    black_box(&desired),
+                    black_box(&current),
+                    &config,
+                )
+            })
         });
         c.bench_function(&format!("plan+batch {label}"), |b| {
             b.iter(|| {

@@ -199,8 +199,13 @@ pub struct DnsArgs {
     pub namespace: Option<String>,
 
     /// Object kinds to publish.
-    #[arg(long = "dns-sources", env = "CAUSEWAY_DNS_SOURCES", value_enum, value_delimiter = ',',
-          default_value = "ingress,service,dnsendpoint")]
+    #[arg(
+        long = "dns-sources",
+        env = "CAUSEWAY_DNS_SOURCES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ingress,service,dnsendpoint"
+    )]
     pub sources: Vec<DnsSourceArg>,
 
     /// Only objects with these annotations (`key` or `key=value`, comma-separated, all must match).
@@ -209,11 +214,19 @@ pub struct DnsArgs {
     pub annotation_filter: crate::dns::desired::AnnotationFilter,
 
     /// Manage only these domains (`example.com` includes subdomains; `.example.com` only subdomains).
-    #[arg(long = "dns-domain-filter", env = "CAUSEWAY_DNS_DOMAIN_FILTER", value_delimiter = ',')]
+    #[arg(
+        long = "dns-domain-filter",
+        env = "CAUSEWAY_DNS_DOMAIN_FILTER",
+        value_delimiter = ','
+    )]
     pub domain_filter: Vec<String>,
 
     /// Never manage these domains.
-    #[arg(long = "dns-exclude-domains", env = "CAUSEWAY_DNS_EXCLUDE_DOMAINS", value_delimiter = ',')]
+    #[arg(
+        long = "dns-exclude-domains",
+        env = "CAUSEWAY_DNS_EXCLUDE_DOMAINS",
+        value_delimiter = ','
+    )]
     pub exclude_domains: Vec<String>,
 
     /// Regex of domains to manage; replaces --dns-domain-filter and --dns-exclude-domains.
@@ -225,7 +238,11 @@ pub struct DnsArgs {
     pub regex_domain_exclusion: Option<String>,
 
     /// Only these hosted zone ids.
-    #[arg(long = "dns-zone-id-filter", env = "CAUSEWAY_DNS_ZONE_ID_FILTER", value_delimiter = ',')]
+    #[arg(
+        long = "dns-zone-id-filter",
+        env = "CAUSEWAY_DNS_ZONE_ID_FILTER",
+        value_delimiter = ','
+    )]
     pub zone_id_filter: Vec<String>,
 
     /// Only public or only private zones.
@@ -238,19 +255,35 @@ pub struct DnsArgs {
     pub zone_tags: Vec<crate::dns::TagFilter>,
 
     /// Owner id written into TXT ownership records; records of other owners are never touched.
-    #[arg(long = "dns-txt-owner-id", env = "CAUSEWAY_DNS_TXT_OWNER_ID", default_value = "default")]
+    #[arg(
+        long = "dns-txt-owner-id",
+        env = "CAUSEWAY_DNS_TXT_OWNER_ID",
+        default_value = "default"
+    )]
     pub txt_owner_id: String,
 
     /// Prefix of TXT ownership record names (may contain %{record_type}).
-    #[arg(long = "dns-txt-prefix", env = "CAUSEWAY_DNS_TXT_PREFIX", default_value = "", conflicts_with = "txt_suffix")]
+    #[arg(
+        long = "dns-txt-prefix",
+        env = "CAUSEWAY_DNS_TXT_PREFIX",
+        default_value = "",
+        conflicts_with = "txt_suffix"
+    )]
     pub txt_prefix: String,
 
     /// Suffix of the first label of TXT ownership record names (may contain %{record_type}).
-    #[arg(long = "dns-txt-suffix", env = "CAUSEWAY_DNS_TXT_SUFFIX", default_value = "")]
+    #[arg(
+        long = "dns-txt-suffix",
+        env = "CAUSEWAY_DNS_TXT_SUFFIX",
+        default_value = ""
+    )]
     pub txt_suffix: String,
 
     /// Replaces `*` in ownership record names of wildcard records.
-    #[arg(long = "dns-txt-wildcard-replacement", env = "CAUSEWAY_DNS_TXT_WILDCARD_REPLACEMENT")]
+    #[arg(
+        long = "dns-txt-wildcard-replacement",
+        env = "CAUSEWAY_DNS_TXT_WILDCARD_REPLACEMENT"
+    )]
     pub txt_wildcard_replacement: Option<String>,
 
     /// sync creates, updates and deletes; upsert-only never deletes; create-only only creates.
@@ -298,7 +331,8 @@ impl DnsArgs {
             self.txt_wildcard_replacement.as_deref(),
         )
         .map_err(|e| e.to_string())?;
-        let domains = if self.regex_domain_filter.is_some() || self.regex_domain_exclusion.is_some() {
+        let domains = if self.regex_domain_filter.is_some() || self.regex_domain_exclusion.is_some()
+        {
             DomainFilter::with_regex(
                 self.regex_domain_filter.as_deref(),
                 self.regex_domain_exclusion.as_deref(),
@@ -307,8 +341,8 @@ impl DnsArgs {
         } else {
             DomainFilter::new(&self.domain_filter, &self.exclude_domains)
         };
-        let mut settings = crate::dns::DnsSettings::with_owner(&self.txt_owner_id)
-            .map_err(|e| e.to_string())?;
+        let mut settings =
+            crate::dns::DnsSettings::with_owner(&self.txt_owner_id).map_err(|e| e.to_string())?;
         settings.namespace = self.namespace.clone().filter(|n| !n.is_empty());
         settings.sources = crate::dns::desired::SourceKinds {
             ingress: self.sources.contains(&DnsSourceArg::Ingress),
@@ -347,9 +381,13 @@ fn parse_annotation_filter(s: &str) -> Result<crate::dns::desired::AnnotationFil
 }
 
 fn parse_regex(s: &str) -> Result<String, String> {
-    regex::Regex::new(s)
-        .map(|_| s.to_string())
-        .map_err(|e| e.to_string().lines().last().unwrap_or("invalid regex").to_string())
+    regex::Regex::new(s).map(|_| s.to_string()).map_err(|e| {
+        e.to_string()
+            .lines()
+            .last()
+            .unwrap_or("invalid regex")
+            .to_string()
+    })
 }
 
 fn parse_zone_tag(s: &str) -> Result<crate::dns::TagFilter, String> {

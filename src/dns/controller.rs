@@ -445,7 +445,8 @@ pub async fn run(ctx: Arc<Context>, settings: DnsSettings, stop: watch::Receiver
                 ctx.metrics.reconcile_error(CONTROLLER, "route53");
                 // Whatever was cached may be stale after a failed write.
                 dns.records.clear();
-                let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
+                let jitter =
+                    Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
                 retry_at = Some(Instant::now() + backoff + jitter);
                 backoff = (backoff * 2).min(Duration::from_secs(300));
                 if let Some(since) = since {
@@ -630,7 +631,8 @@ impl Dns {
                                 let group = single.changes[0].group.clone();
                                 let resources: BTreeSet<ResourceRef> =
                                     owners.get(&group).cloned().unwrap_or_default();
-                                let message = format!("Route 53 rejected the change to {group}: {e}");
+                                let message =
+                                    format!("Route 53 rejected the change to {group}: {e}");
                                 warn!(zone = %zone.id, %group, error = %e, "record group rejected");
                                 for resource in &resources {
                                     report.problems.add(
@@ -675,6 +677,10 @@ impl Dns {
     ) {
         self.metrics.batches.inc();
         self.metrics.changes.inc_by(b.changes.len() as u64);
+        info!(zone = %zone.id, changes = b.changes.len(), "Route 53 accepted a change batch");
+        for change in &b.changes {
+            debug!(zone = %zone.id, action = %change.action, record = ?change.record, "changed");
+        }
         for change in &b.changes {
             for resource in owners.get(&change.group).into_iter().flatten() {
                 report.published.insert(resource.clone());

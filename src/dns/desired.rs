@@ -242,7 +242,9 @@ pub fn desired(
     if kinds.service {
         for service in objects.services {
             let meta = &service.metadata;
-            if !service_wants_dns(meta) || !filter.matches(meta) || meta.deletion_timestamp.is_some()
+            if !service_wants_dns(meta)
+                || !filter.matches(meta)
+                || meta.deletion_timestamp.is_some()
             {
                 continue;
             }
@@ -338,7 +340,13 @@ mod tests {
         assert_eq!(p.iter().next().unwrap().reason, reason::INVALID_HOSTNAME);
         let loser = ResourceRef::new("ingress", "ns", "zz");
         assert_eq!(
-            out.problems.get(&loser).unwrap().iter().next().unwrap().reason,
+            out.problems
+                .get(&loser)
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .reason,
             reason::CONFLICT
         );
         assert!(
@@ -352,8 +360,18 @@ mod tests {
     #[test]
     fn annotation_filter_selects_objects() {
         let f = AnnotationFilter::parse("team=a, dns").unwrap();
-        let yes = ingress("y", "a.example.com", "1.2.3.4", &[("team", "a"), ("dns", "")]);
-        let no = ingress("n", "b.example.com", "1.2.3.4", &[("team", "b"), ("dns", "")]);
+        let yes = ingress(
+            "y",
+            "a.example.com",
+            "1.2.3.4",
+            &[("team", "a"), ("dns", "")],
+        );
+        let no = ingress(
+            "n",
+            "b.example.com",
+            "1.2.3.4",
+            &[("team", "b"), ("dns", "")],
+        );
         assert!(f.matches(&yes.metadata));
         assert!(!f.matches(&no.metadata));
         assert!(AnnotationFilter::parse("=x").is_err());

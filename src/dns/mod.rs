@@ -27,9 +27,8 @@ pub mod sources;
 pub mod zones;
 
 pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
-pub use controller::DnsSettings;
-pub use report::plan_report;
 pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};
+pub use controller::DnsSettings;
 pub use elb::canonical_hosted_zone;
 pub use endpoint::{
     AliasTarget, DnsName, Endpoint, EndpointError, Failover, GeoLocation, NameError, Record,
@@ -37,6 +36,7 @@ pub use endpoint::{
 };
 pub use plan::{Action, ApplyError, Change, Plan, PlanConfig, PlanError, Policy, apply_to, plan};
 pub use registry::{OwnerLabels, RegistryError, TxtRegistry};
+pub use report::plan_report;
 pub use sources::{
     DnsEndpointRecord, Merged, SourceContext, SourceError, SourceOutput, dns_endpoint_endpoints,
     dns_endpoint_object_endpoints, ingress_endpoints, merge, service_endpoints,

@@ -184,9 +184,7 @@ impl Route53 {
                 (true, Some(name)) => {
                     start = Some((
                         name.to_string(),
-                        page.next_record_type()
-                            .cloned()
-                            .unwrap_or(r53::RrType::A),
+                        page.next_record_type().cloned().unwrap_or(r53::RrType::A),
                         page.next_record_identifier().map(str::to_string),
                     ));
                 }
@@ -320,9 +318,7 @@ pub fn to_sdk(record: &Record) -> r53::ResourceRecordSet {
         RoutingPolicy::Latency { region } => {
             b.region(r53::ResourceRecordSetRegion::from(region.as_str()))
         }
-        RoutingPolicy::Failover(f) => {
-            b.failover(r53::ResourceRecordSetFailover::from(f.as_str()))
-        }
+        RoutingPolicy::Failover(f) => b.failover(r53::ResourceRecordSetFailover::from(f.as_str())),
         RoutingPolicy::Geolocation(geo) => b.geo_location(match geo {
             GeoLocation::Continent(c) => r53::GeoLocation::builder().continent_code(c).build(),
             GeoLocation::Country {
@@ -345,13 +341,15 @@ pub fn to_sdk(record: &Record) -> r53::ResourceRecordSet {
             b = b.alias_target(target);
         }
     } else {
-        b = b.set_ttl(record.ttl.map(i64::from)).set_resource_records(Some(
-            record
-                .values
-                .iter()
-                .filter_map(|v| r53::ResourceRecord::builder().value(v).build().ok())
-                .collect(),
-        ));
+        b = b
+            .set_ttl(record.ttl.map(i64::from))
+            .set_resource_records(Some(
+                record
+                    .values
+                    .iter()
+                    .filter_map(|v| r53::ResourceRecord::builder().value(v).build().ok())
+                    .collect(),
+            ));
     }
     // The builder only fails without name or type, both always set above.
     b.build().unwrap_or_else(|_| {
