@@ -186,6 +186,9 @@ pub struct ControllerArgs {
 
     #[command(flatten)]
     pub targets: TargetsArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 // ---- TargetGroupBinding reconciler and pod readiness-gate webhook ----------------------
@@ -255,6 +258,231 @@ pub struct TargetsArgs {
         default_value = "causeway-webhook-tls"
     )]
     pub webhook_secret: String,
+
+// ---- DNS (Route 53) flags: the external-dns replacement -------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DnsPolicyArg {
+    Sync,
+    UpsertOnly,
+    CreateOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DnsZoneTypeArg {
+    Public,
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DnsSourceArg {
+    Ingress,
+    Service,
+    Dnsendpoint,
+}
+
+/// Flags of the DNS controller; names follow external-dns's with a `dns-` prefix.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "DNS (Route 53)")]
+pub struct DnsArgs {
+    /// Watch only this namespace; all namespaces when unset.
+    #[arg(long = "dns-namespace", env = "CAUSEWAY_DNS_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Object kinds to publish.
+    #[arg(
+        long = "dns-sources",
+        env = "CAUSEWAY_DNS_SOURCES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ingress,service,dnsendpoint"
+    )]
+    pub sources: Vec<DnsSourceArg>,
+
+    /// Only objects with these annotations (`key` or `key=value`, comma-separated, all must match).
+    #[arg(long = "dns-annotation-filter", env = "CAUSEWAY_DNS_ANNOTATION_FILTER", default_value = "",
+          value_parser = parse_annotation_filter)]
+    pub annotation_filter: crate::dns::desired::AnnotationFilter,
+
+    /// Manage only these domains (`example.com` includes subdomains; `.example.com` only subdomains).
+    #[arg(
+        long = "dns-domain-filter",
+        env = "CAUSEWAY_DNS_DOMAIN_FILTER",
+        value_delimiter = ','
+    )]
+    pub domain_filter: Vec<String>,
+
+    /// Never manage these domains.
+    #[arg(
+        long = "dns-exclude-domains",
+        env = "CAUSEWAY_DNS_EXCLUDE_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub exclude_domains: Vec<String>,
+
+    /// Regex of domains to manage; replaces --dns-domain-filter and --dns-exclude-domains.
+    #[arg(long = "dns-regex-domain-filter", env = "CAUSEWAY_DNS_REGEX_DOMAIN_FILTER", value_parser = parse_regex)]
+    pub regex_domain_filter: Option<String>,
+
+    /// Regex of domains never to manage (with --dns-regex-domain-filter).
+    #[arg(long = "dns-regex-domain-exclusion", env = "CAUSEWAY_DNS_REGEX_DOMAIN_EXCLUSION", value_parser = parse_regex)]
+    pub regex_domain_exclusion: Option<String>,
+
+    /// Only these hosted zone ids.
+    #[arg(
+        long = "dns-zone-id-filter",
+        env = "CAUSEWAY_DNS_ZONE_ID_FILTER",
+        value_delimiter = ','
+    )]
+    pub zone_id_filter: Vec<String>,
+
+    /// Only public or only private zones.
+    #[arg(long = "dns-zone-type", env = "CAUSEWAY_DNS_ZONE_TYPE", value_enum)]
+    pub zone_type: Option<DnsZoneTypeArg>,
+
+    /// Only zones with these tags (`key` or `key=value`, all must match); read with ListTagsForResources.
+    #[arg(long = "dns-zone-tags", env = "CAUSEWAY_DNS_ZONE_TAGS", value_delimiter = ',',
+          value_parser = parse_zone_tag)]
+    pub zone_tags: Vec<crate::dns::TagFilter>,
+
+    /// Owner id written into TXT ownership records; records of other owners are never touched.
+    #[arg(
+        long = "dns-txt-owner-id",
+        env = "CAUSEWAY_DNS_TXT_OWNER_ID",
+        default_value = "default"
+    )]
+    pub txt_owner_id: String,
+
+    /// Prefix of TXT ownership record names (may contain %{record_type}).
+    #[arg(
+        long = "dns-txt-prefix",
+        env = "CAUSEWAY_DNS_TXT_PREFIX",
+        default_value = "",
+        conflicts_with = "txt_suffix"
+    )]
+    pub txt_prefix: String,
+
+    /// Suffix of the first label of TXT ownership record names (may contain %{record_type}).
+    #[arg(
+        long = "dns-txt-suffix",
+        env = "CAUSEWAY_DNS_TXT_SUFFIX",
+        default_value = ""
+    )]
+    pub txt_suffix: String,
+
+    /// Replaces `*` in ownership record names of wildcard records.
+    #[arg(
+        long = "dns-txt-wildcard-replacement",
+        env = "CAUSEWAY_DNS_TXT_WILDCARD_REPLACEMENT"
+    )]
+    pub txt_wildcard_replacement: Option<String>,
+
+    /// sync creates, updates and deletes; upsert-only never deletes; create-only only creates.
+    #[arg(long = "dns-policy", env = "CAUSEWAY_DNS_POLICY", value_enum, default_value_t = DnsPolicyArg::Sync)]
+    pub policy: DnsPolicyArg,
+
+    /// Plan and log changes without submitting them.
+    #[arg(long = "dns-dry-run", env = "CAUSEWAY_DNS_DRY_RUN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
+
+    /// TTL of records that do not set one, and of ownership records.
+    #[arg(long = "dns-default-ttl", env = "CAUSEWAY_DNS_DEFAULT_TTL", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(1..=2_147_483_647))]
+    pub default_ttl: u32,
+
+    /// EvaluateTargetHealth of aliases that do not set it.
+    #[arg(long = "dns-evaluate-target-health", env = "CAUSEWAY_DNS_EVALUATE_TARGET_HEALTH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub evaluate_target_health: bool,
+
+    /// Quiet time after a change before it is published; changes within it are batched.
+    #[arg(long = "dns-debounce", env = "CAUSEWAY_DNS_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+
+    /// How often every managed zone is listed again (ListResourceRecordSets) to catch outside edits.
+    #[arg(long = "dns-resync-interval", env = "CAUSEWAY_DNS_RESYNC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
+    /// How long the hosted zone list (ListHostedZones) is cached.
+    #[arg(long = "dns-zone-cache-ttl", env = "CAUSEWAY_DNS_ZONE_CACHE_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub zone_cache_ttl: Duration,
+
+    /// How long a change Route 53 rejected waits before it is submitted again unchanged.
+    #[arg(long = "dns-failed-change-backoff", env = "CAUSEWAY_DNS_FAILED_CHANGE_BACKOFF", default_value = "5m", value_parser = parse_duration)]
+    pub failed_change_backoff: Duration,
+}
+
+impl DnsArgs {
+    /// The controller's settings; fails on combinations clap cannot check alone.
+    pub fn settings(&self) -> Result<crate::dns::DnsSettings, String> {
+        use crate::dns::{DomainFilter, Policy, TxtRegistry, ZoneFilter, ZoneType};
+        let registry = TxtRegistry::new(
+            &self.txt_owner_id,
+            &self.txt_prefix,
+            &self.txt_suffix,
+            self.txt_wildcard_replacement.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let domains = if self.regex_domain_filter.is_some() || self.regex_domain_exclusion.is_some()
+        {
+            DomainFilter::with_regex(
+                self.regex_domain_filter.as_deref(),
+                self.regex_domain_exclusion.as_deref(),
+            )
+            .map_err(|e| e.to_string())?
+        } else {
+            DomainFilter::new(&self.domain_filter, &self.exclude_domains)
+        };
+        let mut settings =
+            crate::dns::DnsSettings::with_owner(&self.txt_owner_id).map_err(|e| e.to_string())?;
+        settings.namespace = self.namespace.clone().filter(|n| !n.is_empty());
+        settings.sources = crate::dns::desired::SourceKinds {
+            ingress: self.sources.contains(&DnsSourceArg::Ingress),
+            service: self.sources.contains(&DnsSourceArg::Service),
+            dns_endpoint: self.sources.contains(&DnsSourceArg::Dnsendpoint),
+        };
+        settings.annotation_filter = self.annotation_filter.clone();
+        settings.zone_filter = ZoneFilter {
+            domains,
+            zone_ids: self.zone_id_filter.clone(),
+            zone_type: self.zone_type.map(|t| match t {
+                DnsZoneTypeArg::Public => ZoneType::Public,
+                DnsZoneTypeArg::Private => ZoneType::Private,
+            }),
+            tags: self.zone_tags.clone(),
+        };
+        settings.registry = registry;
+        settings.policy = match self.policy {
+            DnsPolicyArg::Sync => Policy::Sync,
+            DnsPolicyArg::UpsertOnly => Policy::UpsertOnly,
+            DnsPolicyArg::CreateOnly => Policy::CreateOnly,
+        };
+        settings.dry_run = self.dry_run;
+        settings.default_ttl = self.default_ttl;
+        settings.evaluate_target_health = self.evaluate_target_health;
+        settings.debounce = self.debounce;
+        settings.resync_interval = self.resync_interval.max(Duration::from_secs(1));
+        settings.zone_cache_ttl = self.zone_cache_ttl;
+        settings.failed_change_backoff = self.failed_change_backoff;
+        Ok(settings)
+    }
+}
+
+fn parse_annotation_filter(s: &str) -> Result<crate::dns::desired::AnnotationFilter, String> {
+    crate::dns::desired::AnnotationFilter::parse(s)
+}
+
+fn parse_regex(s: &str) -> Result<String, String> {
+    regex::Regex::new(s).map(|_| s.to_string()).map_err(|e| {
+        e.to_string()
+            .lines()
+            .last()
+            .unwrap_or("invalid regex")
+            .to_string()
+    })
+}
+
+fn parse_zone_tag(s: &str) -> Result<crate::dns::TagFilter, String> {
+    crate::dns::TagFilter::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -379,6 +607,64 @@ mod tests {
                 arg.get_id()
             );
         }
+    }
+
+    #[test]
+    fn dns_flags_build_settings() {
+        let cli = Cli::try_parse_from([
+            "causeway",
+            "controller",
+            "--cluster-name",
+            "c1",
+            "--controllers",
+            "dns",
+            "--dns-domain-filter",
+            "example.com,example.org",
+            "--dns-zone-tags",
+            "team=dns,env",
+            "--dns-txt-owner-id",
+            "cluster-a",
+            "--dns-policy",
+            "upsert-only",
+            "--dns-debounce",
+            "200ms",
+        ])
+        .unwrap();
+        let Command::Controller(args) = cli.command else {
+            panic!("controller")
+        };
+        assert_eq!(args.controllers, vec![Reconciler::Dns]);
+        let s = args.dns.settings().unwrap();
+        assert_eq!(s.registry.owner_id(), "cluster-a");
+        assert_eq!(s.policy, crate::dns::Policy::UpsertOnly);
+        assert_eq!(s.debounce, Duration::from_millis(200));
+        assert_eq!(s.zone_filter.tags.len(), 2);
+        assert!(s.zone_filter.domains.matches("a.example.org"));
+        assert!(!s.zone_filter.domains.matches("example.net"));
+        assert!(
+            Cli::try_parse_from([
+                "causeway",
+                "controller",
+                "--cluster-name",
+                "c1",
+                "--dns-txt-prefix",
+                "p-",
+                "--dns-txt-suffix",
+                "-s",
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "causeway",
+                "controller",
+                "--cluster-name",
+                "c1",
+                "--dns-regex-domain-filter",
+                "(",
+            ])
+            .is_err()
+        );
     }
 
     #[test]

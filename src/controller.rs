@@ -32,6 +32,8 @@ pub enum ControllerError {
     Aws(String),
     #[error("health and metrics server: {0}")]
     Server(String),
+    #[error("DNS settings: {0}")]
+    Dns(String),
     #[error("lost leadership of lease {0}; exiting so a fresh replica can take over cleanly")]
     LostLeadership(String),
 }
@@ -163,6 +165,12 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         }
     }
 
+    let dns_settings = if args.controllers.contains(&crate::cli::Reconciler::Dns) {
+        Some(args.dns.settings().map_err(ControllerError::Dns)?)
+    } else {
+        None
+    };
+
     let caches = Caches::start(&client, &stop_rx);
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -173,8 +181,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         reconcilers: args.controllers.clone(),
     });
 
-    // The readiness-gate webhook serves on every replica, leader or not.
-    if args.targets.webhook_enabled {
+    // The readiness-gate webhook serves on every replica, leader or not, and belongs to the
+    // TargetGroupBinding reconciler.
+    if args.targets.webhook_enabled
+        && args.controllers.contains(&crate::cli::Reconciler::Targets)
+    {
         let (client, targets, bindings, stop) = (
             client.clone(),
             args.targets.clone(),
@@ -247,6 +258,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                     ctx.clone(),
                     args.targets.clone(),
                     stop_rx.clone(),
+                    dns_settings.clone(),
                 )));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
@@ -293,6 +305,7 @@ async fn run_reconcilers(
     ctx: Arc<Context>,
     targets: crate::cli::TargetsArgs,
     mut stop: watch::Receiver<bool>,
+    dns: Option<crate::dns::DnsSettings>,
 ) {
     use crate::cli::Reconciler;
     let enabled = |r: Reconciler| ctx.reconcilers.contains(&r);
@@ -307,6 +320,14 @@ async fn run_reconcilers(
         tasks.push(tokio::spawn(crate::targets::run(
             ctx.clone(),
             targets,
+            stop.clone(),
+        )));
+    }
+    // Present exactly when `dns` is among --controllers.
+    if let Some(settings) = dns {
+        tasks.push(tokio::spawn(crate::dns::controller::run(
+            ctx.clone(),
+            settings,
             stop.clone(),
         )));
     }

@@ -8,19 +8,27 @@
 //!    records ([`registry`], [`RegistryError`]) -> changes ([`PlanError`]).
 //! 4. [`batch`]: changes -> ChangeResourceRecordSets requests ([`BatchError`]).
 //!
-//! Nothing here performs I/O; the Route 53 adapter and the controller loop build on it.
+//! Those steps perform no I/O. On top of them: [`route53`] (the SDK adapter), [`lb_zones`]
+//! (canonical zones read from the load balancers), [`desired`] (objects -> merged endpoints and
+//! problems per object), [`controller`] (the event-driven loop) and [`report`] (`causeway plan`).
 
 pub mod annotations;
 pub mod batch;
+pub mod controller;
+pub mod desired;
 pub mod elb;
 pub mod endpoint;
+pub mod lb_zones;
 pub mod plan;
 pub mod registry;
+pub mod report;
+pub mod route53;
 pub mod sources;
 pub mod zones;
 
 pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
 pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};
+pub use controller::DnsSettings;
 pub use elb::canonical_hosted_zone;
 pub use endpoint::{
     AliasTarget, DnsName, Endpoint, EndpointError, Failover, GeoLocation, NameError, Record,
@@ -28,6 +36,7 @@ pub use endpoint::{
 };
 pub use plan::{Action, ApplyError, Change, Plan, PlanConfig, PlanError, Policy, apply_to, plan};
 pub use registry::{OwnerLabels, RegistryError, TxtRegistry};
+pub use report::plan_report;
 pub use sources::{
     DnsEndpointRecord, Merged, SourceContext, SourceError, SourceOutput, dns_endpoint_endpoints,
     dns_endpoint_object_endpoints, ingress_endpoints, merge, service_endpoints,

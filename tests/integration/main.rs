@@ -6,5 +6,6 @@ mod chart;
 mod common;
 mod controller;
 mod crds;
+mod dns;
 mod targets;
 mod testenv;

@@ -1,0 +1,947 @@
+//! The DNS controller: Ingress, Service and DNSEndpoint objects to Route 53, event-driven.
+//!
+//! Shape: watch (own reflectors, trimmed objects) → debounce → desired (pure, [`super::desired`])
+//! → observe (zone list and per-zone record cache; Route 53 is listed only when a cache is cold
+//! or at the resync) → plan (pure, per zone) → batches → apply (a failed batch is retried group by
+//! group, so one bad record fails alone) → report (DNSEndpoint conditions and observedGeneration,
+//! Events on every kind).
+//!
+//! Every watch event just wakes the loop; one pass plans every managed zone from the caches,
+//! which is CPU only. A pass submits nothing when nothing changed, so a steady cluster makes no
+//! Route 53 calls between resyncs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::batch::{Batch, BatchLimits, batch, split_groups};
+use super::desired::{
+    AnnotationFilter, Desired, HEADLESS_LABEL, Objects, Problems, SourceKinds, desired, reason,
+    service_wants_dns,
+};
+use super::endpoint::{DEFAULT_TTL, DnsName, Endpoint, Record, ResourceRef};
+use super::lb_zones::LoadBalancerZones;
+use super::plan::{Change, Plan, PlanConfig, Policy, apply_to, plan};
+use super::registry::{TxtRegistry, decode_record};
+use super::route53::{Route53, Route53Error};
+use super::sources::SourceContext;
+use super::zones::{Zone, ZoneFilter, assign};
+use crate::controller::Context;
+use crate::crd::{DNSEndpoint, DNSEndpointStatus};
+use crate::k8s::conditions::{Clock, SystemClock, condition_type, set_condition};
+use crate::k8s::events::EventRecorder;
+
+pub const CONTROLLER: &str = "dns";
+
+/// Everything the DNS controller is configured with (`--dns-*` flags).
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// Watch one namespace only (external-dns `--namespace`); all when `None`.
+    pub namespace: Option<String>,
+    pub sources: SourceKinds,
+    pub annotation_filter: AnnotationFilter,
+    /// Zone selection; its domain filter also limits which records are managed.
+    pub zone_filter: ZoneFilter,
+    pub registry: TxtRegistry,
+    pub policy: Policy,
+    pub dry_run: bool,
+    pub default_ttl: u32,
+    pub evaluate_target_health: bool,
+    /// Quiet time after a change before a pass runs; events within it are coalesced.
+    pub debounce: Duration,
+    /// How often every zone's records are listed again, to see changes made outside causeway.
+    pub resync_interval: Duration,
+    /// How long the hosted zone list is trusted.
+    pub zone_cache_ttl: Duration,
+    /// How long a change Route 53 rejected waits before it is tried again unchanged.
+    pub failed_change_backoff: Duration,
+    pub batch_limits: BatchLimits,
+}
+
+impl DnsSettings {
+    /// Defaults with the given owner id (tests and `causeway plan`).
+    pub fn with_owner(owner_id: &str) -> Result<Self, super::RegistryError> {
+        Ok(DnsSettings {
+            namespace: None,
+            sources: SourceKinds::default(),
+            annotation_filter: AnnotationFilter::default(),
+            zone_filter: ZoneFilter::default(),
+            registry: TxtRegistry::new(owner_id, "", "", None)?,
+            policy: Policy::Sync,
+            dry_run: false,
+            default_ttl: DEFAULT_TTL,
+            evaluate_target_health: true,
+            debounce: Duration::from_millis(500),
+            resync_interval: Duration::from_secs(3600),
+            zone_cache_ttl: Duration::from_secs(3600),
+            failed_change_backoff: Duration::from_secs(300),
+            batch_limits: BatchLimits::default(),
+        })
+    }
+
+    pub fn plan_config(&self) -> PlanConfig<'_> {
+        PlanConfig {
+            registry: &self.registry,
+            policy: self.policy,
+            default_ttl: self.default_ttl,
+            domain_filter: Some(&self.zone_filter.domains),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Route53(#[from] Route53Error),
+}
+
+/// DNS metrics, registered once per process.
+#[derive(Clone)]
+struct DnsMetrics {
+    event_to_submit: Histogram,
+    changes: Counter,
+    batches: Counter,
+    failed_groups: Counter,
+    cached_records: Gauge,
+}
+
+impl DnsMetrics {
+    fn register(metrics: &crate::telemetry::Metrics) -> Self {
+        let m = DnsMetrics {
+            event_to_submit: Histogram::new([
+                0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+            ]),
+            changes: Counter::default(),
+            batches: Counter::default(),
+            failed_groups: Counter::default(),
+            cached_records: Gauge::default(),
+        };
+        metrics.register(
+            "dns_event_to_submit_seconds",
+            "Time from the first watch event of a pass to its Route 53 change being accepted",
+            m.event_to_submit.clone(),
+        );
+        metrics.register(
+            "dns_changes",
+            "Route 53 record changes submitted and accepted",
+            m.changes.clone(),
+        );
+        metrics.register(
+            "dns_change_batches",
+            "ChangeResourceRecordSets requests accepted",
+            m.batches.clone(),
+        );
+        metrics.register(
+            "dns_failed_groups",
+            "Record groups Route 53 rejected on their own",
+            m.failed_groups.clone(),
+        );
+        metrics.register(
+            "dns_cached_records",
+            "Route 53 record sets held in the per-zone cache",
+            m.cached_records.clone(),
+        );
+        m
+    }
+}
+
+/// Wakes the loop and remembers when the oldest unhandled event arrived.
+#[derive(Clone, Default)]
+struct Trigger {
+    notify: Arc<Notify>,
+    since: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Trigger {
+    fn fire(&self) {
+        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
+        since.get_or_insert_with(Instant::now);
+        self.notify.notify_one();
+    }
+
+    fn take_since(&self) -> Option<Instant> {
+        self.since.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Starts a trimmed reflector for `K` whose every event (after the initial list) fires the
+/// trigger.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+    trigger: Trigger,
+    mut stop: watch::Receiver<bool>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
+    K: 'static,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&()).to_string();
+    let stream = watcher(api, config.any_semantic())
+        .default_backoff()
+        .modify(move |obj| {
+            obj.meta_mut().managed_fields = None;
+            if let Some(a) = obj.meta_mut().annotations.as_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+            trim(obj);
+        })
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                item = stream.next() => match item {
+                    Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
+                    Some(Ok(_)) => trigger.fire(),
+                    Some(Err(e)) => warn!(kind, error = %e, "DNS watch failed; retrying"),
+                    None => break,
+                }
+            }
+        }
+    });
+    reader
+}
+
+fn trim_nothing<K>(_: &mut K) {}
+
+/// Services that do not ask for DNS keep only their metadata.
+fn trim_service(service: &mut Service) {
+    if !service_wants_dns(&service.metadata) {
+        service.spec = None;
+        service.status = None;
+    }
+}
+
+/// Only addresses, readiness, hostnames and ports are read from slices.
+fn trim_slice(slice: &mut EndpointSlice) {
+    slice.metadata.annotations = None;
+    for endpoint in slice.endpoints.iter_mut().flatten() {
+        endpoint.target_ref = None;
+        endpoint.node_name = None;
+        endpoint.zone = None;
+        endpoint.hints = None;
+        endpoint.deprecated_topology = None;
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+struct Stores {
+    ingresses: Store<Ingress>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    dns_endpoints: Store<DNSEndpoint>,
+}
+
+impl Stores {
+    fn start(
+        client: &Client,
+        settings: &DnsSettings,
+        trigger: &Trigger,
+        stop: &watch::Receiver<bool>,
+    ) -> Self {
+        let ns = settings.namespace.as_deref();
+        let all = watcher::Config::default();
+        Stores {
+            ingresses: reflect(
+                api(client, ns),
+                all.clone(),
+                trim_nothing,
+                trigger.clone(),
+                stop.clone(),
+            ),
+            services: reflect(
+                api(client, ns),
+                all.clone(),
+                trim_service,
+                trigger.clone(),
+                stop.clone(),
+            ),
+            slices: reflect(
+                api(client, ns),
+                all.clone().labels(HEADLESS_LABEL),
+                trim_slice,
+                trigger.clone(),
+                stop.clone(),
+            ),
+            dns_endpoints: reflect(
+                api(client, ns),
+                all,
+                trim_nothing,
+                trigger.clone(),
+                stop.clone(),
+            ),
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let _ = tokio::join!(
+            self.ingresses.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.slices.wait_until_ready(),
+            self.dns_endpoints.wait_until_ready(),
+        );
+    }
+}
+
+/// A group Route 53 rejected, kept so that the same change is not resubmitted on every pass.
+#[derive(Debug, Clone)]
+struct Rejected {
+    fingerprint: u64,
+    retry_after: Instant,
+    message: String,
+    resources: BTreeSet<ResourceRef>,
+}
+
+fn fingerprint(changes: &[Change]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for c in changes {
+        c.action.hash(&mut h);
+        c.record.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// What a pass reports, by object.
+#[derive(Debug, Default)]
+struct Report {
+    problems: Problems,
+    /// Objects whose records were changed in this pass.
+    published: BTreeSet<ResourceRef>,
+}
+
+/// The controller's state between passes.
+struct Dns {
+    settings: DnsSettings,
+    route53: Route53,
+    client: Client,
+    events: EventRecorder,
+    metrics: DnsMetrics,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    lb_zones: LoadBalancerZones,
+    zones: Option<(Instant, Vec<Zone>)>,
+    records: HashMap<String, Vec<Record>>,
+    rejected: HashMap<(String, DnsName), Rejected>,
+    /// The problems last reported per object, so Events are sent once per change.
+    reported: HashMap<ResourceRef, u64>,
+    clock: Box<dyn Clock>,
+}
+
+/// Runs the DNS controller until `stop` flips (leader only).
+pub async fn run(ctx: Arc<Context>, settings: DnsSettings, stop: watch::Receiver<bool>) {
+    let trigger = Trigger::default();
+    let stores = Stores::start(&ctx.client, &settings, &trigger, &stop);
+    let mut dns = Dns {
+        route53: Route53::new(ctx.aws.route53.clone()),
+        client: ctx.client.clone(),
+        events: EventRecorder::new(
+            ctx.client.clone(),
+            EventRecorder::reporter(std::env::var("POD_NAME").ok()),
+        ),
+        metrics: DnsMetrics::register(&ctx.metrics),
+        elbv2: ctx.aws.elbv2.clone(),
+        lb_zones: LoadBalancerZones::default(),
+        zones: None,
+        records: HashMap::new(),
+        rejected: HashMap::new(),
+        reported: HashMap::new(),
+        clock: Box::new(SystemClock),
+        settings,
+    };
+    info!(
+        owner = dns.settings.registry.owner_id(),
+        policy = ?dns.settings.policy,
+        dry_run = dns.settings.dry_run,
+        namespace = dns.settings.namespace.as_deref().unwrap_or("<all>"),
+        "DNS controller starting"
+    );
+    let mut stop = stop;
+    tokio::select! {
+        _ = stores.wait_ready() => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
+    let mut next_resync = Instant::now() + dns.settings.resync_interval;
+    let mut retry_at: Option<Instant> = Some(Instant::now());
+    let mut backoff = Duration::from_secs(1);
+    let mut debounce_stop = stop.clone();
+    loop {
+        let wake_retry = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        enum Wake {
+            Stop,
+            Event,
+            Resync,
+            Retry,
+        }
+        let wake = tokio::select! {
+            _ = stop.wait_for(|s| *s) => Wake::Stop,
+            _ = trigger.notify.notified() => Wake::Event,
+            _ = tokio::time::sleep_until(next_resync.into()) => Wake::Resync,
+            _ = wake_retry => Wake::Retry,
+        };
+        match wake {
+            Wake::Stop => break,
+            Wake::Event => {
+                // Debounce: changes arriving together become one pass.
+                let stopped = tokio::select! {
+                    _ = tokio::time::sleep(dns.settings.debounce) => false,
+                    _ = debounce_stop.wait_for(|s| *s) => true,
+                };
+                if stopped {
+                    break;
+                }
+            }
+            Wake::Resync => {
+                debug!("DNS resync: record caches are cold");
+                dns.records.clear();
+                dns.zones = None;
+                dns.lb_zones.forget_misses();
+                next_resync = Instant::now() + dns.settings.resync_interval;
+            }
+            Wake::Retry => {}
+        }
+        let since = trigger.take_since();
+        let span = info_span!("reconcile", controller = CONTROLLER);
+        let timer = ctx.metrics.reconcile_started(CONTROLLER);
+        match dns.pass(&stores, since).instrument(span).await {
+            Ok(next) => {
+                backoff = Duration::from_secs(1);
+                retry_at = next;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?backoff, "DNS pass failed; backing off");
+                ctx.metrics.reconcile_error(CONTROLLER, "route53");
+                // Whatever was cached may be stale after a failed write.
+                dns.records.clear();
+                let jitter =
+                    Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
+                retry_at = Some(Instant::now() + backoff + jitter);
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+                if let Some(since) = since {
+                    // Keep the latency clock running for the events not yet published.
+                    let mut s = trigger.since.lock().unwrap_or_else(|e| e.into_inner());
+                    s.get_or_insert(since);
+                }
+            }
+        }
+        timer.finish();
+    }
+    info!("DNS controller stopped");
+}
+
+impl Dns {
+    async fn zones(&mut self) -> Result<Vec<Zone>, Route53Error> {
+        if let Some((at, zones)) = &self.zones
+            && at.elapsed() < self.settings.zone_cache_ttl
+        {
+            return Ok(zones.clone());
+        }
+        let all = self
+            .route53
+            .list_zones(!self.settings.zone_filter.tags.is_empty())
+            .await?;
+        let selected = self.settings.zone_filter.select(&all);
+        // Zones no longer managed drop their record caches.
+        let ids: HashSet<&str> = selected.iter().map(|z| z.id.as_str()).collect();
+        self.records.retain(|id, _| ids.contains(id.as_str()));
+        self.zones = Some((Instant::now(), selected.clone()));
+        Ok(selected)
+    }
+
+    async fn records(&mut self, zone: &Zone) -> Result<Vec<Record>, Route53Error> {
+        if let Some(records) = self.records.get(&zone.id) {
+            return Ok(records.clone());
+        }
+        let records = self.route53.list_records(&zone.id).await?;
+        self.records.insert(zone.id.clone(), records.clone());
+        Ok(records)
+    }
+
+    /// One pass over everything. Returns when to run again without an event (a rejected
+    /// change's retry time), if ever.
+    async fn pass(
+        &mut self,
+        stores: &Stores,
+        since: Option<Instant>,
+    ) -> Result<Option<Instant>, Error> {
+        let ingresses = stores.ingresses.state();
+        let services = stores.services.state();
+        let slices = stores.slices.state();
+        let dns_endpoints = stores.dns_endpoints.state();
+        let ingresses: Vec<&Ingress> = ingresses.iter().map(AsRef::as_ref).collect();
+        let services: Vec<&Service> = services.iter().map(AsRef::as_ref).collect();
+        let slices: Vec<&EndpointSlice> = slices.iter().map(AsRef::as_ref).collect();
+        let dns_endpoints: Vec<&DNSEndpoint> = dns_endpoints.iter().map(AsRef::as_ref).collect();
+        let objects = Objects {
+            ingresses: &ingresses,
+            services: &services,
+            endpoint_slices: &slices,
+            dns_endpoints: &dns_endpoints,
+        };
+
+        self.lb_zones
+            .resolve(&self.elbv2, load_balancer_hostnames(&objects))
+            .await;
+        let source_ctx = SourceContext {
+            load_balancer_zones: self.lb_zones.known(),
+            evaluate_target_health: self.settings.evaluate_target_health,
+        };
+        let Desired {
+            endpoints,
+            problems,
+            objects: seen,
+        } = desired(
+            &objects,
+            self.settings.sources,
+            &self.settings.annotation_filter,
+            &source_ctx,
+        );
+        let mut report = Report {
+            problems,
+            published: BTreeSet::new(),
+        };
+
+        let zones = self.zones().await?;
+        let assignment = assign(&zones, &self.settings.zone_filter.domains, endpoints);
+        for error in &assignment.errors {
+            report.problems.zone(error);
+        }
+        let mut submitted_any = false;
+        let now = Instant::now();
+        self.rejected.retain(|_, r| r.retry_after > now);
+        for zone in &zones {
+            let desired = assignment
+                .by_zone
+                .get(&zone.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let current = self.records(zone).await?;
+            let planned = plan(zone, desired, &current, &self.settings.plan_config());
+            for error in &planned.errors {
+                report.problems.plan(error);
+            }
+            submitted_any |= self
+                .apply_zone(zone, desired, current, planned, &mut report)
+                .await?;
+        }
+        if submitted_any && let Some(since) = since {
+            self.metrics
+                .event_to_submit
+                .observe(since.elapsed().as_secs_f64());
+        }
+        self.metrics
+            .cached_records
+            .set(self.records.values().map(Vec::len).sum::<usize>() as i64);
+        self.report(&seen, &report, &dns_endpoints).await;
+        Ok(self.rejected.values().map(|r| r.retry_after).min())
+    }
+
+    /// Batches and submits one zone's changes. Returns whether anything was accepted.
+    async fn apply_zone(
+        &mut self,
+        zone: &Zone,
+        desired: &[Endpoint],
+        mut current: Vec<Record>,
+        planned: Plan,
+        report: &mut Report,
+    ) -> Result<bool, Error> {
+        if planned.changes.is_empty() {
+            return Ok(false);
+        }
+        let owners = group_owners(desired, &planned.changes);
+        // Groups rejected before with the very same changes wait for their backoff.
+        let mut changes = Vec::with_capacity(planned.changes.len());
+        for group in groups_of(&planned.changes) {
+            let key = (zone.id.clone(), group[0].group.clone());
+            match self.rejected.get(&key) {
+                Some(r) if r.fingerprint == fingerprint(group) => {
+                    for resource in &r.resources {
+                        report
+                            .problems
+                            .add(resource, reason::ROUTE53_REJECTED, r.message.clone());
+                    }
+                }
+                _ => changes.extend(group.iter().cloned()),
+            }
+        }
+        let (batches, oversized) = batch(&changes, &self.settings.batch_limits);
+        for error in &oversized {
+            let super::BatchError::GroupTooLarge { group, .. } = error;
+            for resource in owners.get(group).into_iter().flatten() {
+                report
+                    .problems
+                    .add(resource, reason::INVALID_SPEC, error.to_string());
+            }
+        }
+        if self.settings.dry_run {
+            for change in &changes {
+                info!(zone = %zone.id, action = %change.action, record = %change.record.key(), "dry run: would change");
+            }
+            return Ok(false);
+        }
+        let mut accepted_any = false;
+        for b in batches {
+            match self.route53.change(&zone.id, &b).await {
+                Ok(()) => {
+                    self.accepted(zone, &b, &owners, &mut current, report);
+                    accepted_any = true;
+                }
+                Err(e) if e.is_rejection() => {
+                    debug!(zone = %zone.id, error = %e, "batch rejected; retrying each group alone");
+                    for single in split_groups(&b) {
+                        match self.route53.change(&zone.id, &single).await {
+                            Ok(()) => {
+                                self.accepted(zone, &single, &owners, &mut current, report);
+                                accepted_any = true;
+                            }
+                            Err(e) if e.is_rejection() => {
+                                self.metrics.failed_groups.inc();
+                                let group = single.changes[0].group.clone();
+                                let resources: BTreeSet<ResourceRef> =
+                                    owners.get(&group).cloned().unwrap_or_default();
+                                let message =
+                                    format!("Route 53 rejected the change to {group}: {e}");
+                                warn!(zone = %zone.id, %group, error = %e, "record group rejected");
+                                for resource in &resources {
+                                    report.problems.add(
+                                        resource,
+                                        reason::ROUTE53_REJECTED,
+                                        message.clone(),
+                                    );
+                                }
+                                self.rejected.insert(
+                                    (zone.id.clone(), group),
+                                    Rejected {
+                                        fingerprint: fingerprint(&single.changes),
+                                        retry_after: Instant::now()
+                                            + self.settings.failed_change_backoff,
+                                        message,
+                                        resources,
+                                    },
+                                );
+                                // The cache may have been wrong about this name.
+                                self.records.remove(&zone.id);
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if self.records.contains_key(&zone.id) {
+            self.records.insert(zone.id.clone(), current);
+        }
+        Ok(accepted_any)
+    }
+
+    fn accepted(
+        &mut self,
+        zone: &Zone,
+        b: &Batch,
+        owners: &HashMap<DnsName, BTreeSet<ResourceRef>>,
+        current: &mut Vec<Record>,
+        report: &mut Report,
+    ) {
+        self.metrics.batches.inc();
+        self.metrics.changes.inc_by(b.changes.len() as u64);
+        info!(zone = %zone.id, changes = b.changes.len(), "Route 53 accepted a change batch");
+        for change in &b.changes {
+            debug!(zone = %zone.id, action = %change.action, record = ?change.record, "changed");
+        }
+        for change in &b.changes {
+            for resource in owners.get(&change.group).into_iter().flatten() {
+                report.published.insert(resource.clone());
+            }
+        }
+        let applied = Plan {
+            changes: b.changes.clone(),
+            errors: Vec::new(),
+        };
+        match apply_to(current, &applied) {
+            Ok(next) => *current = next,
+            Err(e) => {
+                debug!(zone = %zone.id, error = %e, "record cache disagrees with Route 53; relisting");
+                self.records.remove(&zone.id);
+            }
+        }
+    }
+
+    /// Conditions on DNSEndpoints, Events on every kind; only what changed since last time.
+    async fn report(
+        &mut self,
+        seen: &BTreeMap<ResourceRef, super::desired::ObjectInfo>,
+        report: &Report,
+        dns_endpoints: &[&DNSEndpoint],
+    ) {
+        let no_problems = BTreeSet::new();
+        for (resource, info) in seen {
+            let problems = report.problems.get(resource).unwrap_or(&no_problems);
+            let mut h = DefaultHasher::new();
+            problems.hash(&mut h);
+            let print = h.finish();
+            let oref = object_ref(resource, info.uid.clone());
+            let changed = self.reported.insert(resource.clone(), print) != Some(print);
+            if changed {
+                for p in problems {
+                    self.events.warn(&oref, p.reason, p.message.clone()).await;
+                }
+            }
+            if report.published.contains(resource) && problems.is_empty() {
+                self.events
+                    .normal(&oref, reason::PUBLISHED, "records published to Route 53")
+                    .await;
+            }
+            if resource.kind == super::sources::DNS_ENDPOINT_KIND
+                && let Some(obj) = dns_endpoints.iter().find(|d| {
+                    d.metadata.name.as_deref() == Some(resource.name.as_str())
+                        && d.metadata.namespace.as_deref() == Some(resource.namespace.as_str())
+                })
+            {
+                let (status, changed) = dns_endpoint_status(
+                    obj.status.as_ref(),
+                    obj.metadata.generation,
+                    problems,
+                    self.settings.dry_run,
+                    self.clock.as_ref(),
+                );
+                if changed {
+                    let api: Api<DNSEndpoint> =
+                        Api::namespaced(self.client.clone(), &resource.namespace);
+                    if let Err(e) =
+                        crate::k8s::apply::apply_status(&api, &resource.name, &status).await
+                    {
+                        warn!(object = %resource, error = %e, "could not write DNSEndpoint status");
+                        self.reported.remove(resource);
+                    }
+                }
+            }
+        }
+        self.reported.retain(|r, _| seen.contains_key(r));
+    }
+}
+
+/// The ELB hostnames the objects point at, to resolve their canonical zones.
+fn load_balancer_hostnames<'a>(objects: &'a Objects<'a>) -> Vec<&'a str> {
+    let ingress = objects.ingresses.iter().flat_map(|i| {
+        i.status
+            .iter()
+            .filter_map(|s| s.load_balancer.as_ref())
+            .flat_map(|lb| lb.ingress.iter().flatten())
+            .filter_map(|i| i.hostname.as_deref())
+    });
+    let service = objects.services.iter().flat_map(|s| {
+        s.status
+            .iter()
+            .filter_map(|s| s.load_balancer.as_ref())
+            .flat_map(|lb| lb.ingress.iter().flatten())
+            .filter_map(|i| i.hostname.as_deref())
+    });
+    let dns = objects
+        .dns_endpoints
+        .iter()
+        .flat_map(|d| d.spec.endpoints.iter().flat_map(|e| e.targets.iter()))
+        .map(String::as_str);
+    ingress
+        .chain(service)
+        .chain(dns)
+        .filter(|h| super::elb::parse_load_balancer_hostname(h).is_some())
+        .collect()
+}
+
+fn groups_of(changes: &[Change]) -> Vec<&[Change]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < changes.len() {
+        let end = changes[start..]
+            .iter()
+            .position(|c| c.group != changes[start].group)
+            .map_or(changes.len(), |n| start + n);
+        out.push(&changes[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// The objects behind each group: those asking for the name, and (for deletions) the one
+/// named in the ownership record.
+fn group_owners(
+    desired: &[Endpoint],
+    changes: &[Change],
+) -> HashMap<DnsName, BTreeSet<ResourceRef>> {
+    let mut owners: HashMap<DnsName, BTreeSet<ResourceRef>> = HashMap::new();
+    let groups: HashSet<&DnsName> = changes.iter().map(|c| &c.group).collect();
+    for endpoint in desired {
+        if groups.contains(&endpoint.dns_name)
+            && let Some(resource) = &endpoint.resource
+        {
+            owners
+                .entry(endpoint.dns_name.clone())
+                .or_default()
+                .insert(resource.clone());
+        }
+    }
+    for change in changes {
+        if let Some(resource) = decode_record(&change.record)
+            .and_then(|l| l.resource)
+            .and_then(|r| ResourceRef::parse(&r))
+        {
+            owners
+                .entry(change.group.clone())
+                .or_default()
+                .insert(resource);
+        }
+    }
+    owners
+}
+
+fn object_ref(resource: &ResourceRef, uid: Option<String>) -> ObjectReference {
+    let (api_version, kind) = match resource.kind.as_str() {
+        super::sources::INGRESS_KIND => ("networking.k8s.io/v1", "Ingress"),
+        super::sources::SERVICE_KIND => ("v1", "Service"),
+        _ => ("externaldns.k8s.io/v1alpha1", "DNSEndpoint"),
+    };
+    ObjectReference {
+        api_version: Some(api_version.to_string()),
+        kind: Some(kind.to_string()),
+        namespace: Some(resource.namespace.clone()),
+        name: Some(resource.name.clone()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+/// Pure: a DNSEndpoint's status for the problems found on it. Returns whether it changed.
+pub fn dns_endpoint_status(
+    current: Option<&DNSEndpointStatus>,
+    generation: Option<i64>,
+    problems: &BTreeSet<super::desired::Problem>,
+    dry_run: bool,
+    clock: &dyn Clock,
+) -> (DNSEndpointStatus, bool) {
+    let mut status = current.cloned().unwrap_or_default();
+    let (ready, why, message) = match problems.iter().next() {
+        None if dry_run => (
+            false,
+            reason::PENDING,
+            "dry run: changes are planned but not submitted".to_string(),
+        ),
+        None => (
+            true,
+            reason::PUBLISHED,
+            "every record is published".to_string(),
+        ),
+        Some(first) => (
+            false,
+            first.reason,
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    let mut changed = set_condition(
+        &mut status.conditions,
+        condition_type::READY,
+        ready,
+        why,
+        &message,
+        generation,
+        clock,
+    );
+    if status.observed_generation != generation {
+        status.observed_generation = generation;
+        changed = true;
+    }
+    (status, changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::desired::Problem;
+    use super::*;
+    use crate::k8s::conditions::FixedClock;
+    use k8s_openapi::jiff::Timestamp;
+
+    #[test]
+    fn status_is_ready_without_problems_and_keeps_transition_time() {
+        let t0 = FixedClock(Timestamp::from_second(1_000).unwrap());
+        let t1 = FixedClock(Timestamp::from_second(2_000).unwrap());
+        let (s, changed) = dns_endpoint_status(None, Some(3), &BTreeSet::new(), false, &t0);
+        assert!(changed);
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.conditions[0].status, "True");
+        let (s2, changed) = dns_endpoint_status(Some(&s), Some(3), &BTreeSet::new(), false, &t1);
+        assert!(!changed);
+        assert_eq!(s2, s);
+        let problems: BTreeSet<Problem> = [Problem {
+            reason: reason::NOT_OWNED,
+            message: "x.example.com A already exists".into(),
+        }]
+        .into();
+        let (s3, changed) = dns_endpoint_status(Some(&s2), Some(4), &problems, false, &t1);
+        assert!(changed);
+        assert_eq!(s3.conditions[0].status, "False");
+        assert_eq!(s3.conditions[0].reason, reason::NOT_OWNED);
+        assert_eq!(s3.observed_generation, Some(4));
+        assert_eq!(
+            s3.conditions[0].last_transition_time.0,
+            Timestamp::from_second(2_000).unwrap()
+        );
+    }
+
+    #[test]
+    fn groups_split_where_the_name_changes() {
+        let rec = |n: &str| Record {
+            name: DnsName::parse(n).unwrap(),
+            record_type: super::super::RecordType::A,
+            set_identifier: None,
+            ttl: Some(1),
+            values: ["10.0.0.1".to_string()].into(),
+            alias: None,
+            routing: Default::default(),
+        };
+        let ch = |g: &str| Change {
+            action: super::super::Action::Create,
+            record: rec(g),
+            group: DnsName::parse(g).unwrap(),
+        };
+        let changes = vec![ch("a.x.com"), ch("a.x.com"), ch("b.x.com")];
+        let groups = groups_of(&changes);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].len(), 2);
+    }
+}
