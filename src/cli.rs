@@ -258,6 +258,7 @@ pub struct TargetsArgs {
         default_value = "causeway-webhook-tls"
     )]
     pub webhook_secret: String,
+}
 
 // ---- DNS (Route 53) flags: the external-dns replacement -------------------------------------
 
