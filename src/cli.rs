@@ -203,7 +203,7 @@ pub struct TargetsArgs {
 
     /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
     /// namespace; all namespaces when unset.
-    #[arg(long = "targets-namespace", env = "CAUSEWAY_TARGETS_NAMESPACE")]
+    #[arg(id = "targets_namespace", long = "targets-namespace", env = "CAUSEWAY_TARGETS_NAMESPACE")]
     pub namespace: Option<String>,
 
     /// How often every binding is re-checked against AWS even without a change (plus up
@@ -287,7 +287,7 @@ pub enum DnsSourceArg {
 #[command(next_help_heading = "DNS (Route 53)")]
 pub struct DnsArgs {
     /// Watch only this namespace; all namespaces when unset.
-    #[arg(long = "dns-namespace", env = "CAUSEWAY_DNS_NAMESPACE")]
+    #[arg(id = "dns_namespace", long = "dns-namespace", env = "CAUSEWAY_DNS_NAMESPACE")]
     pub namespace: Option<String>,
 
     /// Object kinds to publish.
