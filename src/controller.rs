@@ -225,7 +225,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         match state {
             LeaderState::Leading if reconcilers.is_none() => {
                 info!("leading: starting reconcilers");
-                reconcilers = Some(tokio::spawn(run_reconcilers(ctx.clone(), stop_rx.clone())));
+                reconcilers = Some(tokio::spawn(run_reconcilers(
+                    ctx.clone(),
+                    args.alb.enabled.then(|| args.alb.settings()),
+                    stop_rx.clone(),
+                )));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
                 error!("lost leadership while leading");
@@ -267,8 +271,16 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 }
 
 /// Runs every reconciler until `stop` flips.
-async fn run_reconcilers(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+async fn run_reconcilers(
+    ctx: Arc<Context>,
+    alb: Option<crate::alb::AlbSettings>,
+    mut stop: watch::Receiver<bool>,
+) {
     let iam = tokio::spawn(crate::iam::binding_status::run(ctx.clone(), stop.clone()));
+    let alb = alb.map(|settings| tokio::spawn(crate::alb::run(ctx.clone(), settings, stop.clone())));
     let _ = stop.wait_for(|s| *s).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), iam).await;
+    if let Some(alb) = alb {
+        let _ = tokio::time::timeout(Duration::from_secs(5), alb).await;
+    }
 }
