@@ -371,7 +371,8 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
     steps
 }
 
-#[cfg(test)]
-pub(crate) mod sim;
+/// The in-memory AWS used by property tests and benchmarks.
+#[doc(hidden)]
+pub mod sim;
 #[cfg(test)]
 mod tests;

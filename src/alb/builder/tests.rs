@@ -11,7 +11,7 @@ fn services() -> BTreeMap<(String, String), Service> {
 }
 
 
-fn member(ing: &Ingress, group: Option<&str>, order: i32) -> Member<'_> {
+fn member<'a>(ing: &'a Ingress, group: Option<&str>, order: i32) -> Member<'a> {
     Member {
         ingress: ing,
         membership: Membership {

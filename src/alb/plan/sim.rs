@@ -10,8 +10,25 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// IDs continue after the largest numeric suffix already present, so they never repeat.
     pub fn new(state: Observed) -> Self {
-        Sim { state, next: 1000 }
+        let mut ids: Vec<&str> = Vec::new();
+        for lb in &state.load_balancers {
+            ids.push(&lb.arn);
+            for l in &lb.listeners {
+                ids.push(&l.arn);
+                ids.extend(l.rules.iter().map(|r| r.arn.as_str()));
+            }
+        }
+        ids.extend(state.target_groups.iter().map(|t| t.arn.as_str()));
+        ids.extend(state.security_groups.iter().map(|s| s.id.as_str()));
+        let next = ids
+            .iter()
+            .filter_map(|id| id.rsplit(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+            .max(1000);
+        Sim { state, next }
     }
 
     fn id(&mut self, prefix: &str) -> String {

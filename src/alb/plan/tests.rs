@@ -66,13 +66,12 @@ fn model_of(spec: &GroupSpec) -> GroupModel {
     build_group("g", &ings)
 }
 
-fn assert_converges(desired: &GroupModel, start: Observed) -> Result<Sim, TestCaseError> {
-    let mut sim = Sim::new(start);
+fn assert_converges(desired: &GroupModel, sim: &mut Sim) -> Result<(), TestCaseError> {
     let steps = plan(desired, &sim.state, "c1");
     sim.apply(&steps);
     let again = plan(desired, &sim.state, "c1");
     prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again);
-    Ok(sim)
+    Ok(())
 }
 
 fn foreign(seed: u8) -> Observed {
@@ -144,11 +143,10 @@ proptest! {
     fn plan_apply_plan_is_empty(before in group_gen(), after in group_gen()) {
         // From nothing to `before`, then from `before` to `after` (updates, replacements,
         // deletions), then to nothing.
-        let m1 = model_of(&before);
-        let sim = assert_converges(&m1, Observed::default())?;
-        let m2 = model_of(&after);
-        let sim = assert_converges(&m2, sim.state)?;
-        let sim = assert_converges(&GroupModel::empty("g"), sim.state)?;
+        let mut sim = Sim::new(Observed::default());
+        assert_converges(&model_of(&before), &mut sim)?;
+        assert_converges(&model_of(&after), &mut sim)?;
+        assert_converges(&GroupModel::empty("g"), &mut sim)?;
         prop_assert!(sim.state.is_empty(), "leftovers: {:?}", sim.state);
     }
 
@@ -203,4 +201,25 @@ fn an_unchanged_group_plans_nothing_and_a_target_type_change_replaces_create_fir
     assert!(create < modify && modify < delete, "{steps:#?}");
     sim.apply(&steps);
     assert!(plan(&m2, &sim.state, "c1").is_empty());
+    // Deleting the group removes everything, load balancer first, security groups last.
+    let steps = plan(&GroupModel::empty("ns/a"), &sim.state, "c1");
+    assert!(matches!(steps.last(), Some(Step::DeleteSecurityGroup { .. })), "{steps:#?}");
+    sim.apply(&steps);
+    assert!(sim.state.is_empty());
+}
+
+#[test]
+fn regression_replaced_target_group_with_new_member() {
+    let m = |paths: Vec<(u8, u8, u8)>, ip: bool| MemberSpecGen { paths, https: false, ip, health_interval: 10, deregistration: None };
+    let before = GroupSpec { members: vec![m(vec![(0, 0, 0)], true)], scheme_public: false, idle_timeout: None };
+    let after = GroupSpec { members: vec![m(vec![(0, 0, 0)], false), m(vec![(0, 1, 1), (0, 2, 2)], false)], scheme_public: false, idle_timeout: None };
+    let mut sim = Sim::new(Observed::default());
+    sim.apply(&plan(&model_of(&before), &sim.state, "c1"));
+    let m2 = model_of(&after);
+    let steps = plan(&m2, &sim.state, "c1");
+    sim.apply(&steps);
+    assert!(plan(&m2, &sim.state, "c1").is_empty());
+    let steps = plan(&GroupModel::empty("g"), &sim.state, "c1");
+    sim.apply(&steps);
+    assert!(sim.state.is_empty());
 }
