@@ -195,6 +195,7 @@ mod tests {
                 "elbv2.k8s.aws_ingressclassparams.yaml",
                 "externaldns.k8s.io_dnsendpoints.yaml",
                 "causeway.dev_iamrolebindings.yaml",
+                "causeway.dev_loadbalancergroups.yaml",
             ]
         );
     }
@@ -260,6 +261,15 @@ mod tests {
                 "iamrolebinding",
                 "Namespaced",
                 vec!["irb"],
+            ),
+            (
+                "LoadBalancerGroup",
+                "causeway.dev",
+                "v1alpha1",
+                "loadbalancergroups",
+                "loadbalancergroup",
+                "Cluster",
+                vec!["lbg"],
             ),
         ];
         let crds = all();
