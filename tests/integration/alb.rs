@@ -542,15 +542,13 @@ async fn bench_alb_steady_state_calls() {
     let (r0, w0) = (calls(&before, false), calls(&before, true));
     // A Kubernetes-only change forces a reconcile of the unchanged group.
     ctx.apply(&ingress("ss", &alb.class, &[("causeway.dev/resync", "1")], &rules)).await.expect("touch");
-    let mut after = String::new();
     wait_for("a resync reconcile", WAIT, || async {
-        after = metrics(&alb).await;
-        (calls(&after, false) > r0).then_some(())
+        (calls(&metrics(&alb).await, false) > r0).then_some(())
     })
     .await
     .expect("resync");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    after = metrics(&alb).await;
+    let after = metrics(&alb).await;
     let (r1, w1) = (calls(&after, false), calls(&after, true));
     // Owned: 1 ALB, 2 SGs, 1 listener, 5 rules, 1 target group.
     let owned = 10;
