@@ -569,12 +569,14 @@ impl AlbAws<'_> {
                     break;
                 }
             }
+            let protocol = l.protocol().map(|p| p.as_str()).and_then(Protocol::parse).unwrap_or(Protocol::Http);
             out.push(ObservedListener {
                 arn,
                 port,
-                protocol: l.protocol().map(|p| p.as_str()).and_then(Protocol::parse).unwrap_or(Protocol::Http),
+                protocol,
                 certificates,
-                ssl_policy: l.ssl_policy().map(str::to_owned),
+                // Some implementations report a policy on HTTP listeners too; it means nothing there.
+                ssl_policy: l.ssl_policy().filter(|_| protocol == Protocol::Https).map(str::to_owned),
                 default_action: l.default_actions().first().map(model_action).unwrap_or_else(Action::not_found),
                 rules,
             });

@@ -259,8 +259,20 @@ impl Reconciler {
         class::membership(ing, &classes, &params, labels.as_ref(), &self.settings.class)
     }
 
+    /// The controller name recorded on the groups this instance manages.
+    fn owner(&self) -> &str {
+        self.settings.class.controller_names.first().map(String::as_str).unwrap_or(class::DEFAULT_CONTROLLER)
+    }
+
     fn all_stacks(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.stores.groups.state().iter().map(|g| g.spec.stack.clone()).collect();
+        let mut out: BTreeSet<String> = self
+            .stores
+            .groups
+            .state()
+            .iter()
+            .filter(|g| g.spec.controller == self.owner())
+            .map(|g| g.spec.stack.clone())
+            .collect();
         for i in self.stores.ingresses.state() {
             if let Some(m) = self.membership(&i) {
                 out.insert(m.group.stack());
@@ -275,6 +287,7 @@ impl Reconciler {
             .groups
             .state()
             .iter()
+            .filter(|g| g.spec.controller == self.owner())
             .filter(|g| {
                 g.status.as_ref().is_some_and(|s| {
                     s.members.iter().any(|m| m.namespace == namespace && m.name == name)
@@ -368,6 +381,10 @@ impl Reconciler {
         // written by the previous reconcile a moment ago.
         let groups: Api<LoadBalancerGroup> = Api::all(client.clone());
         let group_obj = groups.get_opt(&object_name).await.map_err(kube_err)?.filter(|g| g.spec.stack == stack);
+        if group_obj.as_ref().is_some_and(|g| g.spec.controller != self.owner()) {
+            warn!(stack, "the group belongs to another causeway instance; leaving it alone");
+            return Ok(());
+        }
         let previous_status = group_obj.as_ref().and_then(|g| g.status.clone());
 
         // Fetch: members of this group, and Ingresses this group must let go of.
@@ -399,7 +416,7 @@ impl Reconciler {
         let group_obj = match group_obj {
             Some(g) => Some(g),
             None if !active.is_empty() => {
-                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned() });
+                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned(), controller: self.owner().to_owned() });
                 Some(crate::k8s::apply::apply(&groups, &obj).await.map_err(kube_err)?)
             }
             None => None,
@@ -485,7 +502,7 @@ impl Reconciler {
             }
         } else {
             if group_obj.is_none() {
-                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned() });
+                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned(), controller: self.owner().to_owned() });
                 crate::k8s::apply::apply(&groups, &obj).await.map_err(kube_err)?;
             }
             if previous_status.as_ref() != Some(&new_status) {

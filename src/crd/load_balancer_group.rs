@@ -79,6 +79,11 @@ pub struct LoadBalancerGroupSpec {
     /// Ingress that is a group of one. It is the `ingress.k8s.aws/stack` tag of every AWS
     /// resource of the group.
     pub stack: String,
+
+    /// The IngressClass controller name of the causeway instance that manages the group; other
+    /// instances (other controller names) leave it alone.
+    #[serde(default)]
+    pub controller: String,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]

@@ -453,10 +453,10 @@ async fn moving_between_groups_and_deleting_leaves_nothing() {
     ctx.apply(&services(false)).await.expect("services");
     let g1 = format!("one-{}", ctx.namespace);
     let g2 = format!("two-{}", ctx.namespace);
-    ctx.apply(&ingress("x", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g1)], &rule("x.causeway.test", "/", "web"))).await.expect("x");
-    ctx.apply(&ingress("y", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g1)], &rule("y.causeway.test", "/", "web"))).await.expect("y");
-    let dns1 = wait_hostname(&ctx, &alb, "x").await;
-    assert_eq!(wait_hostname(&ctx, &alb, "y").await, dns1);
+    ctx.apply(&ingress("xx", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g1)], &rule("x.causeway.test", "/", "web"))).await.expect("x");
+    ctx.apply(&ingress("yy", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g1)], &rule("y.causeway.test", "/", "web"))).await.expect("y");
+    let dns1 = wait_hostname(&ctx, &alb, "xx").await;
+    assert_eq!(wait_hostname(&ctx, &alb, "yy").await, dns1);
     let elb = elb_client(&ctx).await;
     let lb1 = lb_by_dns(&elb, &dns1).await;
     wait_for("2 rules on group one", WAIT, || async {
@@ -466,9 +466,9 @@ async fn moving_between_groups_and_deleting_leaves_nothing() {
     .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
 
     // Move x to group two.
-    ctx.apply(&ingress("x", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g2)], &rule("x.causeway.test", "/", "web"))).await.expect("x moved");
+    ctx.apply(&ingress("xx", &alb.class, &[("alb.ingress.kubernetes.io/group.name", &g2)], &rule("x.causeway.test", "/", "web"))).await.expect("xx moved");
     let dns2 = wait_for("x on a new ALB", WAIT, || async {
-        hostname(&ctx, "x").await.filter(|h| *h != dns1)
+        hostname(&ctx, "xx").await.filter(|h| *h != dns1)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
@@ -488,10 +488,10 @@ async fn moving_between_groups_and_deleting_leaves_nothing() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
 
-    delete_ingress(&ctx, "x").await;
-    delete_ingress(&ctx, "y").await;
-    wait_gone(&ctx, &alb, "x").await;
-    wait_gone(&ctx, &alb, "y").await;
+    delete_ingress(&ctx, "xx").await;
+    delete_ingress(&ctx, "yy").await;
+    wait_gone(&ctx, &alb, "xx").await;
+    wait_gone(&ctx, &alb, "yy").await;
     wait_no_leftovers(&ctx, &alb, &g1).await;
     wait_no_leftovers(&ctx, &alb, &g2).await;
     let groups: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
