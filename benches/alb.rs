@@ -13,9 +13,22 @@ fn group() -> Vec<Ingress> {
     (0..100)
         .map(|i| {
             let rules: Vec<serde_json::Value> = (0..5)
-                .map(|p| path_rule(Some(&format!("h{i}.causeway.test")), &format!("/p{p}"), "Prefix", if p % 2 == 0 { "web" } else { "api" }, 80))
+                .map(|p| {
+                    path_rule(
+                        Some(&format!("h{i}.causeway.test")),
+                        &format!("/p{p}"),
+                        "Prefix",
+                        if p % 2 == 0 { "web" } else { "api" },
+                        80,
+                    )
+                })
                 .collect();
-            ingress("ns", &format!("ing{i:03}"), serde_json::json!({"alb.ingress.kubernetes.io/group.name": "bench"}), serde_json::json!(rules))
+            ingress(
+                "ns",
+                &format!("ing{i:03}"),
+                serde_json::json!({"alb.ingress.kubernetes.io/group.name": "bench"}),
+                serde_json::json!(rules),
+            )
         })
         .collect()
 }
@@ -29,7 +42,9 @@ fn bench(c: &mut Criterion) {
     let converged = sim.state.clone();
     assert!(plan(&model, &converged, "c1").is_empty());
 
-    c.bench_function("alb build 100 ingresses / 500 paths", |b| b.iter(|| black_box(build_group("bench", black_box(&ings)))));
+    c.bench_function("alb build 100 ingresses / 500 paths", |b| {
+        b.iter(|| black_box(build_group("bench", black_box(&ings))))
+    });
     c.bench_function("alb build + plan from nothing", |b| {
         b.iter(|| {
             let m = build_group("bench", black_box(&ings));

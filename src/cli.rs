@@ -173,7 +173,11 @@ pub struct AlbArgs {
     pub enabled: bool,
 
     /// IngressClass controller name causeway claims.
-    #[arg(long = "alb-controller-name", env = "CAUSEWAY_ALB_CONTROLLER_NAME", default_value = "causeway.dev/alb")]
+    #[arg(
+        long = "alb-controller-name",
+        env = "CAUSEWAY_ALB_CONTROLLER_NAME",
+        default_value = "causeway.dev/alb"
+    )]
     pub controller_name: String,
 
     /// Also claim aws-load-balancer-controller's IngressClasses (`ingress.k8s.aws/alb`) and the legacy `kubernetes.io/ingress.class: alb`, to replace it in place.
@@ -200,7 +204,10 @@ pub struct AlbArgs {
 impl AlbArgs {
     pub fn settings(&self) -> crate::alb::AlbSettings {
         crate::alb::AlbSettings {
-            class: crate::alb::class::ClassSettings::new(&self.controller_name, self.claim_lbc_class),
+            class: crate::alb::class::ClassSettings::new(
+                &self.controller_name,
+                self.claim_lbc_class,
+            ),
             vpc_id: self.vpc_id.clone().filter(|v| !v.is_empty()),
             default_tags: self.default_tags.clone(),
             default_target_type: crate::alb::model::TargetType::parse(&self.default_target_type)

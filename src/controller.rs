@@ -277,7 +277,8 @@ async fn run_reconcilers(
     mut stop: watch::Receiver<bool>,
 ) {
     let iam = tokio::spawn(crate::iam::binding_status::run(ctx.clone(), stop.clone()));
-    let alb = alb.map(|settings| tokio::spawn(crate::alb::run(ctx.clone(), settings, stop.clone())));
+    let alb =
+        alb.map(|settings| tokio::spawn(crate::alb::run(ctx.clone(), settings, stop.clone())));
     let _ = stop.wait_for(|s| *s).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), iam).await;
     if let Some(alb) = alb {

@@ -122,7 +122,10 @@ impl<'a> Annotations<'a> {
         self.get("scheme")
             .map(|s| {
                 Scheme::parse(s).ok_or_else(|| {
-                    Problem::annotation("scheme", format!("{s:?} is not internal or internet-facing"))
+                    Problem::annotation(
+                        "scheme",
+                        format!("{s:?} is not internal or internet-facing"),
+                    )
                 })
             })
             .transpose()
@@ -131,8 +134,9 @@ impl<'a> Annotations<'a> {
     pub fn ip_address_type(&self) -> Result<Option<IpAddressType>, Problem> {
         self.get("ip-address-type")
             .map(|s| {
-                IpAddressType::parse(s)
-                    .ok_or_else(|| Problem::annotation("ip-address-type", format!("{s:?} is unknown")))
+                IpAddressType::parse(s).ok_or_else(|| {
+                    Problem::annotation("ip-address-type", format!("{s:?} is unknown"))
+                })
             })
             .transpose()
     }
@@ -140,8 +144,9 @@ impl<'a> Annotations<'a> {
     pub fn target_type(&self) -> Result<Option<TargetType>, Problem> {
         self.get("target-type")
             .map(|s| {
-                TargetType::parse(s)
-                    .ok_or_else(|| Problem::annotation("target-type", format!("{s:?} is not instance or ip")))
+                TargetType::parse(s).ok_or_else(|| {
+                    Problem::annotation("target-type", format!("{s:?} is not instance or ip"))
+                })
             })
             .transpose()
     }
@@ -220,15 +225,15 @@ const TG_ATTRIBUTES: &[&str] = &[
     "target_health_state.",
 ];
 
-fn check_keys(
-    attrs: &BTreeMap<String, String>,
-    known: &[&str],
-    what: &str,
-) -> Result<(), Problem> {
+fn check_keys(attrs: &BTreeMap<String, String>, known: &[&str], what: &str) -> Result<(), Problem> {
     for key in attrs.keys() {
-        let ok = known
-            .iter()
-            .any(|k| if k.ends_with('.') { key.starts_with(k) } else { key == k });
+        let ok = known.iter().any(|k| {
+            if k.ends_with('.') {
+                key.starts_with(k)
+            } else {
+                key == k
+            }
+        });
         if !ok {
             return Err(Problem::new(
                 reason::INVALID_ATTRIBUTE,
@@ -279,7 +284,8 @@ pub fn target_group_settings(
         };
     }
     let target_type = pick!(|a: &Annotations<'_>| a.target_type()).unwrap_or(default_target_type);
-    let protocol = pick!(|a: &Annotations<'_>| a.protocol("backend-protocol")).unwrap_or(Protocol::Http);
+    let protocol =
+        pick!(|a: &Annotations<'_>| a.protocol("backend-protocol")).unwrap_or(Protocol::Http);
     let protocol_version = service
         .string("backend-protocol-version")
         .or_else(|| ingress.string("backend-protocol-version"))
@@ -312,15 +318,17 @@ pub fn target_group_settings(
         .string("healthcheck-port")
         .or_else(|| ingress.string("healthcheck-port"))
         .unwrap_or_else(|| "traffic-port".into());
-    if health_port != "traffic-port"
-        && !health_port.parse::<u16>().is_ok_and(|p| p > 0)
-    {
+    if health_port != "traffic-port" && !health_port.parse::<u16>().is_ok_and(|p| p > 0) {
         return Err(Problem::annotation(
             "healthcheck-port",
             format!("{health_port:?} is not traffic-port or a port number"),
         ));
     }
-    let default_codes = if protocol_version == "GRPC" { "12" } else { "200" };
+    let default_codes = if protocol_version == "GRPC" {
+        "12"
+    } else {
+        "200"
+    };
     let mut attributes = ingress.map("target-group-attributes")?;
     attributes.extend(service.map("target-group-attributes")?);
     check_tg_attributes(&attributes)?;
@@ -435,7 +443,10 @@ pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
                 for t in f.target_groups {
                     let weight = t.weight.unwrap_or(1);
                     if !(0..=999).contains(&weight) {
-                        return Err(Problem::annotation(&key, format!("weight {weight} is outside 0..=999")));
+                        return Err(Problem::annotation(
+                            &key,
+                            format!("weight {weight} is outside 0..=999"),
+                        ));
                     }
                     let target = match (t.target_group_arn, t.service_name) {
                         (Some(arn), _) => ForwardTarget::Arn(arn),
@@ -471,7 +482,10 @@ pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
                 return Err(Problem::annotation(&key, "forward names no target group"));
             }
             if targets.len() > 5 {
-                return Err(Problem::annotation(&key, "forward allows at most 5 target groups"));
+                return Err(Problem::annotation(
+                    &key,
+                    "forward allows at most 5 target groups",
+                ));
             }
             Ok(ActionSpec::Forward {
                 targets,
@@ -483,18 +497,33 @@ pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
                 .redirect_config
                 .ok_or_else(|| Problem::annotation(&key, "redirect needs redirectConfig"))?;
             if !["HTTP_301", "HTTP_302"].contains(&r.status_code.as_str()) {
-                return Err(Problem::annotation(&key, "statusCode must be HTTP_301 or HTTP_302"));
+                return Err(Problem::annotation(
+                    &key,
+                    "statusCode must be HTTP_301 or HTTP_302",
+                ));
             }
             Ok(ActionSpec::Fixed(Action::Redirect(Redirect::new(
-                r.protocol, r.host, r.port, r.path, r.query, r.status_code,
+                r.protocol,
+                r.host,
+                r.port,
+                r.path,
+                r.query,
+                r.status_code,
             ))))
         }
         "fixed-response" => {
             let f = a.fixed_response_config.ok_or_else(|| {
                 Problem::annotation(&key, "fixed-response needs fixedResponseConfig")
             })?;
-            if !f.status_code.parse::<u16>().is_ok_and(|c| (200..600).contains(&c)) {
-                return Err(Problem::annotation(&key, "statusCode must be 2XX, 4XX or 5XX"));
+            if !f
+                .status_code
+                .parse::<u16>()
+                .is_ok_and(|c| (200..600).contains(&c))
+            {
+                return Err(Problem::annotation(
+                    &key,
+                    "statusCode must be 2XX, 4XX or 5XX",
+                ));
             }
             Ok(ActionSpec::Fixed(Action::FixedResponse {
                 status_code: f.status_code,
@@ -504,7 +533,9 @@ pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
         }
         other => Err(Problem::new(
             reason::UNKNOWN_ACTION,
-            format!("annotation {PREFIX}{key}: unknown action type {other:?} (forward, redirect or fixed-response)"),
+            format!(
+                "annotation {PREFIX}{key}: unknown action type {other:?} (forward, redirect or fixed-response)"
+            ),
         )),
     }
 }
@@ -553,20 +584,22 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
     list.into_iter()
         .map(|c| {
             Ok(match c.field.as_str() {
-                "host-header" => RuleCondition::HostHeader(set(
-                    c.host_header_config.ok_or_else(|| missing("host-header"))?.values,
-                )),
-                "path-pattern" => RuleCondition::PathPattern(set(
-                    c.path_pattern_config.ok_or_else(|| missing("path-pattern"))?.values,
-                )),
-                "http-request-method" => RuleCondition::HttpRequestMethod(set(
-                    c.http_request_method_config
-                        .ok_or_else(|| missing("http-request-method"))?
-                        .values,
-                )),
-                "source-ip" => RuleCondition::SourceIp(set(
-                    c.source_ip_config.ok_or_else(|| missing("source-ip"))?.values,
-                )),
+                "host-header" => RuleCondition::HostHeader(set(c
+                    .host_header_config
+                    .ok_or_else(|| missing("host-header"))?
+                    .values)),
+                "path-pattern" => RuleCondition::PathPattern(set(c
+                    .path_pattern_config
+                    .ok_or_else(|| missing("path-pattern"))?
+                    .values)),
+                "http-request-method" => RuleCondition::HttpRequestMethod(set(c
+                    .http_request_method_config
+                    .ok_or_else(|| missing("http-request-method"))?
+                    .values)),
+                "source-ip" => RuleCondition::SourceIp(set(c
+                    .source_ip_config
+                    .ok_or_else(|| missing("source-ip"))?
+                    .values)),
                 "http-header" => {
                     let h = c.http_header_config.ok_or_else(|| missing("http-header"))?;
                     RuleCondition::HttpHeader {
@@ -626,7 +659,13 @@ mod tests {
             r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"blue","servicePort":"80","weight":20},{"serviceName":"green","servicePort":80,"weight":80}],"targetGroupStickinessConfig":{"enabled":true,"durationSeconds":200}}}"#,
         )
         .unwrap();
-        let ActionSpec::Forward { targets, stickiness } = a else { panic!() };
+        let ActionSpec::Forward {
+            targets,
+            stickiness,
+        } = a
+        else {
+            panic!()
+        };
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[1].1, 80);
         assert_eq!(stickiness, Some(200));
@@ -635,7 +674,9 @@ mod tests {
             r#"{"type":"redirect","redirectConfig":{"protocol":"HTTPS","port":"443","statusCode":"HTTP_301"}}"#,
         )
         .unwrap();
-        let ActionSpec::Fixed(Action::Redirect(r)) = r else { panic!() };
+        let ActionSpec::Fixed(Action::Redirect(r)) = r else {
+            panic!()
+        };
         assert_eq!(r.host, "#{host}");
         let e = parse_action("x", r#"{"type":"teleport"}"#).unwrap_err();
         assert_eq!(e.reason, reason::UNKNOWN_ACTION);
@@ -667,12 +708,27 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_rejected() {
-        let i = ann(&[("target-group-attributes", "stickiness.enabled=true,bogus.key=1")]);
-        let e = target_group_settings(&Annotations(&BTreeMap::new()), &Annotations(&i), TargetType::Ip)
-            .unwrap_err();
+        let i = ann(&[(
+            "target-group-attributes",
+            "stickiness.enabled=true,bogus.key=1",
+        )]);
+        let e = target_group_settings(
+            &Annotations(&BTreeMap::new()),
+            &Annotations(&i),
+            TargetType::Ip,
+        )
+        .unwrap_err();
         assert_eq!(e.reason, reason::INVALID_ATTRIBUTE);
-        assert!(check_lb_attributes(&[("idle_timeout.timeout_seconds".to_string(), "60".to_string())].into()).is_ok());
-        assert!(check_lb_attributes(&[("access_logs.s3.bucket".to_string(), "b".to_string())].into()).is_ok());
+        assert!(
+            check_lb_attributes(
+                &[("idle_timeout.timeout_seconds".to_string(), "60".to_string())].into()
+            )
+            .is_ok()
+        );
+        assert!(
+            check_lb_attributes(&[("access_logs.s3.bucket".to_string(), "b".to_string())].into())
+                .is_ok()
+        );
         assert!(check_lb_attributes(&[("nope".to_string(), "b".to_string())].into()).is_err());
     }
 }

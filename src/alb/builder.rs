@@ -116,11 +116,16 @@ struct MemberSpec {
 pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> BuildOutput {
     let mut order: Vec<&Member<'_>> = members.iter().collect();
     order.sort_by(|a, b| {
-        (a.membership.order, a.ingress.namespace(), a.ingress.name_any()).cmp(&(
-            b.membership.order,
-            b.ingress.namespace(),
-            b.ingress.name_any(),
-        ))
+        (
+            a.membership.order,
+            a.ingress.namespace(),
+            a.ingress.name_any(),
+        )
+            .cmp(&(
+                b.membership.order,
+                b.ingress.namespace(),
+                b.ingress.name_any(),
+            ))
     });
     let mut outcomes: Vec<MemberOutcome> = Vec::new();
     let mut specs: Vec<(usize, MemberSpec)> = Vec::new();
@@ -149,7 +154,14 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
     let mut default_owner: Option<String> = None;
     let mut accepted: Vec<(usize, MemberSpec)> = Vec::new();
     for (idx, spec) in specs {
-        match agree(&mut group, &mut tags, &mut port_protocols, &mut seen_rules, &mut default_owner, &spec) {
+        match agree(
+            &mut group,
+            &mut tags,
+            &mut port_protocols,
+            &mut seen_rules,
+            &mut default_owner,
+            &spec,
+        ) {
             Ok(()) => accepted.push((idx, spec)),
             Err(p) => outcomes[idx].problem = Some(p),
         }
@@ -209,7 +221,11 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         t
     };
     for (shard, members) in shards.iter().enumerate() {
-        let suffix = if shard == 0 { String::new() } else { format!("-{shard}") };
+        let suffix = if shard == 0 {
+            String::new()
+        } else {
+            format!("-{shard}")
+        };
         let lb_key = format!("LoadBalancer{suffix}");
         let frontend_key = format!("ManagedLBSecurityGroup{suffix}");
         let backend_key = format!("BackendSecurityGroup{suffix}");
@@ -261,7 +277,10 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
                     Vec::new()
                 },
                 ssl_policy: (protocol == Protocol::Https).then(|| {
-                    group.ssl_policy.clone().unwrap_or_else(|| DEFAULT_SSL_POLICY.into())
+                    group
+                        .ssl_policy
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_SSL_POLICY.into())
                 }),
                 default_action: if redirect {
                     Action::Redirect(Redirect::new(
@@ -281,7 +300,10 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
 
         let cidrs = group.inbound_cidrs.clone().unwrap_or_else(|| {
             let mut v = vec!["0.0.0.0/0".to_string()];
-            if group.ip_address_type.is_some_and(|t| t != IpAddressType::Ipv4) {
+            if group
+                .ip_address_type
+                .is_some_and(|t| t != IpAddressType::Ipv4)
+            {
                 v.push("::/0".into());
             }
             v
@@ -291,7 +313,12 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             description: format!("[k8s] managed security group for load balancer {stack}"),
             ingress: ports
                 .keys()
-                .flat_map(|p| cidrs.iter().map(move |c| SgRule { port: *p, cidr: c.clone() }))
+                .flat_map(|p| {
+                    cidrs.iter().map(move |c| SgRule {
+                        port: *p,
+                        cidr: c.clone(),
+                    })
+                })
                 .collect(),
             tags: with_resource(&frontend_key),
             key: frontend_key.clone(),
@@ -351,7 +378,9 @@ fn member_rule_count(m: &MemberSpec, ssl_redirect: Option<i32>) -> usize {
 fn conflict(what: &str, mine: impl std::fmt::Debug, theirs: impl std::fmt::Debug) -> Problem {
     Problem::new(
         reason::CONFLICTING_SETTINGS,
-        format!("{what} {mine:?} conflicts with {theirs:?} set by an Ingress ordered earlier in the group"),
+        format!(
+            "{what} {mine:?} conflicts with {theirs:?} set by an Ingress ordered earlier in the group"
+        ),
     )
 }
 
@@ -377,10 +406,22 @@ fn agree(
     let e = &m.exclusive;
     let next = Exclusive {
         scheme: merge("scheme", &group.scheme, &e.scheme)?,
-        ip_address_type: merge("ip-address-type", &group.ip_address_type, &e.ip_address_type)?,
-        load_balancer_name: merge("load-balancer-name", &group.load_balancer_name, &e.load_balancer_name)?,
+        ip_address_type: merge(
+            "ip-address-type",
+            &group.ip_address_type,
+            &e.ip_address_type,
+        )?,
+        load_balancer_name: merge(
+            "load-balancer-name",
+            &group.load_balancer_name,
+            &e.load_balancer_name,
+        )?,
         subnets: merge("subnets", &group.subnets, &e.subnets)?,
-        lb_attributes: merge("load-balancer-attributes", &group.lb_attributes, &e.lb_attributes)?,
+        lb_attributes: merge(
+            "load-balancer-attributes",
+            &group.lb_attributes,
+            &e.lb_attributes,
+        )?,
         ssl_policy: merge("ssl-policy", &group.ssl_policy, &e.ssl_policy)?,
         ssl_redirect: merge("ssl-redirect", &group.ssl_redirect, &e.ssl_redirect)?,
         inbound_cidrs: merge("inbound-cidrs", &group.inbound_cidrs, &e.inbound_cidrs)?,
@@ -414,7 +455,9 @@ fn agree(
             if let Some(owner) = seen_rules.get(&key) {
                 return Err(Problem::new(
                     reason::DUPLICATE_RULE,
-                    format!("a rule with the same host and path on port {port} is already defined by {owner}"),
+                    format!(
+                        "a rule with the same host and path on port {port} is already defined by {owner}"
+                    ),
                 ));
             }
             if keys.contains(&key) {
@@ -460,7 +503,12 @@ fn resolve_subnets(
             let found = catalog
                 .iter()
                 .find(|s| s.tags.get("Name") == Some(w))
-                .ok_or_else(|| Problem::new(reason::NO_SUBNETS, format!("no subnet named {w:?} in the VPC")))?;
+                .ok_or_else(|| {
+                    Problem::new(
+                        reason::NO_SUBNETS,
+                        format!("no subnet named {w:?} in the VPC"),
+                    )
+                })?;
             ids.push(found.id.clone());
         }
         ids.sort();
@@ -564,7 +612,11 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
             } else if let Some(catalog) = env.subnets {
                 let ids: Vec<String> = catalog
                     .iter()
-                    .filter(|sn| s.tags.iter().all(|(k, vs)| sn.tags.get(k).is_some_and(|v| vs.contains(v))))
+                    .filter(|sn| {
+                        s.tags
+                            .iter()
+                            .all(|(k, vs)| sn.tags.get(k).is_some_and(|v| vs.contains(v)))
+                    })
                     .map(|sn| sn.id.clone())
                     .collect();
                 exclusive.subnets = Some(ids);
@@ -606,13 +658,18 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
     {
         return Err(Problem::new(
             reason::INVALID_ANNOTATION,
-            format!("load-balancer-name {n:?} must be 1-32 alphanumerics or '-', not starting with '-' or 'internal-'"),
+            format!(
+                "load-balancer-name {n:?} must be 1-32 alphanumerics or '-', not starting with '-' or 'internal-'"
+            ),
         ));
     }
     if let Some(cidrs) = &exclusive.inbound_cidrs {
         for c in cidrs {
             if !valid_cidr(c) {
-                return Err(Problem::new(reason::INVALID_ANNOTATION, format!("inbound-cidrs: {c:?} is not a CIDR")));
+                return Err(Problem::new(
+                    reason::INVALID_ANNOTATION,
+                    format!("inbound-cidrs: {c:?} is not a CIDR"),
+                ));
             }
         }
     }
@@ -655,16 +712,32 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
                     }
                 }
                 "ImplementationSpecific" => {
-                    if p.is_empty() { BTreeSet::new() } else { [p.clone()].into() }
+                    if p.is_empty() {
+                        BTreeSet::new()
+                    } else {
+                        [p.clone()].into()
+                    }
                 }
                 other => {
-                    return Err(Problem::new(reason::INVALID_ANNOTATION, format!("unknown pathType {other:?}")));
+                    return Err(Problem::new(
+                        reason::INVALID_ANNOTATION,
+                        format!("unknown pathType {other:?}"),
+                    ));
                 }
             };
             if !patterns.is_empty() {
                 conditions.push(RuleCondition::PathPattern(patterns));
             }
-            let action = backend_action(stack, &id, &ns, ing, &path.backend, env, default_target_type, &mut tgs)?;
+            let action = backend_action(
+                stack,
+                &id,
+                &ns,
+                ing,
+                &path.backend,
+                env,
+                default_target_type,
+                &mut tgs,
+            )?;
             if let Some(svc) = path.backend.service.as_ref()
                 && let Some(raw) = a.get(&format!("conditions.{}", svc.name))
             {
@@ -678,14 +751,27 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
         }
     }
     let default_action = match &spec.default_backend {
-        Some(b) => Some(backend_action(stack, &id, &ns, ing, b, env, default_target_type, &mut tgs)?),
+        Some(b) => Some(backend_action(
+            stack,
+            &id,
+            &ns,
+            ing,
+            b,
+            env,
+            default_target_type,
+            &mut tgs,
+        )?),
         None => None,
     };
 
     if ports.iter().any(|(p, _)| *p == Protocol::Https) {
         match env.certificates {
             Some(catalog) if certificates.is_empty() => {
-                let hosts = if tls_hosts.is_empty() { &rule_hosts } else { &tls_hosts };
+                let hosts = if tls_hosts.is_empty() {
+                    &rule_hosts
+                } else {
+                    &tls_hosts
+                };
                 if hosts.is_empty() {
                     return Err(Problem::new(
                         reason::CERTIFICATE_NOT_FOUND,
@@ -697,7 +783,12 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
                         .iter()
                         .find(|c| c.domains.iter().any(|d| domain_matches(d, h)))
                         .map(|c| c.arn.clone())
-                        .ok_or_else(|| Problem::new(reason::CERTIFICATE_NOT_FOUND, format!("no issued ACM certificate covers {h:?}")))?;
+                        .ok_or_else(|| {
+                            Problem::new(
+                                reason::CERTIFICATE_NOT_FOUND,
+                                format!("no issued ACM certificate covers {h:?}"),
+                            )
+                        })?;
                     if !certificates.contains(&arn) {
                         certificates.push(arn);
                     }
@@ -706,7 +797,10 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
             Some(catalog) => {
                 for c in &certificates {
                     if c.contains(":acm:") && !catalog.iter().any(|x| &x.arn == c) {
-                        return Err(Problem::new(reason::CERTIFICATE_NOT_FOUND, format!("certificate {c} is not an issued ACM certificate")));
+                        return Err(Problem::new(
+                            reason::CERTIFICATE_NOT_FOUND,
+                            format!("certificate {c} is not an issued ACM certificate"),
+                        ));
                     }
                 }
             }
@@ -729,7 +823,9 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
 fn domain_matches(pattern: &str, host: &str) -> bool {
     let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
     match pattern.strip_prefix("*.") {
-        Some(rest) => host.split_once('.').is_some_and(|(label, h)| !label.is_empty() && h == rest),
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(label, h)| !label.is_empty() && h == rest),
         None => pattern == host,
     }
 }
@@ -757,7 +853,10 @@ fn backend_action(
     tgs: &mut BTreeMap<String, TargetGroupModel>,
 ) -> Result<Action, Problem> {
     let Some(svc) = &backend.service else {
-        return Err(Problem::new(reason::INVALID_ANNOTATION, format!("{id}: only Service backends are supported")));
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!("{id}: only Service backends are supported"),
+        ));
     };
     let port = svc.port.as_ref();
     let port_name = port.and_then(|p| p.name.clone());
@@ -766,12 +865,18 @@ fn backend_action(
         let raw = a.get(&format!("actions.{}", svc.name)).ok_or_else(|| {
             Problem::new(
                 reason::INVALID_ANNOTATION,
-                format!("backend {:?} uses an annotation, but actions.{} is missing", svc.name, svc.name),
+                format!(
+                    "backend {:?} uses an annotation, but actions.{} is missing",
+                    svc.name, svc.name
+                ),
             )
         })?;
         return match parse_action(&svc.name, raw)? {
             ActionSpec::Fixed(action) => Ok(action),
-            ActionSpec::Forward { targets, stickiness } => {
+            ActionSpec::Forward {
+                targets,
+                stickiness,
+            } => {
                 let mut out = Vec::new();
                 for (t, w) in targets {
                     match t {
@@ -781,13 +886,25 @@ fn backend_action(
                                 Ok(n) => ServicePortRef::Number(n),
                                 Err(_) => ServicePortRef::Name(port),
                             };
-                            let tg = target_group(stack, id, ns, ing, &name, &port, env, default_target_type)?;
+                            let tg = target_group(
+                                stack,
+                                id,
+                                ns,
+                                ing,
+                                &name,
+                                &port,
+                                env,
+                                default_target_type,
+                            )?;
                             out.push((TargetRef::Name(tg.name.clone()), w));
                             tgs.insert(tg.key.clone(), tg);
                         }
                     }
                 }
-                Ok(Action::Forward { targets: out, stickiness })
+                Ok(Action::Forward {
+                    targets: out,
+                    stickiness,
+                })
             }
         };
     }
@@ -795,10 +912,22 @@ fn backend_action(
         (Some(n), _) => ServicePortRef::Number(n),
         (None, Some(name)) => ServicePortRef::Name(name),
         (None, None) => {
-            return Err(Problem::new(reason::SERVICE_PORT_NOT_FOUND, format!("backend {:?} names no port", svc.name)));
+            return Err(Problem::new(
+                reason::SERVICE_PORT_NOT_FOUND,
+                format!("backend {:?} names no port", svc.name),
+            ));
         }
     };
-    let tg = target_group(stack, id, ns, ing, &svc.name, &port, env, default_target_type)?;
+    let tg = target_group(
+        stack,
+        id,
+        ns,
+        ing,
+        &svc.name,
+        &port,
+        env,
+        default_target_type,
+    )?;
     let action = Action::forward_to(&tg.name);
     tgs.insert(tg.key.clone(), tg);
     Ok(action)
@@ -818,7 +947,12 @@ fn target_group(
     let svc = env
         .services
         .get(&(ns.to_owned(), service.to_owned()))
-        .ok_or_else(|| Problem::new(reason::SERVICE_NOT_FOUND, format!("{id}: Service {ns}/{service} does not exist")))?;
+        .ok_or_else(|| {
+            Problem::new(
+                reason::SERVICE_NOT_FOUND,
+                format!("{id}: Service {ns}/{service} does not exist"),
+            )
+        })?;
     let sp = svc
         .spec
         .as_ref()
@@ -829,10 +963,19 @@ fn target_group(
                 ServicePortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
             })
         })
-        .ok_or_else(|| Problem::new(reason::SERVICE_PORT_NOT_FOUND, format!("{id}: Service {ns}/{service} has no port {port}")))?;
+        .ok_or_else(|| {
+            Problem::new(
+                reason::SERVICE_PORT_NOT_FOUND,
+                format!("{id}: Service {ns}/{service} has no port {port}"),
+            )
+        })?;
     let empty = BTreeMap::new();
     let svc_anns = svc.metadata.annotations.as_ref().unwrap_or(&empty);
-    let settings = target_group_settings(&Annotations(svc_anns), &Annotations(ing.annotations()), default_target_type)?;
+    let settings = target_group_settings(
+        &Annotations(svc_anns),
+        &Annotations(ing.annotations()),
+        default_target_type,
+    )?;
     let (tg_port, target_port) = match settings.target_type {
         TargetType::Instance => {
             let node_port = sp.node_port.ok_or_else(|| {
@@ -900,7 +1043,13 @@ pub mod tests_support {
     use crate::alb::class::{GroupKey, Membership};
     use serde_json::json;
 
-    pub fn service(ns: &str, name: &str, port: i32, node_port: Option<i32>, anns: serde_json::Value) -> Service {
+    pub fn service(
+        ns: &str,
+        name: &str,
+        port: i32,
+        node_port: Option<i32>,
+        anns: serde_json::Value,
+    ) -> Service {
         let mut p = json!({"name":"http","port":port,"targetPort":8080});
         if let Some(n) = node_port {
             p["nodePort"] = json!(n);
@@ -909,12 +1058,23 @@ pub mod tests_support {
             .expect("valid Service")
     }
 
-    pub fn ingress(ns: &str, name: &str, anns: serde_json::Value, rules: serde_json::Value) -> Ingress {
+    pub fn ingress(
+        ns: &str,
+        name: &str,
+        anns: serde_json::Value,
+        rules: serde_json::Value,
+    ) -> Ingress {
         serde_json::from_value(json!({"metadata":{"name":name,"namespace":ns,"annotations":anns},"spec":{"rules":rules}}))
             .expect("valid Ingress")
     }
 
-    pub fn path_rule(host: Option<&str>, path: &str, path_type: &str, svc: &str, port: i32) -> serde_json::Value {
+    pub fn path_rule(
+        host: Option<&str>,
+        path: &str,
+        path_type: &str,
+        svc: &str,
+        port: i32,
+    ) -> serde_json::Value {
         let mut r = json!({"http":{"paths":[{"path":path,"pathType":path_type,"backend":{"service":{"name":svc,"port":{"number":port}}}}]}});
         if let Some(h) = host {
             r["host"] = json!(h);
@@ -926,7 +1086,11 @@ pub mod tests_support {
         let mk = |id: &str, az: &str, role: &str| SubnetInfo {
             id: id.into(),
             az: az.into(),
-            tags: [(role.to_string(), "1".to_string()), ("kubernetes.io/cluster/c1".to_string(), "shared".to_string())].into(),
+            tags: [
+                (role.to_string(), "1".to_string()),
+                ("kubernetes.io/cluster/c1".to_string(), "shared".to_string()),
+            ]
+            .into(),
         };
         vec![
             mk("subnet-pub-a", "us-east-1a", ROLE_ELB),
@@ -945,8 +1109,14 @@ pub mod tests_support {
 
     pub fn services() -> BTreeMap<(String, String), Service> {
         let mut m = BTreeMap::new();
-        m.insert(("ns".into(), "web".into()), service("ns", "web", 80, Some(30080), json!({})));
-        m.insert(("ns".into(), "api".into()), service("ns", "api", 80, Some(30081), json!({})));
+        m.insert(
+            ("ns".into(), "web".into()),
+            service("ns", "web", 80, Some(30080), json!({})),
+        );
+        m.insert(
+            ("ns".into(), "api".into()),
+            service("ns", "api", 80, Some(30081), json!({})),
+        );
         m
     }
 
@@ -968,14 +1138,18 @@ pub mod tests_support {
         let sn = subnets();
         let cs = certs();
         let svcs = services();
-        build(stack, &members, &Environment {
-            cluster: "c1",
-            default_tags: &tags,
-            default_target_type: TargetType::Instance,
-            services: &svcs,
-            subnets: Some(&sn),
-            certificates: Some(&cs),
-        })
+        build(
+            stack,
+            &members,
+            &Environment {
+                cluster: "c1",
+                default_tags: &tags,
+                default_target_type: TargetType::Instance,
+                services: &svcs,
+                subnets: Some(&sn),
+                certificates: Some(&cs),
+            },
+        )
         .model
     }
 }

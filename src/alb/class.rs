@@ -92,7 +92,10 @@ pub fn membership(
     namespace_labels: Option<&BTreeMap<String, String>>,
     settings: &ClassSettings,
 ) -> Option<Membership> {
-    let spec_class = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref());
+    let spec_class = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
     let class = match spec_class {
         Some(name) => {
             let class = classes.iter().find(|c| c.name_any() == name)?;
@@ -102,7 +105,10 @@ pub fn membership(
             Some(v) => settings.legacy_classes.contains(v).then_some(None)?,
             None => {
                 let default = classes.iter().find(|c| {
-                    c.annotations().get(DEFAULT_CLASS_ANNOTATION).map(String::as_str) == Some("true")
+                    c.annotations()
+                        .get(DEFAULT_CLASS_ANNOTATION)
+                        .map(String::as_str)
+                        == Some("true")
                 })?;
                 ours(default, settings).then_some(Some(default))?
             }
@@ -131,7 +137,10 @@ pub fn membership(
             None => {
                 m.problem = Some(Problem::new(
                     reason::PARAMS_NOT_FOUND,
-                    format!("IngressClassParams {:?} of the IngressClass does not exist", p.name),
+                    format!(
+                        "IngressClassParams {:?} of the IngressClass does not exist",
+                        p.name
+                    ),
                 ));
                 return Some(m);
             }
@@ -150,7 +159,9 @@ pub fn membership(
         if !valid_group_name(&name) {
             m.problem = Some(Problem::new(
                 reason::INVALID_ANNOTATION,
-                format!("group name {name:?} must be lowercase alphanumerics, '-' and '.', at most 63 characters"),
+                format!(
+                    "group name {name:?} must be lowercase alphanumerics, '-' and '.', at most 63 characters"
+                ),
             ));
             return Some(m);
         }
@@ -165,7 +176,11 @@ pub fn membership(
         }
     }
 
-    if let Some(selector) = m.params.as_ref().and_then(|p| p.spec.namespace_selector.as_ref()) {
+    if let Some(selector) = m
+        .params
+        .as_ref()
+        .and_then(|p| p.spec.namespace_selector.as_ref())
+    {
         let empty = BTreeMap::new();
         if !selector_matches(selector, namespace_labels.unwrap_or(&empty)) {
             m.problem = Some(Problem::new(
@@ -230,7 +245,8 @@ mod tests {
     fn class(name: &str, controller: &str, params: Option<&str>) -> IngressClass {
         let mut v = json!({"metadata":{"name":name},"spec":{"controller":controller}});
         if let Some(p) = params {
-            v["spec"]["parameters"] = json!({"apiGroup":"elbv2.k8s.aws","kind":"IngressClassParams","name":p});
+            v["spec"]["parameters"] =
+                json!({"apiGroup":"elbv2.k8s.aws","kind":"IngressClassParams","name":p});
         }
         serde_json::from_value(v).unwrap()
     }
@@ -238,27 +254,64 @@ mod tests {
     #[test]
     fn ownership_by_class_legacy_annotation_and_default() {
         let s = ClassSettings::default();
-        let classes = vec![class("cw", DEFAULT_CONTROLLER, None), class("other", "nginx", None)];
-        let ours = ingress(json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"cw"}}));
+        let classes = vec![
+            class("cw", DEFAULT_CONTROLLER, None),
+            class("other", "nginx", None),
+        ];
+        let ours = ingress(
+            json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"cw"}}),
+        );
         let m = membership(&ours, &classes, &[], None, &s).unwrap();
-        assert_eq!(m.group, GroupKey::Implicit { namespace: "n".into(), name: "a".into() });
-        let theirs = ingress(json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"other"}}));
+        assert_eq!(
+            m.group,
+            GroupKey::Implicit {
+                namespace: "n".into(),
+                name: "a".into()
+            }
+        );
+        let theirs = ingress(
+            json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"other"}}),
+        );
         assert!(membership(&theirs, &classes, &[], None, &s).is_none());
-        let legacy = ingress(json!({"metadata":{"name":"a","namespace":"n","annotations":{"kubernetes.io/ingress.class":"alb"}}}));
+        let legacy = ingress(
+            json!({"metadata":{"name":"a","namespace":"n","annotations":{"kubernetes.io/ingress.class":"alb"}}}),
+        );
         assert!(membership(&legacy, &classes, &[], None, &s).is_none());
-        assert!(membership(&legacy, &classes, &[], None, &ClassSettings::new(DEFAULT_CONTROLLER, true)).is_some());
+        assert!(
+            membership(
+                &legacy,
+                &classes,
+                &[],
+                None,
+                &ClassSettings::new(DEFAULT_CONTROLLER, true)
+            )
+            .is_some()
+        );
         let lbc = vec![class("alb", LBC_CONTROLLER, None)];
-        let lbc_ing = ingress(json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"alb"}}));
+        let lbc_ing = ingress(
+            json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"alb"}}),
+        );
         assert!(membership(&lbc_ing, &lbc, &[], None, &s).is_none());
-        assert!(membership(&lbc_ing, &lbc, &[], None, &ClassSettings::new(DEFAULT_CONTROLLER, true)).is_some());
+        assert!(
+            membership(
+                &lbc_ing,
+                &lbc,
+                &[],
+                None,
+                &ClassSettings::new(DEFAULT_CONTROLLER, true)
+            )
+            .is_some()
+        );
     }
 
     #[test]
     fn group_order_out_of_range_is_a_problem() {
         let classes = vec![class("cw", DEFAULT_CONTROLLER, None)];
-        let i = ingress(json!({"metadata":{"name":"a","namespace":"n","annotations":{
+        let i = ingress(
+            json!({"metadata":{"name":"a","namespace":"n","annotations":{
             "alb.ingress.kubernetes.io/group.name":"shared","alb.ingress.kubernetes.io/group.order":"1001"}},
-            "spec":{"ingressClassName":"cw"}}));
+            "spec":{"ingressClassName":"cw"}}),
+        );
         let m = membership(&i, &classes, &[], None, &ClassSettings::default()).unwrap();
         assert_eq!(m.problem.unwrap().reason, reason::INVALID_GROUP_ORDER);
     }
@@ -269,13 +322,29 @@ mod tests {
         let params: IngressClassParams = serde_json::from_value(json!({
             "apiVersion":"elbv2.k8s.aws/v1beta1","kind":"IngressClassParams","metadata":{"name":"p"},
             "spec":{"group":{"name":"forced"},"namespaceSelector":{"matchLabels":{"team":"a"}}}})).unwrap();
-        let i = ingress(json!({"metadata":{"name":"a","namespace":"n","annotations":{
-            "alb.ingress.kubernetes.io/group.name":"mine"}},"spec":{"ingressClassName":"cw"}}));
+        let i = ingress(
+            json!({"metadata":{"name":"a","namespace":"n","annotations":{
+            "alb.ingress.kubernetes.io/group.name":"mine"}},"spec":{"ingressClassName":"cw"}}),
+        );
         let ok_labels: BTreeMap<_, _> = [("team".to_string(), "a".to_string())].into();
-        let m = membership(&i, &classes, &[params.clone()], Some(&ok_labels), &ClassSettings::default()).unwrap();
+        let m = membership(
+            &i,
+            &classes,
+            &[params.clone()],
+            Some(&ok_labels),
+            &ClassSettings::default(),
+        )
+        .unwrap();
         assert_eq!(m.group, GroupKey::Explicit("forced".into()));
         assert!(m.problem.is_none());
-        let m = membership(&i, &classes, &[params], Some(&BTreeMap::new()), &ClassSettings::default()).unwrap();
+        let m = membership(
+            &i,
+            &classes,
+            &[params],
+            Some(&BTreeMap::new()),
+            &ClassSettings::default(),
+        )
+        .unwrap();
         assert_eq!(m.problem.unwrap().reason, reason::NAMESPACE_NOT_ALLOWED);
         let m = membership(&i, &classes, &[], None, &ClassSettings::default()).unwrap();
         assert_eq!(m.problem.unwrap().reason, reason::PARAMS_NOT_FOUND);

@@ -116,7 +116,12 @@ struct Reconciler {
 }
 
 /// Watches `K`, keeps a store, and sends a signal on every change.
-fn reflect<K>(api: Api<K>, tx: mpsc::UnboundedSender<Signal>, make: fn(&K) -> Signal, stop: watch::Receiver<bool>) -> Store<K>
+fn reflect<K>(
+    api: Api<K>,
+    tx: mpsc::UnboundedSender<Signal>,
+    make: fn(&K) -> Signal,
+    stop: watch::Receiver<bool>,
+) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
@@ -156,14 +161,53 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
     let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
     let client = ctx.client.clone();
     let stores = Stores {
-        ingresses: reflect(Api::<Ingress>::all(client.clone()), tx.clone(), |i| Signal::Ingress { namespace: i.namespace().unwrap_or_default(), name: i.name_any() }, stop.clone()),
-        classes: reflect(Api::<IngressClass>::all(client.clone()), tx.clone(), |_| Signal::Everything, stop.clone()),
-        services: reflect(Api::<Service>::all(client.clone()), tx.clone(), |s| Signal::Service { namespace: s.namespace().unwrap_or_default(), name: s.name_any() }, stop.clone()),
-        namespaces: reflect(Api::<Namespace>::all(client.clone()), tx.clone(), |_| Signal::Everything, stop.clone()),
-        groups: reflect(Api::<LoadBalancerGroup>::all(client.clone()), tx.clone(), |g| Signal::Group(g.spec.stack.clone()), stop.clone()),
-        params: reflect(Api::<IngressClassParams>::all(client.clone()), tx.clone(), |_| Signal::Everything, stop.clone()),
+        ingresses: reflect(
+            Api::<Ingress>::all(client.clone()),
+            tx.clone(),
+            |i| Signal::Ingress {
+                namespace: i.namespace().unwrap_or_default(),
+                name: i.name_any(),
+            },
+            stop.clone(),
+        ),
+        classes: reflect(
+            Api::<IngressClass>::all(client.clone()),
+            tx.clone(),
+            |_| Signal::Everything,
+            stop.clone(),
+        ),
+        services: reflect(
+            Api::<Service>::all(client.clone()),
+            tx.clone(),
+            |s| Signal::Service {
+                namespace: s.namespace().unwrap_or_default(),
+                name: s.name_any(),
+            },
+            stop.clone(),
+        ),
+        namespaces: reflect(
+            Api::<Namespace>::all(client.clone()),
+            tx.clone(),
+            |_| Signal::Everything,
+            stop.clone(),
+        ),
+        groups: reflect(
+            Api::<LoadBalancerGroup>::all(client.clone()),
+            tx.clone(),
+            |g| Signal::Group(g.spec.stack.clone()),
+            stop.clone(),
+        ),
+        params: reflect(
+            Api::<IngressClassParams>::all(client.clone()),
+            tx.clone(),
+            |_| Signal::Everything,
+            stop.clone(),
+        ),
     };
-    let events = EventRecorder::new(client.clone(), EventRecorder::reporter(std::env::var("POD_NAME").ok()));
+    let events = EventRecorder::new(
+        client.clone(),
+        EventRecorder::reporter(std::env::var("POD_NAME").ok()),
+    );
     let r = Arc::new(Reconciler {
         ctx,
         settings,
@@ -194,7 +238,11 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
     let mut stop = stop;
     loop {
         let now = Instant::now();
-        let due: Option<String> = pending.iter().filter(|(_, t)| **t <= now).map(|(s, _)| s.clone()).next();
+        let due: Option<String> = pending
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(s, _)| s.clone())
+            .next();
         if let Some(stack) = due {
             pending.remove(&stack);
             let span = info_span!("reconcile", controller = CONTROLLER, object = %stack);
@@ -253,15 +301,38 @@ impl Reconciler {
     }
 
     fn membership(&self, ing: &Ingress) -> Option<class::Membership> {
-        let classes: Vec<IngressClass> = self.stores.classes.state().iter().map(|c| (**c).clone()).collect();
-        let params: Vec<IngressClassParams> = self.stores.params.state().iter().map(|p| (**p).clone()).collect();
+        let classes: Vec<IngressClass> = self
+            .stores
+            .classes
+            .state()
+            .iter()
+            .map(|c| (**c).clone())
+            .collect();
+        let params: Vec<IngressClassParams> = self
+            .stores
+            .params
+            .state()
+            .iter()
+            .map(|p| (**p).clone())
+            .collect();
         let labels = self.namespace_labels(&ing.namespace().unwrap_or_default());
-        class::membership(ing, &classes, &params, labels.as_ref(), &self.settings.class)
+        class::membership(
+            ing,
+            &classes,
+            &params,
+            labels.as_ref(),
+            &self.settings.class,
+        )
     }
 
     /// The controller name recorded on the groups this instance manages.
     fn owner(&self) -> &str {
-        self.settings.class.controller_names.first().map(String::as_str).unwrap_or(class::DEFAULT_CONTROLLER)
+        self.settings
+            .class
+            .controller_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or(class::DEFAULT_CONTROLLER)
     }
 
     fn all_stacks(&self) -> BTreeSet<String> {
@@ -290,8 +361,14 @@ impl Reconciler {
             .filter(|g| g.spec.controller == self.owner())
             .filter(|g| {
                 g.status.as_ref().is_some_and(|s| {
-                    s.members.iter().any(|m| m.namespace == namespace && m.name == name)
-                        || s.load_balancers.iter().any(|l| l.members.iter().any(|m| *m == format!("{namespace}/{name}")))
+                    s.members
+                        .iter()
+                        .any(|m| m.namespace == namespace && m.name == name)
+                        || s.load_balancers.iter().any(|l| {
+                            l.members
+                                .iter()
+                                .any(|m| *m == format!("{namespace}/{name}"))
+                        })
                 })
             })
             .map(|g| g.spec.stack.clone())
@@ -304,7 +381,10 @@ impl Reconciler {
         };
         match sig {
             Signal::Ingress { namespace, name } => {
-                let found = self.stores.ingresses.state().into_iter().find(|i| i.namespace().as_deref() == Some(&namespace) && i.name_any() == name);
+                let found =
+                    self.stores.ingresses.state().into_iter().find(|i| {
+                        i.namespace().as_deref() == Some(&namespace) && i.name_any() == name
+                    });
                 if let Some(i) = found
                     && let Some(m) = self.membership(&i)
                 {
@@ -319,7 +399,9 @@ impl Reconciler {
                     if i.namespace().as_deref() != Some(&namespace) {
                         continue;
                     }
-                    let uses = serde_json::to_string(&i.spec).unwrap_or_default().contains(&format!("\"name\":\"{name}\""))
+                    let uses = serde_json::to_string(&i.spec)
+                        .unwrap_or_default()
+                        .contains(&format!("\"name\":\"{name}\""))
                         || i.annotations().values().any(|v| v.contains(&name));
                     if uses && let Some(m) = self.membership(&i) {
                         add(m.group.stack());
@@ -357,7 +439,10 @@ impl Reconciler {
             return Ok(c.value.clone());
         }
         let value = aws.subnets().await?;
-        *guard = Some(Cached { value: value.clone(), at: Instant::now() });
+        *guard = Some(Cached {
+            value: value.clone(),
+            at: Instant::now(),
+        });
         Ok(value)
     }
 
@@ -369,7 +454,10 @@ impl Reconciler {
             return Ok(c.value.clone());
         }
         let value = AlbAws::certificates(&self.ctx.aws).await?;
-        *guard = Some(Cached { value: value.clone(), at: Instant::now() });
+        *guard = Some(Cached {
+            value: value.clone(),
+            at: Instant::now(),
+        });
         Ok(value)
     }
 
@@ -380,9 +468,19 @@ impl Reconciler {
         // Read fresh, not from the cache: the status holds the ARNs we own and was likely
         // written by the previous reconcile a moment ago.
         let groups: Api<LoadBalancerGroup> = Api::all(client.clone());
-        let group_obj = groups.get_opt(&object_name).await.map_err(kube_err)?.filter(|g| g.spec.stack == stack);
-        if group_obj.as_ref().is_some_and(|g| g.spec.controller != self.owner()) {
-            warn!(stack, "the group belongs to another causeway instance; leaving it alone");
+        let group_obj = groups
+            .get_opt(&object_name)
+            .await
+            .map_err(kube_err)?
+            .filter(|g| g.spec.stack == stack);
+        if group_obj
+            .as_ref()
+            .is_some_and(|g| g.spec.controller != self.owner())
+        {
+            warn!(
+                stack,
+                "the group belongs to another causeway instance; leaving it alone"
+            );
             return Ok(());
         }
         let previous_status = group_obj.as_ref().and_then(|g| g.status.clone());
@@ -393,13 +491,19 @@ impl Reconciler {
         let mut releasing: Vec<Arc<Ingress>> = Vec::new();
         for ing in &ingresses {
             let ns = ing.namespace().unwrap_or_default();
-            let listed = previous_status.as_ref().is_some_and(|s| s.members.iter().any(|m| m.namespace == ns && m.name == ing.name_any()));
+            let listed = previous_status.as_ref().is_some_and(|s| {
+                s.members
+                    .iter()
+                    .any(|m| m.namespace == ns && m.name == ing.name_any())
+            });
             let m = self.membership(ing);
             let here = m.as_ref().is_some_and(|m| m.group.stack() == stack);
             let deleting = ing.meta().deletion_timestamp.is_some();
             if here && !deleting {
                 active.push((ing.clone(), m.expect("checked above")));
-            } else if has_finalizer(ing.as_ref(), ALB_FINALIZER) && ((here && deleting) || (m.is_none() && listed)) {
+            } else if has_finalizer(ing.as_ref(), ALB_FINALIZER)
+                && ((here && deleting) || (m.is_none() && listed))
+            {
                 releasing.push(ing.clone());
             }
         }
@@ -407,8 +511,11 @@ impl Reconciler {
         // Finalizers first: nothing gets created for an Ingress we could then not clean up.
         for (ing, _) in &active {
             if !has_finalizer(ing.as_ref(), ALB_FINALIZER) {
-                let api: Api<Ingress> = Api::namespaced(client.clone(), &ing.namespace().unwrap_or_default());
-                add_finalizer(&api, ing.as_ref(), ALB_FINALIZER).await.map_err(kube_err)?;
+                let api: Api<Ingress> =
+                    Api::namespaced(client.clone(), &ing.namespace().unwrap_or_default());
+                add_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
+                    .await
+                    .map_err(kube_err)?;
             }
         }
 
@@ -416,50 +523,100 @@ impl Reconciler {
         let group_obj = match group_obj {
             Some(g) => Some(g),
             None if !active.is_empty() => {
-                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned(), controller: self.owner().to_owned() });
-                Some(crate::k8s::apply::apply(&groups, &obj).await.map_err(kube_err)?)
+                let obj = LoadBalancerGroup::new(
+                    &object_name,
+                    LoadBalancerGroupSpec {
+                        stack: stack.to_owned(),
+                        controller: self.owner().to_owned(),
+                    },
+                );
+                Some(
+                    crate::k8s::apply::apply(&groups, &obj)
+                        .await
+                        .map_err(kube_err)?,
+                )
             }
             None => None,
         };
 
         let vpc_id = self.vpc_id().await?;
-        let aws = AlbAws { aws: &self.ctx.aws, vpc_id: &vpc_id, cluster };
+        let aws = AlbAws {
+            aws: &self.ctx.aws,
+            vpc_id: &vpc_id,
+            cluster,
+        };
         let needs_discovery = !active.is_empty();
-        let subnets = if needs_discovery { Some(self.subnets(&aws).await?) } else { None };
+        let subnets = if needs_discovery {
+            Some(self.subnets(&aws).await?)
+        } else {
+            None
+        };
         let wants_https = active.iter().any(|(i, _)| {
             let a = i.annotations();
-            a.values().any(|v| v.contains("HTTPS")) || i.spec.as_ref().and_then(|s| s.tls.as_ref()).is_some_and(|t| !t.is_empty()) || a.keys().any(|k| k.ends_with("certificate-arn"))
+            a.values().any(|v| v.contains("HTTPS"))
+                || i.spec
+                    .as_ref()
+                    .and_then(|s| s.tls.as_ref())
+                    .is_some_and(|t| !t.is_empty())
+                || a.keys().any(|k| k.ends_with("certificate-arn"))
         });
-        let certificates = if wants_https { Some(self.certificates().await?) } else { None };
+        let certificates = if wants_https {
+            Some(self.certificates().await?)
+        } else {
+            None
+        };
 
         let mut services: BTreeMap<(String, String), Service> = BTreeMap::new();
-        let namespaces: BTreeSet<String> = active.iter().filter_map(|(i, _)| i.namespace()).collect();
+        let namespaces: BTreeSet<String> =
+            active.iter().filter_map(|(i, _)| i.namespace()).collect();
         for s in self.stores.services.state() {
             let ns = s.namespace().unwrap_or_default();
             if namespaces.contains(&ns) {
                 services.insert((ns, s.name_any()), (*s).clone());
             }
         }
-        let members: Vec<Member<'_>> = active.iter().map(|(i, m)| Member { ingress: i.as_ref(), membership: m.clone() }).collect();
-        let build = builder::build(stack, &members, &Environment {
-            cluster,
-            default_tags: &self.settings.default_tags,
-            default_target_type: self.settings.default_target_type,
-            services: &services,
-            subnets: subnets.as_deref(),
-            certificates: certificates.as_deref(),
-        });
+        let members: Vec<Member<'_>> = active
+            .iter()
+            .map(|(i, m)| Member {
+                ingress: i.as_ref(),
+                membership: m.clone(),
+            })
+            .collect();
+        let build = builder::build(
+            stack,
+            &members,
+            &Environment {
+                cluster,
+                default_tags: &self.settings.default_tags,
+                default_target_type: self.settings.default_target_type,
+                services: &services,
+                subnets: subnets.as_deref(),
+                certificates: certificates.as_deref(),
+            },
+        );
 
         // Observe only what we own: the ARNs in our status, then our names.
         let known = Known {
-            load_balancer_arns: previous_status.iter().flat_map(|s| s.load_balancers.iter().filter_map(|l| l.arn.clone())).collect(),
-            target_group_arns: previous_status.iter().flat_map(|s| s.target_groups.iter().map(|t| t.id.clone())).collect(),
-            security_group_ids: previous_status.iter().flat_map(|s| s.security_groups.iter().map(|t| t.id.clone())).collect(),
+            load_balancer_arns: previous_status
+                .iter()
+                .flat_map(|s| s.load_balancers.iter().filter_map(|l| l.arn.clone()))
+                .collect(),
+            target_group_arns: previous_status
+                .iter()
+                .flat_map(|s| s.target_groups.iter().map(|t| t.id.clone()))
+                .collect(),
+            security_group_ids: previous_status
+                .iter()
+                .flat_map(|s| s.security_groups.iter().map(|t| t.id.clone()))
+                .collect(),
         };
         let mut observed = aws.observe(&known, &build.model).await?;
         let foreign = observed.retain_owned(cluster, stack);
         if !foreign.is_empty() {
-            warn!(?foreign, "resources found by name or recorded ARN are not tagged for this group; leaving them alone");
+            warn!(
+                ?foreign,
+                "resources found by name or recorded ARN are not tagged for this group; leaving them alone"
+            );
         }
 
         // TargetGroupBindings that no longer have a target group go before the target groups.
@@ -477,53 +634,108 @@ impl Reconciler {
             after.target_group_arns = known.target_group_arns.clone();
             after.security_group_ids = known.security_group_ids.clone();
             // A failed step may leave something we created; desired names find it.
-            observed = aws.observe(&after, &without_attributes(&build.model)).await?;
+            observed = aws
+                .observe(&after, &without_attributes(&build.model))
+                .await?;
             observed.retain_owned(cluster, stack);
             result
         };
 
         // Bindings for the target groups that exist.
-        self.apply_bindings(&object_name, group_obj.as_ref(), &build, &observed).await?;
+        self.apply_bindings(&object_name, group_obj.as_ref(), &build, &observed)
+            .await?;
 
         let apply_outcome = match &outcome {
             Ok(()) => ApplyOutcome::Converged,
             Err(AwsError::DependencyViolation(id)) => ApplyOutcome::Failed {
                 reason: status::group_reason::DEPENDENCY_VIOLATION,
-                message: format!("security group {id} is still referenced; retrying until it can be deleted"),
+                message: format!(
+                    "security group {id} is still referenced; retrying until it can be deleted"
+                ),
             },
-            Err(e) => ApplyOutcome::Failed { reason: reason::AWS_ERROR, message: e.to_string() },
+            Err(e) => ApplyOutcome::Failed {
+                reason: reason::AWS_ERROR,
+                message: e.to_string(),
+            },
         };
-        let new_status = status::group_status(previous_status.as_ref(), &build, &observed, &apply_outcome, &SystemClock);
+        let new_status = status::group_status(
+            previous_status.as_ref(),
+            &build,
+            &observed,
+            &apply_outcome,
+            &SystemClock,
+        );
 
         let empty = active.is_empty() && observed.is_empty();
         if empty && outcome.is_ok() {
             if group_obj.is_some() {
-                groups.delete(&object_name, &DeleteParams::default()).await.map(|_| ()).or_else(ignore_not_found)?;
+                groups
+                    .delete(&object_name, &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+                    .or_else(ignore_not_found)?;
             }
         } else {
             if group_obj.is_none() {
-                let obj = LoadBalancerGroup::new(&object_name, LoadBalancerGroupSpec { stack: stack.to_owned(), controller: self.owner().to_owned() });
-                crate::k8s::apply::apply(&groups, &obj).await.map_err(kube_err)?;
+                let obj = LoadBalancerGroup::new(
+                    &object_name,
+                    LoadBalancerGroupSpec {
+                        stack: stack.to_owned(),
+                        controller: self.owner().to_owned(),
+                    },
+                );
+                crate::k8s::apply::apply(&groups, &obj)
+                    .await
+                    .map_err(kube_err)?;
             }
             if previous_status.as_ref() != Some(&new_status) {
-                crate::k8s::apply::apply_status::<LoadBalancerGroup>(&groups, &object_name, &new_status).await.map_err(kube_err)?;
+                crate::k8s::apply::apply_status::<LoadBalancerGroup>(
+                    &groups,
+                    &object_name,
+                    &new_status,
+                )
+                .await
+                .map_err(kube_err)?;
             }
         }
 
         // Ingress status and Events for members whose standing changed.
         for m in &build.members {
-            let Some((ing, _)) = active.iter().find(|(i, _)| i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name) else { continue };
-            let before = previous_status.as_ref().and_then(|s| s.members.iter().find(|x| x.namespace == m.namespace && x.name == m.name));
+            let Some((ing, _)) = active.iter().find(|(i, _)| {
+                i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name
+            }) else {
+                continue;
+            };
+            let before = previous_status.as_ref().and_then(|s| {
+                s.members
+                    .iter()
+                    .find(|x| x.namespace == m.namespace && x.name == m.name)
+            });
             let obj_ref = ingress_ref(ing);
             match &m.problem {
                 Some(p) => {
-                    if before.is_none_or(|b| b.reason.as_deref() != Some(p.reason) || b.message.as_deref() != Some(&p.message)) {
-                        self.events.warn(&obj_ref, p.reason, format!("left out of load balancer group {stack}: {}", p.message)).await;
+                    if before.is_none_or(|b| {
+                        b.reason.as_deref() != Some(p.reason)
+                            || b.message.as_deref() != Some(&p.message)
+                    }) {
+                        self.events
+                            .warn(
+                                &obj_ref,
+                                p.reason,
+                                format!("left out of load balancer group {stack}: {}", p.message),
+                            )
+                            .await;
                     }
                 }
                 None => {
                     if before.is_none_or(|b| !b.accepted) {
-                        self.events.normal(&obj_ref, "Accepted", format!("member of load balancer group {stack}")).await;
+                        self.events
+                            .normal(
+                                &obj_ref,
+                                "Accepted",
+                                format!("member of load balancer group {stack}"),
+                            )
+                            .await;
                     }
                     if let Some(host) = status::member_hostname(&build, &observed, m) {
                         self.set_hostname(ing, &host).await?;
@@ -533,14 +745,17 @@ impl Reconciler {
         }
         if let Err(e) = &outcome {
             for (ing, _) in &active {
-                self.events.warn(&ingress_ref(ing), reason::AWS_ERROR, e.to_string()).await;
+                self.events
+                    .warn(&ingress_ref(ing), reason::AWS_ERROR, e.to_string())
+                    .await;
             }
         }
         outcome?;
 
         // Only now, with their rules gone from AWS, may deleted or departed Ingresses go.
         for ing in releasing {
-            let api: Api<Ingress> = Api::namespaced(client.clone(), &ing.namespace().unwrap_or_default());
+            let api: Api<Ingress> =
+                Api::namespaced(client.clone(), &ing.namespace().unwrap_or_default());
             if ing.meta().deletion_timestamp.is_none() {
                 // No longer ours: drop the hostname we set, then the finalizer.
                 let _ = api
@@ -549,7 +764,9 @@ impl Reconciler {
                     })))
                     .await;
             }
-            remove_finalizer(&api, ing.as_ref(), ALB_FINALIZER).await.map_err(kube_err)?;
+            remove_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
+                .await
+                .map_err(kube_err)?;
             info!(ingress = %format!("{}/{}", ing.namespace().unwrap_or_default(), ing.name_any()), "released");
         }
         Ok(())
@@ -566,7 +783,10 @@ impl Reconciler {
         if current == [host.to_owned()] {
             return Ok(());
         }
-        let api: Api<Ingress> = Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+        let api: Api<Ingress> = Api::namespaced(
+            self.ctx.client.clone(),
+            &ing.namespace().unwrap_or_default(),
+        );
         api.patch_status(
             &ing.name_any(),
             &PatchParams::apply(crate::FIELD_MANAGER).force(),
@@ -580,17 +800,32 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn apply_bindings(&self, object_name: &str, owner: Option<&LoadBalancerGroup>, build: &BuildOutput, observed: &super::observed::Observed) -> Result<(), Error> {
+    async fn apply_bindings(
+        &self,
+        object_name: &str,
+        owner: Option<&LoadBalancerGroup>,
+        build: &BuildOutput,
+        observed: &super::observed::Observed,
+    ) -> Result<(), Error> {
         for tg in &build.model.target_groups {
-            let Some(o) = observed.target_groups.iter().find(|o| o.name == tg.name) else { continue };
+            let Some(o) = observed.target_groups.iter().find(|o| o.name == tg.name) else {
+                continue;
+            };
             let backend = observed
                 .security_groups
                 .iter()
-                .find(|s| s.tags.get(super::model::TAG_RESOURCE) == Some(&tg.binding.backend_security_group))
+                .find(|s| {
+                    s.tags.get(super::model::TAG_RESOURCE)
+                        == Some(&tg.binding.backend_security_group)
+                })
                 .map(|s| s.id.clone());
             let port_ref = |p: &super::model::ServicePortRef| match p {
-                super::model::ServicePortRef::Number(n) => k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(*n),
-                super::model::ServicePortRef::Name(s) => k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s.clone()),
+                super::model::ServicePortRef::Number(n) => {
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(*n)
+                }
+                super::model::ServicePortRef::Name(s) => {
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s.clone())
+                }
             };
             let mut tgb = TargetGroupBinding::new(
                 &tg.name,
@@ -603,16 +838,29 @@ impl Reconciler {
                         TargetType::Ip => CrdTargetType::Ip,
                     }),
                     target_group_protocol: None,
-                    service_ref: ServiceReference { name: tg.binding.service.clone(), port: port_ref(&tg.binding.service_port) },
+                    service_ref: ServiceReference {
+                        name: tg.binding.service.clone(),
+                        port: port_ref(&tg.binding.service_port),
+                    },
                     networking: backend.map(|id| TargetGroupBindingNetworking {
                         ingress: vec![NetworkingIngressRule {
-                            from: vec![NetworkingPeer { ip_block: None, security_group: Some(SecurityGroup { group_id: id }) }],
-                            ports: vec![NetworkingPort { protocol: Some(NetworkingProtocol::Tcp), port: Some(port_ref(&tg.binding.target_port)) }],
+                            from: vec![NetworkingPeer {
+                                ip_block: None,
+                                security_group: Some(SecurityGroup { group_id: id }),
+                            }],
+                            ports: vec![NetworkingPort {
+                                protocol: Some(NetworkingProtocol::Tcp),
+                                port: Some(port_ref(&tg.binding.target_port)),
+                            }],
                         }],
                     }),
                     node_selector: None,
                     ip_address_type: None,
-                    vpc_id: self.settings.vpc_id.clone().or_else(|| self.vpc_id.get().cloned()),
+                    vpc_id: self
+                        .settings
+                        .vpc_id
+                        .clone()
+                        .or_else(|| self.vpc_id.get().cloned()),
                     iam_role_arn_to_assume: None,
                     assume_role_external_id: None,
                     region: None,
@@ -629,17 +877,28 @@ impl Reconciler {
             if let Some(g) = owner {
                 tgb.metadata.owner_references = g.controller_owner_ref(&()).map(|r| vec![r]);
             }
-            let current = self.existing_binding(&tg.binding.namespace, &tg.name).await?;
-            if current.as_ref().is_some_and(|c| c.spec == tgb.spec && c.metadata.owner_references == tgb.metadata.owner_references) {
+            let current = self
+                .existing_binding(&tg.binding.namespace, &tg.name)
+                .await?;
+            if current.as_ref().is_some_and(|c| {
+                c.spec == tgb.spec && c.metadata.owner_references == tgb.metadata.owner_references
+            }) {
                 continue;
             }
-            let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &tg.binding.namespace);
-            crate::k8s::apply::apply(&api, &tgb).await.map_err(kube_err)?;
+            let api: Api<TargetGroupBinding> =
+                Api::namespaced(self.ctx.client.clone(), &tg.binding.namespace);
+            crate::k8s::apply::apply(&api, &tgb)
+                .await
+                .map_err(kube_err)?;
         }
         Ok(())
     }
 
-    async fn existing_binding(&self, ns: &str, name: &str) -> Result<Option<TargetGroupBinding>, Error> {
+    async fn existing_binding(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<TargetGroupBinding>, Error> {
         Ok(self
             .ctx
             .caches
@@ -652,7 +911,12 @@ impl Reconciler {
 
     async fn prune_bindings(&self, stack: &str, build: &BuildOutput) -> Result<(), Error> {
         let object_name = naming::group_object_name(stack);
-        let wanted: BTreeSet<(String, String)> = build.model.target_groups.iter().map(|t| (t.binding.namespace.clone(), t.name.clone())).collect();
+        let wanted: BTreeSet<(String, String)> = build
+            .model
+            .target_groups
+            .iter()
+            .map(|t| (t.binding.namespace.clone(), t.name.clone()))
+            .collect();
         let stale: Vec<(String, String)> = self
             .ctx
             .caches
@@ -678,7 +942,10 @@ impl Reconciler {
         };
         for (ns, name) in stale {
             let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &ns);
-            api.delete(&name, &DeleteParams::default()).await.map(|_| ()).or_else(ignore_not_found)?;
+            api.delete(&name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+                .or_else(ignore_not_found)?;
         }
         Ok(())
     }
@@ -688,8 +955,12 @@ impl Reconciler {
 /// another round of attribute reads.
 fn without_attributes(desired: &super::model::GroupModel) -> super::model::GroupModel {
     let mut m = desired.clone();
-    m.load_balancers.iter_mut().for_each(|l| l.attributes.clear());
-    m.target_groups.iter_mut().for_each(|t| t.attributes.clear());
+    m.load_balancers
+        .iter_mut()
+        .for_each(|l| l.attributes.clear());
+    m.target_groups
+        .iter_mut()
+        .for_each(|t| t.attributes.clear());
     m
 }
 
@@ -710,4 +981,3 @@ fn ingress_ref(ing: &Ingress) -> ObjectReference {
         ..ObjectReference::default()
     }
 }
-

@@ -7,14 +7,14 @@
 //! the group's status) → [`plan`] (pure) → [`aws`] apply → [`status`].
 
 pub mod annotations;
+pub mod aws;
 pub mod builder;
 pub mod class;
+pub mod controller;
 pub mod model;
 pub mod naming;
 pub mod observed;
 pub mod plan;
-pub mod aws;
-pub mod controller;
 pub mod status;
 
 pub use controller::{AlbSettings, run};
@@ -35,7 +35,12 @@ pub async fn plan_report(
     cluster_name: &str,
 ) -> String {
     use std::fmt::Write;
-    let kind = |o: &serde_json::Value| o.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
+    let kind = |o: &serde_json::Value| {
+        o.get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     let mut ingresses = Vec::new();
     let mut classes = Vec::new();
     let mut params = Vec::new();
@@ -49,10 +54,18 @@ pub async fn plan_report(
                 }
                 ingresses.push(i)
             }),
-            "IngressClass" => serde_json::from_value::<IngressClass>(o.clone()).map(|c| classes.push(c)),
-            "IngressClassParams" => serde_json::from_value::<IngressClassParams>(o.clone()).map(|p| params.push(p)),
+            "IngressClass" => {
+                serde_json::from_value::<IngressClass>(o.clone()).map(|c| classes.push(c))
+            }
+            "IngressClassParams" => {
+                serde_json::from_value::<IngressClassParams>(o.clone()).map(|p| params.push(p))
+            }
             "Service" => serde_json::from_value::<Service>(o.clone()).map(|mut s| {
-                let ns = s.metadata.namespace.get_or_insert_with(|| "default".into()).clone();
+                let ns = s
+                    .metadata
+                    .namespace
+                    .get_or_insert_with(|| "default".into())
+                    .clone();
                 services.insert((ns, s.name_any()), s);
             }),
             _ => Ok(()),
@@ -79,7 +92,13 @@ pub async fn plan_report(
     let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
     for i in &ingresses {
         if let Some(m) = class::membership(i, &classes, &params, None, &settings) {
-            groups.entry(m.group.stack()).or_default().push(builder::Member { ingress: i, membership: m });
+            groups
+                .entry(m.group.stack())
+                .or_default()
+                .push(builder::Member {
+                    ingress: i,
+                    membership: m,
+                });
         }
     }
     if groups.is_empty() {
@@ -88,31 +107,59 @@ pub async fn plan_report(
     }
 
     let vpc = match aws {
-        Some(a) => aws::AlbAws::cluster_vpc(a, cluster_name).await.map_err(|e| e.to_string()),
+        Some(a) => aws::AlbAws::cluster_vpc(a, cluster_name)
+            .await
+            .map_err(|e| e.to_string()),
         None => Err("no AWS access".to_owned()),
     };
     let (subnets, certificates) = match (aws, &vpc) {
         (Some(a), Ok(v)) => {
-            let adapter = aws::AlbAws { aws: a, vpc_id: v, cluster: cluster_name };
-            (adapter.subnets().await.ok(), aws::AlbAws::certificates(a).await.ok())
+            let adapter = aws::AlbAws {
+                aws: a,
+                vpc_id: v,
+                cluster: cluster_name,
+            };
+            (
+                adapter.subnets().await.ok(),
+                aws::AlbAws::certificates(a).await.ok(),
+            )
         }
         _ => (None, None),
     };
     let default_tags = model::Tags::new();
     for (stack, members) in &groups {
-        let build = builder::build(stack, members, &builder::Environment {
-            cluster: cluster_name,
-            default_tags: &default_tags,
-            default_target_type: model::TargetType::Instance,
-            services: &services,
-            subnets: subnets.as_deref(),
-            certificates: certificates.as_deref(),
-        });
+        let build = builder::build(
+            stack,
+            members,
+            &builder::Environment {
+                cluster: cluster_name,
+                default_tags: &default_tags,
+                default_target_type: model::TargetType::Instance,
+                services: &services,
+                subnets: subnets.as_deref(),
+                certificates: certificates.as_deref(),
+            },
+        );
         let _ = writeln!(out, "alb group {stack}:");
         for m in &build.members {
             match &m.problem {
-                None => { let _ = writeln!(out, "  member {}: accepted (ALB {})", m.id(), m.shard.unwrap_or(0)); }
-                Some(p) => { let _ = writeln!(out, "  member {}: excluded: {}: {}", m.id(), p.reason, p.message); }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  member {}: accepted (ALB {})",
+                        m.id(),
+                        m.shard.unwrap_or(0)
+                    );
+                }
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "  member {}: excluded: {}: {}",
+                        m.id(),
+                        p.reason,
+                        p.message
+                    );
+                }
             }
         }
         for n in &build.notes {
@@ -124,11 +171,17 @@ pub async fn plan_report(
                     let _ = writeln!(out, "  {line}");
                 }
             }
-            Err(e) => { let _ = writeln!(out, "  (model not printable: {e})"); }
+            Err(e) => {
+                let _ = writeln!(out, "  (model not printable: {e})");
+            }
         }
         match (aws, &vpc) {
             (Some(a), Ok(v)) => {
-                let adapter = aws::AlbAws { aws: a, vpc_id: v, cluster: cluster_name };
+                let adapter = aws::AlbAws {
+                    aws: a,
+                    vpc_id: v,
+                    cluster: cluster_name,
+                };
                 match adapter.observe(&aws::Known::default(), &build.model).await {
                     Ok(mut observed) => {
                         observed.retain_owned(cluster_name, stack);
@@ -142,11 +195,17 @@ pub async fn plan_report(
                             }
                         }
                     }
-                    Err(e) => { let _ = writeln!(out, "  actions: unknown (reading AWS failed: {e})"); }
+                    Err(e) => {
+                        let _ = writeln!(out, "  actions: unknown (reading AWS failed: {e})");
+                    }
                 }
             }
-            (Some(_), Err(e)) => { let _ = writeln!(out, "  actions: unknown ({e})"); }
-            (None, _) => { let _ = writeln!(out, "  actions: not computed (no AWS access)"); }
+            (Some(_), Err(e)) => {
+                let _ = writeln!(out, "  actions: unknown ({e})");
+            }
+            (None, _) => {
+                let _ = writeln!(out, "  actions: not computed (no AWS access)");
+            }
         }
     }
     out

@@ -38,7 +38,10 @@ impl GroupModel {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.load_balancers.iter().map(LoadBalancerModel::rule_count).sum()
+        self.load_balancers
+            .iter()
+            .map(LoadBalancerModel::rule_count)
+            .sum()
     }
 }
 
@@ -272,7 +275,10 @@ impl Action {
 pub enum RuleCondition {
     HostHeader(BTreeSet<String>),
     PathPattern(BTreeSet<String>),
-    HttpHeader { name: String, values: BTreeSet<String> },
+    HttpHeader {
+        name: String,
+        values: BTreeSet<String>,
+    },
     HttpRequestMethod(BTreeSet<String>),
     /// (key, value); a missing key is the empty string.
     QueryString(BTreeSet<(String, String)>),

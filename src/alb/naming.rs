@@ -71,10 +71,20 @@ mod tests {
 
     #[test]
     fn names_fit_aws_limits() {
-        let n = load_balancer_name("cluster", "a-very-long-group-name-indeed-yes", 3, "internal");
+        let n = load_balancer_name(
+            "cluster",
+            "a-very-long-group-name-indeed-yes",
+            3,
+            "internal",
+        );
         assert!(n.len() <= 32, "{n}");
         assert!(n.starts_with("k8s-"));
-        let t = target_group_name("c", "s", "namespace-long/ingress-service-long:80", &["HTTP"]);
+        let t = target_group_name(
+            "c",
+            "s",
+            "namespace-long/ingress-service-long:80",
+            &["HTTP"],
+        );
         assert!(t.len() <= 32, "{t}");
     }
 

@@ -111,6 +111,8 @@ impl Observed {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.load_balancers.is_empty() && self.target_groups.is_empty() && self.security_groups.is_empty()
+        self.load_balancers.is_empty()
+            && self.target_groups.is_empty()
+            && self.security_groups.is_empty()
     }
 }

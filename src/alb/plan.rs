@@ -15,15 +15,34 @@ use super::observed::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Step {
-    CreateSecurityGroup { name: String, description: String, tags: Tags },
+    CreateSecurityGroup {
+        name: String,
+        description: String,
+        tags: Tags,
+    },
     /// `group` is a security group name.
-    AuthorizeIngress { group: String, rules: Vec<SgRule> },
-    TagSecurityGroup { id: String, tags: Tags },
+    AuthorizeIngress {
+        group: String,
+        rules: Vec<SgRule>,
+    },
+    TagSecurityGroup {
+        id: String,
+        tags: Tags,
+    },
     CreateTargetGroup(Box<TargetGroupModel>),
-    ModifyTargetGroup { arn: String, health_check: HealthCheck },
-    SetTargetGroupAttributes { arn: String, attributes: BTreeMap<String, String> },
+    ModifyTargetGroup {
+        arn: String,
+        health_check: HealthCheck,
+    },
+    SetTargetGroupAttributes {
+        arn: String,
+        attributes: BTreeMap<String, String>,
+    },
     /// Adds or overwrites tags on an ELBv2 resource we own.
-    TagElb { arn: String, tags: Tags },
+    TagElb {
+        arn: String,
+        tags: Tags,
+    },
     CreateLoadBalancer {
         name: String,
         scheme: Scheme,
@@ -34,13 +53,28 @@ pub enum Step {
         attributes: BTreeMap<String, String>,
         tags: Tags,
     },
-    SetSubnets { arn: String, subnets: Vec<String> },
+    SetSubnets {
+        arn: String,
+        subnets: Vec<String>,
+    },
     /// Security group names.
-    SetSecurityGroups { arn: String, security_groups: Vec<String> },
-    SetIpAddressType { arn: String, ip_address_type: IpAddressType },
-    SetLoadBalancerAttributes { arn: String, attributes: BTreeMap<String, String> },
+    SetSecurityGroups {
+        arn: String,
+        security_groups: Vec<String>,
+    },
+    SetIpAddressType {
+        arn: String,
+        ip_address_type: IpAddressType,
+    },
+    SetLoadBalancerAttributes {
+        arn: String,
+        attributes: BTreeMap<String, String>,
+    },
     /// `load_balancer` is a name; targets in actions are target group names or foreign ARNs.
-    CreateListener { load_balancer: String, listener: Box<ListenerModel> },
+    CreateListener {
+        load_balancer: String,
+        listener: Box<ListenerModel>,
+    },
     ModifyListener {
         arn: String,
         protocol: Protocol,
@@ -48,14 +82,35 @@ pub enum Step {
         ssl_policy: Option<String>,
         default_action: Action,
     },
-    CreateRule { load_balancer: String, port: i32, rule: Box<RuleModel> },
-    ModifyRule { arn: String, conditions: Vec<RuleCondition>, action: Action },
-    DeleteRule { arn: String },
-    DeleteListener { arn: String },
-    DeleteLoadBalancer { arn: String },
-    DeleteTargetGroup { arn: String },
-    RevokeIngress { id: String, rules: Vec<SgRule> },
-    DeleteSecurityGroup { id: String },
+    CreateRule {
+        load_balancer: String,
+        port: i32,
+        rule: Box<RuleModel>,
+    },
+    ModifyRule {
+        arn: String,
+        conditions: Vec<RuleCondition>,
+        action: Action,
+    },
+    DeleteRule {
+        arn: String,
+    },
+    DeleteListener {
+        arn: String,
+    },
+    DeleteLoadBalancer {
+        arn: String,
+    },
+    DeleteTargetGroup {
+        arn: String,
+    },
+    RevokeIngress {
+        id: String,
+        rules: Vec<SgRule>,
+    },
+    DeleteSecurityGroup {
+        id: String,
+    },
 }
 
 impl Step {
@@ -85,26 +140,52 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Step::CreateSecurityGroup { name, .. } => format!("create security group {name}"),
-            Step::AuthorizeIngress { group, rules } => format!("authorize {} ingress rule(s) on {group}", rules.len()),
+            Step::AuthorizeIngress { group, rules } => {
+                format!("authorize {} ingress rule(s) on {group}", rules.len())
+            }
             Step::TagSecurityGroup { id, .. } => format!("tag security group {id}"),
-            Step::CreateTargetGroup(tg) => format!("create target group {} ({} {} port {})", tg.name, tg.target_type.as_str(), tg.protocol.as_str(), tg.port),
+            Step::CreateTargetGroup(tg) => format!(
+                "create target group {} ({} {} port {})",
+                tg.name,
+                tg.target_type.as_str(),
+                tg.protocol.as_str(),
+                tg.port
+            ),
             Step::ModifyTargetGroup { arn, .. } => format!("modify health check of {arn}"),
             Step::SetTargetGroupAttributes { arn, .. } => format!("set attributes of {arn}"),
             Step::TagElb { arn, .. } => format!("tag {arn}"),
-            Step::CreateLoadBalancer { name, scheme, .. } => format!("create load balancer {name} ({})", scheme.as_str()),
+            Step::CreateLoadBalancer { name, scheme, .. } => {
+                format!("create load balancer {name} ({})", scheme.as_str())
+            }
             Step::SetSubnets { arn, .. } => format!("set subnets of {arn}"),
             Step::SetSecurityGroups { arn, .. } => format!("set security groups of {arn}"),
             Step::SetIpAddressType { arn, .. } => format!("set ip address type of {arn}"),
             Step::SetLoadBalancerAttributes { arn, .. } => format!("set attributes of {arn}"),
-            Step::CreateListener { load_balancer, listener } => format!("create listener {} {} on {load_balancer}", listener.protocol.as_str(), listener.port),
+            Step::CreateListener {
+                load_balancer,
+                listener,
+            } => format!(
+                "create listener {} {} on {load_balancer}",
+                listener.protocol.as_str(),
+                listener.port
+            ),
             Step::ModifyListener { arn, .. } => format!("modify listener {arn}"),
-            Step::CreateRule { load_balancer, port, rule } => format!("create rule {} on {load_balancer}:{port} for {}", rule.priority, rule.member),
+            Step::CreateRule {
+                load_balancer,
+                port,
+                rule,
+            } => format!(
+                "create rule {} on {load_balancer}:{port} for {}",
+                rule.priority, rule.member
+            ),
             Step::ModifyRule { arn, .. } => format!("modify rule {arn}"),
             Step::DeleteRule { arn } => format!("delete rule {arn}"),
             Step::DeleteListener { arn } => format!("delete listener {arn}"),
             Step::DeleteLoadBalancer { arn } => format!("delete load balancer {arn}"),
             Step::DeleteTargetGroup { arn } => format!("delete target group {arn}"),
-            Step::RevokeIngress { id, rules } => format!("revoke {} ingress rule(s) on {id}", rules.len()),
+            Step::RevokeIngress { id, rules } => {
+                format!("revoke {} ingress rule(s) on {id}", rules.len())
+            }
             Step::DeleteSecurityGroup { id } => format!("delete security group {id}"),
         }
     }
@@ -119,14 +200,20 @@ fn missing_tags(desired: &Tags, observed: &Tags) -> Tags {
         .collect()
 }
 
-fn missing_attributes(desired: &BTreeMap<String, String>, observed: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn missing_attributes(
+    desired: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     missing_tags(desired, observed)
 }
 
 /// Rewrites observed forward targets from ARNs to our target group names.
 fn by_name(action: &Action, names: &BTreeMap<&str, &str>) -> Action {
     match action {
-        Action::Forward { targets, stickiness } => Action::Forward {
+        Action::Forward {
+            targets,
+            stickiness,
+        } => Action::Forward {
             targets: targets
                 .iter()
                 .map(|(t, w)| match t {
@@ -184,15 +271,24 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
             Some(o) => {
                 let add: Vec<SgRule> = sg.ingress.difference(&o.ingress).cloned().collect();
                 if !add.is_empty() {
-                    sg_phase.push(Step::AuthorizeIngress { group: sg.name.clone(), rules: add });
+                    sg_phase.push(Step::AuthorizeIngress {
+                        group: sg.name.clone(),
+                        rules: add,
+                    });
                 }
                 let remove: Vec<SgRule> = o.ingress.difference(&sg.ingress).cloned().collect();
                 if !remove.is_empty() {
-                    sg_deletes.push(Step::RevokeIngress { id: o.id.clone(), rules: remove });
+                    sg_deletes.push(Step::RevokeIngress {
+                        id: o.id.clone(),
+                        rules: remove,
+                    });
                 }
                 let tags = missing_tags(&sg.tags, &o.tags);
                 if !tags.is_empty() {
-                    sg_phase.push(Step::TagSecurityGroup { id: o.id.clone(), tags });
+                    sg_phase.push(Step::TagSecurityGroup {
+                        id: o.id.clone(),
+                        tags,
+                    });
                 }
             }
         }
@@ -214,15 +310,24 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
             None => tg_phase.push(Step::CreateTargetGroup(Box::new(tg.clone()))),
             Some(o) => {
                 if o.health_check != tg.health_check {
-                    tg_phase.push(Step::ModifyTargetGroup { arn: o.arn.clone(), health_check: tg.health_check.clone() });
+                    tg_phase.push(Step::ModifyTargetGroup {
+                        arn: o.arn.clone(),
+                        health_check: tg.health_check.clone(),
+                    });
                 }
                 let attributes = missing_attributes(&tg.attributes, &o.attributes);
                 if !attributes.is_empty() {
-                    tg_phase.push(Step::SetTargetGroupAttributes { arn: o.arn.clone(), attributes });
+                    tg_phase.push(Step::SetTargetGroupAttributes {
+                        arn: o.arn.clone(),
+                        attributes,
+                    });
                 }
                 let tags = missing_tags(&tg.tags, &o.tags);
                 if !tags.is_empty() {
-                    tg_phase.push(Step::TagElb { arn: o.arn.clone(), tags });
+                    tg_phase.push(Step::TagElb {
+                        arn: o.arn.clone(),
+                        tags,
+                    });
                 }
             }
         }
@@ -270,45 +375,78 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
             for l in &lb.listeners {
                 let mut listener = l.clone();
                 let rules = std::mem::take(&mut listener.rules);
-                listener_phase.push(Step::CreateListener { load_balancer: lb.name.clone(), listener: Box::new(listener) });
+                listener_phase.push(Step::CreateListener {
+                    load_balancer: lb.name.clone(),
+                    listener: Box::new(listener),
+                });
                 for r in rules {
-                    rule_phase.push(Step::CreateRule { load_balancer: lb.name.clone(), port: l.port, rule: Box::new(r) });
+                    rule_phase.push(Step::CreateRule {
+                        load_balancer: lb.name.clone(),
+                        port: l.port,
+                        rule: Box::new(r),
+                    });
                 }
             }
             continue;
         };
         if !lb.subnets.is_empty() && o.subnets != lb.subnets {
-            lb_phase.push(Step::SetSubnets { arn: o.arn.clone(), subnets: lb.subnets.clone() });
+            lb_phase.push(Step::SetSubnets {
+                arn: o.arn.clone(),
+                subnets: lb.subnets.clone(),
+            });
         }
         let mut have: Vec<String> = o
             .security_groups
             .iter()
-            .map(|id| sg_names.get(id.as_str()).map_or(id.clone(), |n| (*n).to_owned()))
+            .map(|id| {
+                sg_names
+                    .get(id.as_str())
+                    .map_or(id.clone(), |n| (*n).to_owned())
+            })
             .collect();
         have.sort();
         let mut want = desired_sgs.clone();
         want.sort();
         if have != want {
-            lb_phase.push(Step::SetSecurityGroups { arn: o.arn.clone(), security_groups: desired_sgs });
+            lb_phase.push(Step::SetSecurityGroups {
+                arn: o.arn.clone(),
+                security_groups: desired_sgs,
+            });
         }
         if o.ip_address_type != lb.ip_address_type {
-            lb_phase.push(Step::SetIpAddressType { arn: o.arn.clone(), ip_address_type: lb.ip_address_type });
+            lb_phase.push(Step::SetIpAddressType {
+                arn: o.arn.clone(),
+                ip_address_type: lb.ip_address_type,
+            });
         }
         let attributes = missing_attributes(&lb.attributes, &o.attributes);
         if !attributes.is_empty() {
-            lb_phase.push(Step::SetLoadBalancerAttributes { arn: o.arn.clone(), attributes });
+            lb_phase.push(Step::SetLoadBalancerAttributes {
+                arn: o.arn.clone(),
+                attributes,
+            });
         }
         let tags = missing_tags(&lb.tags, &o.tags);
         if !tags.is_empty() {
-            lb_phase.push(Step::TagElb { arn: o.arn.clone(), tags });
+            lb_phase.push(Step::TagElb {
+                arn: o.arn.clone(),
+                tags,
+            });
         }
         for l in &lb.listeners {
             let Some(ol) = o.listeners.iter().find(|x| x.port == l.port) else {
                 let mut listener = l.clone();
                 let rules = std::mem::take(&mut listener.rules);
-                listener_phase.push(Step::CreateListener { load_balancer: lb.name.clone(), listener: Box::new(listener) });
+                listener_phase.push(Step::CreateListener {
+                    load_balancer: lb.name.clone(),
+                    listener: Box::new(listener),
+                });
                 for r in rules {
-                    rule_phase.push(Step::CreateRule { load_balancer: lb.name.clone(), port: l.port, rule: Box::new(r) });
+                    rule_phase.push(Step::CreateRule {
+                        load_balancer: lb.name.clone(),
+                        port: l.port,
+                        rule: Box::new(r),
+                    });
                 }
                 continue;
             };
@@ -329,23 +467,37 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
             let desired_priorities: BTreeSet<i32> = l.rules.iter().map(|r| r.priority).collect();
             for r in &l.rules {
                 match ol.rules.iter().find(|x| x.priority == r.priority) {
-                    None => rule_phase.push(Step::CreateRule { load_balancer: lb.name.clone(), port: l.port, rule: Box::new(r.clone()) }),
+                    None => rule_phase.push(Step::CreateRule {
+                        load_balancer: lb.name.clone(),
+                        port: l.port,
+                        rule: Box::new(r.clone()),
+                    }),
                     Some(or) => {
-                        if or.conditions != r.conditions || by_name(&or.action, &tg_names) != r.action {
-                            rule_phase.push(Step::ModifyRule { arn: or.arn.clone(), conditions: r.conditions.clone(), action: r.action.clone() });
+                        if or.conditions != r.conditions
+                            || by_name(&or.action, &tg_names) != r.action
+                        {
+                            rule_phase.push(Step::ModifyRule {
+                                arn: or.arn.clone(),
+                                conditions: r.conditions.clone(),
+                                action: r.action.clone(),
+                            });
                         }
                     }
                 }
             }
             for or in &ol.rules {
                 if !desired_priorities.contains(&or.priority) {
-                    rule_deletes.push(Step::DeleteRule { arn: or.arn.clone() });
+                    rule_deletes.push(Step::DeleteRule {
+                        arn: or.arn.clone(),
+                    });
                 }
             }
         }
         for ol in &o.listeners {
             if !lb.listeners.iter().any(|l| l.port == ol.port) {
-                listener_deletes.push(Step::DeleteListener { arn: ol.arn.clone() });
+                listener_deletes.push(Step::DeleteListener {
+                    arn: ol.arn.clone(),
+                });
             }
         }
     }

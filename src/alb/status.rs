@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::builder::{BuildOutput, MemberOutcome};
 use super::observed::Observed;
-use crate::crd::load_balancer_group::{LoadBalancerStatus, MemberStatus, OwnedResource};
 use crate::crd::LoadBalancerGroupStatus;
+use crate::crd::load_balancer_group::{LoadBalancerStatus, MemberStatus, OwnedResource};
 use crate::k8s::conditions::{Clock, condition_type, reason, set_condition};
 
 pub mod group_reason {
@@ -25,7 +25,10 @@ pub const SPLIT: &str = "Split";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyOutcome {
     Converged,
-    Failed { reason: &'static str, message: String },
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 pub fn group_status(
@@ -36,7 +39,11 @@ pub fn group_status(
     clock: &dyn Clock,
 ) -> LoadBalancerGroupStatus {
     let mut conditions: Vec<Condition> = previous.map(|p| p.conditions.clone()).unwrap_or_default();
-    let excluded: Vec<&MemberOutcome> = build.members.iter().filter(|m| m.problem.is_some()).collect();
+    let excluded: Vec<&MemberOutcome> = build
+        .members
+        .iter()
+        .filter(|m| m.problem.is_some())
+        .collect();
     let accepted = build.members.len() - excluded.len();
     let load_balancers: Vec<LoadBalancerStatus> = build
         .model
@@ -63,18 +70,50 @@ pub fn group_status(
             group_reason::NO_MEMBERS,
             "every member Ingress is excluded; see status.members".to_owned(),
         ),
-        ApplyOutcome::Converged if !all_exist => (false, reason::PENDING, "waiting for the load balancer".to_owned()),
+        ApplyOutcome::Converged if !all_exist => (
+            false,
+            reason::PENDING,
+            "waiting for the load balancer".to_owned(),
+        ),
         ApplyOutcome::Converged => (
             true,
             reason::RECONCILED,
-            format!("{accepted} member(s) on {} load balancer(s)", load_balancers.len()),
+            format!(
+                "{accepted} member(s) on {} load balancer(s)",
+                load_balancers.len()
+            ),
         ),
     };
-    set_condition(&mut conditions, condition_type::READY, ready, ready_reason, &ready_message, None, clock);
+    set_condition(
+        &mut conditions,
+        condition_type::READY,
+        ready,
+        ready_reason,
+        &ready_message,
+        None,
+        clock,
+    );
     if excluded.is_empty() {
-        set_condition(&mut conditions, condition_type::DEGRADED, false, group_reason::ALL_MEMBERS_ACCEPTED, "", None, clock);
+        set_condition(
+            &mut conditions,
+            condition_type::DEGRADED,
+            false,
+            group_reason::ALL_MEMBERS_ACCEPTED,
+            "",
+            None,
+            clock,
+        );
     } else {
-        let names: Vec<String> = excluded.iter().map(|m| format!("{} ({})", m.id(), m.problem.as_ref().map(|p| p.reason).unwrap_or_default())).collect();
+        let names: Vec<String> = excluded
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} ({})",
+                    m.id(),
+                    m.problem.as_ref().map(|p| p.reason).unwrap_or_default()
+                )
+            })
+            .collect();
         set_condition(
             &mut conditions,
             condition_type::DEGRADED,
@@ -100,14 +139,26 @@ pub fn group_status(
             clock,
         );
     } else {
-        set_condition(&mut conditions, SPLIT, false, group_reason::ONE_ALB, "", None, clock);
+        set_condition(
+            &mut conditions,
+            SPLIT,
+            false,
+            group_reason::ONE_ALB,
+            "",
+            None,
+            clock,
+        );
     }
 
     let mut target_groups: Vec<OwnedResource> = observed
         .target_groups
         .iter()
         .map(|t| OwnedResource {
-            key: t.tags.get(super::model::TAG_RESOURCE).cloned().unwrap_or_default(),
+            key: t
+                .tags
+                .get(super::model::TAG_RESOURCE)
+                .cloned()
+                .unwrap_or_default(),
             name: t.name.clone(),
             id: t.arn.clone(),
         })
@@ -117,7 +168,11 @@ pub fn group_status(
         .security_groups
         .iter()
         .map(|s| OwnedResource {
-            key: s.tags.get(super::model::TAG_RESOURCE).cloned().unwrap_or_default(),
+            key: s
+                .tags
+                .get(super::model::TAG_RESOURCE)
+                .cloned()
+                .unwrap_or_default(),
             name: s.name.clone(),
             id: s.id.clone(),
         })
@@ -128,7 +183,11 @@ pub fn group_status(
     for o in &observed.load_balancers {
         if !all_lbs.iter().any(|l| l.name == o.name) {
             all_lbs.push(LoadBalancerStatus {
-                key: o.tags.get(super::model::TAG_RESOURCE).cloned().unwrap_or_default(),
+                key: o
+                    .tags
+                    .get(super::model::TAG_RESOURCE)
+                    .cloned()
+                    .unwrap_or_default(),
                 name: o.name.clone(),
                 arn: Some(o.arn.clone()),
                 dns_name: Some(o.dns_name.clone()),
@@ -162,7 +221,11 @@ pub fn group_status(
 }
 
 /// The DNS name an accepted member should carry in `status.loadBalancer.ingress[].hostname`.
-pub fn member_hostname(build: &BuildOutput, observed: &Observed, member: &MemberOutcome) -> Option<String> {
+pub fn member_hostname(
+    build: &BuildOutput,
+    observed: &Observed,
+    member: &MemberOutcome,
+) -> Option<String> {
     let shard = member.shard?;
     let lb = build.model.load_balancers.get(shard)?;
     observed
@@ -183,11 +246,21 @@ mod tests {
 
     #[test]
     fn status_is_stable_and_reports_hostnames() {
-        let ing = ingress("ns", "a", serde_json::json!({}), serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]));
+        let ing = ingress(
+            "ns",
+            "a",
+            serde_json::json!({}),
+            serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+        );
         let model = build_group("ns/a", std::slice::from_ref(&ing));
         let build = BuildOutput {
             model: model.clone(),
-            members: vec![MemberOutcome { namespace: "ns".into(), name: "a".into(), shard: Some(0), problem: None }],
+            members: vec![MemberOutcome {
+                namespace: "ns".into(),
+                name: "a".into(),
+                shard: Some(0),
+                problem: None,
+            }],
             notes: vec![],
         };
         let mut sim = Sim::new(Observed::default());
@@ -199,8 +272,17 @@ mod tests {
         assert_eq!(s1.rule_count, 1);
         assert!(s1.load_balancers[0].arn.is_some());
         let later = FixedClock(Timestamp::from_second(99).unwrap());
-        let s2 = group_status(Some(&s1), &build, &sim.state, &ApplyOutcome::Converged, &later);
+        let s2 = group_status(
+            Some(&s1),
+            &build,
+            &sim.state,
+            &ApplyOutcome::Converged,
+            &later,
+        );
         assert_eq!(s1, s2);
-        assert_eq!(member_hostname(&build, &sim.state, &build.members[0]).as_deref(), Some(format!("{}.elb", model.load_balancers[0].name).as_str()));
+        assert_eq!(
+            member_hostname(&build, &sim.state, &build.members[0]).as_deref(),
+            Some(format!("{}.elb", model.load_balancers[0].name).as_str())
+        );
     }
 }

@@ -24,7 +24,12 @@ impl Sim {
         ids.extend(state.security_groups.iter().map(|s| s.id.as_str()));
         let next = ids
             .iter()
-            .filter_map(|id| id.rsplit(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
+            .filter_map(|id| {
+                id.rsplit(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .max()
             .unwrap_or(0)
             .max(1000);
@@ -37,13 +42,23 @@ impl Sim {
     }
 
     fn sg_id(&self, name: &str) -> String {
-        self.state.security_groups.iter().find(|s| s.name == name).map(|s| s.id.clone()).expect("sg by name")
+        self.state
+            .security_groups
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id.clone())
+            .expect("sg by name")
     }
 
     fn tg_arn(&self, t: &TargetRef) -> TargetRef {
         match t {
             TargetRef::Name(n) => TargetRef::Arn(
-                self.state.target_groups.iter().find(|x| &x.name == n).map(|x| x.arn.clone()).expect("tg by name"),
+                self.state
+                    .target_groups
+                    .iter()
+                    .find(|x| &x.name == n)
+                    .map(|x| x.arn.clone())
+                    .expect("tg by name"),
             ),
             other => other.clone(),
         }
@@ -51,7 +66,10 @@ impl Sim {
 
     fn resolve(&self, a: &Action) -> Action {
         match a {
-            Action::Forward { targets, stickiness } => Action::Forward {
+            Action::Forward {
+                targets,
+                stickiness,
+            } => Action::Forward {
                 targets: targets.iter().map(|(t, w)| (self.tg_arn(t), *w)).collect(),
                 stickiness: *stickiness,
             },
@@ -60,7 +78,12 @@ impl Sim {
     }
 
     fn listener_mut(&mut self, arn: &str) -> &mut ObservedListener {
-        self.state.load_balancers.iter_mut().flat_map(|l| l.listeners.iter_mut()).find(|l| l.arn == arn).expect("listener")
+        self.state
+            .load_balancers
+            .iter_mut()
+            .flat_map(|l| l.listeners.iter_mut())
+            .find(|l| l.arn == arn)
+            .expect("listener")
     }
 
     pub fn apply(&mut self, steps: &[Step]) {
@@ -73,19 +96,39 @@ impl Sim {
         match s {
             Step::CreateSecurityGroup { name, tags, .. } => {
                 let id = self.id("sg-");
-                self.state.security_groups.push(ObservedSecurityGroup { id, name: name.clone(), ingress: BTreeSet::new(), tags: tags.clone() });
+                self.state.security_groups.push(ObservedSecurityGroup {
+                    id,
+                    name: name.clone(),
+                    ingress: BTreeSet::new(),
+                    tags: tags.clone(),
+                });
             }
             Step::AuthorizeIngress { group, rules } => {
                 let id = self.sg_id(group);
-                let sg = self.state.security_groups.iter_mut().find(|s| s.id == id).unwrap();
+                let sg = self
+                    .state
+                    .security_groups
+                    .iter_mut()
+                    .find(|s| s.id == id)
+                    .unwrap();
                 sg.ingress.extend(rules.iter().cloned());
             }
             Step::TagSecurityGroup { id, tags } => {
-                let sg = self.state.security_groups.iter_mut().find(|s| &s.id == id).unwrap();
+                let sg = self
+                    .state
+                    .security_groups
+                    .iter_mut()
+                    .find(|s| &s.id == id)
+                    .unwrap();
                 sg.tags.extend(tags.clone());
             }
             Step::RevokeIngress { id, rules } => {
-                let sg = self.state.security_groups.iter_mut().find(|s| &s.id == id).unwrap();
+                let sg = self
+                    .state
+                    .security_groups
+                    .iter_mut()
+                    .find(|s| &s.id == id)
+                    .unwrap();
                 for r in rules {
                     sg.ingress.remove(r);
                 }
@@ -106,16 +149,33 @@ impl Sim {
                 });
             }
             Step::ModifyTargetGroup { arn, health_check } => {
-                self.state.target_groups.iter_mut().find(|t| &t.arn == arn).unwrap().health_check = health_check.clone();
+                self.state
+                    .target_groups
+                    .iter_mut()
+                    .find(|t| &t.arn == arn)
+                    .unwrap()
+                    .health_check = health_check.clone();
             }
             Step::SetTargetGroupAttributes { arn, attributes } => {
-                self.state.target_groups.iter_mut().find(|t| &t.arn == arn).unwrap().attributes.extend(attributes.clone());
+                self.state
+                    .target_groups
+                    .iter_mut()
+                    .find(|t| &t.arn == arn)
+                    .unwrap()
+                    .attributes
+                    .extend(attributes.clone());
             }
             Step::TagElb { arn, tags } => {
                 if let Some(t) = self.state.target_groups.iter_mut().find(|t| &t.arn == arn) {
                     t.tags.extend(tags.clone());
                 } else {
-                    self.state.load_balancers.iter_mut().find(|t| &t.arn == arn).unwrap().tags.extend(tags.clone());
+                    self.state
+                        .load_balancers
+                        .iter_mut()
+                        .find(|t| &t.arn == arn)
+                        .unwrap()
+                        .tags
+                        .extend(tags.clone());
                 }
             }
             Step::DeleteTargetGroup { arn } => {
@@ -127,8 +187,19 @@ impl Sim {
                 assert!(!used, "ResourceInUse: target group {arn} is still used");
                 self.state.target_groups.retain(|t| &t.arn != arn);
             }
-            Step::CreateLoadBalancer { name, scheme, ip_address_type, subnets, security_groups, attributes, tags } => {
-                assert!(!self.state.load_balancers.iter().any(|l| &l.name == name), "DuplicateLoadBalancerName {name}");
+            Step::CreateLoadBalancer {
+                name,
+                scheme,
+                ip_address_type,
+                subnets,
+                security_groups,
+                attributes,
+                tags,
+            } => {
+                assert!(
+                    !self.state.load_balancers.iter().any(|l| &l.name == name),
+                    "DuplicateLoadBalancerName {name}"
+                );
                 let arn = self.id("arn:lb/");
                 let mut sgs: Vec<String> = security_groups.iter().map(|n| self.sg_id(n)).collect();
                 sgs.sort();
@@ -146,24 +217,62 @@ impl Sim {
                 });
             }
             Step::SetSubnets { arn, subnets } => {
-                self.state.load_balancers.iter_mut().find(|l| &l.arn == arn).unwrap().subnets = subnets.clone();
+                self.state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.arn == arn)
+                    .unwrap()
+                    .subnets = subnets.clone();
             }
-            Step::SetSecurityGroups { arn, security_groups } => {
+            Step::SetSecurityGroups {
+                arn,
+                security_groups,
+            } => {
                 let mut sgs: Vec<String> = security_groups.iter().map(|n| self.sg_id(n)).collect();
                 sgs.sort();
-                self.state.load_balancers.iter_mut().find(|l| &l.arn == arn).unwrap().security_groups = sgs;
+                self.state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.arn == arn)
+                    .unwrap()
+                    .security_groups = sgs;
             }
-            Step::SetIpAddressType { arn, ip_address_type } => {
-                self.state.load_balancers.iter_mut().find(|l| &l.arn == arn).unwrap().ip_address_type = *ip_address_type;
+            Step::SetIpAddressType {
+                arn,
+                ip_address_type,
+            } => {
+                self.state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.arn == arn)
+                    .unwrap()
+                    .ip_address_type = *ip_address_type;
             }
             Step::SetLoadBalancerAttributes { arn, attributes } => {
-                self.state.load_balancers.iter_mut().find(|l| &l.arn == arn).unwrap().attributes.extend(attributes.clone());
+                self.state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.arn == arn)
+                    .unwrap()
+                    .attributes
+                    .extend(attributes.clone());
             }
-            Step::CreateListener { load_balancer, listener } => {
+            Step::CreateListener {
+                load_balancer,
+                listener,
+            } => {
                 let arn = self.id("arn:listener/");
                 let default_action = self.resolve(&listener.default_action);
-                let lb = self.state.load_balancers.iter_mut().find(|l| &l.name == load_balancer).unwrap();
-                assert!(!lb.listeners.iter().any(|l| l.port == listener.port), "DuplicateListener");
+                let lb = self
+                    .state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.name == load_balancer)
+                    .unwrap();
+                assert!(
+                    !lb.listeners.iter().any(|l| l.port == listener.port),
+                    "DuplicateListener"
+                );
                 lb.listeners.push(ObservedListener {
                     arn,
                     port: listener.port,
@@ -174,7 +283,13 @@ impl Sim {
                     rules: Vec::new(),
                 });
             }
-            Step::ModifyListener { arn, protocol, certificates, ssl_policy, default_action } => {
+            Step::ModifyListener {
+                arn,
+                protocol,
+                certificates,
+                ssl_policy,
+                default_action,
+            } => {
                 let default_action = self.resolve(default_action);
                 let l = self.listener_mut(arn);
                 l.protocol = *protocol;
@@ -182,22 +297,55 @@ impl Sim {
                 l.ssl_policy = ssl_policy.clone();
                 l.default_action = default_action;
             }
-            Step::CreateRule { load_balancer, port, rule } => {
+            Step::CreateRule {
+                load_balancer,
+                port,
+                rule,
+            } => {
                 let arn = self.id("arn:rule/");
                 let action = self.resolve(&rule.action);
-                let lb = self.state.load_balancers.iter_mut().find(|l| &l.name == load_balancer).unwrap();
+                let lb = self
+                    .state
+                    .load_balancers
+                    .iter_mut()
+                    .find(|l| &l.name == load_balancer)
+                    .unwrap();
                 let l = lb.listeners.iter_mut().find(|l| l.port == *port).unwrap();
-                assert!(!l.rules.iter().any(|r| r.priority == rule.priority), "PriorityInUse");
-                l.rules.push(ObservedRule { arn, priority: rule.priority, conditions: rule.conditions.clone(), action });
+                assert!(
+                    !l.rules.iter().any(|r| r.priority == rule.priority),
+                    "PriorityInUse"
+                );
+                l.rules.push(ObservedRule {
+                    arn,
+                    priority: rule.priority,
+                    conditions: rule.conditions.clone(),
+                    action,
+                });
             }
-            Step::ModifyRule { arn, conditions, action } => {
+            Step::ModifyRule {
+                arn,
+                conditions,
+                action,
+            } => {
                 let action = self.resolve(action);
-                let r = self.state.load_balancers.iter_mut().flat_map(|l| l.listeners.iter_mut()).flat_map(|l| l.rules.iter_mut()).find(|r| &r.arn == arn).unwrap();
+                let r = self
+                    .state
+                    .load_balancers
+                    .iter_mut()
+                    .flat_map(|l| l.listeners.iter_mut())
+                    .flat_map(|l| l.rules.iter_mut())
+                    .find(|r| &r.arn == arn)
+                    .unwrap();
                 r.conditions = conditions.clone();
                 r.action = action;
             }
             Step::DeleteRule { arn } => {
-                for l in self.state.load_balancers.iter_mut().flat_map(|l| l.listeners.iter_mut()) {
+                for l in self
+                    .state
+                    .load_balancers
+                    .iter_mut()
+                    .flat_map(|l| l.listeners.iter_mut())
+                {
                     l.rules.retain(|r| &r.arn != arn);
                 }
             }

@@ -28,12 +28,28 @@ fn member_gen() -> impl Strategy<Value = MemberSpecGen> {
         10u8..30,
         prop::option::of(0u16..300),
     )
-        .prop_map(|(paths, https, ip, health_interval, deregistration)| MemberSpecGen { paths, https, ip, health_interval, deregistration })
+        .prop_map(
+            |(paths, https, ip, health_interval, deregistration)| MemberSpecGen {
+                paths,
+                https,
+                ip,
+                health_interval,
+                deregistration,
+            },
+        )
 }
 
 fn group_gen() -> impl Strategy<Value = GroupSpec> {
-    (prop::collection::vec(member_gen(), 0..6), any::<bool>(), prop::option::of(1u16..4000))
-        .prop_map(|(members, scheme_public, idle_timeout)| GroupSpec { members, scheme_public, idle_timeout })
+    (
+        prop::collection::vec(member_gen(), 0..6),
+        any::<bool>(),
+        prop::option::of(1u16..4000),
+    )
+        .prop_map(|(members, scheme_public, idle_timeout)| GroupSpec {
+            members,
+            scheme_public,
+            idle_timeout,
+        })
 }
 
 fn model_of(spec: &GroupSpec) -> GroupModel {
@@ -108,7 +124,12 @@ fn foreign(seed: u8) -> Observed {
                 certificates: vec![],
                 ssl_policy: None,
                 default_action: Action::not_found(),
-                rules: vec![ObservedRule { arn: "arn:foreign-rule".into(), priority: 1, conditions: vec![], action: Action::not_found() }],
+                rules: vec![ObservedRule {
+                    arn: "arn:foreign-rule".into(),
+                    priority: 1,
+                    conditions: vec![],
+                    action: Action::not_found(),
+                }],
             }],
         }],
         target_groups: vec![ObservedTargetGroup {
@@ -119,13 +140,24 @@ fn foreign(seed: u8) -> Observed {
             port: 80,
             target_type: TargetType::Ip,
             health_check: HealthCheck {
-                path: "/".into(), port: "traffic-port".into(), protocol: Protocol::Http, interval_seconds: 15,
-                timeout_seconds: 5, healthy_threshold: 2, unhealthy_threshold: 2, success_codes: "200".into(),
+                path: "/".into(),
+                port: "traffic-port".into(),
+                protocol: Protocol::Http,
+                interval_seconds: 15,
+                timeout_seconds: 5,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+                success_codes: "200".into(),
             },
             attributes: Default::default(),
             tags: tags.clone(),
         }],
-        security_groups: vec![ObservedSecurityGroup { id: "sg-foreign".into(), name: "foreign-sg".into(), ingress: Default::default(), tags }],
+        security_groups: vec![ObservedSecurityGroup {
+            id: "sg-foreign".into(),
+            name: "foreign-sg".into(),
+            ingress: Default::default(),
+            tags,
+        }],
     }
 }
 
@@ -180,39 +212,89 @@ proptest! {
 
 #[test]
 fn an_unchanged_group_plans_nothing_and_a_target_type_change_replaces_create_first() {
-    let ing = ingress("ns", "a", serde_json::json!({"alb.ingress.kubernetes.io/target-type":"ip"}), serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]));
+    let ing = ingress(
+        "ns",
+        "a",
+        serde_json::json!({"alb.ingress.kubernetes.io/target-type":"ip"}),
+        serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+    );
     let m1 = build_group("ns/a", std::slice::from_ref(&ing));
     let mut sim = Sim::new(Observed::default());
     let steps = plan(&m1, &sim.state, "c1");
-    let kinds: Vec<&str> = steps.iter().map(|s| match s {
-        Step::CreateSecurityGroup { .. } => "sg", Step::AuthorizeIngress { .. } => "sg-rule", Step::CreateTargetGroup(_) => "tg",
-        Step::CreateLoadBalancer { .. } => "lb", Step::CreateListener { .. } => "listener", Step::CreateRule { .. } => "rule", _ => "other",
-    }).collect();
-    assert_eq!(kinds, ["sg", "sg-rule", "sg", "tg", "lb", "listener", "rule"]);
+    let kinds: Vec<&str> = steps
+        .iter()
+        .map(|s| match s {
+            Step::CreateSecurityGroup { .. } => "sg",
+            Step::AuthorizeIngress { .. } => "sg-rule",
+            Step::CreateTargetGroup(_) => "tg",
+            Step::CreateLoadBalancer { .. } => "lb",
+            Step::CreateListener { .. } => "listener",
+            Step::CreateRule { .. } => "rule",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["sg", "sg-rule", "sg", "tg", "lb", "listener", "rule"]
+    );
     sim.apply(&steps);
     assert!(plan(&m1, &sim.state, "c1").is_empty());
 
-    let ing2 = ingress("ns", "a", serde_json::json!({"alb.ingress.kubernetes.io/target-type":"instance"}), serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]));
+    let ing2 = ingress(
+        "ns",
+        "a",
+        serde_json::json!({"alb.ingress.kubernetes.io/target-type":"instance"}),
+        serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+    );
     let m2 = build_group("ns/a", std::slice::from_ref(&ing2));
     let steps = plan(&m2, &sim.state, "c1");
-    let create = steps.iter().position(|s| matches!(s, Step::CreateTargetGroup(_))).unwrap();
-    let modify = steps.iter().position(|s| matches!(s, Step::ModifyRule { .. })).unwrap();
-    let delete = steps.iter().position(|s| matches!(s, Step::DeleteTargetGroup { .. })).unwrap();
+    let create = steps
+        .iter()
+        .position(|s| matches!(s, Step::CreateTargetGroup(_)))
+        .unwrap();
+    let modify = steps
+        .iter()
+        .position(|s| matches!(s, Step::ModifyRule { .. }))
+        .unwrap();
+    let delete = steps
+        .iter()
+        .position(|s| matches!(s, Step::DeleteTargetGroup { .. }))
+        .unwrap();
     assert!(create < modify && modify < delete, "{steps:#?}");
     sim.apply(&steps);
     assert!(plan(&m2, &sim.state, "c1").is_empty());
     // Deleting the group removes everything, load balancer first, security groups last.
     let steps = plan(&GroupModel::empty("ns/a"), &sim.state, "c1");
-    assert!(matches!(steps.last(), Some(Step::DeleteSecurityGroup { .. })), "{steps:#?}");
+    assert!(
+        matches!(steps.last(), Some(Step::DeleteSecurityGroup { .. })),
+        "{steps:#?}"
+    );
     sim.apply(&steps);
     assert!(sim.state.is_empty());
 }
 
 #[test]
 fn regression_replaced_target_group_with_new_member() {
-    let m = |paths: Vec<(u8, u8, u8)>, ip: bool| MemberSpecGen { paths, https: false, ip, health_interval: 10, deregistration: None };
-    let before = GroupSpec { members: vec![m(vec![(0, 0, 0)], true)], scheme_public: false, idle_timeout: None };
-    let after = GroupSpec { members: vec![m(vec![(0, 0, 0)], false), m(vec![(0, 1, 1), (0, 2, 2)], false)], scheme_public: false, idle_timeout: None };
+    let m = |paths: Vec<(u8, u8, u8)>, ip: bool| MemberSpecGen {
+        paths,
+        https: false,
+        ip,
+        health_interval: 10,
+        deregistration: None,
+    };
+    let before = GroupSpec {
+        members: vec![m(vec![(0, 0, 0)], true)],
+        scheme_public: false,
+        idle_timeout: None,
+    };
+    let after = GroupSpec {
+        members: vec![
+            m(vec![(0, 0, 0)], false),
+            m(vec![(0, 1, 1), (0, 2, 2)], false),
+        ],
+        scheme_public: false,
+        idle_timeout: None,
+    };
     let mut sim = Sim::new(Observed::default());
     sim.apply(&plan(&model_of(&before), &sim.state, "c1"));
     let m2 = model_of(&after);
