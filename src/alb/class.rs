@@ -330,7 +330,7 @@ mod tests {
         let m = membership(
             &i,
             &classes,
-            &[params.clone()],
+            std::slice::from_ref(&params),
             Some(&ok_labels),
             &ClassSettings::default(),
         )

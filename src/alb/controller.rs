@@ -629,10 +629,11 @@ impl Reconciler {
             info!(steps = steps.len(), "applying plan");
             let result = aws.apply(&steps, &observed).await;
             // Re-read what we own now, success or not, so status records every ARN.
-            let mut after = Known::default();
-            after.load_balancer_arns = known.load_balancer_arns.clone();
-            after.target_group_arns = known.target_group_arns.clone();
-            after.security_group_ids = known.security_group_ids.clone();
+            let after = Known {
+                load_balancer_arns: known.load_balancer_arns.clone(),
+                target_group_arns: known.target_group_arns.clone(),
+                security_group_ids: known.security_group_ids.clone(),
+            };
             // A failed step may leave something we created; desired names find it.
             observed = aws
                 .observe(&after, &without_attributes(&build.model))

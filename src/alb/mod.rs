@@ -210,3 +210,35 @@ pub async fn plan_report(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn plan_report_without_aws_prints_the_model_and_member_outcomes() {
+        let objects = vec![
+            json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop"},
+                   "spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":30080}]}}),
+            json!({"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"front","namespace":"shop"},
+                   "spec":{"ingressClassName":"causeway","rules":[{"host":"shop.example.com","http":{"paths":[
+                       {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}),
+            json!({"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"broken","namespace":"shop",
+                   "annotations":{"alb.ingress.kubernetes.io/listen-ports":"[{\"HTTP\":"}},
+                   "spec":{"ingressClassName":"causeway","rules":[{"http":{"paths":[
+                       {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}),
+        ];
+        let report = super::plan_report(&objects, None, "c1").await;
+        assert!(report.contains("alb group shop/front:"), "{report}");
+        assert!(report.contains("member shop/front: accepted"), "{report}");
+        assert!(
+            report.contains("member shop/broken: excluded: InvalidAnnotation"),
+            "{report}"
+        );
+        assert!(report.contains("k8s-shopfront-"), "{report}");
+        assert!(
+            report.contains("actions: not computed (no AWS access)"),
+            "{report}"
+        );
+    }
+}
