@@ -129,6 +129,9 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 
+    #[command(flatten)]
+    pub alb: AlbArgs,
+
     /// Name of this cluster; every AWS resource causeway creates is tagged with it.
     #[arg(long, env = "CAUSEWAY_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
@@ -484,6 +487,68 @@ fn parse_regex(s: &str) -> Result<String, String> {
 
 fn parse_zone_tag(s: &str) -> Result<crate::dns::TagFilter, String> {
     crate::dns::TagFilter::parse(s).map_err(|e| e.to_string())
+}
+
+/// Ingress → ALB flags.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "ALB (Ingress)")]
+pub struct AlbArgs {
+    /// IngressClass controller name causeway claims.
+    #[arg(
+        long = "alb-controller-name",
+        env = "CAUSEWAY_ALB_CONTROLLER_NAME",
+        default_value = "causeway.dev/alb"
+    )]
+    pub controller_name: String,
+
+    /// Also claim aws-load-balancer-controller's IngressClasses (`ingress.k8s.aws/alb`) and the legacy `kubernetes.io/ingress.class: alb`, to replace it in place.
+    #[arg(long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub claim_lbc_class: bool,
+
+    /// VPC of the load balancers and target groups; found from subnets tagged kubernetes.io/cluster/<cluster> when unset.
+    #[arg(long = "alb-vpc-id", env = "CAUSEWAY_VPC_ID")]
+    pub vpc_id: Option<String>,
+
+    /// Tags added to every ALB resource, as `k=v,k=v`.
+    #[arg(long = "alb-default-tags", env = "CAUSEWAY_ALB_DEFAULT_TAGS", default_value = "", value_parser = parse_tags)]
+    pub default_tags: std::collections::BTreeMap<String, String>,
+
+    /// Target type when neither the Ingress, the Service nor IngressClassParams set one.
+    #[arg(long = "alb-default-target-type", env = "CAUSEWAY_ALB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
+    pub default_target_type: String,
+
+    /// Interval at which every group is re-checked against AWS.
+    #[arg(long = "alb-resync-interval", env = "CAUSEWAY_ALB_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync: Duration,
+}
+
+impl AlbArgs {
+    pub fn settings(&self) -> crate::alb::AlbSettings {
+        crate::alb::AlbSettings {
+            class: crate::alb::class::ClassSettings::new(
+                &self.controller_name,
+                self.claim_lbc_class,
+            ),
+            vpc_id: self.vpc_id.clone().filter(|v| !v.is_empty()),
+            default_tags: self.default_tags.clone(),
+            default_target_type: crate::alb::model::TargetType::parse(&self.default_target_type)
+                .unwrap_or(crate::alb::model::TargetType::Instance),
+            resync: self.resync,
+            ..crate::alb::AlbSettings::default()
+        }
+    }
+}
+
+/// `k=v,k=v`, empty allowed.
+pub fn parse_tags(s: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}` is not key=value"))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -257,6 +257,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                 reconcilers = Some(tokio::spawn(run_reconcilers(
                     ctx.clone(),
                     args.targets.clone(),
+                    (args.controllers.contains(&crate::cli::Reconciler::Alb))
+                        .then(|| args.alb.settings()),
                     stop_rx.clone(),
                     dns_settings.clone(),
                 )));
@@ -304,6 +306,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 async fn run_reconcilers(
     ctx: Arc<Context>,
     targets: crate::cli::TargetsArgs,
+    alb: Option<crate::alb::AlbSettings>,
     mut stop: watch::Receiver<bool>,
     dns: Option<crate::dns::DnsSettings>,
 ) {
@@ -323,7 +326,10 @@ async fn run_reconcilers(
             stop.clone(),
         )));
     }
-    // Present exactly when `dns` is among --controllers.
+    // Present exactly when `alb` / `dns` are among --controllers.
+    if let Some(settings) = alb {
+        tasks.push(tokio::spawn(crate::alb::run(ctx.clone(), settings, stop.clone())));
+    }
     if let Some(settings) = dns {
         tasks.push(tokio::spawn(crate::dns::controller::run(
             ctx.clone(),

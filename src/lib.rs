@@ -3,6 +3,7 @@
 //! Every controller follows the same shape: fetch Kubernetes inputs, build the
 //! desired model (pure), observe AWS, plan (pure diff), apply, write status.
 
+pub mod alb;
 pub mod aws;
 pub mod cli;
 pub mod controller;

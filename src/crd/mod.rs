@@ -26,6 +26,7 @@ macro_rules! iam_role_arn {
 pub mod dns_endpoint;
 pub mod iam_role_binding;
 pub mod ingress_class_params;
+pub mod load_balancer_group;
 pub mod target_group_binding;
 
 pub use dns_endpoint::{DNSEndpoint, DNSEndpointSpec, DNSEndpointStatus};
@@ -33,6 +34,7 @@ pub use iam_role_binding::{IamRoleBinding, IamRoleBindingSpec, IamRoleBindingSta
 pub use ingress_class_params::{
     IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus,
 };
+pub use load_balancer_group::{LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus};
 pub use target_group_binding::{
     TargetGroupBinding, TargetGroupBindingSpec, TargetGroupBindingStatus,
 };
@@ -68,6 +70,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         IngressClassParams::crd(),
         DNSEndpoint::crd(),
         IamRoleBinding::crd(),
+        LoadBalancerGroup::crd(),
     ]
 }
 
@@ -206,6 +209,7 @@ mod tests {
                 "elbv2.k8s.aws_ingressclassparams.yaml",
                 "externaldns.k8s.io_dnsendpoints.yaml",
                 "causeway.dev_iamrolebindings.yaml",
+                "causeway.dev_loadbalancergroups.yaml",
             ]
         );
     }
@@ -271,6 +275,15 @@ mod tests {
                 "iamrolebinding",
                 "Namespaced",
                 vec!["irb"],
+            ),
+            (
+                "LoadBalancerGroup",
+                "causeway.dev",
+                "v1alpha1",
+                "loadbalancergroups",
+                "loadbalancergroup",
+                "Cluster",
+                vec!["lbg"],
             ),
         ];
         let crds = all();

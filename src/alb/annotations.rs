@@ -1,0 +1,734 @@
+//! Parsing of the `alb.ingress.kubernetes.io/*` annotations (aws-load-balancer-controller's
+//! names and formats). Pure: each parser returns the value or a [`Problem`] that says exactly
+//! what is wrong, so a bad annotation excludes one Ingress, never the group.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::model::{Action, IpAddressType, Protocol, Redirect, RuleCondition, Scheme, TargetType};
+
+pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
+
+/// Why a member is excluded. Reasons are CamelCase constants (condition reasons).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+pub mod reason {
+    pub const INVALID_ANNOTATION: &str = "InvalidAnnotation";
+    pub const UNKNOWN_ACTION: &str = "UnknownAction";
+    pub const SERVICE_NOT_FOUND: &str = "ServiceNotFound";
+    pub const SERVICE_PORT_NOT_FOUND: &str = "ServicePortNotFound";
+    pub const DUPLICATE_RULE: &str = "DuplicateRule";
+    pub const CERTIFICATE_NOT_FOUND: &str = "CertificateNotFound";
+    pub const INVALID_ATTRIBUTE: &str = "InvalidAttribute";
+    pub const INVALID_GROUP_ORDER: &str = "InvalidGroupOrder";
+    pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+    pub const CONFLICTING_SETTINGS: &str = "ConflictingSettings";
+    pub const PARAMS_NOT_FOUND: &str = "IngressClassParamsNotFound";
+    pub const TOO_MANY_RULES: &str = "TooManyRules";
+    pub const NO_SUBNETS: &str = "SubnetsNotFound";
+}
+
+impl Problem {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Problem {
+            reason,
+            message: message.into(),
+        }
+    }
+    fn annotation(key: &str, message: impl std::fmt::Display) -> Self {
+        Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!("annotation {PREFIX}{key}: {message}"),
+        )
+    }
+}
+
+/// Reads `alb.ingress.kubernetes.io/<key>`.
+pub struct Annotations<'a>(pub &'a BTreeMap<String, String>);
+
+impl<'a> Annotations<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.0
+            .get(&format!("{PREFIX}{key}"))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.get(key).map(str::to_owned)
+    }
+
+    pub fn int(&self, key: &str, min: i64, max: i64) -> Result<Option<i32>, Problem> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let n: i64 = raw
+            .parse()
+            .map_err(|_| Problem::annotation(key, format!("{raw:?} is not a number")))?;
+        if n < min || n > max {
+            return Err(Problem::annotation(
+                key,
+                format!("{n} is outside {min}..={max}"),
+            ));
+        }
+        Ok(Some(n as i32))
+    }
+
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.get(key)
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, Problem> {
+        match self.get(key) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(Problem::annotation(
+                key,
+                format!("{other:?} is not true or false"),
+            )),
+        }
+    }
+
+    /// `k=v,k=v` maps (tags, attributes).
+    pub fn map(&self, key: &str) -> Result<BTreeMap<String, String>, Problem> {
+        let mut out = BTreeMap::new();
+        for item in self.list(key) {
+            let Some((k, v)) = item.split_once('=') else {
+                return Err(Problem::annotation(
+                    key,
+                    format!("{item:?} is not key=value"),
+                ));
+            };
+            out.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        Ok(out)
+    }
+
+    pub fn scheme(&self) -> Result<Option<Scheme>, Problem> {
+        self.get("scheme")
+            .map(|s| {
+                Scheme::parse(s).ok_or_else(|| {
+                    Problem::annotation(
+                        "scheme",
+                        format!("{s:?} is not internal or internet-facing"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    pub fn ip_address_type(&self) -> Result<Option<IpAddressType>, Problem> {
+        self.get("ip-address-type")
+            .map(|s| {
+                IpAddressType::parse(s).ok_or_else(|| {
+                    Problem::annotation("ip-address-type", format!("{s:?} is unknown"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn target_type(&self) -> Result<Option<TargetType>, Problem> {
+        self.get("target-type")
+            .map(|s| {
+                TargetType::parse(s).ok_or_else(|| {
+                    Problem::annotation("target-type", format!("{s:?} is not instance or ip"))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn protocol(&self, key: &str) -> Result<Option<Protocol>, Problem> {
+        self.get(key)
+            .map(|s| {
+                Protocol::parse(s)
+                    .ok_or_else(|| Problem::annotation(key, format!("{s:?} is not HTTP or HTTPS")))
+            })
+            .transpose()
+    }
+
+    /// `[{"HTTP":80},{"HTTPS":443}]`
+    pub fn listen_ports(&self) -> Result<Option<Vec<(Protocol, i32)>>, Problem> {
+        let Some(raw) = self.get("listen-ports") else {
+            return Ok(None);
+        };
+        let entries: Vec<BTreeMap<String, i64>> = serde_json::from_str(raw)
+            .map_err(|e| Problem::annotation("listen-ports", format!("malformed JSON: {e}")))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            for (proto, port) in entry {
+                let protocol = Protocol::parse(&proto).ok_or_else(|| {
+                    Problem::annotation("listen-ports", format!("unknown protocol {proto:?}"))
+                })?;
+                if !(1..=65535).contains(&port) {
+                    return Err(Problem::annotation(
+                        "listen-ports",
+                        format!("port {port} is out of range"),
+                    ));
+                }
+                out.push((protocol, port as i32));
+            }
+        }
+        if out.is_empty() {
+            return Err(Problem::annotation("listen-ports", "lists no port"));
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Attribute keys ELBv2 accepts on an ALB (exact keys, or prefixes ending in `.`).
+const LB_ATTRIBUTES: &[&str] = &[
+    "deletion_protection.enabled",
+    "idle_timeout.timeout_seconds",
+    "client_keep_alive.seconds",
+    "routing.http2.enabled",
+    "routing.http.drop_invalid_header_fields.enabled",
+    "routing.http.desync_mitigation_mode",
+    "routing.http.preserve_host_header.enabled",
+    "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+    "routing.http.xff_client_port.enabled",
+    "routing.http.xff_header_processing.mode",
+    "waf.fail_open.enabled",
+    "zonal_shift.config.enabled",
+    "access_logs.s3.",
+    "connection_logs.s3.",
+    "health_check_logs.s3.",
+];
+
+/// Attribute keys ELBv2 accepts on an ALB target group.
+const TG_ATTRIBUTES: &[&str] = &[
+    "deregistration_delay.timeout_seconds",
+    "slow_start.duration_seconds",
+    "stickiness.enabled",
+    "stickiness.type",
+    "stickiness.lb_cookie.duration_seconds",
+    "stickiness.app_cookie.cookie_name",
+    "stickiness.app_cookie.duration_seconds",
+    "load_balancing.algorithm.type",
+    "load_balancing.algorithm.anomaly_mitigation",
+    "load_balancing.cross_zone.enabled",
+    "lambda.multi_value_headers.enabled",
+    "target_group_health.",
+    "target_health_state.",
+];
+
+fn check_keys(attrs: &BTreeMap<String, String>, known: &[&str], what: &str) -> Result<(), Problem> {
+    for key in attrs.keys() {
+        let ok = known.iter().any(|k| {
+            if k.ends_with('.') {
+                key.starts_with(k)
+            } else {
+                key == k
+            }
+        });
+        if !ok {
+            return Err(Problem::new(
+                reason::INVALID_ATTRIBUTE,
+                format!("{key:?} is not a {what} attribute"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_lb_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
+    check_keys(attrs, LB_ATTRIBUTES, "load balancer")
+}
+
+pub fn check_tg_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
+    check_keys(attrs, TG_ATTRIBUTES, "target group")
+}
+
+/// Target-group settings: read from the Service first, then the Ingress, then defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetGroupSettings {
+    pub target_type: TargetType,
+    pub protocol: Protocol,
+    pub protocol_version: String,
+    pub health_path: String,
+    pub health_port: String,
+    pub health_protocol: Protocol,
+    pub interval: i32,
+    pub timeout: i32,
+    pub healthy: i32,
+    pub unhealthy: i32,
+    pub success_codes: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+pub fn target_group_settings(
+    service: &Annotations<'_>,
+    ingress: &Annotations<'_>,
+    default_target_type: TargetType,
+) -> Result<TargetGroupSettings, Problem> {
+    // A Service annotation wins over the Ingress one, key by key.
+    macro_rules! pick {
+        ($f:expr) => {
+            match $f(service)? {
+                Some(v) => Some(v),
+                None => $f(ingress)?,
+            }
+        };
+    }
+    let target_type = pick!(|a: &Annotations<'_>| a.target_type()).unwrap_or(default_target_type);
+    let protocol =
+        pick!(|a: &Annotations<'_>| a.protocol("backend-protocol")).unwrap_or(Protocol::Http);
+    let protocol_version = service
+        .string("backend-protocol-version")
+        .or_else(|| ingress.string("backend-protocol-version"))
+        .unwrap_or_else(|| "HTTP1".into());
+    if !["HTTP1", "HTTP2", "GRPC"].contains(&protocol_version.as_str()) {
+        return Err(Problem::annotation(
+            "backend-protocol-version",
+            format!("{protocol_version:?} is not HTTP1, HTTP2 or GRPC"),
+        ));
+    }
+    let health_protocol =
+        pick!(|a: &Annotations<'_>| a.protocol("healthcheck-protocol")).unwrap_or(protocol);
+    let int = |key: &str, min, max, default| -> Result<i32, Problem> {
+        Ok(match service.int(key, min, max)? {
+            Some(v) => v,
+            None => ingress.int(key, min, max)?.unwrap_or(default),
+        })
+    };
+    let interval = int("healthcheck-interval-seconds", 5, 300, 15)?;
+    let timeout = int("healthcheck-timeout-seconds", 2, 120, 5)?;
+    let healthy = int("healthy-threshold-count", 2, 10, 2)?;
+    let unhealthy = int("unhealthy-threshold-count", 2, 10, 2)?;
+    if timeout >= interval {
+        return Err(Problem::annotation(
+            "healthcheck-timeout-seconds",
+            format!("timeout {timeout}s must be less than the interval {interval}s"),
+        ));
+    }
+    let health_port = service
+        .string("healthcheck-port")
+        .or_else(|| ingress.string("healthcheck-port"))
+        .unwrap_or_else(|| "traffic-port".into());
+    if health_port != "traffic-port" && !health_port.parse::<u16>().is_ok_and(|p| p > 0) {
+        return Err(Problem::annotation(
+            "healthcheck-port",
+            format!("{health_port:?} is not traffic-port or a port number"),
+        ));
+    }
+    let default_codes = if protocol_version == "GRPC" {
+        "12"
+    } else {
+        "200"
+    };
+    let mut attributes = ingress.map("target-group-attributes")?;
+    attributes.extend(service.map("target-group-attributes")?);
+    check_tg_attributes(&attributes)?;
+    Ok(TargetGroupSettings {
+        target_type,
+        protocol,
+        protocol_version,
+        health_path: service
+            .string("healthcheck-path")
+            .or_else(|| ingress.string("healthcheck-path"))
+            .unwrap_or_else(|| "/".into()),
+        health_port,
+        health_protocol,
+        interval,
+        timeout,
+        healthy,
+        unhealthy,
+        success_codes: service
+            .string("success-codes")
+            .or_else(|| ingress.string("success-codes"))
+            .unwrap_or_else(|| default_codes.into()),
+        attributes,
+    })
+}
+
+// ---- actions.* and conditions.* ----
+
+/// An `actions.<name>` annotation, before target groups are resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionSpec {
+    Forward {
+        targets: Vec<(ForwardTarget, i32)>,
+        stickiness: Option<i32>,
+    },
+    Fixed(Action),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardTarget {
+    Arn(String),
+    Service { name: String, port: String },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawAction {
+    #[serde(rename = "type")]
+    type_: String,
+    #[serde(rename = "targetGroupARN")]
+    target_group_arn: Option<String>,
+    forward_config: Option<RawForward>,
+    redirect_config: Option<RawRedirect>,
+    fixed_response_config: Option<RawFixed>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawForward {
+    #[serde(default)]
+    target_groups: Vec<RawTarget>,
+    target_group_stickiness_config: Option<RawStickiness>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTarget {
+    #[serde(rename = "targetGroupARN")]
+    target_group_arn: Option<String>,
+    service_name: Option<String>,
+    service_port: Option<serde_json::Value>,
+    weight: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStickiness {
+    enabled: Option<bool>,
+    duration_seconds: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRedirect {
+    protocol: Option<String>,
+    host: Option<String>,
+    port: Option<String>,
+    path: Option<String>,
+    query: Option<String>,
+    status_code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFixed {
+    content_type: Option<String>,
+    message_body: Option<String>,
+    status_code: String,
+}
+
+pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
+    let key = format!("actions.{name}");
+    let a: RawAction = serde_json::from_str(raw)
+        .map_err(|e| Problem::annotation(&key, format!("malformed JSON: {e}")))?;
+    match a.type_.as_str() {
+        "forward" => {
+            let mut targets = Vec::new();
+            if let Some(arn) = a.target_group_arn {
+                targets.push((ForwardTarget::Arn(arn), 1));
+            }
+            let mut stickiness = None;
+            if let Some(f) = a.forward_config {
+                for t in f.target_groups {
+                    let weight = t.weight.unwrap_or(1);
+                    if !(0..=999).contains(&weight) {
+                        return Err(Problem::annotation(
+                            &key,
+                            format!("weight {weight} is outside 0..=999"),
+                        ));
+                    }
+                    let target = match (t.target_group_arn, t.service_name) {
+                        (Some(arn), _) => ForwardTarget::Arn(arn),
+                        (None, Some(name)) => {
+                            let port = match t.service_port {
+                                Some(serde_json::Value::String(s)) => s,
+                                Some(serde_json::Value::Number(n)) => n.to_string(),
+                                _ => {
+                                    return Err(Problem::annotation(
+                                        &key,
+                                        format!("service {name:?} needs a servicePort"),
+                                    ));
+                                }
+                            };
+                            ForwardTarget::Service { name, port }
+                        }
+                        (None, None) => {
+                            return Err(Problem::annotation(
+                                &key,
+                                "a target group needs targetGroupARN or serviceName",
+                            ));
+                        }
+                    };
+                    targets.push((target, weight));
+                }
+                if let Some(s) = f.target_group_stickiness_config
+                    && s.enabled == Some(true)
+                {
+                    stickiness = Some(s.duration_seconds.unwrap_or(3600));
+                }
+            }
+            if targets.is_empty() {
+                return Err(Problem::annotation(&key, "forward names no target group"));
+            }
+            if targets.len() > 5 {
+                return Err(Problem::annotation(
+                    &key,
+                    "forward allows at most 5 target groups",
+                ));
+            }
+            Ok(ActionSpec::Forward {
+                targets,
+                stickiness,
+            })
+        }
+        "redirect" => {
+            let r = a
+                .redirect_config
+                .ok_or_else(|| Problem::annotation(&key, "redirect needs redirectConfig"))?;
+            if !["HTTP_301", "HTTP_302"].contains(&r.status_code.as_str()) {
+                return Err(Problem::annotation(
+                    &key,
+                    "statusCode must be HTTP_301 or HTTP_302",
+                ));
+            }
+            Ok(ActionSpec::Fixed(Action::Redirect(Redirect::new(
+                r.protocol,
+                r.host,
+                r.port,
+                r.path,
+                r.query,
+                r.status_code,
+            ))))
+        }
+        "fixed-response" => {
+            let f = a.fixed_response_config.ok_or_else(|| {
+                Problem::annotation(&key, "fixed-response needs fixedResponseConfig")
+            })?;
+            if !f
+                .status_code
+                .parse::<u16>()
+                .is_ok_and(|c| (200..600).contains(&c))
+            {
+                return Err(Problem::annotation(
+                    &key,
+                    "statusCode must be 2XX, 4XX or 5XX",
+                ));
+            }
+            Ok(ActionSpec::Fixed(Action::FixedResponse {
+                status_code: f.status_code,
+                content_type: f.content_type,
+                message_body: f.message_body,
+            }))
+        }
+        other => Err(Problem::new(
+            reason::UNKNOWN_ACTION,
+            format!(
+                "annotation {PREFIX}{key}: unknown action type {other:?} (forward, redirect or fixed-response)"
+            ),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCondition {
+    field: String,
+    host_header_config: Option<RawValues>,
+    path_pattern_config: Option<RawValues>,
+    http_request_method_config: Option<RawValues>,
+    source_ip_config: Option<RawValues>,
+    http_header_config: Option<RawHeader>,
+    query_string_config: Option<RawQuery>,
+}
+
+#[derive(Deserialize)]
+struct RawValues {
+    values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawHeader {
+    http_header_name: String,
+    values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawQuery {
+    values: Vec<RawKv>,
+}
+
+#[derive(Deserialize)]
+struct RawKv {
+    key: Option<String>,
+    value: String,
+}
+
+pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Problem> {
+    let key = format!("conditions.{name}");
+    let list: Vec<RawCondition> = serde_json::from_str(raw)
+        .map_err(|e| Problem::annotation(&key, format!("malformed JSON: {e}")))?;
+    let missing = |what: &str| Problem::annotation(&key, format!("{what} needs its config"));
+    let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
+    list.into_iter()
+        .map(|c| {
+            Ok(match c.field.as_str() {
+                "host-header" => RuleCondition::HostHeader(set(c
+                    .host_header_config
+                    .ok_or_else(|| missing("host-header"))?
+                    .values)),
+                "path-pattern" => RuleCondition::PathPattern(set(c
+                    .path_pattern_config
+                    .ok_or_else(|| missing("path-pattern"))?
+                    .values)),
+                "http-request-method" => RuleCondition::HttpRequestMethod(set(c
+                    .http_request_method_config
+                    .ok_or_else(|| missing("http-request-method"))?
+                    .values)),
+                "source-ip" => RuleCondition::SourceIp(set(c
+                    .source_ip_config
+                    .ok_or_else(|| missing("source-ip"))?
+                    .values)),
+                "http-header" => {
+                    let h = c.http_header_config.ok_or_else(|| missing("http-header"))?;
+                    RuleCondition::HttpHeader {
+                        name: h.http_header_name,
+                        values: set(h.values),
+                    }
+                }
+                "query-string" => RuleCondition::QueryString(
+                    c.query_string_config
+                        .ok_or_else(|| missing("query-string"))?
+                        .values
+                        .into_iter()
+                        .map(|kv| (kv.key.unwrap_or_default(), kv.value))
+                        .collect(),
+                ),
+                other => {
+                    return Err(Problem::annotation(
+                        &key,
+                        format!("unknown condition field {other:?}"),
+                    ));
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn listen_ports_parse_and_reject_garbage() {
+        let a = ann(&[("listen-ports", r#"[{"HTTP":80},{"HTTPS":443}]"#)]);
+        assert_eq!(
+            Annotations(&a).listen_ports().unwrap(),
+            Some(vec![(Protocol::Http, 80), (Protocol::Https, 443)])
+        );
+        let bad = ann(&[("listen-ports", r#"[{"HTTP":80"#)]);
+        let err = Annotations(&bad).listen_ports().unwrap_err();
+        assert_eq!(err.reason, reason::INVALID_ANNOTATION);
+        assert!(err.message.contains("malformed JSON"), "{}", err.message);
+        let bad = ann(&[("listen-ports", r#"[{"TCP":80}]"#)]);
+        assert!(Annotations(&bad).listen_ports().is_err());
+    }
+
+    #[test]
+    fn actions_parse() {
+        let a = parse_action(
+            "blue-green",
+            r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"blue","servicePort":"80","weight":20},{"serviceName":"green","servicePort":80,"weight":80}],"targetGroupStickinessConfig":{"enabled":true,"durationSeconds":200}}}"#,
+        )
+        .unwrap();
+        let ActionSpec::Forward {
+            targets,
+            stickiness,
+        } = a
+        else {
+            panic!()
+        };
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[1].1, 80);
+        assert_eq!(stickiness, Some(200));
+        let r = parse_action(
+            "r",
+            r#"{"type":"redirect","redirectConfig":{"protocol":"HTTPS","port":"443","statusCode":"HTTP_301"}}"#,
+        )
+        .unwrap();
+        let ActionSpec::Fixed(Action::Redirect(r)) = r else {
+            panic!()
+        };
+        assert_eq!(r.host, "#{host}");
+        let e = parse_action("x", r#"{"type":"teleport"}"#).unwrap_err();
+        assert_eq!(e.reason, reason::UNKNOWN_ACTION);
+        assert!(parse_action("x", "{").is_err());
+    }
+
+    #[test]
+    fn conditions_parse() {
+        let c = parse_conditions(
+            "svc",
+            r#"[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"X-Env","values":["canary"]}},{"field":"query-string","queryStringConfig":{"values":[{"key":"v","value":"2"}]}}]"#,
+        )
+        .unwrap();
+        assert_eq!(c.len(), 2);
+        assert!(parse_conditions("svc", r#"[{"field":"moon-phase"}]"#).is_err());
+    }
+
+    #[test]
+    fn service_annotations_override_the_ingress() {
+        let i = ann(&[("healthcheck-path", "/ing"), ("target-type", "ip")]);
+        let s = ann(&[("healthcheck-path", "/svc")]);
+        let t = target_group_settings(&Annotations(&s), &Annotations(&i), TargetType::Instance)
+            .unwrap();
+        assert_eq!(t.health_path, "/svc");
+        assert_eq!(t.target_type, TargetType::Ip);
+        assert_eq!(t.interval, 15);
+        assert_eq!(t.success_codes, "200");
+    }
+
+    #[test]
+    fn unknown_attributes_are_rejected() {
+        let i = ann(&[(
+            "target-group-attributes",
+            "stickiness.enabled=true,bogus.key=1",
+        )]);
+        let e = target_group_settings(
+            &Annotations(&BTreeMap::new()),
+            &Annotations(&i),
+            TargetType::Ip,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, reason::INVALID_ATTRIBUTE);
+        assert!(
+            check_lb_attributes(
+                &[("idle_timeout.timeout_seconds".to_string(), "60".to_string())].into()
+            )
+            .is_ok()
+        );
+        assert!(
+            check_lb_attributes(&[("access_logs.s3.bucket".to_string(), "b".to_string())].into())
+                .is_ok()
+        );
+        assert!(check_lb_attributes(&[("nope".to_string(), "b".to_string())].into()).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+use super::tests_support::*;
+use super::*;
+use crate::alb::class::{GroupKey, Membership};
+use serde_json::json;
+
+fn services() -> BTreeMap<(String, String), Service> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        ("ns".into(), "web".into()),
+        service("ns", "web", 80, Some(30080), json!({})),
+    );
+    m.insert(("ns".into(), "api".into()), service("ns", "api", 80, None, json!({"alb.ingress.kubernetes.io/target-type":"ip","alb.ingress.kubernetes.io/healthcheck-path":"/healthz"})));
+    m
+}
+
+fn member<'a>(ing: &'a Ingress, group: Option<&str>, order: i32) -> Member<'a> {
+    Member {
+        ingress: ing,
+        membership: Membership {
+            group: match group {
+                Some(g) => GroupKey::Explicit(g.into()),
+                None => GroupKey::Implicit {
+                    namespace: ing.namespace().unwrap(),
+                    name: ing.name_any(),
+                },
+            },
+            order,
+            params: None,
+            problem: None,
+        },
+    }
+}
+
+fn build_with(
+    stack: &str,
+    members: &[Member<'_>],
+    svcs: &BTreeMap<(String, String), Service>,
+) -> BuildOutput {
+    let tags = Tags::new();
+    let sn = subnets();
+    let cs = certs();
+    build(
+        stack,
+        members,
+        &Environment {
+            cluster: "c1",
+            default_tags: &tags,
+            default_target_type: TargetType::Instance,
+            services: svcs,
+            subnets: Some(&sn),
+            certificates: Some(&cs),
+        },
+    )
+}
+
+#[test]
+fn single_ingress_gives_one_alb_listener_rule_and_target_group() {
+    let ing = ingress(
+        "ns",
+        "web",
+        json!({}),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let svcs = services();
+    let out = build_with("ns/web", &[member(&ing, None, 0)], &svcs);
+    assert!(out.members[0].problem.is_none(), "{:?}", out.members);
+    let m = &out.model;
+    assert_eq!(m.load_balancers.len(), 1);
+    let lb = &m.load_balancers[0];
+    assert_eq!(lb.scheme, Scheme::Internal);
+    assert_eq!(lb.subnets, vec!["subnet-priv-a", "subnet-priv-b"]);
+    assert!(lb.name.len() <= 32);
+    assert_eq!(lb.tags[TAG_CLUSTER], "c1");
+    assert_eq!(lb.tags[TAG_STACK], "ns/web");
+    assert_eq!(lb.tags[TAG_RESOURCE], "LoadBalancer");
+    assert_eq!(lb.listeners.len(), 1);
+    let l = &lb.listeners[0];
+    assert_eq!((l.port, l.protocol), (80, Protocol::Http));
+    assert_eq!(l.default_action, Action::not_found());
+    assert_eq!(l.rules.len(), 1);
+    assert_eq!(
+        l.rules[0].conditions,
+        vec![
+            RuleCondition::HostHeader(["a.causeway.test".to_string()].into()),
+            RuleCondition::PathPattern(["/*".to_string()].into()),
+        ]
+    );
+    assert_eq!(m.target_groups.len(), 1);
+    let tg = &m.target_groups[0];
+    assert_eq!(tg.key, "ns/web-web:80");
+    assert_eq!(tg.target_type, TargetType::Instance);
+    assert_eq!(tg.port, 30080);
+    assert_eq!(tg.health_check.interval_seconds, 15);
+    assert_eq!(tg.tags[TAG_RESOURCE], "ns/web-web:80");
+    assert_eq!(l.rules[0].action, Action::forward_to(&tg.name));
+    // Frontend SG opens port 80 to the world; backend SG has no inbound rules.
+    assert_eq!(m.security_groups.len(), 2);
+    assert!(m.security_groups[0].ingress.contains(&SgRule {
+        port: 80,
+        cidr: "0.0.0.0/0".into()
+    }));
+    assert!(m.security_groups[1].ingress.is_empty());
+}
+
+#[test]
+fn path_types_have_their_semantics() {
+    let ing = ingress(
+        "ns",
+        "p",
+        json!({}),
+        json!([{"http":{"paths":[
+            {"path":"/exact","pathType":"Exact","backend":{"service":{"name":"web","port":{"number":80}}}},
+            {"path":"/pre/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}},
+            {"path":"/img/*.png","pathType":"ImplementationSpecific","backend":{"service":{"name":"web","port":{"number":80}}}}
+        ]}}]),
+    );
+    let svcs = services();
+    let out = build_with("ns/p", &[member(&ing, None, 0)], &svcs);
+    let rules = &out.model.load_balancers[0].listeners[0].rules;
+    let pattern = |i: usize| rules[i].conditions[0].clone();
+    assert_eq!(
+        pattern(0),
+        RuleCondition::PathPattern(["/exact".to_string()].into())
+    );
+    assert_eq!(
+        pattern(1),
+        RuleCondition::PathPattern(["/pre".to_string(), "/pre/*".to_string()].into())
+    );
+    assert_eq!(
+        pattern(2),
+        RuleCondition::PathPattern(["/img/*.png".to_string()].into())
+    );
+}
+
+#[test]
+fn one_bad_member_is_excluded_and_the_others_keep_working() {
+    let g = json!({"alb.ingress.kubernetes.io/group.name":"shop"});
+    let a = ingress(
+        "ns",
+        "a",
+        g.clone(),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let mut bad_anns = g.clone();
+    bad_anns["alb.ingress.kubernetes.io/listen-ports"] = json!("[{\"HTTP\":80");
+    let b = ingress(
+        "ns",
+        "b",
+        bad_anns,
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let c = ingress(
+        "ns",
+        "c",
+        g.clone(),
+        json!([path_rule(Some("c.causeway.test"), "/", "Prefix", "api", 80)]),
+    );
+    let mut conflicting = g.clone();
+    conflicting["alb.ingress.kubernetes.io/scheme"] = json!("internet-facing");
+    let mut first = g.clone();
+    first["alb.ingress.kubernetes.io/scheme"] = json!("internal");
+    let a = {
+        let mut a = a;
+        a.metadata.annotations = Some(serde_json::from_value(first).unwrap());
+        a
+    };
+    let d = ingress(
+        "ns",
+        "d",
+        conflicting,
+        json!([path_rule(Some("d.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let e = ingress(
+        "ns",
+        "e",
+        g.clone(),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let f = ingress(
+        "ns",
+        "f",
+        g,
+        json!([path_rule(
+            Some("f.causeway.test"),
+            "/",
+            "Prefix",
+            "missing",
+            80
+        )]),
+    );
+    let svcs = services();
+    let members = [
+        member(&a, Some("shop"), 0),
+        member(&b, Some("shop"), 0),
+        member(&c, Some("shop"), 0),
+        member(&d, Some("shop"), 0),
+        member(&e, Some("shop"), 0),
+        member(&f, Some("shop"), 0),
+    ];
+    let out = build_with("shop", &members, &svcs);
+    let reason_of = |n: &str| {
+        out.members
+            .iter()
+            .find(|m| m.name == n)
+            .unwrap()
+            .problem
+            .as_ref()
+            .map(|p| p.reason)
+    };
+    assert_eq!(reason_of("a"), None);
+    assert_eq!(reason_of("b"), Some(reason::INVALID_ANNOTATION));
+    assert_eq!(reason_of("c"), None);
+    assert_eq!(reason_of("d"), Some(reason::CONFLICTING_SETTINGS));
+    assert_eq!(reason_of("e"), Some(reason::DUPLICATE_RULE));
+    assert_eq!(reason_of("f"), Some(reason::SERVICE_NOT_FOUND));
+    let lb = &out.model.load_balancers[0];
+    assert_eq!(lb.members, vec!["ns/a", "ns/c"]);
+    assert_eq!(lb.rule_count(), 2);
+    // The ip-mode Service annotation wins: api's target group is ip with its own health path.
+    let api = out
+        .model
+        .target_groups
+        .iter()
+        .find(|t| t.key == "ns/c-api:80")
+        .unwrap();
+    assert_eq!(api.target_type, TargetType::Ip);
+    assert_eq!(api.port, 8080);
+    assert_eq!(api.health_check.path, "/healthz");
+}
+
+#[test]
+fn group_order_decides_rule_priority() {
+    let g = |o: &str| json!({"alb.ingress.kubernetes.io/group.name":"g","alb.ingress.kubernetes.io/group.order":o});
+    let a = ingress(
+        "ns",
+        "a",
+        g("10"),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let b = ingress(
+        "ns",
+        "b",
+        g("-5"),
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let svcs = services();
+    let out = build_with(
+        "g",
+        &[member(&a, Some("g"), 10), member(&b, Some("g"), -5)],
+        &svcs,
+    );
+    let rules = &out.model.load_balancers[0].listeners[0].rules;
+    assert_eq!(rules[0].member, "ns/b");
+    assert_eq!(rules[0].priority, 1);
+    assert_eq!(rules[1].member, "ns/a");
+}
+
+#[test]
+fn https_discovers_certificates_and_ssl_redirect_moves_http_to_a_redirect() {
+    let anns = json!({
+        "alb.ingress.kubernetes.io/listen-ports":"[{\"HTTP\":80},{\"HTTPS\":443}]",
+        "alb.ingress.kubernetes.io/ssl-redirect":"443",
+        "alb.ingress.kubernetes.io/scheme":"internet-facing",
+    });
+    let ing = ingress(
+        "ns",
+        "s",
+        anns,
+        json!([path_rule(
+            Some("shop.causeway.test"),
+            "/",
+            "Prefix",
+            "web",
+            80
+        )]),
+    );
+    let svcs = services();
+    let out = build_with("ns/s", &[member(&ing, None, 0)], &svcs);
+    assert!(out.members[0].problem.is_none(), "{:?}", out.members[0]);
+    let lb = &out.model.load_balancers[0];
+    assert_eq!(lb.subnets, vec!["subnet-pub-a", "subnet-pub-b"]);
+    let http = &lb.listeners[0];
+    assert!(
+        matches!(&http.default_action, Action::Redirect(r) if r.protocol == "HTTPS" && r.port == "443")
+    );
+    assert!(http.rules.is_empty());
+    let https = &lb.listeners[1];
+    assert_eq!(https.certificates, vec![certs()[0].arn.clone()]);
+    assert_eq!(https.ssl_policy.as_deref(), Some(DEFAULT_SSL_POLICY));
+    assert_eq!(https.rules.len(), 1);
+
+    let ing = ingress(
+        "ns",
+        "x",
+        json!({"alb.ingress.kubernetes.io/listen-ports":"[{\"HTTPS\":443}]"}),
+        json!([path_rule(
+            Some("shop.elsewhere.test"),
+            "/",
+            "Prefix",
+            "web",
+            80
+        )]),
+    );
+    let out = build_with("ns/x", &[member(&ing, None, 0)], &svcs);
+    assert_eq!(
+        out.members[0].problem.as_ref().unwrap().reason,
+        reason::CERTIFICATE_NOT_FOUND
+    );
+    assert!(out.model.load_balancers.is_empty());
+}
+
+#[test]
+fn actions_and_conditions_annotations() {
+    let anns = json!({
+        "alb.ingress.kubernetes.io/actions.split": r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"web","servicePort":"80","weight":70},{"serviceName":"api","servicePort":80,"weight":30}]}}"#,
+        "alb.ingress.kubernetes.io/conditions.split": r#"[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"X-Canary","values":["yes"]}}]"#,
+        "alb.ingress.kubernetes.io/actions.gone": r#"{"type":"fixed-response","fixedResponseConfig":{"contentType":"text/plain","statusCode":"410","messageBody":"gone"}}"#,
+    });
+    let ing = ingress(
+        "ns",
+        "a",
+        anns,
+        json!([{"http":{"paths":[
+            {"path":"/split","pathType":"Exact","backend":{"service":{"name":"split","port":{"name":"use-annotation"}}}},
+            {"path":"/gone","pathType":"Exact","backend":{"service":{"name":"gone","port":{"name":"use-annotation"}}}}
+        ]}}]),
+    );
+    let svcs = services();
+    let out = build_with("ns/a", &[member(&ing, None, 0)], &svcs);
+    assert!(out.members[0].problem.is_none(), "{:?}", out.members[0]);
+    let rules = &out.model.load_balancers[0].listeners[0].rules;
+    let Action::Forward { targets, .. } = &rules[0].action else {
+        panic!("{:?}", rules[0].action)
+    };
+    assert_eq!(
+        targets.iter().map(|t| t.1).collect::<Vec<_>>(),
+        vec![70, 30]
+    );
+    assert!(
+        rules[0]
+            .conditions
+            .iter()
+            .any(|c| matches!(c, RuleCondition::HttpHeader { name, .. } if name == "X-Canary"))
+    );
+    assert!(
+        matches!(&rules[1].action, Action::FixedResponse { status_code, .. } if status_code == "410")
+    );
+    assert_eq!(out.model.target_groups.len(), 2);
+
+    let bad = ingress(
+        "ns",
+        "b",
+        json!({"alb.ingress.kubernetes.io/actions.x": r#"{"type":"teleport"}"#}),
+        json!([{"http":{"paths":[{"path":"/","pathType":"Prefix","backend":{"service":{"name":"x","port":{"name":"use-annotation"}}}}]}}]),
+    );
+    let out = build_with("ns/b", &[member(&bad, None, 0)], &svcs);
+    assert_eq!(
+        out.members[0].problem.as_ref().unwrap().reason,
+        reason::UNKNOWN_ACTION
+    );
+}
+
+#[test]
+fn instance_mode_without_a_node_port_is_a_problem() {
+    let ing = ingress(
+        "ns",
+        "i",
+        json!({"alb.ingress.kubernetes.io/target-type":"instance"}),
+        json!([path_rule(None, "/", "Prefix", "api", 80)]),
+    );
+    let mut svcs = services();
+    svcs.insert(
+        ("ns".into(), "api".into()),
+        service("ns", "api", 80, None, json!({})),
+    );
+    let out = build_with("ns/i", &[member(&ing, None, 0)], &svcs);
+    assert_eq!(
+        out.members[0].problem.as_ref().unwrap().reason,
+        reason::SERVICE_PORT_NOT_FOUND
+    );
+}
+
+#[test]
+fn more_than_100_rules_split_deterministically() {
+    let g = json!({"alb.ingress.kubernetes.io/group.name":"big"});
+    let ings: Vec<Ingress> = (0..5)
+        .map(|i| {
+            let rules: Vec<serde_json::Value> = (0..30)
+                .map(|p| {
+                    path_rule(
+                        Some(&format!("h{i}.causeway.test")),
+                        &format!("/p{p}"),
+                        "Exact",
+                        "web",
+                        80,
+                    )
+                })
+                .collect();
+            ingress("ns", &format!("m{i}"), g.clone(), json!(rules))
+        })
+        .collect();
+    let members: Vec<Member<'_>> = ings.iter().map(|i| member(i, Some("big"), 0)).collect();
+    let svcs = services();
+    let out = build_with("big", &members, &svcs);
+    assert!(out.members.iter().all(|m| m.problem.is_none()));
+    let lbs = &out.model.load_balancers;
+    assert_eq!(lbs.len(), 2);
+    assert_eq!(lbs[0].rule_count(), 90);
+    assert_eq!(lbs[1].rule_count(), 60);
+    assert_eq!(lbs[1].key, "LoadBalancer-1");
+    assert_ne!(lbs[0].name, lbs[1].name);
+    assert!(out.notes.iter().any(|n| n.contains("split onto 2 ALBs")));
+    let again = build_with("big", &members, &svcs);
+    assert_eq!(again.model, out.model);
+}
+
+#[test]
+fn subnet_discovery_needs_two_azs() {
+    let ing = ingress(
+        "ns",
+        "w",
+        json!({}),
+        json!([path_rule(None, "/", "Prefix", "web", 80)]),
+    );
+    let svcs = services();
+    let tags = Tags::new();
+    let one_az = vec![subnets()[2].clone()];
+    let out = build(
+        "ns/w",
+        &[member(&ing, None, 0)],
+        &Environment {
+            cluster: "c1",
+            default_tags: &tags,
+            default_target_type: TargetType::Instance,
+            services: &svcs,
+            subnets: Some(&one_az),
+            certificates: None,
+        },
+    );
+    assert_eq!(
+        out.members[0].problem.as_ref().unwrap().reason,
+        reason::NO_SUBNETS
+    );
+}

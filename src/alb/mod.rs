@@ -1,0 +1,244 @@
+//! Ingress → ALB, the way aws-load-balancer-controller does it (same annotations, tags and
+//! IngressClassParams) without its known failures: one bad member never blocks a group,
+//! groups over 100 rules split onto more ALBs, nothing scans the region, and a security
+//! group that cannot be deleted yet is retried, never leaked.
+//!
+//! Shape: fetch (Ingresses of a group) → [`builder`] (pure) → [`aws`] observe (by the ARNs in
+//! the group's status) → [`plan`] (pure) → [`aws`] apply → [`status`].
+
+pub mod annotations;
+pub mod aws;
+pub mod builder;
+pub mod class;
+pub mod controller;
+pub mod model;
+pub mod naming;
+pub mod observed;
+pub mod plan;
+pub mod status;
+
+pub use controller::{AlbSettings, run};
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::ResourceExt;
+
+use crate::crd::IngressClassParams;
+
+/// `causeway plan -f`: the ALB model of every group in `objects`, and, with AWS access, the
+/// steps causeway would take. Reads only; changes nothing.
+pub async fn plan_report(
+    objects: &[serde_json::Value],
+    aws: Option<&crate::aws::AwsClients>,
+    cluster_name: &str,
+) -> String {
+    use std::fmt::Write;
+    let kind = |o: &serde_json::Value| {
+        o.get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut ingresses = Vec::new();
+    let mut classes = Vec::new();
+    let mut params = Vec::new();
+    let mut services: BTreeMap<(String, String), Service> = BTreeMap::new();
+    let mut out = String::new();
+    for o in objects {
+        let result = match kind(o).as_str() {
+            "Ingress" => serde_json::from_value::<Ingress>(o.clone()).map(|mut i| {
+                if i.metadata.namespace.is_none() {
+                    i.metadata.namespace = Some("default".into());
+                }
+                ingresses.push(i)
+            }),
+            "IngressClass" => {
+                serde_json::from_value::<IngressClass>(o.clone()).map(|c| classes.push(c))
+            }
+            "IngressClassParams" => {
+                serde_json::from_value::<IngressClassParams>(o.clone()).map(|p| params.push(p))
+            }
+            "Service" => serde_json::from_value::<Service>(o.clone()).map(|mut s| {
+                let ns = s
+                    .metadata
+                    .namespace
+                    .get_or_insert_with(|| "default".into())
+                    .clone();
+                services.insert((ns, s.name_any()), s);
+            }),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            let _ = writeln!(out, "alb: skipping a {}: {e}", kind(o));
+        }
+    }
+    // With no IngressClass in the manifests, assume the Ingresses name ours.
+    let settings = class::ClassSettings::default();
+    if classes.is_empty() {
+        let names: std::collections::BTreeSet<String> = ingresses
+            .iter()
+            .filter_map(|i| i.spec.as_ref()?.ingress_class_name.clone())
+            .collect();
+        for n in names {
+            if let Ok(c) = serde_json::from_value::<IngressClass>(serde_json::json!({
+                "metadata": {"name": n}, "spec": {"controller": class::DEFAULT_CONTROLLER}
+            })) {
+                classes.push(c);
+            }
+        }
+    }
+    let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
+    for i in &ingresses {
+        if let Some(m) = class::membership(i, &classes, &params, None, &settings) {
+            groups
+                .entry(m.group.stack())
+                .or_default()
+                .push(builder::Member {
+                    ingress: i,
+                    membership: m,
+                });
+        }
+    }
+    if groups.is_empty() {
+        let _ = writeln!(out, "alb: no Ingress in the manifests belongs to causeway");
+        return out;
+    }
+
+    let vpc = match aws {
+        Some(a) => aws::AlbAws::cluster_vpc(a, cluster_name)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("no AWS access".to_owned()),
+    };
+    let (subnets, certificates) = match (aws, &vpc) {
+        (Some(a), Ok(v)) => {
+            let adapter = aws::AlbAws {
+                aws: a,
+                vpc_id: v,
+                cluster: cluster_name,
+            };
+            (
+                adapter.subnets().await.ok(),
+                aws::AlbAws::certificates(a).await.ok(),
+            )
+        }
+        _ => (None, None),
+    };
+    let default_tags = model::Tags::new();
+    for (stack, members) in &groups {
+        let build = builder::build(
+            stack,
+            members,
+            &builder::Environment {
+                cluster: cluster_name,
+                default_tags: &default_tags,
+                default_target_type: model::TargetType::Instance,
+                services: &services,
+                subnets: subnets.as_deref(),
+                certificates: certificates.as_deref(),
+            },
+        );
+        let _ = writeln!(out, "alb group {stack}:");
+        for m in &build.members {
+            match &m.problem {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  member {}: accepted (ALB {})",
+                        m.id(),
+                        m.shard.unwrap_or(0)
+                    );
+                }
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "  member {}: excluded: {}: {}",
+                        m.id(),
+                        p.reason,
+                        p.message
+                    );
+                }
+            }
+        }
+        for n in &build.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
+        match serde_saphyr::to_string(&build.model) {
+            Ok(y) => {
+                for line in y.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  (model not printable: {e})");
+            }
+        }
+        match (aws, &vpc) {
+            (Some(a), Ok(v)) => {
+                let adapter = aws::AlbAws {
+                    aws: a,
+                    vpc_id: v,
+                    cluster: cluster_name,
+                };
+                match adapter.observe(&aws::Known::default(), &build.model).await {
+                    Ok(mut observed) => {
+                        observed.retain_owned(cluster_name, stack);
+                        let steps = plan::plan(&build.model, &observed, cluster_name);
+                        if steps.is_empty() {
+                            let _ = writeln!(out, "  actions: none (AWS matches)");
+                        } else {
+                            let _ = writeln!(out, "  actions:");
+                            for s in steps {
+                                let _ = writeln!(out, "    - {}", s.describe());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "  actions: unknown (reading AWS failed: {e})");
+                    }
+                }
+            }
+            (Some(_), Err(e)) => {
+                let _ = writeln!(out, "  actions: unknown ({e})");
+            }
+            (None, _) => {
+                let _ = writeln!(out, "  actions: not computed (no AWS access)");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn plan_report_without_aws_prints_the_model_and_member_outcomes() {
+        let objects = vec![
+            json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"shop"},
+                   "spec":{"type":"NodePort","ports":[{"port":80,"targetPort":8080,"nodePort":30080}]}}),
+            json!({"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"front","namespace":"shop"},
+                   "spec":{"ingressClassName":"causeway","rules":[{"host":"shop.example.com","http":{"paths":[
+                       {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}),
+            json!({"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"broken","namespace":"shop",
+                   "annotations":{"alb.ingress.kubernetes.io/listen-ports":"[{\"HTTP\":"}},
+                   "spec":{"ingressClassName":"causeway","rules":[{"http":{"paths":[
+                       {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}),
+        ];
+        let report = super::plan_report(&objects, None, "c1").await;
+        assert!(report.contains("alb group shop/front:"), "{report}");
+        assert!(report.contains("member shop/front: accepted"), "{report}");
+        assert!(
+            report.contains("member shop/broken: excluded: InvalidAnnotation"),
+            "{report}"
+        );
+        assert!(report.contains("k8s-shopfront-"), "{report}");
+        assert!(
+            report.contains("actions: not computed (no AWS access)"),
+            "{report}"
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! The desired state of one IngressGroup in AWS, as plain data.
+//!
+//! Built purely by [`super::builder`], diffed by [`super::plan`] against
+//! [`super::observed`]. Resources refer to each other by name or key, never by ARN: ARNs only
+//! exist once AWS has created something, and the applier resolves them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+/// Tag keys of the peer (aws-load-balancer-controller), kept so ownership reads the same.
+pub const TAG_CLUSTER: &str = "elbv2.k8s.aws/cluster";
+pub const TAG_STACK: &str = "ingress.k8s.aws/stack";
+pub const TAG_RESOURCE: &str = "ingress.k8s.aws/resource";
+
+/// ELBv2's quota: rules per ALB (default rules not counted).
+pub const MAX_RULES_PER_ALB: usize = 100;
+
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupModel {
+    /// The `ingress.k8s.aws/stack` tag value: the group name, or `namespace/name`.
+    pub stack: String,
+    pub load_balancers: Vec<LoadBalancerModel>,
+    pub target_groups: Vec<TargetGroupModel>,
+    pub security_groups: Vec<SecurityGroupModel>,
+}
+
+impl GroupModel {
+    pub fn empty(stack: &str) -> Self {
+        GroupModel {
+            stack: stack.to_owned(),
+            load_balancers: Vec::new(),
+            target_groups: Vec::new(),
+            security_groups: Vec::new(),
+        }
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.load_balancers
+            .iter()
+            .map(LoadBalancerModel::rule_count)
+            .sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    Internal,
+    InternetFacing,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Internal => "internal",
+            Scheme::InternetFacing => "internet-facing",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "internal" => Some(Scheme::Internal),
+            "internet-facing" => Some(Scheme::InternetFacing),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpAddressType {
+    Ipv4,
+    Dualstack,
+    DualstackWithoutPublicIpv4,
+}
+
+impl IpAddressType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpAddressType::Ipv4 => "ipv4",
+            IpAddressType::Dualstack => "dualstack",
+            IpAddressType::DualstackWithoutPublicIpv4 => "dualstack-without-public-ipv4",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ipv4" => Some(IpAddressType::Ipv4),
+            "dualstack" => Some(IpAddressType::Dualstack),
+            "dualstack-without-public-ipv4" => Some(IpAddressType::DualstackWithoutPublicIpv4),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Protocol {
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Https => "HTTPS",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "HTTP" => Some(Protocol::Http),
+            "HTTPS" => Some(Protocol::Https),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetType {
+    Instance,
+    Ip,
+}
+
+impl TargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetType::Instance => "instance",
+            TargetType::Ip => "ip",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "instance" => Some(TargetType::Instance),
+            "ip" => Some(TargetType::Ip),
+            _ => None,
+        }
+    }
+}
+
+/// One ALB (one shard of a group).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoadBalancerModel {
+    /// `LoadBalancer` for the first shard, `LoadBalancer-<n>` for the others.
+    pub key: String,
+    pub name: String,
+    pub scheme: Scheme,
+    pub ip_address_type: IpAddressType,
+    /// Sorted subnet IDs; empty when discovery had no data (plan without AWS access).
+    pub subnets: Vec<String>,
+    /// Keys of the security groups (frontend, backend) attached to it.
+    pub security_groups: Vec<String>,
+    /// Only the keys we set; attributes we never set are never read or reset.
+    pub attributes: BTreeMap<String, String>,
+    pub tags: Tags,
+    pub listeners: Vec<ListenerModel>,
+    /// Member Ingresses served by this ALB, as `namespace/name`.
+    pub members: Vec<String>,
+}
+
+impl LoadBalancerModel {
+    pub fn rule_count(&self) -> usize {
+        self.listeners.iter().map(|l| l.rules.len()).sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ListenerModel {
+    pub port: i32,
+    pub protocol: Protocol,
+    /// The first is the default certificate.
+    pub certificates: Vec<String>,
+    pub ssl_policy: Option<String>,
+    pub default_action: Action,
+    /// In priority order; priorities are 1.. with no gaps.
+    pub rules: Vec<RuleModel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleModel {
+    pub priority: i32,
+    pub conditions: Vec<RuleCondition>,
+    pub action: Action,
+    /// The member the rule comes from, `namespace/name`.
+    pub member: String,
+}
+
+/// A target of a forward action: a target group of ours (by name) or a foreign ARN given in
+/// an `actions.*` annotation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum TargetRef {
+    Name(String),
+    Arn(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Action {
+    Forward {
+        /// (target, weight)
+        targets: Vec<(TargetRef, i32)>,
+        /// Stickiness duration in seconds, when enabled.
+        stickiness: Option<i32>,
+    },
+    Redirect(Redirect),
+    FixedResponse {
+        status_code: String,
+        content_type: Option<String>,
+        message_body: Option<String>,
+    },
+}
+
+/// A redirect with every field filled in (AWS reports the `#{...}` defaults back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Redirect {
+    pub protocol: String,
+    pub host: String,
+    pub port: String,
+    pub path: String,
+    pub query: String,
+    pub status_code: String,
+}
+
+impl Redirect {
+    pub fn new(
+        protocol: Option<String>,
+        host: Option<String>,
+        port: Option<String>,
+        path: Option<String>,
+        query: Option<String>,
+        status_code: String,
+    ) -> Self {
+        Redirect {
+            protocol: protocol.unwrap_or_else(|| "#{protocol}".into()),
+            host: host.unwrap_or_else(|| "#{host}".into()),
+            port: port.unwrap_or_else(|| "#{port}".into()),
+            path: path.unwrap_or_else(|| "/#{path}".into()),
+            query: query.unwrap_or_else(|| "#{query}".into()),
+            status_code,
+        }
+    }
+}
+
+impl Action {
+    pub fn not_found() -> Self {
+        Action::FixedResponse {
+            status_code: "404".into(),
+            content_type: Some("text/plain".into()),
+            message_body: None,
+        }
+    }
+    pub fn forward_to(name: &str) -> Self {
+        Action::Forward {
+            targets: vec![(TargetRef::Name(name.to_owned()), 1)],
+            stickiness: None,
+        }
+    }
+    /// Target group names this action forwards to.
+    pub fn target_names(&self) -> impl Iterator<Item = &str> {
+        let targets: &[(TargetRef, i32)] = match self {
+            Action::Forward { targets, .. } => targets,
+            _ => &[],
+        };
+        targets.iter().filter_map(|(t, _)| match t {
+            TargetRef::Name(n) => Some(n.as_str()),
+            TargetRef::Arn(_) => None,
+        })
+    }
+}
+
+/// A rule condition in normal form: values sorted and deduplicated.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum RuleCondition {
+    HostHeader(BTreeSet<String>),
+    PathPattern(BTreeSet<String>),
+    HttpHeader {
+        name: String,
+        values: BTreeSet<String>,
+    },
+    HttpRequestMethod(BTreeSet<String>),
+    /// (key, value); a missing key is the empty string.
+    QueryString(BTreeSet<(String, String)>),
+    SourceIp(BTreeSet<String>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    pub path: String,
+    /// `traffic-port` or a number.
+    pub port: String,
+    pub protocol: Protocol,
+    pub interval_seconds: i32,
+    pub timeout_seconds: i32,
+    pub healthy_threshold: i32,
+    pub unhealthy_threshold: i32,
+    pub success_codes: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetGroupModel {
+    /// `namespace/ingress-service:port`, the `ingress.k8s.aws/resource` tag.
+    pub key: String,
+    /// Encodes the immutable fields, so changing one yields a new target group.
+    pub name: String,
+    pub protocol: Protocol,
+    pub protocol_version: String,
+    pub port: i32,
+    pub target_type: TargetType,
+    pub health_check: HealthCheck,
+    pub attributes: BTreeMap<String, String>,
+    pub tags: Tags,
+    /// What the TargetGroupBinding registers.
+    pub binding: BindingModel,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BindingModel {
+    pub namespace: String,
+    pub service: String,
+    /// The Service port as the Ingress names it: a number or a port name.
+    pub service_port: ServicePortRef,
+    /// The port the backend security group must reach on the targets.
+    pub target_port: ServicePortRef,
+    /// Key of the backend security group that reaches the targets.
+    pub backend_security_group: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ServicePortRef {
+    Number(i32),
+    Name(String),
+}
+
+impl std::fmt::Display for ServicePortRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServicePortRef::Number(n) => write!(f, "{n}"),
+            ServicePortRef::Name(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecurityGroupModel {
+    /// `ManagedLBSecurityGroup[-n]` or `BackendSecurityGroup[-n]`.
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    /// Inbound TCP rules.
+    pub ingress: BTreeSet<SgRule>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct SgRule {
+    pub port: i32,
+    /// An IPv4 or IPv6 CIDR.
+    pub cidr: String,
+}

@@ -1,0 +1,307 @@
+use super::sim::Sim;
+use super::*;
+use crate::alb::builder::tests_support::*;
+use proptest::prelude::*;
+
+/// A random group: `members` Ingresses with random hosts, paths, ports and target settings.
+#[derive(Clone, Debug)]
+struct GroupSpec {
+    members: Vec<MemberSpecGen>,
+    scheme_public: bool,
+    idle_timeout: Option<u16>,
+}
+
+#[derive(Clone, Debug)]
+struct MemberSpecGen {
+    paths: Vec<(u8, u8, u8)>,
+    https: bool,
+    ip: bool,
+    health_interval: u8,
+    deregistration: Option<u16>,
+}
+
+fn member_gen() -> impl Strategy<Value = MemberSpecGen> {
+    (
+        prop::collection::vec((0u8..4, 0u8..40, 0u8..3), 1..40),
+        any::<bool>(),
+        any::<bool>(),
+        10u8..30,
+        prop::option::of(0u16..300),
+    )
+        .prop_map(
+            |(paths, https, ip, health_interval, deregistration)| MemberSpecGen {
+                paths,
+                https,
+                ip,
+                health_interval,
+                deregistration,
+            },
+        )
+}
+
+fn group_gen() -> impl Strategy<Value = GroupSpec> {
+    (
+        prop::collection::vec(member_gen(), 0..6),
+        any::<bool>(),
+        prop::option::of(1u16..4000),
+    )
+        .prop_map(|(members, scheme_public, idle_timeout)| GroupSpec {
+            members,
+            scheme_public,
+            idle_timeout,
+        })
+}
+
+fn model_of(spec: &GroupSpec) -> GroupModel {
+    let ings: Vec<_> = spec
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut anns = serde_json::json!({"alb.ingress.kubernetes.io/group.name": "g",
+                "alb.ingress.kubernetes.io/healthcheck-interval-seconds": m.health_interval.to_string(),
+                "alb.ingress.kubernetes.io/target-type": if m.ip { "ip" } else { "instance" },
+                "alb.ingress.kubernetes.io/scheme": if spec.scheme_public { "internet-facing" } else { "internal" }});
+            if m.https {
+                anns["alb.ingress.kubernetes.io/listen-ports"] = serde_json::json!("[{\"HTTP\":80},{\"HTTPS\":443}]");
+            }
+            if let Some(d) = m.deregistration {
+                anns["alb.ingress.kubernetes.io/target-group-attributes"] = serde_json::json!(format!("deregistration_delay.timeout_seconds={d}"));
+            }
+            if let Some(t) = spec.idle_timeout {
+                anns["alb.ingress.kubernetes.io/load-balancer-attributes"] = serde_json::json!(format!("idle_timeout.timeout_seconds={t}"));
+            }
+            let rules: Vec<serde_json::Value> = m
+                .paths
+                .iter()
+                .map(|(h, p, svc)| path_rule(Some(&format!("h{h}.causeway.test")), &format!("/p{p}"), "Prefix", ["web", "api", "web"][*svc as usize], 80))
+                .collect();
+            ingress("ns", &format!("m{i}"), anns, serde_json::json!(rules))
+        })
+        .collect();
+    build_group("g", &ings)
+}
+
+fn assert_converges(desired: &GroupModel, sim: &mut Sim) -> Result<(), TestCaseError> {
+    let steps = plan(desired, &sim.state, "c1");
+    sim.apply(&steps);
+    let again = plan(desired, &sim.state, "c1");
+    prop_assert!(again.is_empty(), "second plan not empty: {:#?}", again);
+    Ok(())
+}
+
+fn foreign(seed: u8) -> Observed {
+    let mut tags = Tags::new();
+    match seed % 3 {
+        0 => {}
+        1 => {
+            tags.insert(TAG_CLUSTER.into(), "other-cluster".into());
+            tags.insert(TAG_STACK.into(), "g".into());
+        }
+        _ => {
+            tags.insert(TAG_CLUSTER.into(), "c1".into());
+            tags.insert(TAG_STACK.into(), "another-group".into());
+        }
+    }
+    let name_tg = |n: &str| n.to_string();
+    Observed {
+        load_balancers: vec![ObservedLoadBalancer {
+            arn: "arn:foreign-lb".into(),
+            // Same name scheme as ours would not happen (hash), but a foreign LB must be
+            // untouchable whatever its name.
+            name: "foreign".into(),
+            dns_name: "foreign.elb".into(),
+            scheme: Scheme::Internal,
+            ip_address_type: IpAddressType::Ipv4,
+            subnets: vec![],
+            security_groups: vec!["sg-foreign".into()],
+            attributes: Default::default(),
+            tags: tags.clone(),
+            listeners: vec![ObservedListener {
+                arn: "arn:foreign-listener".into(),
+                port: 80,
+                protocol: Protocol::Http,
+                certificates: vec![],
+                ssl_policy: None,
+                default_action: Action::not_found(),
+                rules: vec![ObservedRule {
+                    arn: "arn:foreign-rule".into(),
+                    priority: 1,
+                    conditions: vec![],
+                    action: Action::not_found(),
+                }],
+            }],
+        }],
+        target_groups: vec![ObservedTargetGroup {
+            arn: "arn:foreign-tg".into(),
+            name: name_tg("foreign-tg"),
+            protocol: Protocol::Http,
+            protocol_version: "HTTP1".into(),
+            port: 80,
+            target_type: TargetType::Ip,
+            health_check: HealthCheck {
+                path: "/".into(),
+                port: "traffic-port".into(),
+                protocol: Protocol::Http,
+                interval_seconds: 15,
+                timeout_seconds: 5,
+                healthy_threshold: 2,
+                unhealthy_threshold: 2,
+                success_codes: "200".into(),
+            },
+            attributes: Default::default(),
+            tags: tags.clone(),
+        }],
+        security_groups: vec![ObservedSecurityGroup {
+            id: "sg-foreign".into(),
+            name: "foreign-sg".into(),
+            ingress: Default::default(),
+            tags,
+        }],
+    }
+}
+
+fn merge(mut a: Observed, b: Observed) -> Observed {
+    a.load_balancers.extend(b.load_balancers);
+    a.target_groups.extend(b.target_groups);
+    a.security_groups.extend(b.security_groups);
+    a
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plan_apply_plan_is_empty(before in group_gen(), after in group_gen()) {
+        // From nothing to `before`, then from `before` to `after` (updates, replacements,
+        // deletions), then to nothing.
+        let mut sim = Sim::new(Observed::default());
+        assert_converges(&model_of(&before), &mut sim)?;
+        assert_converges(&model_of(&after), &mut sim)?;
+        assert_converges(&GroupModel::empty("g"), &mut sim)?;
+        prop_assert!(sim.state.is_empty(), "leftovers: {:?}", sim.state);
+    }
+
+    #[test]
+    fn no_step_touches_a_resource_we_do_not_own(spec in group_gen(), seed in 0u8..3, prior in group_gen()) {
+        let m0 = model_of(&prior);
+        let mut sim = Sim::new(Observed::default());
+        sim.apply(&plan(&m0, &sim.state, "c1"));
+        let observed = merge(sim.state.clone(), foreign(seed));
+        let owned_ids: BTreeSet<String> = {
+            let mut s: BTreeSet<String> = BTreeSet::new();
+            for lb in &sim.state.load_balancers {
+                s.insert(lb.arn.clone());
+                for l in &lb.listeners {
+                    s.insert(l.arn.clone());
+                    s.extend(l.rules.iter().map(|r| r.arn.clone()));
+                }
+            }
+            s.extend(sim.state.target_groups.iter().map(|t| t.arn.clone()));
+            s.extend(sim.state.security_groups.iter().map(|t| t.id.clone()));
+            s
+        };
+        let desired = model_of(&spec);
+        for step in plan(&desired, &observed, "c1").iter().chain(plan(&GroupModel::empty("g"), &observed, "c1").iter()) {
+            if let Some(t) = step.target() {
+                prop_assert!(owned_ids.contains(t), "step touches {t}, which is not ours: {step:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_group_plans_nothing_and_a_target_type_change_replaces_create_first() {
+    let ing = ingress(
+        "ns",
+        "a",
+        serde_json::json!({"alb.ingress.kubernetes.io/target-type":"ip"}),
+        serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+    );
+    let m1 = build_group("ns/a", std::slice::from_ref(&ing));
+    let mut sim = Sim::new(Observed::default());
+    let steps = plan(&m1, &sim.state, "c1");
+    let kinds: Vec<&str> = steps
+        .iter()
+        .map(|s| match s {
+            Step::CreateSecurityGroup { .. } => "sg",
+            Step::AuthorizeIngress { .. } => "sg-rule",
+            Step::CreateTargetGroup(_) => "tg",
+            Step::CreateLoadBalancer { .. } => "lb",
+            Step::CreateListener { .. } => "listener",
+            Step::CreateRule { .. } => "rule",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["sg", "sg-rule", "sg", "tg", "lb", "listener", "rule"]
+    );
+    sim.apply(&steps);
+    assert!(plan(&m1, &sim.state, "c1").is_empty());
+
+    let ing2 = ingress(
+        "ns",
+        "a",
+        serde_json::json!({"alb.ingress.kubernetes.io/target-type":"instance"}),
+        serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+    );
+    let m2 = build_group("ns/a", std::slice::from_ref(&ing2));
+    let steps = plan(&m2, &sim.state, "c1");
+    let create = steps
+        .iter()
+        .position(|s| matches!(s, Step::CreateTargetGroup(_)))
+        .unwrap();
+    let modify = steps
+        .iter()
+        .position(|s| matches!(s, Step::ModifyRule { .. }))
+        .unwrap();
+    let delete = steps
+        .iter()
+        .position(|s| matches!(s, Step::DeleteTargetGroup { .. }))
+        .unwrap();
+    assert!(create < modify && modify < delete, "{steps:#?}");
+    sim.apply(&steps);
+    assert!(plan(&m2, &sim.state, "c1").is_empty());
+    // Deleting the group removes everything, load balancer first, security groups last.
+    let steps = plan(&GroupModel::empty("ns/a"), &sim.state, "c1");
+    assert!(
+        matches!(steps.last(), Some(Step::DeleteSecurityGroup { .. })),
+        "{steps:#?}"
+    );
+    sim.apply(&steps);
+    assert!(sim.state.is_empty());
+}
+
+#[test]
+fn regression_replaced_target_group_with_new_member() {
+    let m = |paths: Vec<(u8, u8, u8)>, ip: bool| MemberSpecGen {
+        paths,
+        https: false,
+        ip,
+        health_interval: 10,
+        deregistration: None,
+    };
+    let before = GroupSpec {
+        members: vec![m(vec![(0, 0, 0)], true)],
+        scheme_public: false,
+        idle_timeout: None,
+    };
+    let after = GroupSpec {
+        members: vec![
+            m(vec![(0, 0, 0)], false),
+            m(vec![(0, 1, 1), (0, 2, 2)], false),
+        ],
+        scheme_public: false,
+        idle_timeout: None,
+    };
+    let mut sim = Sim::new(Observed::default());
+    sim.apply(&plan(&model_of(&before), &sim.state, "c1"));
+    let m2 = model_of(&after);
+    let steps = plan(&m2, &sim.state, "c1");
+    sim.apply(&steps);
+    assert!(plan(&m2, &sim.state, "c1").is_empty());
+    let steps = plan(&GroupModel::empty("g"), &sim.state, "c1");
+    sim.apply(&steps);
+    assert!(sim.state.is_empty());
+}

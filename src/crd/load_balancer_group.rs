@@ -1,0 +1,164 @@
+//! `LoadBalancerGroup` (`causeway.dev/v1alpha1`, cluster-scoped): causeway's per-IngressGroup
+//! view. Ingress status has no conditions, so the group's ALB ARNs, DNS names, members, rule
+//! count, readiness and per-member problems live here, where `kubectl get lbg` shows them.
+//!
+//! The controller owns these objects: it creates one per group it reconciles and deletes it
+//! when the group's last member is gone and every AWS resource of the group is deleted.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which IngressGroup an object stands for.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "causeway.dev",
+    version = "v1alpha1",
+    kind = "LoadBalancerGroup",
+    plural = "loadbalancergroups",
+    singular = "loadbalancergroup",
+    shortname = "lbg",
+    category = "causeway",
+    status = "LoadBalancerGroupStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "LoadBalancerGroup shows the state of one IngressGroup: its ALBs, members and readiness.",
+    printcolumn(
+        name = "ALB-ARN",
+        type_ = "string",
+        json_path = ".status.loadBalancers[0].arn",
+        description = "The first ALB of the group",
+        priority = 1
+    ),
+    printcolumn(
+        name = "DNS-NAME",
+        type_ = "string",
+        json_path = ".status.loadBalancers[0].dnsName",
+        description = "The DNS name of the first ALB of the group"
+    ),
+    printcolumn(
+        name = "ALBS",
+        type_ = "integer",
+        json_path = ".status.loadBalancerCount",
+        description = "ALBs the group is split onto"
+    ),
+    printcolumn(
+        name = "MEMBERS",
+        type_ = "integer",
+        json_path = ".status.memberCount",
+        description = "Accepted member Ingresses"
+    ),
+    printcolumn(
+        name = "RULES",
+        type_ = "integer",
+        json_path = ".status.ruleCount",
+        description = "Listener rules across the group's ALBs"
+    ),
+    printcolumn(
+        name = "READY",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "Whether the group is fully realised in AWS"
+    ),
+    printcolumn(
+        name = "REASON",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Why the group is or is not ready"
+    ),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerGroupSpec {
+    /// The group's identity: the `group.name` of its members, or `<namespace>/<name>` for an
+    /// Ingress that is a group of one. It is the `ingress.k8s.aws/stack` tag of every AWS
+    /// resource of the group.
+    pub stack: String,
+
+    /// The IngressClass controller name of the causeway instance that manages the group; other
+    /// instances (other controller names) leave it alone.
+    #[serde(default)]
+    pub controller: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerGroupStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Ready (every accepted member is realised), Degraded (some members are excluded), Split
+    /// (the group needs more than one ALB).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+
+    /// The group's ALBs, one per shard of at most 100 rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancerStatus>,
+
+    #[serde(default)]
+    pub load_balancer_count: i32,
+
+    /// Target groups of the group, by their `ingress.k8s.aws/resource` key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_groups: Vec<OwnedResource>,
+
+    /// Security groups of the group (frontend and backend per ALB).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<OwnedResource>,
+
+    /// Every Ingress that asked to join, accepted or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberStatus>,
+
+    #[serde(default)]
+    pub member_count: i32,
+
+    #[serde(default)]
+    pub rule_count: i32,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancerStatus {
+    /// The shard's resource key (`LoadBalancer`, `LoadBalancer-1`, ...).
+    pub key: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    #[serde(default)]
+    pub rules: i32,
+    /// The members served by this ALB, as `namespace/name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedResource {
+    pub key: String,
+    pub name: String,
+    /// ARN, or the ID for a security group.
+    pub id: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    pub namespace: String,
+    pub name: String,
+    /// Whether the member's rules are on the ALB.
+    pub accepted: bool,
+    /// CamelCase reason when the member is excluded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
