@@ -3,6 +3,7 @@
 //! modules keeps link time down; each test gets its own namespace and AWS names.
 
 mod common;
+mod agent;
 mod controller;
 mod crds;
 mod testenv;
