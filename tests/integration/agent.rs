@@ -82,17 +82,39 @@ impl NetGuard {
             let net = guard.nets.last().unwrap();
             sh_ok(&["ip", "netns", "add", &net.ns]);
             sh_ok(&[
-                "ip", "link", "add", &net.host_if, "type", "veth", "peer", "name", &pod_if,
+                "ip",
+                "link",
+                "add",
+                &net.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &pod_if,
             ]);
             sh_ok(&["ip", "link", "set", &pod_if, "netns", &net.ns]);
-            sh_ok(&["ip", "addr", "add", &format!("{}/24", net.host_ip), "dev", &net.host_if]);
+            sh_ok(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", net.host_ip),
+                "dev",
+                &net.host_if,
+            ]);
             sh_ok(&["ip", "link", "set", &net.host_if, "up"]);
             let inside = |args: &[&str]| {
-                let mut full = vec!["ip", "netns", "exec", &net.ns];
+                let mut full = vec!["ip", "netns", "exec", net.ns.as_str()];
                 full.extend_from_slice(args);
                 sh_ok(&full);
             };
-            inside(&["ip", "addr", "add", &format!("{}/24", net.pod_ip), "dev", &pod_if]);
+            inside(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", net.pod_ip),
+                "dev",
+                &pod_if,
+            ]);
             inside(&["ip", "link", "set", &pod_if, "up"]);
             inside(&["ip", "link", "set", "lo", "up"]);
             inside(&["ip", "route", "add", "default", "via", &net.host_ip]);
@@ -113,7 +135,12 @@ impl NetGuard {
 impl Drop for NetGuard {
     fn drop(&mut self) {
         let _ = Command::new(causeway_bin())
-            .args(["agent", "--cleanup-iptables", "--iptables-interface", &self.interface_glob])
+            .args([
+                "agent",
+                "--cleanup-iptables",
+                "--iptables-interface",
+                self.interface_glob.as_str(),
+            ])
             .output();
         for net in &self.nets {
             let _ = sh(&["ip", "netns", "del", &net.ns]);
@@ -137,15 +164,13 @@ async fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 's
 }
 
 /// One HTTP/1.1 request over a fresh connection; connection errors are returned.
-fn http(
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-) -> std::io::Result<(u16, String)> {
+fn http(method: &str, path: &str, headers: &[(String, String)]) -> std::io::Result<(u16, String)> {
     let addr: SocketAddr = METADATA.parse().unwrap();
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\nContent-Length: 0\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -159,7 +184,10 @@ fn http(
 
 /// The SDKs' IMDSv2 flow: token, role listing, then the role's credentials.
 fn imdsv2_credentials() -> std::io::Result<(u16, String, String)> {
-    let ttl = vec![("X-aws-ec2-metadata-token-ttl-seconds".to_string(), "21600".to_string())];
+    let ttl = vec![(
+        "X-aws-ec2-metadata-token-ttl-seconds".to_string(),
+        "21600".to_string(),
+    )];
     let (status, token) = http("PUT", "/latest/api/token", &ttl)?;
     if status != 200 {
         return Ok((status, String::new(), token));
@@ -225,13 +253,7 @@ impl Drop for TestNode {
 }
 
 /// A Pod bound to `node` with `ip`, Running; returns its uid.
-async fn make_pod(
-    ctx: &TestCtx,
-    node: &str,
-    name: &str,
-    ip: &str,
-    role: Option<&str>,
-) -> String {
+async fn make_pod(ctx: &TestCtx, node: &str, name: &str, ip: &str, role: Option<&str>) -> String {
     let annotations = match role {
         Some(r) => serde_json::json!({"iam.amazonaws.com/role": r}),
         None => serde_json::json!({}),
@@ -289,6 +311,10 @@ struct Agent {
 
 impl Agent {
     async fn start(ctx: &TestCtx, node: &TestNode, guard: &NetGuard, name: &str) -> Agent {
+        // The agent watches IamRoleBindings; server-side apply makes this idempotent.
+        ctx.apply(&causeway::crd::render_all())
+            .await
+            .expect("install CRDs");
         let metrics = format!("127.0.0.1:{}", free_port());
         let args = vec![
             "--log-format".to_string(),
@@ -364,7 +390,14 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
     let agent = Agent::start(&ctx, &node, &guard, "agent-a").await;
     assert_eq!(guard.our_rules(), 1);
 
-    make_pod(&ctx, &node.name, "bound", &guard.nets[0].pod_ip, Some("causeway-app")).await;
+    make_pod(
+        &ctx,
+        &node.name,
+        "bound",
+        &guard.nets[0].pod_ip,
+        Some("causeway-app"),
+    )
+    .await;
     make_pod(&ctx, &node.name, "unbound", &guard.nets[1].pod_ip, None).await;
 
     // A bound pod, through 169.254.169.254 and the IMDSv2 flow.
@@ -381,46 +414,71 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
     assert!(doc["Expiration"].as_str().unwrap().ends_with('Z'));
 
     // The wrong role is 403; the unbound pod gets 404; other paths 404; the allow-list proxies.
-    let (s, _) = get_in(&guard.nets[0].ns, &format!("{CREDS}causeway-writer")).await.unwrap();
+    let (s, _) = get_in(&guard.nets[0].ns, &format!("{CREDS}causeway-writer"))
+        .await
+        .unwrap();
     assert_eq!(s, 403);
     let body = wait_status(&guard.nets[1].ns, CREDS, 404).await;
     assert!(body.contains("not bound"), "{body}");
-    assert_eq!(get_in(&guard.nets[0].ns, "/latest/user-data").await.unwrap().0, 404);
     assert_eq!(
-        get_in(&guard.nets[0].ns, "/latest/meta-data/placement/region").await.unwrap(),
+        get_in(&guard.nets[0].ns, "/latest/user-data")
+            .await
+            .unwrap()
+            .0,
+        404
+    );
+    assert_eq!(
+        get_in(&guard.nets[0].ns, "/latest/meta-data/placement/region")
+            .await
+            .unwrap(),
         (200, "us-east-1".to_string())
     );
-    let (s, info) = get_in(&guard.nets[0].ns, "/latest/meta-data/iam/info").await.unwrap();
+    let (s, info) = get_in(&guard.nets[0].ns, "/latest/meta-data/iam/info")
+        .await
+        .unwrap();
     assert_eq!(s, 200);
     assert!(info.contains(":role/causeway-app"), "{info}");
 
     // The namespace restriction is enforced as soon as the annotation lands.
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let annotate = |value: serde_json::Value| {
-        serde_json::json!({"metadata": {"annotations": {"iam.amazonaws.com/allowed-roles": value}}})
-    };
+    let annotate = |value: serde_json::Value| serde_json::json!({"metadata": {"annotations": {"iam.amazonaws.com/allowed-roles": value}}});
     namespaces
-        .patch(&ctx.namespace, &PatchParams::default(), &Patch::Merge(&annotate(serde_json::json!("[\"causeway-reader\"]"))))
+        .patch(
+            &ctx.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(serde_json::json!("[\"causeway-reader\"]"))),
+        )
         .await
         .unwrap();
     let body = wait_status(&guard.nets[0].ns, CREDS, 403).await;
     assert!(body.contains("allowed-roles"), "{body}");
     namespaces
-        .patch(&ctx.namespace, &PatchParams::default(), &Patch::Merge(&annotate(serde_json::json!("[\"causeway-*\"]"))))
+        .patch(
+            &ctx.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(serde_json::json!("[\"causeway-*\"]"))),
+        )
         .await
         .unwrap();
     wait_status(&guard.nets[0].ns, CREDS, 200).await;
 
     // The first credential request was served from the prefetched cache.
     let metrics = agent.scrape().await;
-    assert!(metrics.contains("causeway_agent_credential_cache_misses_total 0"), "{metrics}");
-    assert!(metrics.contains("causeway_agent_sts_assume_role_total{outcome=\"success\"}"), "{metrics}");
+    assert!(
+        metrics.contains("causeway_agent_credential_cache_misses_total 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("causeway_agent_sts_assume_role_total{outcome=\"success\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("causeway_agent_metadata_requests_total{path=\"security-credentials/role\",code=\"200\"}"), "{metrics}");
     // No secrets in the logs.
     let logs = agent.proc.logs();
     assert!(!logs.contains(&secret), "secret in logs");
     // A Warning Event on the pod that asked for the wrong role.
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
     wait_for("WrongIamRoleRequested event", WAIT, || async {
         events
             .list(&Default::default())
@@ -452,13 +510,18 @@ async fn agent_serves_the_new_pod_when_an_ip_is_reused() {
     set_phase(&ctx, "old", &ip, "Succeeded").await;
     make_pod(&ctx, &node.name, "new", &ip, Some("causeway-reader")).await;
     wait_for("new pod's role", WAIT, || async {
-        get_in(&ns, CREDS).await.ok().filter(|(s, b)| *s == 200 && b == "causeway-reader")
+        get_in(&ns, CREDS)
+            .await
+            .ok()
+            .filter(|(s, b)| *s == 200 && b == "causeway-reader")
     })
     .await
     .unwrap();
     let (s, _) = get_in(&ns, &format!("{CREDS}causeway-app")).await.unwrap();
     assert_eq!(s, 403, "the old pod's role must never be served again");
-    let (s, body) = get_in(&ns, &format!("{CREDS}causeway-reader")).await.unwrap();
+    let (s, body) = get_in(&ns, &format!("{CREDS}causeway-reader"))
+        .await
+        .unwrap();
     assert_eq!(s, 200, "{body}");
 
     // Two live pods claiming one IP: nobody gets anything until one goes.
@@ -479,16 +542,33 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     let guard = NetGuard::new('c', 30, 1);
     let mut agent = Agent::start(&ctx, &node, &guard, "agent-c").await;
     let ns = guard.nets[0].ns.clone();
-    make_pod(&ctx, &node.name, "app", &guard.nets[0].pod_ip, Some("causeway-app")).await;
+    make_pod(
+        &ctx,
+        &node.name,
+        "app",
+        &guard.nets[0].pod_ip,
+        Some("causeway-app"),
+    )
+    .await;
     wait_status(&ns, CREDS, 200).await;
 
     // SIGTERM, as on a rollout: the rule stays, pods get connection errors.
     agent.proc.terminate();
     let _ = agent.proc.child.wait();
     assert_eq!(guard.our_rules(), 1, "the DNAT rule must survive the agent");
-    for path in [CREDS, "/latest/meta-data/placement/region", "/latest/user-data"] {
-        let err = get_in(&ns, path).await.expect_err("nothing may answer while the agent is down");
-        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{path}: {err}");
+    for path in [
+        CREDS,
+        "/latest/meta-data/placement/region",
+        "/latest/user-data",
+    ] {
+        let err = get_in(&ns, path)
+            .await
+            .expect_err("nothing may answer while the agent is down");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{path}: {err}"
+        );
     }
 
     // A restart finds its rule in place (no duplicate) and serves again.
@@ -500,10 +580,19 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
 
     // The documented cleanup removes exactly our rule.
     let out = Command::new(causeway_bin())
-        .args(["agent", "--cleanup-iptables", "--iptables-interface", &guard.interface_glob])
+        .args([
+            "agent",
+            "--cleanup-iptables",
+            "--iptables-interface",
+            guard.interface_glob.as_str(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(guard.our_rules(), 0);
     ctx.cleanup().await.unwrap();
 }
@@ -544,22 +633,39 @@ async fn agent_works_with_the_sdk_default_chain() {
     let guard = NetGuard::new('d', 40, 1);
     let _agent = Agent::start(&ctx, &node, &guard, "agent-d").await;
     let ns = guard.nets[0].ns.clone();
-    make_pod(&ctx, &node.name, "sdk", &guard.nets[0].pod_ip, Some("causeway-reader")).await;
+    make_pod(
+        &ctx,
+        &node.name,
+        "sdk",
+        &guard.nets[0].pod_ip,
+        Some("causeway-reader"),
+    )
+    .await;
     wait_status(&ns, CREDS, 200).await;
-    let (_, body) = get_in(&ns, &format!("{CREDS}causeway-reader")).await.unwrap();
+    let (_, body) = get_in(&ns, &format!("{CREDS}causeway-reader"))
+        .await
+        .unwrap();
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     let expected = doc["AccessKeyId"].as_str().unwrap().to_string();
 
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns])
+        .args(["netns", "exec", ns.as_str()])
         .arg(&exe)
-        .args(["agent::sdk_chain_child", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "agent::sdk_chain_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(CHILD_ENV, "1")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "http://169.254.169.254",
+        )
         .env("AWS_CONFIG_FILE", "/nonexistent/config")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
         .env("HOME", "/nonexistent")
@@ -608,7 +714,9 @@ mod bench {
         let aws = AwsClients::new(&settings, Metrics::new()).await.unwrap();
         let metrics = AgentMetrics::new();
         let cache = CredentialCache::new(
-            Arc::new(StsAdapter { sts: aws.sts.clone() }),
+            Arc::new(StsAdapter {
+                sts: aws.sts.clone(),
+            }),
             CacheSettings::default(),
             metrics.clone(),
         );
@@ -663,7 +771,9 @@ mod bench {
 
     async fn connect_from(addr: SocketAddr, from: &str) -> TcpStream {
         let socket = TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(from.parse().unwrap(), 0)).unwrap();
+        socket
+            .bind(SocketAddr::new(from.parse().unwrap(), 0))
+            .unwrap();
         socket.connect(addr).await.unwrap()
     }
 

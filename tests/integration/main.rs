@@ -2,8 +2,8 @@
 //! controller-manager, scheduler and kwok, plus moto. One test binary with
 //! modules keeps link time down; each test gets its own namespace and AWS names.
 
-mod common;
 mod agent;
+mod common;
 mod controller;
 mod crds;
 mod testenv;

@@ -287,9 +287,7 @@ impl CredentialCache {
         let mut rx = self.subscribe(key, user);
         let min_remaining = self.settings.min_remaining;
         let usable = |s: &State| match s {
-            State::Ready { valid_until, .. } => {
-                *valid_until > Instant::now() + min_remaining
-            }
+            State::Ready { valid_until, .. } => *valid_until > Instant::now() + min_remaining,
             State::Failed(_) => true,
             State::Pending => false,
         };
@@ -464,8 +462,14 @@ mod tests {
     #[test]
     fn refresh_policy() {
         let s = CacheSettings::default();
-        assert_eq!(s.refresh_after(Duration::from_secs(3600)), Duration::from_secs(2700));
-        assert_eq!(s.refresh_after(Duration::from_secs(900)), Duration::from_secs(450));
+        assert_eq!(
+            s.refresh_after(Duration::from_secs(3600)),
+            Duration::from_secs(2700)
+        );
+        assert_eq!(
+            s.refresh_after(Duration::from_secs(900)),
+            Duration::from_secs(450)
+        );
     }
 
     #[test]
@@ -483,10 +487,16 @@ mod tests {
         let k = key("app", "ns.pod");
         cache.ensure(&k, "pod-uid");
         tokio::task::yield_now().await;
-        let served = cache.get(&k, "pod-uid", Duration::from_secs(1)).await.unwrap();
+        let served = cache
+            .get(&k, "pod-uid", Duration::from_secs(1))
+            .await
+            .unwrap();
         assert!(served.cache_hit);
         assert_eq!(sts.calls.load(Ordering::SeqCst), 1);
-        cache.get(&k, "other", Duration::from_secs(1)).await.unwrap();
+        cache
+            .get(&k, "other", Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!(sts.calls.load(Ordering::SeqCst), 1);
         cache.release(&k, "pod-uid");
         assert_eq!(cache.len(), 1);
@@ -519,7 +529,10 @@ mod tests {
         let k = key("app", "ns.pod");
         let served = cache.get(&k, "u", Duration::from_secs(60)).await;
         // The first failure is published; a later request sees the retried success.
-        assert_eq!(served.unwrap_err(), GetError::Sts(StsFault::Throttled("Rate exceeded".into())));
+        assert_eq!(
+            served.unwrap_err(),
+            GetError::Sts(StsFault::Throttled("Rate exceeded".into()))
+        );
         tokio::time::sleep(Duration::from_secs(10)).await;
         let served = cache.get(&k, "u", Duration::from_secs(60)).await.unwrap();
         assert_eq!(served.creds.access_key_id, "ASIA3");
@@ -536,7 +549,10 @@ mod tests {
         });
         let cache = cache(sts.clone());
         let k = key("app", "ns.pod");
-        let err = cache.get(&k, "u", Duration::from_secs(5)).await.unwrap_err();
+        let err = cache
+            .get(&k, "u", Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), 403);
         tokio::time::sleep(Duration::from_secs(600)).await;
         // One attempt a minute, not a tight loop.
@@ -551,7 +567,11 @@ mod tests {
             let cache = cache(sts.clone());
             for pod in 0..100 {
                 let role = format!("role-{}", pod % 10);
-                let session = if per_role { "node".to_string() } else { format!("ns.pod-{pod}") };
+                let session = if per_role {
+                    "node".to_string()
+                } else {
+                    format!("ns.pod-{pod}")
+                };
                 cache.ensure(&key(&role, &session), &format!("uid-{pod}"));
             }
             // Warm up one full refresh cycle, then count one steady-state hour.
@@ -559,8 +579,15 @@ mod tests {
             let before = sts.calls.load(Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(45 * 60 * 4)).await;
             let per_hour = f64::from(sts.calls.load(Ordering::SeqCst) - before) / 3.0;
-            let expected = if per_role { 10.0 * 60.0 / 45.0 } else { 100.0 * 60.0 / 45.0 };
-            assert!((per_hour - expected).abs() < 0.5, "per_role={per_role}: {per_hour} vs {expected}");
+            let expected = if per_role {
+                10.0 * 60.0 / 45.0
+            } else {
+                100.0 * 60.0 / 45.0
+            };
+            assert!(
+                (per_hour - expected).abs() < 0.5,
+                "per_role={per_role}: {per_hour} vs {expected}"
+            );
             println!("STS calls per hour (per_role={per_role}): {per_hour:.1}");
         }
     }

@@ -12,13 +12,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -162,7 +162,10 @@ impl MetadataServer {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|ttl| (1..=MAX_TOKEN_TTL).contains(ttl));
         let Some(ttl) = ttl else {
-            return text(400, format!("{TOKEN_TTL_HEADER} must be 1 to {MAX_TOKEN_TTL}"));
+            return text(
+                400,
+                format!("{TOKEN_TTL_HEADER} must be 1 to {MAX_TOKEN_TTL}"),
+            );
         };
         let token: String = (0..32)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
@@ -195,9 +198,10 @@ impl MetadataServer {
                     .is_some_and(|(owner, until)| *owner == ip && *until > Instant::now());
                 (!valid).then(|| text(401, "invalid or expired metadata token"))
             }
-            None if self.config.require_token => {
-                Some(text(401, "an IMDSv2 token is required (PUT /latest/api/token)"))
-            }
+            None if self.config.require_token => Some(text(
+                401,
+                "an IMDSv2 token is required (PUT /latest/api/token)",
+            )),
             None => None,
         }
     }
@@ -233,9 +237,12 @@ impl MetadataServer {
                 Err(e) => text(500, e.to_string()),
             },
             Err(e) => {
-                if let (Some(pod), super::credentials::GetError::Sts(
-                    super::credentials::StsFault::AccessDenied(msg),
-                )) = (&who.pod, &e)
+                if let (
+                    Some(pod),
+                    super::credentials::GetError::Sts(super::credentials::StsFault::AccessDenied(
+                        msg,
+                    )),
+                ) = (&who.pod, &e)
                 {
                     // The role's trust policy refuses us: the pod's binding is the cause.
                     self.agent.event(pod, "AssumeRoleDenied", msg.clone());
@@ -311,7 +318,10 @@ async fn handle(
         "other" if server.config.proxy_paths.iter().any(|p| *p == path) => "proxy",
         c => c,
     };
-    server.agent.metrics.request(class, response.status().as_u16());
+    server
+        .agent
+        .metrics
+        .request(class, response.status().as_u16());
     response
 }
 
@@ -349,9 +359,7 @@ async fn dispatch(
             let requested = p[CREDENTIALS_PREFIX.len()..].trim_end_matches('/');
             server.credentials(ip, requested).await
         }
-        p if server.config.proxy_paths.iter().any(|allowed| allowed == p) => {
-            server.proxy(p).await
-        }
+        p if server.config.proxy_paths.iter().any(|allowed| allowed == p) => server.proxy(p).await,
         _ => text(404, "not found"),
     }
 }

@@ -98,7 +98,9 @@ impl AgentMetrics {
     }
 
     pub fn sts_call(&self, outcome: &'static str, took: Duration) {
-        self.sts_calls.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.sts_calls
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
         self.sts_duration.observe(took.as_secs_f64());
     }
 

@@ -149,7 +149,9 @@ impl Agent {
         };
         match lookup {
             Lookup::Pod(pod) => {
-                let resolved = self.resolve_pod(&pod).inspect_err(|d| self.report(&pod, d))?;
+                let resolved = self
+                    .resolve_pod(&pod)
+                    .inspect_err(|d| self.report(&pod, d))?;
                 let key = self.key_for(Some(&pod), &resolved);
                 Ok(Identified {
                     pod: Some(pod),

@@ -79,7 +79,9 @@ impl std::fmt::Debug for PodIndex {
 
 impl PodIndex {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
@@ -190,7 +192,9 @@ pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
         .flatten()
         .filter_map(|p| p.ip.parse().ok())
         .collect();
-    if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse().ok())
+    if let Some(ip) = status
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse().ok())
         && !ips.contains(&ip)
     {
         ips.push(ip);

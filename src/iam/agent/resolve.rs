@@ -153,8 +153,7 @@ impl Denial {
 fn valid_segment(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
@@ -180,8 +179,7 @@ pub fn role_arn(raw: &str, base_arn: &str) -> Result<(String, String), String> {
 
 fn valid_external_id(s: &str) -> bool {
     (2..=1224).contains(&s.len())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
@@ -211,8 +209,8 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 
 /// Parses `allowed-roles` into full-ARN globs.
 pub fn allowed_roles(raw: &str, base_arn: &str) -> Result<Vec<String>, Denial> {
-    let globs: Vec<String> = serde_json::from_str(raw)
-        .map_err(|e| Denial::InvalidAllowedRoles(e.to_string()))?;
+    let globs: Vec<String> =
+        serde_json::from_str(raw).map_err(|e| Denial::InvalidAllowedRoles(e.to_string()))?;
     Ok(globs
         .into_iter()
         .map(|g| {
@@ -254,8 +252,7 @@ fn binding_selects(b: &BindingInfo, pod: &PodInfo) -> bool {
     b.service_account
         .as_ref()
         .is_none_or(|sa| *sa == pod.service_account)
-        && b
-            .pod_selector
+        && b.pod_selector
             .as_ref()
             .is_none_or(|s| selector_matches(s, &pod.labels))
 }
@@ -289,15 +286,17 @@ pub fn resolve(
             source: Source::Annotation,
         }
     } else {
-        let mut matching: Vec<&BindingInfo> =
-            bindings.iter().filter(|b| binding_selects(b, pod)).collect();
+        let mut matching: Vec<&BindingInfo> = bindings
+            .iter()
+            .filter(|b| binding_selects(b, pod))
+            .collect();
         matching.sort_by(|a, b| a.name.cmp(&b.name));
         let Some(first) = matching.first() else {
             return Err(Denial::NotBound);
         };
         let source_name = format!("IamRoleBinding {}", first.name);
-        let (role_arn, role_name) = role_arn(&first.role, &policy.base_arn)
-            .map_err(|reason| Denial::InvalidRole {
+        let (role_arn, role_name) =
+            role_arn(&first.role, &policy.base_arn).map_err(|reason| Denial::InvalidRole {
                 source_name: source_name.clone(),
                 reason,
             })?;
@@ -476,7 +475,10 @@ mod tests {
             role: "app".into(),
             ..BindingInfo::default()
         };
-        assert_eq!(resolve(&pod(), None, &[b], &policy()), Err(Denial::NotBound));
+        assert_eq!(
+            resolve(&pod(), None, &[b], &policy()),
+            Err(Denial::NotBound)
+        );
     }
 
     #[test]
@@ -492,7 +494,10 @@ mod tests {
         let same = resolve(
             &pod(),
             None,
-            &[binding("a", "reader"), binding("b", &format!("{BASE}reader"))],
+            &[
+                binding("a", "reader"),
+                binding("b", &format!("{BASE}reader")),
+            ],
             &policy(),
         )
         .unwrap();
@@ -577,14 +582,15 @@ mod tests {
             let mut p = pod();
             p.role_annotation = Some(name.clone());
             let allowed = serde_json::to_string(&globs).unwrap();
+            let full = |g: &String| format!("{BASE}{}", g.trim_start_matches('/'));
             match resolve(&p, Some(&allowed), &[], &policy()) {
                 Ok(r) => {
                     prop_assert!(r.role_arn.starts_with(BASE));
-                    prop_assert!(globs.iter().any(|g| glob_match(&format!("{BASE}{g}"), &r.role_arn)));
+                    prop_assert!(globs.iter().any(|g| glob_match(&full(g), &r.role_arn)));
                 }
                 Err(d) => {
                     prop_assert_eq!(d.clone(), Denial::RoleNotAllowed(format!("{BASE}{name}")));
-                    prop_assert!(!globs.iter().any(|g| glob_match(&format!("{BASE}{g}"), &format!("{BASE}{name}"))));
+                    prop_assert!(!globs.iter().any(|g| glob_match(&full(g), &format!("{BASE}{name}"))));
                 }
             }
         }

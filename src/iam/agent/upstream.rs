@@ -80,7 +80,8 @@ async fn request(
     path: &str,
     headers: &str,
 ) -> std::io::Result<UpstreamResponse> {
-    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "metadata upstream timed out");
+    let timed_out =
+        || std::io::Error::new(std::io::ErrorKind::TimedOut, "metadata upstream timed out");
     tokio::time::timeout(TIMEOUT, async {
         let mut stream = TcpStream::connect(addr).await?;
         let req = format!(
@@ -112,7 +113,9 @@ pub fn parse_response(raw: &[u8]) -> std::io::Result<UpstreamResponse> {
     let mut length = None;
     let mut chunked = false;
     for line in lines {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let v = v.trim();
         match k.trim().to_ascii_lowercase().as_str() {
             "content-type" => content_type = Some(v.to_string()),
@@ -155,7 +158,10 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nus-east-1").unwrap();
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nus-east-1",
+        )
+        .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"us-east-1"[..]));
         assert_eq!(r.content_type.as_deref(), Some("text/plain"));
         let r = parse_response(b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();

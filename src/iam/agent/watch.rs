@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::runtime::watcher::{self, Event};
 use kube::api::PartialObjectMeta;
+use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher::watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;

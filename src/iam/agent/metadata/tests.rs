@@ -1,4 +1,4 @@
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
@@ -113,7 +113,8 @@ async fn call(
         .bind(SocketAddr::new(from.parse().unwrap(), 0))
         .unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -122,8 +123,14 @@ async fn call(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let r = crate::iam::agent::upstream::parse_response(&raw).unwrap();
-    let head = String::from_utf8_lossy(&raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()]).to_string();
-    (r.status, String::from_utf8_lossy(&r.body).into_owned(), head)
+    let head =
+        String::from_utf8_lossy(&raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()])
+            .to_string();
+    (
+        r.status,
+        String::from_utf8_lossy(&r.body).into_owned(),
+        head,
+    )
 }
 
 async fn get(h: &Harness, from: &str, path: &str) -> (u16, String) {
@@ -136,9 +143,14 @@ const CREDS: &str = "/latest/meta-data/iam/security-credentials/";
 #[tokio::test]
 async fn bound_pod_gets_its_role_in_ec2_json() {
     let h = harness(false, "127.0.0.1:1").await;
-    h.agent.pods.upsert(pod("a", "127.0.0.2", Some("causeway-app")));
+    h.agent
+        .pods
+        .upsert(pod("a", "127.0.0.2", Some("causeway-app")));
     h.agent.sync();
-    assert_eq!(get(&h, "127.0.0.2", CREDS).await, (200, "causeway-app".into()));
+    assert_eq!(
+        get(&h, "127.0.0.2", CREDS).await,
+        (200, "causeway-app".into())
+    );
     let (status, body) = get(&h, "127.0.0.2", &format!("{CREDS}causeway-app")).await;
     assert_eq!(status, 200, "{body}");
     let keys: Vec<&str> = body
@@ -148,7 +160,15 @@ async fn bound_pod_gets_its_role_in_ec2_json() {
         .collect();
     assert_eq!(
         keys,
-        ["Code", "LastUpdated", "Type", "AccessKeyId", "SecretAccessKey", "Token", "Expiration"]
+        [
+            "Code",
+            "LastUpdated",
+            "Type",
+            "AccessKeyId",
+            "SecretAccessKey",
+            "Token",
+            "Expiration"
+        ]
     );
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["Code"], "Success");
@@ -166,14 +186,26 @@ async fn bound_pod_gets_its_role_in_ec2_json() {
 #[tokio::test]
 async fn wrong_role_unbound_unknown_and_conflicting_pods_are_denied() {
     let h = harness(false, "127.0.0.1:1").await;
-    h.agent.pods.upsert(pod("a", "127.0.0.2", Some("causeway-app")));
+    h.agent
+        .pods
+        .upsert(pod("a", "127.0.0.2", Some("causeway-app")));
     h.agent.pods.upsert(pod("b", "127.0.0.3", None));
     h.agent.pods.upsert(pod("c", "127.0.0.4", Some("x")));
     h.agent.pods.upsert(pod("d", "127.0.0.4", Some("x")));
     h.agent.sync();
-    assert_eq!(get(&h, "127.0.0.2", &format!("{CREDS}causeway-writer")).await.0, 403);
+    assert_eq!(
+        get(&h, "127.0.0.2", &format!("{CREDS}causeway-writer"))
+            .await
+            .0,
+        403
+    );
     assert_eq!(get(&h, "127.0.0.3", CREDS).await.0, 404);
-    assert_eq!(get(&h, "127.0.0.3", &format!("{CREDS}causeway-app")).await.0, 404);
+    assert_eq!(
+        get(&h, "127.0.0.3", &format!("{CREDS}causeway-app"))
+            .await
+            .0,
+        404
+    );
     assert_eq!(get(&h, "127.0.0.9", CREDS).await.0, 404);
     assert_eq!(get(&h, "127.0.0.4", CREDS).await.0, 409);
     // The node's own IP is a hostNetwork pod: nothing without a default role.
@@ -183,14 +215,19 @@ async fn wrong_role_unbound_unknown_and_conflicting_pods_are_denied() {
 #[tokio::test]
 async fn config_faults_have_precise_codes() {
     let h = harness(false, "127.0.0.1:1").await;
-    h.agent.pods.upsert(pod("bad", "127.0.0.2", Some("not a role")));
-    h.agent.pods.upsert(pod("denied", "127.0.0.3", Some("denied")));
-    h.agent.pods.upsert(pod("ns", "127.0.0.5", Some("causeway-writer")));
     h.agent
-        .namespaces
-        .write()
-        .unwrap()
-        .insert("media".into(), Some(r#"["causeway-app","causeway-reader"]"#.into()));
+        .pods
+        .upsert(pod("bad", "127.0.0.2", Some("not a role")));
+    h.agent
+        .pods
+        .upsert(pod("denied", "127.0.0.3", Some("denied")));
+    h.agent
+        .pods
+        .upsert(pod("ns", "127.0.0.5", Some("causeway-writer")));
+    h.agent.namespaces.write().unwrap().insert(
+        "media".into(),
+        Some(r#"["causeway-app","causeway-reader"]"#.into()),
+    );
     h.agent.sync();
     assert_eq!(get(&h, "127.0.0.2", CREDS).await.0, 422);
     assert_eq!(get(&h, "127.0.0.5", CREDS).await.0, 403);
@@ -220,37 +257,102 @@ async fn bindings_select_by_service_account() {
         }],
     );
     h.agent.sync();
-    assert_eq!(get(&h, "127.0.0.2", CREDS).await, (200, "causeway-reader".into()));
+    assert_eq!(
+        get(&h, "127.0.0.2", CREDS).await,
+        (200, "causeway-reader".into())
+    );
 }
 
 #[tokio::test]
 async fn imdsv2_tokens() {
     let h = harness(true, "127.0.0.1:1").await;
-    h.agent.pods.upsert(pod("a", "127.0.0.2", Some("causeway-app")));
+    h.agent
+        .pods
+        .upsert(pod("a", "127.0.0.2", Some("causeway-app")));
     h.agent.sync();
     // Required: no token is 401.
     assert_eq!(get(&h, "127.0.0.2", CREDS).await.0, 401);
     // The TTL header is mandatory and bounded.
-    assert_eq!(call(h.addr, "127.0.0.2", "PUT", TOKEN_PATH, &[]).await.0, 400);
     assert_eq!(
-        call(h.addr, "127.0.0.2", "PUT", TOKEN_PATH, &[(TOKEN_TTL_HEADER, "999999")]).await.0,
+        call(h.addr, "127.0.0.2", "PUT", TOKEN_PATH, &[]).await.0,
         400
     );
     assert_eq!(
-        call(h.addr, "127.0.0.2", "PUT", TOKEN_PATH, &[(TOKEN_TTL_HEADER, "60"), ("X-Forwarded-For", "1.2.3.4")]).await.0,
+        call(
+            h.addr,
+            "127.0.0.2",
+            "PUT",
+            TOKEN_PATH,
+            &[(TOKEN_TTL_HEADER, "999999")]
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        call(
+            h.addr,
+            "127.0.0.2",
+            "PUT",
+            TOKEN_PATH,
+            &[(TOKEN_TTL_HEADER, "60"), ("X-Forwarded-For", "1.2.3.4")]
+        )
+        .await
+        .0,
         403
     );
-    let (status, token, head) =
-        call(h.addr, "127.0.0.2", "PUT", TOKEN_PATH, &[(TOKEN_TTL_HEADER, "60")]).await;
+    let (status, token, head) = call(
+        h.addr,
+        "127.0.0.2",
+        "PUT",
+        TOKEN_PATH,
+        &[(TOKEN_TTL_HEADER, "60")],
+    )
+    .await;
     assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("x-aws-ec2-metadata-token-ttl-seconds: 60"), "{head}");
-    let (status, body, _) =
-        call(h.addr, "127.0.0.2", "GET", CREDS, &[(TOKEN_HEADER, &token)]).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-aws-ec2-metadata-token-ttl-seconds: 60"),
+        "{head}"
+    );
+    let (status, body, _) = call(
+        h.addr,
+        "127.0.0.2",
+        "GET",
+        CREDS,
+        &[(TOKEN_HEADER, token.as_str())],
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, "causeway-app"));
     // Tokens are bound to the IP they were issued to, and must be real.
-    assert_eq!(call(h.addr, "127.0.0.3", "GET", CREDS, &[(TOKEN_HEADER, &token)]).await.0, 401);
-    assert_eq!(call(h.addr, "127.0.0.2", "GET", CREDS, &[(TOKEN_HEADER, "forged")]).await.0, 401);
-    assert_eq!(call(h.addr, "127.0.0.2", "GET", TOKEN_PATH, &[]).await.0, 405);
+    assert_eq!(
+        call(
+            h.addr,
+            "127.0.0.3",
+            "GET",
+            CREDS,
+            &[(TOKEN_HEADER, token.as_str())]
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        call(
+            h.addr,
+            "127.0.0.2",
+            "GET",
+            CREDS,
+            &[(TOKEN_HEADER, "forged")]
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        call(h.addr, "127.0.0.2", "GET", TOKEN_PATH, &[]).await.0,
+        405
+    );
 }
 
 #[tokio::test]
@@ -260,7 +362,9 @@ async fn info_is_the_pods_role_and_other_paths_are_404_or_proxied() {
     let upstream_addr = upstream.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = upstream.accept().await else { return };
+            let Ok((mut s, _)) = upstream.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let n = s.read(&mut buf).await.unwrap_or(0);
@@ -272,16 +376,23 @@ async fn info_is_the_pods_role_and_other_paths_are_404_or_proxied() {
                 {
                     "eu-west-1".to_string()
                 } else {
-                    let _ = s.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n").await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+                        .await;
                     return;
                 };
-                let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = s.write_all(resp.as_bytes()).await;
             });
         }
     });
     let h = harness(false, &upstream_addr.to_string()).await;
-    h.agent.pods.upsert(pod("a", "127.0.0.2", Some("causeway-app")));
+    h.agent
+        .pods
+        .upsert(pod("a", "127.0.0.2", Some("causeway-app")));
     h.agent.sync();
     let (status, body) = get(&h, "127.0.0.2", "/latest/meta-data/iam/info").await;
     assert_eq!(status, 200);
@@ -304,18 +415,27 @@ async fn info_is_the_pods_role_and_other_paths_are_404_or_proxied() {
 #[tokio::test]
 async fn ip_reuse_serves_the_new_pod() {
     let h = harness(false, "127.0.0.1:1").await;
-    h.agent.pods.upsert(pod("old", "127.0.0.2", Some("causeway-app")));
+    h.agent
+        .pods
+        .upsert(pod("old", "127.0.0.2", Some("causeway-app")));
     h.agent.sync();
     assert_eq!(get(&h, "127.0.0.2", CREDS).await.1, "causeway-app");
     let mut done = pod("old", "127.0.0.2", Some("causeway-app"));
     done.phase = Some("Succeeded".into());
     h.agent.pods.upsert(done);
-    h.agent.pods.upsert(pod("new", "127.0.0.2", Some("causeway-reader")));
+    h.agent
+        .pods
+        .upsert(pod("new", "127.0.0.2", Some("causeway-reader")));
     h.agent.sync();
     assert_eq!(get(&h, "127.0.0.2", CREDS).await.1, "causeway-reader");
     let (_, body) = get(&h, "127.0.0.2", &format!("{CREDS}causeway-reader")).await;
     assert!(body.contains("AKID-media.pod-new"), "{body}");
-    assert_eq!(get(&h, "127.0.0.2", &format!("{CREDS}causeway-app")).await.0, 403);
+    assert_eq!(
+        get(&h, "127.0.0.2", &format!("{CREDS}causeway-app"))
+            .await
+            .0,
+        403
+    );
     // The old pod's session was evicted with it.
     assert_eq!(h.agent.cache.len(), 1);
 }
@@ -326,5 +446,4 @@ fn timestamps_are_whole_seconds_utc() {
         timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(1_136_214_245_500)),
         "2006-01-02T15:04:05Z"
     );
-    let _ = IpAddr::from([127, 0, 0, 1]);
 }
