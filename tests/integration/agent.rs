@@ -269,10 +269,12 @@ async fn make_pod(ctx: &TestCtx, node: &str, name: &str, ip: &str, role: Option<
     }))
     .unwrap();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let created = pods
-        .create(&PostParams::default(), &pod)
-        .await
-        .expect("create pod");
+    // Admission needs the namespace's default ServiceAccount, which arrives shortly after it.
+    let created = wait_for("pod created", WAIT, || async {
+        pods.create(&PostParams::default(), &pod).await.ok()
+    })
+    .await
+    .expect("create pod");
     set_phase(ctx, name, ip, "Running").await;
     created.metadata.uid.unwrap()
 }
@@ -400,8 +402,17 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
     .await;
     make_pod(&ctx, &node.name, "unbound", &guard.nets[1].pod_ip, None).await;
 
-    // A bound pod, through 169.254.169.254 and the IMDSv2 flow.
+    // A bound pod, through 169.254.169.254 and the IMDSv2 flow, once the prefetch has landed.
     wait_status(&guard.nets[0].ns, CREDS, 200).await;
+    wait_for("prefetch", WAIT, || async {
+        agent
+            .scrape()
+            .await
+            .contains("causeway_agent_sts_assume_role_total{outcome=\"success\"} 1")
+            .then_some(())
+    })
+    .await
+    .unwrap();
     let (status, role, body) = in_netns(&guard.nets[0].ns, imdsv2_credentials)
         .await
         .unwrap();

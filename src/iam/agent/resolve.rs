@@ -590,7 +590,8 @@ mod tests {
                 }
                 Err(d) => {
                     prop_assert_eq!(d.clone(), Denial::RoleNotAllowed(format!("{BASE}{name}")));
-                    prop_assert!(!globs.iter().any(|g| glob_match(&full(g), &format!("{BASE}{name}"))));
+                    let arn = format!("{BASE}{name}");
+                    prop_assert!(!globs.iter().any(|g| glob_match(&full(g), &arn)));
                 }
             }
         }

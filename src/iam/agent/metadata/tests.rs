@@ -62,7 +62,8 @@ async fn harness(require_token: bool, upstream: &str) -> Harness {
     let sts = Arc::new(FakeSts {
         calls: AtomicU32::new(0),
     });
-    let cache = CredentialCache::new(sts.clone(), CacheSettings::default(), AgentMetrics::new());
+    let metrics = AgentMetrics::new();
+    let cache = CredentialCache::new(sts.clone(), CacheSettings::default(), metrics.clone());
     let agent = Arc::new(Agent::new(
         Policy {
             base_arn: BASE.into(),
@@ -77,7 +78,7 @@ async fn harness(require_token: bool, upstream: &str) -> Harness {
             fetch_wait: Duration::from_secs(5),
         },
         cache,
-        AgentMetrics::new(),
+        metrics,
         None,
     ));
     let server = Arc::new(MetadataServer::new(
