@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
-use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -152,15 +152,16 @@ impl Drop for NetGuard {
 /// Runs `f` on a thread that has entered network namespace `ns`.
 async fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let path = format!("/run/netns/{ns}");
-    tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A thread of its own, never a pooled one: setns(2) sticks to the thread for good.
+    std::thread::spawn(move || {
         let file = std::fs::File::open(&path).expect("open netns");
         // SAFETY: setns(2) on this thread only, with a valid namespace fd.
         let rc = unsafe { setns(file.as_raw_fd(), CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns {path}");
-        f()
-    })
-    .await
-    .expect("netns thread")
+        let _ = tx.send(f());
+    });
+    rx.await.expect("netns thread")
 }
 
 /// One HTTP/1.1 request over a fresh connection; connection errors are returned.
@@ -180,6 +181,27 @@ fn http(method: &str, path: &str, headers: &[(String, String)]) -> std::io::Resu
     stream.read_to_end(&mut raw)?;
     let r = causeway::iam::agent::upstream::parse_response(&raw)?;
     Ok((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+}
+
+/// GET on the agent's loopback metrics address (Connection: close, whole body).
+async fn local_get(addr: String, path: &str) -> Option<(u16, String)> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut stream =
+            TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).ok()?;
+        let r = causeway::iam::agent::upstream::parse_response(&raw).ok()?;
+        Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The SDKs' IMDSv2 flow: token, role listing, then the role's credentials.
@@ -208,7 +230,7 @@ async fn get_in(ns: &str, path: &str) -> std::io::Result<(u16, String)> {
 
 /// A node for this test's agent, which kwok leaves alone (no kwok annotation).
 struct TestNode {
-    client: kube::Client,
+    env: &'static causeway_testenv::env::EnvInfo,
     name: String,
 }
 
@@ -224,24 +246,23 @@ impl TestNode {
             .create(&PostParams::default(), &node)
             .await
             .expect("create node");
-        TestNode {
-            client: ctx.client.clone(),
-            name,
-        }
+        TestNode { env: ctx.env, name }
     }
 }
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        let client = self.client.clone();
+        let env = self.env;
         let name = self.name.clone();
-        // Best effort, on a thread of its own: Drop cannot await.
+        // Best effort, on a thread with its own runtime and client (Drop cannot await, and
+        // the test's client lives on the runtime this drop blocks).
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
             rt.block_on(async {
+                let client = causeway_testenv::env::client(env).await.ok()?;
                 Api::<Node>::all(client)
                     .delete(&name, &DeleteParams::default())
                     .await
@@ -350,16 +371,17 @@ impl Agent {
     }
 
     async fn wait_ready(&self) {
-        let url = format!("http://{}/readyz", self.metrics);
-        wait_for("agent ready", WAIT, || async {
-            http_get(&url).await.filter(|(s, _)| *s == 200)
+        let addr = self.metrics.clone();
+        wait_for("agent ready", WAIT, || {
+            let addr = addr.clone();
+            async move { local_get(addr, "/readyz").await.filter(|(s, _)| *s == 200) }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", self.proc.logs()));
     }
 
     async fn scrape(&self) -> String {
-        http_get(&format!("http://{}/metrics", self.metrics))
+        local_get(self.metrics.clone(), "/metrics")
             .await
             .map(|(_, b)| b)
             .unwrap_or_default()
@@ -717,8 +739,8 @@ mod bench {
         let settings = AwsSettings {
             region: Some("us-east-1".into()),
             endpoint_url: Some(env.moto_url.clone()),
-            credentials: Some(aws_credential_types::Credentials::from_keys(
-                "testing", "testing", None,
+            credentials: Some(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "bench",
             )),
             ..AwsSettings::default()
         };
