@@ -315,7 +315,7 @@ async fn handle(
     let ip = client_ip(peer);
     let response = dispatch(&server, ip, &method, &path, &headers).await;
     let class = match path_class(&path) {
-        "other" if server.config.proxy_paths.iter().any(|p| *p == path) => "proxy",
+        "other" if server.config.proxy_paths.contains(&path) => "proxy",
         c => c,
     };
     server

@@ -257,9 +257,9 @@ impl Agent {
             keep
         });
         for (uid, key) in desired {
-            if !assigned.contains_key(&uid) {
-                self.cache.ensure(&key, &uid);
-                assigned.insert(uid, key);
+            if let std::collections::hash_map::Entry::Vacant(slot) = assigned.entry(uid) {
+                self.cache.ensure(&key, slot.key());
+                slot.insert(key);
             }
         }
         let live: HashSet<&str> = pods.iter().map(|p| p.uid.as_str()).collect();

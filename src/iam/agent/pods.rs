@@ -2,7 +2,7 @@
 //! deleted pod never keeps its IP, and two live pods claiming one IP are a conflict,
 //! never a guess. hostNetwork pods are not indexed by IP (they share the node's).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
@@ -206,7 +206,7 @@ pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
         service_account: spec
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_else(|| "default".into()),
-        labels: meta.labels.clone().unwrap_or_else(BTreeMap::new),
+        labels: meta.labels.clone().unwrap_or_default(),
         role_annotation: annotation(ROLE_ANNOTATION),
         external_id_annotation: annotation(EXTERNAL_ID_ANNOTATION),
         host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
