@@ -56,7 +56,7 @@ pub enum Command {
     /// Run the reconcilers (leader-elected).
     Controller(Box<ControllerArgs>),
     /// Run the node agent that serves pods their IAM role's credentials.
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Print every CustomResourceDefinition as YAML.
     Crds(CrdsArgs),
     /// Show what causeway would do for the given manifests, without changing anything.
@@ -551,11 +551,106 @@ pub fn parse_tags(s: &str) -> Result<std::collections::BTreeMap<String, String>,
     Ok(out)
 }
 
+// ---- `causeway agent` (pod IAM node agent) -------------------------------------------
+
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
     #[command(flatten)]
     pub kube: KubeArgs,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// This node's name (the downward API's spec.nodeName); only its pods are watched.
+    #[arg(long, env = "CAUSEWAY_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// This node's IP (status.hostIP): the DNAT destination; requests from it are hostNetwork pods.
+    #[arg(long, env = "CAUSEWAY_NODE_IP")]
+    pub node_ip: Option<std::net::IpAddr>,
+
+    /// Address the metadata API listens on; its port is the DNAT destination port.
+    #[arg(long, env = "CAUSEWAY_METADATA_ADDR", default_value = "0.0.0.0:8181")]
+    pub metadata_addr: SocketAddr,
+
+    /// Address serving /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        env = "CAUSEWAY_AGENT_METRICS_ADDR",
+        default_value = "0.0.0.0:8182"
+    )]
+    pub metrics_addr: SocketAddr,
+
+    /// Install the nat PREROUTING DNAT rule for 169.254.169.254:80 (left in place on exit: fail closed).
+    #[arg(long, env = "CAUSEWAY_IPTABLES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub iptables: bool,
+
+    /// Pod interface glob for the DNAT rule: eni+ (VPC CNI), cali+ (Calico), cni0, lxc+ (Cilium).
+    #[arg(long, env = "CAUSEWAY_IPTABLES_INTERFACE", default_value = "eni+")]
+    pub iptables_interface: String,
+
+    /// The iptables binary to run.
+    #[arg(long, env = "CAUSEWAY_IPTABLES_BIN", default_value = "iptables")]
+    pub iptables_bin: String,
+
+    /// Remove our DNAT rule for --iptables-interface, then exit (uninstalling the agent).
+    #[arg(long, env = "CAUSEWAY_CLEANUP_IPTABLES", default_value_t = false)]
+    pub cleanup_iptables: bool,
+
+    /// Prefix for bare role names, e.g. arn:aws:iam::123456789012:role/ (discovered through STS when unset).
+    #[arg(long, env = "CAUSEWAY_BASE_ROLE_ARN")]
+    pub base_role_arn: Option<String>,
+
+    /// Enforce namespaces' iam.amazonaws.com/allowed-roles annotation.
+    #[arg(long, env = "CAUSEWAY_NAMESPACE_RESTRICTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub namespace_restrictions: bool,
+
+    /// One STS session per role shared by its pods, instead of one per pod (fewer STS calls, less audit detail).
+    #[arg(long, env = "CAUSEWAY_SESSION_PER_ROLE", default_value_t = false)]
+    pub session_per_role: bool,
+
+    /// Role served to hostNetwork pods (requests from the node's IP); they get nothing when unset.
+    #[arg(long, env = "CAUSEWAY_HOST_NETWORK_ROLE")]
+    pub host_network_role: Option<String>,
+
+    /// Require IMDSv2 tokens on every metadata read.
+    #[arg(long, env = "CAUSEWAY_REQUIRE_IMDSV2", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_imdsv2: bool,
+
+    /// The real metadata service (host:port), for the allow-listed paths only.
+    #[arg(
+        long,
+        env = "CAUSEWAY_METADATA_UPSTREAM",
+        default_value = "169.254.169.254:80"
+    )]
+    pub metadata_upstream: String,
+
+    /// Extra metadata paths to proxy, beyond placement/region, availability-zone(-id) and the identity document.
+    #[arg(
+        long = "metadata-allow-path",
+        env = "CAUSEWAY_METADATA_ALLOW_PATHS",
+        value_delimiter = ','
+    )]
+    pub metadata_allow_paths: Vec<String>,
+
+    /// STS session length when the IamRoleBinding does not set one.
+    #[arg(long, env = "CAUSEWAY_SESSION_DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub session_duration: Duration,
+
+    /// Refresh credentials this long before they expire (at most half their lifetime).
+    #[arg(long, env = "CAUSEWAY_REFRESH_AHEAD", default_value = "15m", value_parser = parse_duration)]
+    pub refresh_ahead: Duration,
+
+    /// How long a request from an IP the pod watch has not seen yet waits for it.
+    #[arg(long, env = "CAUSEWAY_POD_WAIT", default_value = "800ms", value_parser = parse_duration)]
+    pub pod_wait: Duration,
+
+    /// How long a request waits for credentials still being fetched.
+    #[arg(long, env = "CAUSEWAY_FETCH_WAIT", default_value = "900ms", value_parser = parse_duration)]
+    pub fetch_wait: Duration,
 }
+
+// ---- end of `causeway agent` ----------------------------------------------------------
 
 #[derive(Debug, Clone, Args)]
 pub struct CrdsArgs {
@@ -575,6 +670,20 @@ pub struct PlanArgs {
         required = true
     )]
     pub files: Vec<PathBuf>,
+
+    /// Name of the cluster the plan is for (names and tags depend on it).
+    #[arg(long, env = "CAUSEWAY_CLUSTER_NAME", value_parser = parse_cluster_name)]
+    pub cluster_name: String,
+
+    /// Plan from the manifests alone: show the models, read nothing from AWS.
+    #[arg(long, env = "CAUSEWAY_PLAN_OFFLINE")]
+    pub offline: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 /// Cluster names end up in tag values and resource names, so keep them to
@@ -731,6 +840,22 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn every_agent_flag_has_an_env_var() {
+        let cmd = Cli::command();
+        let agent = cmd.find_subcommand("agent").expect("agent subcommand");
+        for arg in agent.get_arguments() {
+            if arg.is_positional() || ["help", "version"].contains(&arg.get_id().as_str()) {
+                continue;
+            }
+            assert!(
+                arg.get_env().is_some(),
+                "flag --{} has no environment variable",
+                arg.get_id()
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod crd;
 pub mod dns;
 pub mod iam;
 pub mod k8s;
+pub mod plan;
 pub mod targets;
 pub mod telemetry;
 

@@ -74,17 +74,64 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Agent(_) => {
-            eprintln!(
-                "causeway: the node agent is not part of this build yet (tracked by the pod-IAM issue)"
-            );
-            ExitCode::FAILURE
+        Command::Agent(args) => {
+            if let Err(e) = telemetry::init_logging(format, &cli.log_level) {
+                eprintln!("causeway: {e}");
+                return ExitCode::from(2);
+            }
+            if args.cleanup_iptables {
+                return match causeway::iam::agent::run::cleanup_iptables(&args) {
+                    Ok(removed) => {
+                        tracing::info!(removed, interface = %args.iptables_interface, "removed the metadata DNAT rule");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "removing the metadata DNAT rule failed");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("causeway: starting the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(causeway::iam::agent::run(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "agent failed");
+                    ExitCode::FAILURE
+                }
+            }
         }
-        Command::Plan(_) => {
-            eprintln!(
-                "causeway: `plan` has no planners in this build yet (tracked by the ALB and DNS issues)"
-            );
-            ExitCode::FAILURE
+        Command::Plan(args) => {
+            // Warnings (such as "no AWS access") go to stderr; the report to stdout.
+            let _ = telemetry::init_logging(format, &cli.log_level);
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("causeway: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(causeway::plan::run(&args)) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("causeway plan: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

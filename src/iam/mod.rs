@@ -1,5 +1,7 @@
 //! Pod IAM. The controller side validates IamRoleBindings; the node agent
-//! (serving credentials through the metadata endpoint) is the pod-IAM issue.
+//! (`causeway agent`, in [`agent`]) serves each pod its role's credentials through the
+//! instance-metadata endpoint.
 
+pub mod agent;
 pub mod binding_status;
 pub mod role;

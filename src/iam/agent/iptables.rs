@@ -1,0 +1,195 @@
+//! The nat PREROUTING rule that sends pods' metadata traffic to the agent:
+//! `-p tcp -d 169.254.169.254 --dport 80 -i <glob> -j DNAT --to-destination <node IP>:<port>`.
+//!
+//! It is tagged with a comment naming the interface glob, installed idempotently at
+//! startup and deliberately left in place at shutdown: while the agent is down, pods
+//! get connection errors instead of falling through to the node's own credentials.
+//! `causeway agent --cleanup-iptables` removes it (and only rules carrying our tag).
+
+use std::net::IpAddr;
+use std::process::Command;
+
+pub const METADATA_IP: &str = "169.254.169.254";
+const CHAIN: &str = "PREROUTING";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IptablesError {
+    #[error("running {bin}: {source}")]
+    Spawn {
+        bin: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub interface: String,
+    pub node_ip: IpAddr,
+    pub port: u16,
+}
+
+/// The comment that marks our rules: one tag per interface glob, no spaces (so
+/// `iptables -S` prints it unquoted).
+pub fn tag(interface: &str) -> String {
+    format!("causeway-agent:{interface}")
+}
+
+impl Rule {
+    /// The rule's match and target, without the chain operation.
+    pub fn spec(&self) -> Vec<String> {
+        [
+            "-p",
+            "tcp",
+            "-d",
+            &format!("{METADATA_IP}/32"),
+            "-i",
+            &self.interface,
+            "-m",
+            "tcp",
+            "--dport",
+            "80",
+            "-m",
+            "comment",
+            "--comment",
+            &tag(&self.interface),
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &format!("{}:{}", self.node_ip, self.port),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Iptables {
+    pub bin: String,
+}
+
+impl Iptables {
+    fn run(&self, args: &[String]) -> Result<std::process::Output, IptablesError> {
+        Command::new(&self.bin)
+            .arg("-w")
+            .args(args)
+            .output()
+            .map_err(|source| IptablesError::Spawn {
+                bin: self.bin.clone(),
+                source,
+            })
+    }
+
+    fn run_ok(&self, args: &[String]) -> Result<String, IptablesError> {
+        let out = self.run(args)?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(IptablesError::Failed {
+                command: format!("{} {}", self.bin, args.join(" ")),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+
+    fn nat(op: &str, rest: &[String]) -> Vec<String> {
+        let mut args = vec!["-t".into(), "nat".into(), op.into(), CHAIN.into()];
+        args.extend_from_slice(rest);
+        args
+    }
+
+    /// Our rules for `interface` as `iptables -S` prints them.
+    pub fn ours(&self, interface: &str) -> Result<Vec<Vec<String>>, IptablesError> {
+        let listing = self.run_ok(&["-t".into(), "nat".into(), "-S".into(), CHAIN.into()])?;
+        Ok(owned_rules(&listing, &tag(interface)))
+    }
+
+    /// Installs the rule unless present, first at the chain's head so nothing shadows
+    /// it, and removes our stale rules for the same glob (an old node IP or port).
+    /// Returns whether anything changed.
+    pub fn ensure(&self, rule: &Rule) -> Result<bool, IptablesError> {
+        let mut changed = false;
+        let present = self.run(&Self::nat("-C", &rule.spec()))?.status.success();
+        for stale in self.ours(&rule.interface)? {
+            if !same_rule(&stale, &rule.spec()) {
+                self.run_ok(&Self::nat("-D", &stale))?;
+                changed = true;
+            }
+        }
+        if !present {
+            let mut insert = Self::nat("-I", &[]);
+            insert.push("1".into());
+            insert.extend(rule.spec());
+            self.run_ok(&insert)?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Removes every rule carrying our tag for `interface`; returns how many.
+    pub fn cleanup(&self, interface: &str) -> Result<usize, IptablesError> {
+        let ours = self.ours(interface)?;
+        for rule in &ours {
+            self.run_ok(&Self::nat("-D", rule))?;
+        }
+        Ok(ours.len())
+    }
+}
+
+/// `-A PREROUTING …` lines carrying `--comment <tag>`, as argument lists without `-A PREROUTING`.
+pub fn owned_rules(listing: &str, tag: &str) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<String> = line
+                .split_whitespace()
+                .map(|w| w.trim_matches('"').to_string())
+                .collect();
+            let is_ours = words.windows(2).any(|w| w[0] == "--comment" && w[1] == tag);
+            (words.len() > 2 && words[0] == "-A" && words[1] == CHAIN && is_ours)
+                .then(|| words[2..].to_vec())
+        })
+        .collect()
+}
+
+/// Compares a listed rule with ours, ignoring argument order differences iptables may
+/// introduce when printing.
+fn same_rule(listed: &[String], spec: &[String]) -> bool {
+    let mut a = listed.to_vec();
+    let mut b = spec.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_only_our_tagged_rules() {
+        let listing = "-P PREROUTING ACCEPT\n\
+            -A PREROUTING -d 169.254.169.254/32 -i eni+ -p tcp -m tcp --dport 80 -m comment --comment causeway-agent:eni+ -j DNAT --to-destination 10.0.0.1:8181\n\
+            -A PREROUTING -d 169.254.169.254/32 -i cali+ -p tcp -m tcp --dport 80 -m comment --comment causeway-agent:cali+ -j DNAT --to-destination 10.0.0.1:8181\n\
+            -A PREROUTING -d 169.254.169.254/32 -i eni+ -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8181\n";
+        let ours = owned_rules(listing, &tag("eni+"));
+        assert_eq!(ours.len(), 1);
+        assert!(ours[0].contains(&"10.0.0.1:8181".to_string()));
+        let rule = Rule {
+            interface: "eni+".into(),
+            node_ip: "10.0.0.1".parse().unwrap(),
+            port: 8181,
+        };
+        assert!(same_rule(&ours[0], &rule.spec()));
+        let moved = Rule { port: 8182, ..rule };
+        assert!(!same_rule(&ours[0], &moved.spec()));
+    }
+}

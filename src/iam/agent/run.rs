@@ -1,0 +1,220 @@
+//! Wiring for `causeway agent`: telemetry, iptables, watches, STS, and the metadata server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::credentials::{CacheSettings, CredentialCache};
+use super::iptables::{Iptables, Rule};
+use super::metadata::{self, MetadataServer, ServerConfig};
+use super::metrics::AgentMetrics;
+use super::resolve::Policy;
+use super::sts::{StsAdapter, discover_base_arn};
+use super::upstream::Upstream;
+use super::{Agent, AgentConfig};
+use crate::aws::AwsClients;
+use crate::cli::AgentArgs;
+use crate::k8s::events::EventRecorder;
+use crate::telemetry::{self, Metrics, Readiness};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(String),
+    #[error("iptables: {0}")]
+    Iptables(#[from] super::iptables::IptablesError),
+    #[error("kubernetes client: {0}")]
+    Kube(String),
+    #[error("aws clients: {0}")]
+    Aws(String),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("health and metrics server: {0}")]
+    Telemetry(String),
+    #[error("metadata server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Removes our DNAT rule; the documented way to uninstall the agent from a node.
+pub fn cleanup_iptables(args: &AgentArgs) -> Result<usize, AgentError> {
+    let iptables = Iptables {
+        bin: args.iptables_bin.clone(),
+    };
+    Ok(iptables.cleanup(&args.iptables_interface)?)
+}
+
+pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
+    let node_name = args
+        .node_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AgentError::Config("--node-name (CAUSEWAY_NODE_NAME) is required".into()))?;
+    let metrics = Metrics::new();
+    let agent_metrics = AgentMetrics::register(&metrics);
+    let readiness = Readiness::new(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            telemetry::shutdown_signal().await;
+            info!("shutdown signal received");
+            let _ = stop_tx.send(true);
+        });
+    }
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let telemetry_server = telemetry::TelemetryServer::bind(args.metrics_addr)
+        .await
+        .map_err(|e| AgentError::Telemetry(e.to_string()))?;
+    let telemetry_task = tokio::spawn(telemetry_server.serve(
+        metrics.clone(),
+        readiness.clone(),
+        stopped(stop_rx.clone()),
+    ));
+
+    let listener = TcpListener::bind(args.metadata_addr)
+        .await
+        .map_err(|source| AgentError::Bind {
+            addr: args.metadata_addr,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| AgentError::Bind {
+            addr: args.metadata_addr,
+            source,
+        })?
+        .port();
+
+    if args.iptables {
+        let node_ip = args.node_ip.ok_or_else(|| {
+            AgentError::Config("--iptables needs --node-ip (CAUSEWAY_NODE_IP)".into())
+        })?;
+        let rule = Rule {
+            interface: args.iptables_interface.clone(),
+            node_ip,
+            port,
+        };
+        let changed = Iptables {
+            bin: args.iptables_bin.clone(),
+        }
+        .ensure(&rule)?;
+        info!(interface = %rule.interface, destination = %format!("{node_ip}:{port}"), changed, "metadata DNAT rule in place");
+    }
+
+    let client = crate::k8s::client(args.kube.kubeconfig.as_deref())
+        .await
+        .map_err(|e| AgentError::Kube(e.to_string()))?;
+    let aws = AwsClients::new(&args.aws.settings(), metrics.clone())
+        .await
+        .map_err(|e| AgentError::Aws(e.to_string()))?;
+    let base_arn = match args.base_role_arn.clone() {
+        Some(base) => base,
+        None => {
+            let mut attempt = 0;
+            loop {
+                match discover_base_arn(&aws.sts).await {
+                    Ok(base) => break base,
+                    Err(e) => {
+                        attempt += 1;
+                        warn!(error = %e, attempt, "discovering the account for role names failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(2u64.pow(attempt.min(5)))) => {}
+                            _ = stopped(stop_rx.clone()) => return Ok(()),
+                        }
+                    }
+                }
+            }
+        }
+    };
+    info!(base_arn, node = %node_name, "resolving bare role names against this base ARN");
+
+    let settings = CacheSettings {
+        session_duration: args.session_duration,
+        refresh_ahead: args.refresh_ahead,
+        ..CacheSettings::default()
+    };
+    let cache = CredentialCache::new(
+        Arc::new(StsAdapter {
+            sts: aws.sts.clone(),
+        }),
+        settings,
+        agent_metrics.clone(),
+    );
+    let events = EventRecorder::new(
+        client.clone(),
+        EventRecorder::reporter(Some(format!("agent-{node_name}"))),
+    );
+    let agent = Arc::new(Agent::new(
+        Policy {
+            base_arn,
+            enforce_allowed_roles: args.namespace_restrictions,
+        },
+        AgentConfig {
+            node_name,
+            node_ip: args.node_ip,
+            session_per_role: args.session_per_role,
+            host_network_role: args.host_network_role.clone(),
+            pod_wait: args.pod_wait,
+            fetch_wait: args.fetch_wait,
+        },
+        cache,
+        agent_metrics,
+        Some(events),
+    ));
+
+    let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+    let watches = tokio::spawn(super::watch::run(
+        client,
+        agent.clone(),
+        stop_rx.clone(),
+        synced_tx,
+    ));
+    {
+        let readiness = readiness.clone();
+        tokio::spawn(async move {
+            if synced_rx.await.is_ok() {
+                info!("pods, namespaces and IamRoleBindings synced");
+                readiness.mark_caches_synced();
+            }
+        });
+    }
+
+    let mut proxy_paths: Vec<String> = metadata::DEFAULT_PROXY_PATHS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    proxy_paths.extend(args.metadata_allow_paths.iter().cloned());
+    let server = Arc::new(MetadataServer::new(
+        agent,
+        ServerConfig {
+            require_token: args.require_imdsv2,
+            proxy_paths,
+        },
+        Upstream::new(args.metadata_upstream.clone()),
+    ));
+    info!(addr = %args.metadata_addr, port, "serving the metadata API");
+    let served = axum::serve(
+        listener,
+        metadata::router(server).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()))
+    .await
+    .map_err(AgentError::Serve);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), watches).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), telemetry_task).await;
+    // The DNAT rule stays: pods must fail closed while no agent runs.
+    info!("agent stopped; the DNAT rule stays in place (remove it with --cleanup-iptables)");
+    served
+}

@@ -1,0 +1,74 @@
+//! The STS adapter: SDK types in, our `Credentials` and `StsFault` out.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sts::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::future::BoxFuture;
+
+use super::credentials::{AssumeRequest, AssumeRole, Credentials, StsFault};
+
+pub struct StsAdapter {
+    pub sts: aws_sdk_sts::Client,
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> StsFault {
+    let message = DisplayErrorContext(&err).to_string();
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StsFault::Unreachable(message),
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("AccessDenied" | "AccessDeniedException") => StsFault::AccessDenied(message),
+            Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
+                StsFault::Throttled(message)
+            }
+            _ => StsFault::Other(message),
+        },
+        _ => StsFault::Other(message),
+    }
+}
+
+impl AssumeRole for StsAdapter {
+    fn assume_role(&self, req: AssumeRequest) -> BoxFuture<'_, Result<Credentials, StsFault>> {
+        Box::pin(async move {
+            let out = self
+                .sts
+                .assume_role()
+                .role_arn(&req.role_arn)
+                .role_session_name(&req.session_name)
+                .set_external_id(req.external_id.clone())
+                .set_duration_seconds(req.duration_seconds)
+                .send()
+                .await
+                .map_err(classify)?;
+            let c = out
+                .credentials()
+                .ok_or_else(|| StsFault::Other("AssumeRole returned no credentials".into()))?;
+            let expiration = SystemTime::UNIX_EPOCH
+                + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
+            Ok(Credentials {
+                access_key_id: c.access_key_id().to_string(),
+                secret_access_key: c.secret_access_key().to_string(),
+                session_token: c.session_token().to_string(),
+                expiration,
+            })
+        })
+    }
+}
+
+/// `arn:<partition>:iam::<account>:role/` for the account our own credentials live in.
+pub async fn discover_base_arn(sts: &aws_sdk_sts::Client) -> Result<String, StsFault> {
+    let identity = sts.get_caller_identity().send().await.map_err(classify)?;
+    let account = identity
+        .account()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| StsFault::Other("GetCallerIdentity returned no account".into()))?;
+    let partition = identity
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
+    Ok(format!("arn:{partition}:iam::{account}:role/"))
+}
