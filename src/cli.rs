@@ -60,7 +60,7 @@ pub enum Command {
     /// Print every CustomResourceDefinition as YAML.
     Crds(CrdsArgs),
     /// Show what causeway would do for the given manifests, without changing anything.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Print the version.
     Version,
 }
@@ -206,7 +206,11 @@ pub struct TargetsArgs {
 
     /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
     /// namespace; all namespaces when unset.
-    #[arg(id = "targets_namespace", long = "targets-namespace", env = "CAUSEWAY_TARGETS_NAMESPACE")]
+    #[arg(
+        id = "targets_namespace",
+        long = "targets-namespace",
+        env = "CAUSEWAY_TARGETS_NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// How often every binding is re-checked against AWS even without a change (plus up
@@ -290,7 +294,11 @@ pub enum DnsSourceArg {
 #[command(next_help_heading = "DNS (Route 53)")]
 pub struct DnsArgs {
     /// Watch only this namespace; all namespaces when unset.
-    #[arg(id = "dns_namespace", long = "dns-namespace", env = "CAUSEWAY_DNS_NAMESPACE")]
+    #[arg(
+        id = "dns_namespace",
+        long = "dns-namespace",
+        env = "CAUSEWAY_DNS_NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// Object kinds to publish.

@@ -183,9 +183,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 
     // The readiness-gate webhook serves on every replica, leader or not, and belongs to the
     // TargetGroupBinding reconciler.
-    if args.targets.webhook_enabled
-        && args.controllers.contains(&crate::cli::Reconciler::Targets)
-    {
+    if args.targets.webhook_enabled && args.controllers.contains(&crate::cli::Reconciler::Targets) {
         let (client, targets, bindings, stop) = (
             client.clone(),
             args.targets.clone(),
@@ -328,7 +326,11 @@ async fn run_reconcilers(
     }
     // Present exactly when `alb` / `dns` are among --controllers.
     if let Some(settings) = alb {
-        tasks.push(tokio::spawn(crate::alb::run(ctx.clone(), settings, stop.clone())));
+        tasks.push(tokio::spawn(crate::alb::run(
+            ctx.clone(),
+            settings,
+            stop.clone(),
+        )));
     }
     if let Some(settings) = dns {
         tasks.push(tokio::spawn(crate::dns::controller::run(

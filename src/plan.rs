@@ -167,9 +167,16 @@ mod tests {
     #[test]
     fn a_bad_document_names_its_file_and_index() {
         let mut out = Vec::new();
-        let err = parse_stream(Path::new("m.yaml"), "kind: A\n---\nkind: [unclosed\n", &mut out)
-            .unwrap_err();
+        let err = parse_stream(
+            Path::new("m.yaml"),
+            "kind: A\n---\nkind: [unclosed\n",
+            &mut out,
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("m.yaml") && msg.contains("document 1"), "{msg}");
+        assert!(
+            msg.contains("m.yaml") && msg.contains("document 1"),
+            "{msg}"
+        );
     }
 }

@@ -21,8 +21,7 @@ fn helm() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn");
-    out
+    cmd.output().expect("spawn")
 }
 
 fn text(out: &Output) -> String {
@@ -345,7 +344,10 @@ fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
             let src = std::fs::read_to_string(&p).expect("read");
             // Unit tests build SDK requests too; only shipped code counts.
             let shipped = src.split("#[cfg(test)]").next().unwrap_or("");
-            for c in re.captures_iter(shipped).filter(|c| !matches!(&c[2], "clone" | "config")) {
+            for c in re
+                .captures_iter(shipped)
+                .filter(|c| !matches!(&c[2], "clone" | "config"))
+            {
                 let op: String = c[2]
                     .split('_')
                     .map(|w| {

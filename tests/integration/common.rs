@@ -41,11 +41,6 @@ impl Proc {
         Self::start_with(ctx, name, args, identity)
     }
 
-    /// Starts `causeway <args>` with the environment's admin credentials.
-    pub fn start_as_admin(ctx: &TestCtx, name: &str, args: &[&str]) -> Proc {
-        Self::start_with(ctx, name, args, None)
-    }
-
     fn start_with(ctx: &TestCtx, name: &str, args: &[&str], kubeconfig: Option<PathBuf>) -> Proc {
         let log = ctx.env.dir.join("logs").join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -194,13 +189,21 @@ pub fn install_chart_webhook_configuration(ctx: &TestCtx) {
         .args(["--show-only", "templates/webhook.yaml"])
         .output()
         .expect("helm");
-    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let docs: Vec<Value> = split_yaml(&String::from_utf8_lossy(&out.stdout))
         .iter()
         .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
         .filter(|d| d["kind"] == "MutatingWebhookConfiguration")
         .collect();
-    assert_eq!(docs.len(), 1, "the chart renders one MutatingWebhookConfiguration");
+    assert_eq!(
+        docs.len(),
+        1,
+        "the chart renders one MutatingWebhookConfiguration"
+    );
     kubectl_apply(ctx, &docs).expect("apply the chart's webhook configuration");
 }
 
