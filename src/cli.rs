@@ -201,7 +201,11 @@ pub struct ControllerArgs {
 pub struct TargetsArgs {
     /// The cluster's VPC; target groups in other VPCs are refused. Unset: each binding's
     /// vpcID, or no check.
-    #[arg(long = "targets-vpc-id", env = "CAUSEWAY_VPC_ID")]
+    #[arg(
+        id = "targets_vpc_id",
+        long = "targets-vpc-id",
+        env = "CAUSEWAY_VPC_ID"
+    )]
     pub vpc_id: Option<String>,
 
     /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
@@ -215,15 +219,16 @@ pub struct TargetsArgs {
 
     /// How often every binding is re-checked against AWS even without a change (plus up
     /// to 10% jitter).
-    #[arg(long = "targets-resync", env = "CAUSEWAY_TARGETS_RESYNC", default_value = "10m", value_parser = parse_duration)]
+    #[arg(id = "targets_resync", long = "targets-resync", env = "CAUSEWAY_TARGETS_RESYNC", default_value = "10m", value_parser = parse_duration)]
     pub resync: Duration,
 
     /// Serve the pod readiness-gate mutating webhook (on every replica).
-    #[arg(long = "webhook-enabled", env = "CAUSEWAY_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "webhook_enabled", long = "webhook-enabled", env = "CAUSEWAY_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_enabled: bool,
 
     /// Address the webhook's HTTPS server listens on.
     #[arg(
+        id = "webhook_addr",
         long = "webhook-addr",
         env = "CAUSEWAY_WEBHOOK_ADDR",
         default_value = "0.0.0.0:9443"
@@ -232,6 +237,7 @@ pub struct TargetsArgs {
 
     /// Namespace of the webhook's Service and certificate Secret.
     #[arg(
+        id = "webhook_namespace",
         long = "webhook-namespace",
         env = "CAUSEWAY_WEBHOOK_NAMESPACE",
         default_value = "kube-system"
@@ -240,6 +246,7 @@ pub struct TargetsArgs {
 
     /// Name of the Service in front of the webhook (port 443).
     #[arg(
+        id = "webhook_service",
         long = "webhook-service",
         env = "CAUSEWAY_WEBHOOK_SERVICE",
         default_value = "causeway-webhook"
@@ -247,11 +254,12 @@ pub struct TargetsArgs {
     pub webhook_service: String,
 
     /// Call the webhook at this URL instead of through the Service (out-of-cluster runs).
-    #[arg(long = "webhook-url", env = "CAUSEWAY_WEBHOOK_URL")]
+    #[arg(id = "webhook_url", long = "webhook-url", env = "CAUSEWAY_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
 
     /// The MutatingWebhookConfiguration causeway creates and keeps up to date.
     #[arg(
+        id = "webhook_configuration_name",
         long = "webhook-configuration-name",
         env = "CAUSEWAY_WEBHOOK_CONFIGURATION_NAME",
         default_value = "causeway-pod-readiness-gate"
@@ -260,6 +268,7 @@ pub struct TargetsArgs {
 
     /// The Secret holding the webhook's CA and serving certificate, shared by all replicas.
     #[arg(
+        id = "webhook_secret",
         long = "webhook-secret",
         env = "CAUSEWAY_WEBHOOK_SECRET",
         default_value = "causeway-webhook-tls"
@@ -303,6 +312,7 @@ pub struct DnsArgs {
 
     /// Object kinds to publish.
     #[arg(
+        id = "dns_sources",
         long = "dns-sources",
         env = "CAUSEWAY_DNS_SOURCES",
         value_enum,
@@ -312,12 +322,13 @@ pub struct DnsArgs {
     pub sources: Vec<DnsSourceArg>,
 
     /// Only objects with these annotations (`key` or `key=value`, comma-separated, all must match).
-    #[arg(long = "dns-annotation-filter", env = "CAUSEWAY_DNS_ANNOTATION_FILTER", default_value = "",
+    #[arg(id = "dns_annotation_filter", long = "dns-annotation-filter", env = "CAUSEWAY_DNS_ANNOTATION_FILTER", default_value = "",
           value_parser = parse_annotation_filter)]
     pub annotation_filter: crate::dns::desired::AnnotationFilter,
 
     /// Manage only these domains (`example.com` includes subdomains; `.example.com` only subdomains).
     #[arg(
+        id = "dns_domain_filter",
         long = "dns-domain-filter",
         env = "CAUSEWAY_DNS_DOMAIN_FILTER",
         value_delimiter = ','
@@ -326,6 +337,7 @@ pub struct DnsArgs {
 
     /// Never manage these domains.
     #[arg(
+        id = "dns_exclude_domains",
         long = "dns-exclude-domains",
         env = "CAUSEWAY_DNS_EXCLUDE_DOMAINS",
         value_delimiter = ','
@@ -333,15 +345,16 @@ pub struct DnsArgs {
     pub exclude_domains: Vec<String>,
 
     /// Regex of domains to manage; replaces --dns-domain-filter and --dns-exclude-domains.
-    #[arg(long = "dns-regex-domain-filter", env = "CAUSEWAY_DNS_REGEX_DOMAIN_FILTER", value_parser = parse_regex)]
+    #[arg(id = "dns_regex_domain_filter", long = "dns-regex-domain-filter", env = "CAUSEWAY_DNS_REGEX_DOMAIN_FILTER", value_parser = parse_regex)]
     pub regex_domain_filter: Option<String>,
 
     /// Regex of domains never to manage (with --dns-regex-domain-filter).
-    #[arg(long = "dns-regex-domain-exclusion", env = "CAUSEWAY_DNS_REGEX_DOMAIN_EXCLUSION", value_parser = parse_regex)]
+    #[arg(id = "dns_regex_domain_exclusion", long = "dns-regex-domain-exclusion", env = "CAUSEWAY_DNS_REGEX_DOMAIN_EXCLUSION", value_parser = parse_regex)]
     pub regex_domain_exclusion: Option<String>,
 
     /// Only these hosted zone ids.
     #[arg(
+        id = "dns_zone_id_filter",
         long = "dns-zone-id-filter",
         env = "CAUSEWAY_DNS_ZONE_ID_FILTER",
         value_delimiter = ','
@@ -349,16 +362,22 @@ pub struct DnsArgs {
     pub zone_id_filter: Vec<String>,
 
     /// Only public or only private zones.
-    #[arg(long = "dns-zone-type", env = "CAUSEWAY_DNS_ZONE_TYPE", value_enum)]
+    #[arg(
+        id = "dns_zone_type",
+        long = "dns-zone-type",
+        env = "CAUSEWAY_DNS_ZONE_TYPE",
+        value_enum
+    )]
     pub zone_type: Option<DnsZoneTypeArg>,
 
     /// Only zones with these tags (`key` or `key=value`, all must match); read with ListTagsForResources.
-    #[arg(long = "dns-zone-tags", env = "CAUSEWAY_DNS_ZONE_TAGS", value_delimiter = ',',
+    #[arg(id = "dns_zone_tags", long = "dns-zone-tags", env = "CAUSEWAY_DNS_ZONE_TAGS", value_delimiter = ',',
           value_parser = parse_zone_tag)]
     pub zone_tags: Vec<crate::dns::TagFilter>,
 
     /// Owner id written into TXT ownership records; records of other owners are never touched.
     #[arg(
+        id = "dns_txt_owner_id",
         long = "dns-txt-owner-id",
         env = "CAUSEWAY_DNS_TXT_OWNER_ID",
         default_value = "default"
@@ -367,15 +386,17 @@ pub struct DnsArgs {
 
     /// Prefix of TXT ownership record names (may contain %{record_type}).
     #[arg(
+        id = "dns_txt_prefix",
         long = "dns-txt-prefix",
         env = "CAUSEWAY_DNS_TXT_PREFIX",
         default_value = "",
-        conflicts_with = "txt_suffix"
+        conflicts_with = "dns_txt_suffix"
     )]
     pub txt_prefix: String,
 
     /// Suffix of the first label of TXT ownership record names (may contain %{record_type}).
     #[arg(
+        id = "dns_txt_suffix",
         long = "dns-txt-suffix",
         env = "CAUSEWAY_DNS_TXT_SUFFIX",
         default_value = ""
@@ -384,42 +405,43 @@ pub struct DnsArgs {
 
     /// Replaces `*` in ownership record names of wildcard records.
     #[arg(
+        id = "dns_txt_wildcard_replacement",
         long = "dns-txt-wildcard-replacement",
         env = "CAUSEWAY_DNS_TXT_WILDCARD_REPLACEMENT"
     )]
     pub txt_wildcard_replacement: Option<String>,
 
     /// sync creates, updates and deletes; upsert-only never deletes; create-only only creates.
-    #[arg(long = "dns-policy", env = "CAUSEWAY_DNS_POLICY", value_enum, default_value_t = DnsPolicyArg::Sync)]
+    #[arg(id = "dns_policy", long = "dns-policy", env = "CAUSEWAY_DNS_POLICY", value_enum, default_value_t = DnsPolicyArg::Sync)]
     pub policy: DnsPolicyArg,
 
     /// Plan and log changes without submitting them.
-    #[arg(long = "dns-dry-run", env = "CAUSEWAY_DNS_DRY_RUN", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "dns_dry_run", long = "dns-dry-run", env = "CAUSEWAY_DNS_DRY_RUN", default_value_t = false, action = clap::ArgAction::Set)]
     pub dry_run: bool,
 
     /// TTL of records that do not set one, and of ownership records.
-    #[arg(long = "dns-default-ttl", env = "CAUSEWAY_DNS_DEFAULT_TTL", default_value_t = 300,
+    #[arg(id = "dns_default_ttl", long = "dns-default-ttl", env = "CAUSEWAY_DNS_DEFAULT_TTL", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(1..=2_147_483_647))]
     pub default_ttl: u32,
 
     /// EvaluateTargetHealth of aliases that do not set it.
-    #[arg(long = "dns-evaluate-target-health", env = "CAUSEWAY_DNS_EVALUATE_TARGET_HEALTH", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "dns_evaluate_target_health", long = "dns-evaluate-target-health", env = "CAUSEWAY_DNS_EVALUATE_TARGET_HEALTH", default_value_t = true, action = clap::ArgAction::Set)]
     pub evaluate_target_health: bool,
 
     /// Quiet time after a change before it is published; changes within it are batched.
-    #[arg(long = "dns-debounce", env = "CAUSEWAY_DNS_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(id = "dns_debounce", long = "dns-debounce", env = "CAUSEWAY_DNS_DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
     pub debounce: Duration,
 
     /// How often every managed zone is listed again (ListResourceRecordSets) to catch outside edits.
-    #[arg(long = "dns-resync-interval", env = "CAUSEWAY_DNS_RESYNC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    #[arg(id = "dns_resync_interval", long = "dns-resync-interval", env = "CAUSEWAY_DNS_RESYNC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub resync_interval: Duration,
 
     /// How long the hosted zone list (ListHostedZones) is cached.
-    #[arg(long = "dns-zone-cache-ttl", env = "CAUSEWAY_DNS_ZONE_CACHE_TTL", default_value = "1h", value_parser = parse_duration)]
+    #[arg(id = "dns_zone_cache_ttl", long = "dns-zone-cache-ttl", env = "CAUSEWAY_DNS_ZONE_CACHE_TTL", default_value = "1h", value_parser = parse_duration)]
     pub zone_cache_ttl: Duration,
 
     /// How long a change Route 53 rejected waits before it is submitted again unchanged.
-    #[arg(long = "dns-failed-change-backoff", env = "CAUSEWAY_DNS_FAILED_CHANGE_BACKOFF", default_value = "5m", value_parser = parse_duration)]
+    #[arg(id = "dns_failed_change_backoff", long = "dns-failed-change-backoff", env = "CAUSEWAY_DNS_FAILED_CHANGE_BACKOFF", default_value = "5m", value_parser = parse_duration)]
     pub failed_change_backoff: Duration,
 }
 
@@ -503,6 +525,7 @@ fn parse_zone_tag(s: &str) -> Result<crate::dns::TagFilter, String> {
 pub struct AlbArgs {
     /// IngressClass controller name causeway claims.
     #[arg(
+        id = "alb_controller_name",
         long = "alb-controller-name",
         env = "CAUSEWAY_ALB_CONTROLLER_NAME",
         default_value = "causeway.dev/alb"
@@ -510,23 +533,23 @@ pub struct AlbArgs {
     pub controller_name: String,
 
     /// Also claim aws-load-balancer-controller's IngressClasses (`ingress.k8s.aws/alb`) and the legacy `kubernetes.io/ingress.class: alb`, to replace it in place.
-    #[arg(long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "alb_claim_lbc_class", long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set)]
     pub claim_lbc_class: bool,
 
     /// VPC of the load balancers and target groups; found from subnets tagged kubernetes.io/cluster/<cluster> when unset.
-    #[arg(long = "alb-vpc-id", env = "CAUSEWAY_VPC_ID")]
+    #[arg(id = "alb_vpc_id", long = "alb-vpc-id", env = "CAUSEWAY_VPC_ID")]
     pub vpc_id: Option<String>,
 
     /// Tags added to every ALB resource, as `k=v,k=v`.
-    #[arg(long = "alb-default-tags", env = "CAUSEWAY_ALB_DEFAULT_TAGS", default_value = "", value_parser = parse_tags)]
+    #[arg(id = "alb_default_tags", long = "alb-default-tags", env = "CAUSEWAY_ALB_DEFAULT_TAGS", default_value = "", value_parser = parse_tags)]
     pub default_tags: std::collections::BTreeMap<String, String>,
 
     /// Target type when neither the Ingress, the Service nor IngressClassParams set one.
-    #[arg(long = "alb-default-target-type", env = "CAUSEWAY_ALB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
+    #[arg(id = "alb_default_target_type", long = "alb-default-target-type", env = "CAUSEWAY_ALB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
     pub default_target_type: String,
 
     /// Interval at which every group is re-checked against AWS.
-    #[arg(long = "alb-resync-interval", env = "CAUSEWAY_ALB_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    #[arg(id = "alb_resync_interval", long = "alb-resync-interval", env = "CAUSEWAY_ALB_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync: Duration,
 }
 
