@@ -237,9 +237,11 @@ pub fn chart_identity(ctx: &TestCtx, component: &str) -> PathBuf {
 
     let sa = format!("causeway-{component}");
     let path = ctx.env.dir.join(format!("kubeconfig-{sa}"));
-    static TOKENS: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = TOKENS.get_or_init(Default::default).lock().expect("lock");
-    if path.exists() {
+    // Written once per test run: a file from an earlier run names an older apiserver.
+    static WRITTEN: OnceLock<std::sync::Mutex<std::collections::BTreeSet<String>>> =
+        OnceLock::new();
+    let mut written = WRITTEN.get_or_init(Default::default).lock().expect("lock");
+    if written.contains(&sa) {
         return path;
     }
     let out = Command::new(&ctx.env.kubectl)
@@ -267,5 +269,6 @@ pub fn chart_identity(ctx: &TestCtx, component: &str) -> PathBuf {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_string(&config).expect("json")).expect("write");
     std::fs::rename(&tmp, &path).expect("rename");
+    written.insert(sa);
     path
 }
