@@ -179,8 +179,9 @@ fn kubectl_apply(ctx: &TestCtx, docs: &[Value]) -> Result<(), String> {
 }
 
 /// Creates the chart's MutatingWebhookConfiguration (release "causeway") as Helm would, so the
-/// controller, running with the chart's RBAC, only has to patch it.
-pub fn install_chart_webhook_configuration(ctx: &TestCtx) {
+/// controller, running with the chart's RBAC, only has to patch it. Out of cluster the webhook is
+/// reached at `url` instead of the chart's Service.
+pub fn install_chart_webhook_configuration(ctx: &TestCtx, url: &str) {
     let env = shared_env().expect("env");
     let out = Command::new(&env.helm)
         .args(["template", "causeway"])
@@ -194,7 +195,7 @@ pub fn install_chart_webhook_configuration(ctx: &TestCtx) {
         "helm template: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<Value> = split_yaml(&String::from_utf8_lossy(&out.stdout))
+    let mut docs: Vec<Value> = split_yaml(&String::from_utf8_lossy(&out.stdout))
         .iter()
         .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
         .filter(|d| d["kind"] == "MutatingWebhookConfiguration")
@@ -204,6 +205,9 @@ pub fn install_chart_webhook_configuration(ctx: &TestCtx) {
         1,
         "the chart renders one MutatingWebhookConfiguration"
     );
+    for hook in docs[0]["webhooks"].as_array_mut().expect("webhooks") {
+        hook["clientConfig"] = serde_json::json!({ "url": url });
+    }
     kubectl_apply(ctx, &docs).expect("apply the chart's webhook configuration");
 }
 

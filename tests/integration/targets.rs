@@ -614,7 +614,7 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     // The chart's names (release "causeway"): its Role and ClusterRole allow exactly these.
     let mwc_name = "causeway-pod-readiness-gate".to_string();
     let secret = "causeway-webhook-tls".to_string();
-    crate::common::install_chart_webhook_configuration(&ctx);
+    crate::common::install_chart_webhook_configuration(&ctx, &url);
     let c = start(
         &ctx,
         &[
