@@ -33,11 +33,8 @@ impl Proc {
     /// ServiceAccounts, with exactly the chart's RBAC (see [`chart_identity`]); the log must show
     /// no "forbidden" when the process is dropped.
     pub fn start(ctx: &TestCtx, name: &str, args: &[&str]) -> Proc {
-        let identity = match args.first() {
-            Some(&"controller") => Some(chart_identity(ctx, "controller")),
-            Some(&"agent") => Some(chart_identity(ctx, "agent")),
-            _ => None,
-        };
+        let subcommand = args.iter().find(|a| matches!(**a, "controller" | "agent"));
+        let identity = subcommand.map(|s| chart_identity(ctx, s));
         Self::start_with(ctx, name, args, identity)
     }
 
