@@ -93,7 +93,12 @@ impl Drop for Proc {
             let logs = self.logs();
             let denied: Vec<&str> = logs
                 .lines()
-                .filter(|l| l.to_ascii_lowercase().contains("forbidden"))
+                // An RBAC denial reads `... is forbidden: User "system:serviceaccount:..." cannot
+                // <verb> resource ...`; other 403s (a namespace being deleted) are not RBAC's.
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.contains("forbidden: user") && l.contains(" cannot ")
+                })
                 .take(5)
                 .collect();
             assert!(
