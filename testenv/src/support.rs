@@ -139,7 +139,19 @@ pub async fn apply_yaml(
     namespace: Option<&str>,
     yaml: &str,
 ) -> Result<Vec<DynamicObject>> {
-    let discovery = Discovery::new(client.clone()).run().await?;
+    // Tests running in parallel re-apply the shared CRDs; while the apiserver rebuilds a CRD's
+    // handler its discovery and resource paths briefly answer 404. Retry those, nothing else.
+    let mut attempt = 0;
+    let discovery = loop {
+        match Discovery::new(client.clone()).run().await {
+            Ok(d) => break d,
+            Err(e) if attempt < 20 && is_not_found(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let mut out = Vec::new();
     for doc in split_yaml(yaml) {
         let value: serde_json::Value =
@@ -168,17 +180,34 @@ pub async fn apply_yaml(
         } else {
             Api::all_with(client.clone(), &ar)
         };
-        let applied = api
-            .patch(
-                &name,
-                &PatchParams::apply("causeway-tests").force(),
-                &Patch::Apply(&obj),
-            )
-            .await
-            .with_context(|| format!("applying {} {name}", ar.kind))?;
+        let mut attempt = 0;
+        let applied = loop {
+            match api
+                .patch(
+                    &name,
+                    &PatchParams::apply("causeway-tests").force(),
+                    &Patch::Apply(&obj),
+                )
+                .await
+            {
+                Ok(a) => break a,
+                Err(e) if attempt < 20 && is_not_found(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::from(e))
+                        .with_context(|| format!("applying {} {name}", ar.kind));
+                }
+            }
+        };
         out.push(applied);
     }
     Ok(out)
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 /// Splits a YAML stream on document separators.
