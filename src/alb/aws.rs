@@ -1060,30 +1060,7 @@ impl AlbAws<'_> {
                 }
                 Step::AuthorizeIngress { group, rules } => {
                     let id = lookup(&sgs, group, "security group")?;
-                    let perms = rules
-                        .iter()
-                        .map(|r| {
-                            let p = aws_sdk_ec2::types::IpPermission::builder()
-                                .ip_protocol("tcp")
-                                .from_port(r.port)
-                                .to_port(r.port);
-                            if r.cidr.contains(':') {
-                                p.ipv6_ranges(
-                                    aws_sdk_ec2::types::Ipv6Range::builder()
-                                        .cidr_ipv6(&r.cidr)
-                                        .build(),
-                                )
-                                .build()
-                            } else {
-                                p.ip_ranges(
-                                    aws_sdk_ec2::types::IpRange::builder()
-                                        .cidr_ip(&r.cidr)
-                                        .build(),
-                                )
-                                .build()
-                            }
-                        })
-                        .collect();
+                    let perms = ip_permissions(rules);
                     self.aws
                         .ec2
                         .authorize_security_group_ingress()
@@ -1094,30 +1071,7 @@ impl AlbAws<'_> {
                         .map_err(|e| AwsError::call("AuthorizeSecurityGroupIngress", e))?;
                 }
                 Step::RevokeIngress { id, rules } => {
-                    let perms = rules
-                        .iter()
-                        .map(|r| {
-                            let p = aws_sdk_ec2::types::IpPermission::builder()
-                                .ip_protocol("tcp")
-                                .from_port(r.port)
-                                .to_port(r.port);
-                            if r.cidr.contains(':') {
-                                p.ipv6_ranges(
-                                    aws_sdk_ec2::types::Ipv6Range::builder()
-                                        .cidr_ipv6(&r.cidr)
-                                        .build(),
-                                )
-                                .build()
-                            } else {
-                                p.ip_ranges(
-                                    aws_sdk_ec2::types::IpRange::builder()
-                                        .cidr_ip(&r.cidr)
-                                        .build(),
-                                )
-                                .build()
-                            }
-                        })
-                        .collect();
+                    let perms = ip_permissions(rules);
                     self.aws
                         .ec2
                         .revoke_security_group_ingress()
@@ -1534,4 +1488,32 @@ impl AlbAws<'_> {
             .map_err(|e| AwsError::call("ModifyLoadBalancerAttributes", e))?;
         Ok(())
     }
+}
+
+/// One TCP permission per rule, to an IPv4 or IPv6 range (the same shape authorize and revoke take).
+fn ip_permissions(rules: &[SgRule]) -> Vec<aws_sdk_ec2::types::IpPermission> {
+    rules
+        .iter()
+        .map(|r| {
+            let p = aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(r.port)
+                .to_port(r.port);
+            if r.cidr.contains(':') {
+                p.ipv6_ranges(
+                    aws_sdk_ec2::types::Ipv6Range::builder()
+                        .cidr_ipv6(&r.cidr)
+                        .build(),
+                )
+                .build()
+            } else {
+                p.ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip(&r.cidr)
+                        .build(),
+                )
+                .build()
+            }
+        })
+        .collect()
 }
