@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
+use serde::{Deserialize, Serialize};
 
 use super::annotations::{
     ActionSpec, Annotations, ForwardTarget, Problem, check_lb_attributes, parse_action,
@@ -56,6 +57,10 @@ pub struct Environment<'a> {
 pub struct Member<'a> {
     pub ingress: &'a Ingress,
     pub membership: Membership,
+    /// The member's last accepted contribution ([`MemberOutcome::accepted_spec`] of an earlier
+    /// build, kept in the group status). When the current configuration is rejected, this is
+    /// served instead, so a bad edit never removes rules that worked.
+    pub last_accepted: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +69,13 @@ pub struct MemberOutcome {
     pub name: String,
     /// The ALB (shard index) serving it; `None` when excluded.
     pub shard: Option<usize>,
+    /// Why the current configuration is not used. With `serving_last_accepted`, the member is
+    /// still served, from its last accepted configuration.
     pub problem: Option<Problem>,
+    pub serving_last_accepted: bool,
+    /// The configuration being served (opaque JSON), to be passed back as
+    /// [`Member::last_accepted`]; `None` when the member is not served.
+    pub accepted_spec: Option<String>,
 }
 
 impl MemberOutcome {
@@ -82,7 +93,7 @@ pub struct BuildOutput {
 }
 
 /// Settings where members of a group must agree. `None`: the member does not care.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Exclusive {
     scheme: Option<Scheme>,
     ip_address_type: Option<IpAddressType>,
@@ -94,14 +105,15 @@ struct Exclusive {
     inbound_cidrs: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct RuleSpec {
     conditions: Vec<RuleCondition>,
     action: Action,
 }
 
-/// One member, parsed.
-#[derive(Clone, Debug)]
+/// One member, parsed: everything it contributes to the group. Serialised as the member's
+/// last accepted configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct MemberSpec {
     id: String,
     exclusive: Exclusive,
@@ -128,7 +140,8 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             ))
     });
     let mut outcomes: Vec<MemberOutcome> = Vec::new();
-    let mut specs: Vec<(usize, MemberSpec)> = Vec::new();
+    // (outcome index, spec to use, last accepted spec to fall back on)
+    let mut specs: Vec<(usize, MemberSpec, Option<MemberSpec>)> = Vec::new();
     let mut notes = Vec::new();
     for m in &order {
         let mut outcome = MemberOutcome {
@@ -136,11 +149,25 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             name: m.ingress.name_any(),
             shard: None,
             problem: m.membership.problem.clone(),
+            serving_last_accepted: false,
+            accepted_spec: None,
         };
+        // A membership problem (a namespace not allowed in the group, a bad group name or
+        // order) is about whether the Ingress may be here at all: no fallback for it.
         if outcome.problem.is_none() {
+            let last = m
+                .last_accepted
+                .and_then(|s| serde_json::from_str::<MemberSpec>(s).ok())
+                .filter(|s| s.id == outcome.id());
             match parse_member(stack, m, env) {
-                Ok(spec) => specs.push((outcomes.len(), spec)),
-                Err(p) => outcome.problem = Some(p),
+                Ok(spec) => specs.push((outcomes.len(), spec, last)),
+                Err(p) => {
+                    if let Some(last) = last {
+                        outcome.serving_last_accepted = true;
+                        specs.push((outcomes.len(), last, None));
+                    }
+                    outcome.problem = Some(p);
+                }
             }
         }
         outcomes.push(outcome);
@@ -153,17 +180,31 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
     let mut seen_rules: BTreeMap<(i32, Vec<RuleCondition>), String> = BTreeMap::new();
     let mut default_owner: Option<String> = None;
     let mut accepted: Vec<(usize, MemberSpec)> = Vec::new();
-    for (idx, spec) in specs {
-        match agree(
-            &mut group,
-            &mut tags,
-            &mut port_protocols,
-            &mut seen_rules,
-            &mut default_owner,
-            &spec,
-        ) {
+    for (idx, spec, last) in specs {
+        let mut agrees = |s: &MemberSpec| {
+            agree(
+                &mut group,
+                &mut tags,
+                &mut port_protocols,
+                &mut seen_rules,
+                &mut default_owner,
+                s,
+            )
+        };
+        match agrees(&spec) {
             Ok(()) => accepted.push((idx, spec)),
-            Err(p) => outcomes[idx].problem = Some(p),
+            Err(p) => {
+                // A change that conflicts with the group keeps the last accepted version.
+                if let Some(last) = last
+                    && agrees(&last).is_ok()
+                {
+                    outcomes[idx].serving_last_accepted = true;
+                    accepted.push((idx, last));
+                } else {
+                    outcomes[idx].serving_last_accepted = false;
+                }
+                outcomes[idx].problem = Some(p);
+            }
         }
     }
 
@@ -173,6 +214,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         Err(p) => {
             for (idx, _) in &accepted {
                 outcomes[*idx].problem = Some(p.clone());
+                outcomes[*idx].serving_last_accepted = false;
             }
             accepted.clear();
             Vec::new()
@@ -192,6 +234,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
                 reason::TOO_MANY_RULES,
                 format!("the Ingress alone needs {n} rules; an ALB holds {MAX_RULES_PER_ALB}"),
             ));
+            outcomes[idx].serving_last_accepted = false;
             continue;
         }
         if shards.is_empty() || current + n > MAX_RULES_PER_ALB {
@@ -200,6 +243,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         }
         current += n;
         outcomes[idx].shard = Some(shards.len() - 1);
+        outcomes[idx].accepted_spec = serde_json::to_string(&spec).ok();
         shards.last_mut().expect("pushed above").push((idx, spec));
     }
     if shards.len() > 1 {
@@ -1132,6 +1176,7 @@ pub mod tests_support {
                     params: None,
                     problem: None,
                 },
+                last_accepted: None,
             })
             .collect();
         let tags = Tags::new();

@@ -580,6 +580,13 @@ impl Reconciler {
             .map(|(i, m)| Member {
                 ingress: i.as_ref(),
                 membership: m.clone(),
+                last_accepted: previous_status.as_ref().and_then(|s| {
+                    let ns = i.namespace().unwrap_or_default();
+                    s.members
+                        .iter()
+                        .find(|x| x.namespace == ns && x.name == i.name_any())
+                        .and_then(|x| x.last_accepted.as_deref())
+                }),
             })
             .collect();
         let build = builder::build(
@@ -718,14 +725,22 @@ impl Reconciler {
                     if before.is_none_or(|b| {
                         b.reason.as_deref() != Some(p.reason)
                             || b.message.as_deref() != Some(&p.message)
+                            || b.serving_last_accepted != m.serving_last_accepted
                     }) {
-                        self.events
-                            .warn(
-                                &obj_ref,
-                                p.reason,
-                                format!("left out of load balancer group {stack}: {}", p.message),
+                        let note = if m.serving_last_accepted {
+                            format!(
+                                "change rejected in load balancer group {stack}: {}; its last accepted rules stay in place until this is fixed",
+                                p.message
                             )
-                            .await;
+                        } else {
+                            format!("left out of load balancer group {stack}: {}", p.message)
+                        };
+                        self.events.warn(&obj_ref, p.reason, note).await;
+                    }
+                    if m.serving_last_accepted
+                        && let Some(host) = status::member_hostname(&build, &observed, m)
+                    {
+                        self.set_hostname(ing, &host).await?;
                     }
                 }
                 None => {

@@ -98,6 +98,7 @@ pub async fn plan_report(
                 .push(builder::Member {
                     ingress: i,
                     membership: m,
+                    last_accepted: None,
                 });
         }
     }

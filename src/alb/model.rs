@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tag keys of the peer (aws-load-balancer-controller), kept so ownership reads the same.
 pub const TAG_CLUSTER: &str = "elbv2.k8s.aws/cluster";
@@ -18,7 +18,7 @@ pub const MAX_RULES_PER_ALB: usize = 100;
 
 pub type Tags = BTreeMap<String, String>;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupModel {
     /// The `ingress.k8s.aws/stack` tag value: the group name, or `namespace/name`.
     pub stack: String,
@@ -45,7 +45,7 @@ impl GroupModel {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
     Internal,
@@ -68,7 +68,7 @@ impl Scheme {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IpAddressType {
     Ipv4,
@@ -94,7 +94,7 @@ impl IpAddressType {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Protocol {
     #[serde(rename = "HTTP")]
     Http,
@@ -118,7 +118,7 @@ impl Protocol {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetType {
     Instance,
@@ -142,7 +142,7 @@ impl TargetType {
 }
 
 /// One ALB (one shard of a group).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerModel {
     /// `LoadBalancer` for the first shard, `LoadBalancer-<n>` for the others.
     pub key: String,
@@ -167,7 +167,7 @@ impl LoadBalancerModel {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerModel {
     pub port: i32,
     pub protocol: Protocol,
@@ -179,7 +179,7 @@ pub struct ListenerModel {
     pub rules: Vec<RuleModel>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleModel {
     pub priority: i32,
     pub conditions: Vec<RuleCondition>,
@@ -190,13 +190,13 @@ pub struct RuleModel {
 
 /// A target of a forward action: a target group of ours (by name) or a foreign ARN given in
 /// an `actions.*` annotation.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TargetRef {
     Name(String),
     Arn(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     Forward {
         /// (target, weight)
@@ -213,7 +213,7 @@ pub enum Action {
 }
 
 /// A redirect with every field filled in (AWS reports the `#{...}` defaults back).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redirect {
     pub protocol: String,
     pub host: String,
@@ -271,7 +271,7 @@ impl Action {
 }
 
 /// A rule condition in normal form: values sorted and deduplicated.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RuleCondition {
     HostHeader(BTreeSet<String>),
     PathPattern(BTreeSet<String>),
@@ -285,7 +285,7 @@ pub enum RuleCondition {
     SourceIp(BTreeSet<String>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthCheck {
     pub path: String,
     /// `traffic-port` or a number.
@@ -298,7 +298,7 @@ pub struct HealthCheck {
     pub success_codes: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetGroupModel {
     /// `namespace/ingress-service:port`, the `ingress.k8s.aws/resource` tag.
     pub key: String,
@@ -315,7 +315,7 @@ pub struct TargetGroupModel {
     pub binding: BindingModel,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindingModel {
     pub namespace: String,
     pub service: String,
@@ -327,7 +327,7 @@ pub struct BindingModel {
     pub backend_security_group: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ServicePortRef {
     Number(i32),
     Name(String),
@@ -342,7 +342,7 @@ impl std::fmt::Display for ServicePortRef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroupModel {
     /// `ManagedLBSecurityGroup[-n]` or `BackendSecurityGroup[-n]`.
     pub key: String,
@@ -353,7 +353,7 @@ pub struct SecurityGroupModel {
     pub tags: Tags,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SgRule {
     pub port: i32,
     /// An IPv4 or IPv6 CIDR.

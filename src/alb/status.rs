@@ -44,7 +44,7 @@ pub fn group_status(
         .iter()
         .filter(|m| m.problem.is_some())
         .collect();
-    let accepted = build.members.len() - excluded.len();
+    let served = build.members.iter().filter(|m| m.shard.is_some()).count();
     let load_balancers: Vec<LoadBalancerStatus> = build
         .model
         .load_balancers
@@ -65,7 +65,7 @@ pub fn group_status(
 
     let (ready, ready_reason, ready_message) = match outcome {
         ApplyOutcome::Failed { reason, message } => (false, *reason, message.clone()),
-        ApplyOutcome::Converged if accepted == 0 && !excluded.is_empty() => (
+        ApplyOutcome::Converged if served == 0 && !excluded.is_empty() => (
             false,
             group_reason::NO_MEMBERS,
             "every member Ingress is excluded; see status.members".to_owned(),
@@ -79,7 +79,7 @@ pub fn group_status(
             true,
             reason::RECONCILED,
             format!(
-                "{accepted} member(s) on {} load balancer(s)",
+                "{served} member(s) on {} load balancer(s)",
                 load_balancers.len()
             ),
         ),
@@ -107,11 +107,15 @@ pub fn group_status(
         let names: Vec<String> = excluded
             .iter()
             .map(|m| {
-                format!(
-                    "{} ({})",
-                    m.id(),
-                    m.problem.as_ref().map(|p| p.reason).unwrap_or_default()
-                )
+                let reason = m.problem.as_ref().map(|p| p.reason).unwrap_or_default();
+                if m.serving_last_accepted {
+                    format!(
+                        "{} ({reason}; serving its last accepted configuration)",
+                        m.id()
+                    )
+                } else {
+                    format!("{} ({reason})", m.id())
+                }
             })
             .collect();
         set_condition(
@@ -119,7 +123,7 @@ pub fn group_status(
             condition_type::DEGRADED,
             true,
             group_reason::MEMBERS_EXCLUDED,
-            &format!("excluded: {}", names.join(", ")),
+            &format!("not accepted: {}", names.join(", ")),
             None,
             clock,
         );
@@ -213,9 +217,11 @@ pub fn group_status(
                 accepted: m.problem.is_none(),
                 reason: m.problem.as_ref().map(|p| p.reason.to_owned()),
                 message: m.problem.as_ref().map(|p| p.message.clone()),
+                serving_last_accepted: m.serving_last_accepted,
+                last_accepted: m.accepted_spec.clone(),
             })
             .collect(),
-        member_count: accepted as i32,
+        member_count: served as i32,
         rule_count: build.model.rule_count() as i32,
     }
 }
@@ -260,6 +266,8 @@ mod tests {
                 name: "a".into(),
                 shard: Some(0),
                 problem: None,
+                serving_last_accepted: false,
+                accepted_spec: None,
             }],
             notes: vec![],
         };

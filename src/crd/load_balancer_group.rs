@@ -154,11 +154,19 @@ pub struct OwnedResource {
 pub struct MemberStatus {
     pub namespace: String,
     pub name: String,
-    /// Whether the member's rules are on the ALB.
+    /// Whether the member's current configuration is accepted (its rules are on the ALB).
     pub accepted: bool,
-    /// CamelCase reason when the member is excluded.
+    /// CamelCase reason when the current configuration is not accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The current configuration is rejected, and the member's last accepted configuration
+    /// stays on the ALB until it is fixed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serving_last_accepted: bool,
+    /// The configuration on the ALB, in causeway's internal form. It is what is kept when a
+    /// later change is rejected. Not meant to be edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accepted: Option<String>,
 }

@@ -119,6 +119,24 @@ pub async fn rules_of(elb: &elb::Client, lb_arn: &str, port: i32) -> Vec<elb::ty
         .collect()
 }
 
+/// The host-header values of `rules`.
+pub fn hosts_of(rules: &[elb::types::Rule]) -> Vec<String> {
+    rules
+        .iter()
+        .flat_map(|r| r.conditions())
+        .filter(|c| c.field() == Some("host-header"))
+        .flat_map(|c| {
+            let mut v = c.values().to_vec();
+            if let Some(h) = c.host_header_config() {
+                v.extend(h.values().iter().cloned());
+            }
+            v
+        })
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect()
+}
+
 /// Every LB, TG and SG in moto tagged with `stack`.
 pub async fn tagged_with(ctx: &TestCtx, stack: &str) -> Vec<String> {
     let elb = elb_client(ctx).await;
@@ -475,6 +493,71 @@ async fn group_of_three_with_one_bad_member() {
             .await
             .len()
             == 3)
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+
+    // A bad edit to c, which was accepted, keeps c's rule on the ALB until it is fixed.
+    let broken_ports = [
+        ("alb.ingress.kubernetes.io/group.name", group.as_str()),
+        ("alb.ingress.kubernetes.io/listen-ports", "[{\"HTTP\": 80"),
+    ];
+    ctx.apply(&ingress(
+        "c",
+        &alb.class,
+        &broken_ports,
+        &rule("c2.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("c broken");
+    let status = wait_for("c serves its last accepted configuration", WAIT, || async {
+        let s = groups.get(&group).await.ok()?.status?;
+        s.members
+            .iter()
+            .any(|m| m.name == "c" && m.serving_last_accepted)
+            .then_some(s)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    let c = status.members.iter().find(|m| m.name == "c").expect("c");
+    assert!(!c.accepted);
+    assert_eq!(c.reason.as_deref(), Some("InvalidAnnotation"));
+    assert_eq!(status.member_count, 3);
+    let hosts: Vec<String> = hosts_of(&rules_of(&elb, lb.load_balancer_arn().unwrap(), 80).await);
+    assert!(hosts.contains(&"c.causeway.test".to_owned()), "{hosts:?}");
+    assert!(!hosts.contains(&"c2.causeway.test".to_owned()), "{hosts:?}");
+    assert_eq!(hostname(&ctx, "c").await.as_deref(), Some(dns_a.as_str()));
+    wait_for("change-rejected event on c", WAIT, || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("c")
+                    && e.reason.as_deref() == Some("InvalidAnnotation")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("last accepted"))
+            })
+            .then_some(())
+    })
+    .await
+    .expect("event on c");
+    // Fixed, c's new rule replaces the kept one.
+    ctx.apply(&ingress(
+        "c",
+        &alb.class,
+        &g,
+        &rule("c2.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("c fixed");
+    wait_for("c's new host on the ALB", WAIT, || async {
+        let hosts: Vec<String> =
+            hosts_of(&rules_of(&elb, lb.load_balancer_arn().unwrap(), 80).await);
+        (hosts.contains(&"c2.causeway.test".to_owned())
+            && !hosts.contains(&"c.causeway.test".to_owned())
+            && hosts.len() == 3)
             .then_some(())
     })
     .await

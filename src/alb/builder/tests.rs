@@ -28,6 +28,7 @@ fn member<'a>(ing: &'a Ingress, group: Option<&str>, order: i32) -> Member<'a> {
             params: None,
             problem: None,
         },
+        last_accepted: None,
     }
 }
 
@@ -226,6 +227,97 @@ fn one_bad_member_is_excluded_and_the_others_keep_working() {
     assert_eq!(api.target_type, TargetType::Ip);
     assert_eq!(api.port, 8080);
     assert_eq!(api.health_check.path, "/healthz");
+}
+
+#[test]
+fn a_rejected_change_keeps_the_last_accepted_configuration() {
+    let g = json!({"alb.ingress.kubernetes.io/group.name":"shop","alb.ingress.kubernetes.io/scheme":"internal"});
+    let a = ingress(
+        "ns",
+        "a",
+        g.clone(),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let b = ingress(
+        "ns",
+        "b",
+        g.clone(),
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "api", 80)]),
+    );
+    let svcs = services();
+    let good = build_with(
+        "shop",
+        &[member(&a, Some("shop"), 0), member(&b, Some("shop"), 0)],
+        &svcs,
+    );
+    let snapshot_b = good.members[1].accepted_spec.clone().expect("served");
+    assert!(good.members.iter().all(|m| !m.serving_last_accepted));
+
+    // b's next edit is malformed, then conflicting, then points at a missing Service: each
+    // time, its last accepted rules stay and the model is the one that worked.
+    let mut malformed = g.clone();
+    malformed["alb.ingress.kubernetes.io/listen-ports"] = json!("[{\"HTTP\":80");
+    let mut conflicting = g.clone();
+    conflicting["alb.ingress.kubernetes.io/scheme"] = json!("internet-facing");
+    let edits = [
+        (malformed, "api", reason::INVALID_ANNOTATION),
+        (conflicting, "api", reason::CONFLICTING_SETTINGS),
+        (g.clone(), "missing", reason::SERVICE_NOT_FOUND),
+    ];
+    for (anns, svc, why) in edits {
+        let b2 = ingress(
+            "ns",
+            "b",
+            anns,
+            json!([path_rule(Some("b2.causeway.test"), "/", "Prefix", svc, 80)]),
+        );
+        let mut mb = member(&b2, Some("shop"), 0);
+        mb.last_accepted = Some(&snapshot_b);
+        let out = build_with("shop", &[member(&a, Some("shop"), 0), mb], &svcs);
+        let ob = &out.members[1];
+        assert_eq!(ob.problem.as_ref().map(|p| p.reason), Some(why));
+        assert!(ob.serving_last_accepted, "{why}");
+        assert_eq!(ob.shard, Some(0));
+        assert_eq!(ob.accepted_spec.as_deref(), Some(snapshot_b.as_str()));
+        assert_eq!(out.model, good.model, "{why}");
+    }
+
+    // Without a snapshot (never accepted) the member is simply left out.
+    let mut malformed = g.clone();
+    malformed["alb.ingress.kubernetes.io/listen-ports"] = json!("nope");
+    let b3 = ingress(
+        "ns",
+        "b",
+        malformed,
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "api", 80)]),
+    );
+    let out = build_with(
+        "shop",
+        &[member(&a, Some("shop"), 0), member(&b3, Some("shop"), 0)],
+        &svcs,
+    );
+    assert!(!out.members[1].serving_last_accepted);
+    assert_eq!(out.members[1].shard, None);
+    assert_eq!(out.members[1].accepted_spec, None);
+    assert_eq!(out.model.load_balancers[0].members, vec!["ns/a"]);
+
+    // A snapshot never moves to another Ingress, and a membership problem (here: the
+    // namespace may not join) gets no fallback.
+    let other = ingress(
+        "ns",
+        "other",
+        g.clone(),
+        json!([path_rule(Some("o.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let mut mo = member(&other, Some("shop"), 0);
+    mo.last_accepted = Some(&snapshot_b);
+    let mut mb = member(&b, Some("shop"), 0);
+    mb.last_accepted = Some(&snapshot_b);
+    mb.membership.problem = Some(Problem::new(reason::NAMESPACE_NOT_ALLOWED, "no"));
+    let out = build_with("shop", &[member(&a, Some("shop"), 0), mb, mo], &svcs);
+    let lb = &out.model.load_balancers[0];
+    assert_eq!(lb.members, vec!["ns/a", "ns/other"]);
+    assert!(out.members.iter().all(|m| !m.serving_last_accepted));
 }
 
 #[test]
