@@ -544,6 +544,16 @@ pub struct AlbArgs {
     #[arg(id = "alb_default_tags", long = "alb-default-tags", env = "CAUSEWAY_ALB_DEFAULT_TAGS", default_value = "", value_parser = parse_tags)]
     pub default_tags: std::collections::BTreeMap<String, String>,
 
+    /// Tag keys managed outside causeway, comma-separated: never removed from ALB resources, and not settable through annotations.
+    #[arg(
+        id = "alb_external_managed_tags",
+        long = "alb-external-managed-tags",
+        env = "CAUSEWAY_ALB_EXTERNAL_MANAGED_TAGS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub external_managed_tags: Vec<String>,
+
     /// Target type when neither the Ingress, the Service nor IngressClassParams set one.
     #[arg(id = "alb_default_target_type", long = "alb-default-target-type", env = "CAUSEWAY_ALB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
     pub default_target_type: String,
@@ -562,6 +572,12 @@ impl AlbArgs {
             ),
             vpc_id: self.vpc_id.clone().filter(|v| !v.is_empty()),
             default_tags: self.default_tags.clone(),
+            external_managed_tags: self
+                .external_managed_tags
+                .iter()
+                .map(|k| k.trim().to_owned())
+                .filter(|k| !k.is_empty())
+                .collect(),
             default_target_type: crate::alb::model::TargetType::parse(&self.default_target_type)
                 .unwrap_or(crate::alb::model::TargetType::Instance),
             resync: self.resync,

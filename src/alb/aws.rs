@@ -540,7 +540,7 @@ impl AlbAws<'_> {
             };
             let mut o = self.bare_lb(lb, lb_tags);
             o.attributes = attributes;
-            o.listeners = self.listeners(&arn, wanted).await?;
+            o.listeners = self.listeners(&arn).await?;
             observed.load_balancers.push(o);
         }
 
@@ -754,11 +754,7 @@ impl AlbAws<'_> {
         Ok(out)
     }
 
-    async fn listeners(
-        &self,
-        lb_arn: &str,
-        wanted: Option<&LoadBalancerModel>,
-    ) -> Result<Vec<ObservedListener>, AwsError> {
+    async fn listeners(&self, lb_arn: &str) -> Result<Vec<ObservedListener>, AwsError> {
         let mut out = Vec::new();
         let mut marker = None;
         let mut listeners = Vec::new();
@@ -787,10 +783,9 @@ impl AlbAws<'_> {
                 .filter_map(|c| c.certificate_arn())
                 .map(str::to_owned)
                 .collect();
-            let wants_extra = wanted
-                .and_then(|w| w.listeners.iter().find(|x| x.port == port))
-                .is_some_and(|x| x.certificates.len() > 1);
-            if wants_extra {
+            // Every HTTPS listener: extra certificates we no longer want must be seen to be
+            // removed.
+            if l.protocol() == Some(&elb::types::ProtocolEnum::Https) {
                 let r = self
                     .aws
                     .elbv2
@@ -1091,6 +1086,20 @@ impl AlbAws<'_> {
                         .await
                         .map_err(|e| AwsError::call("CreateTags", e))?;
                 }
+                Step::UntagSecurityGroup { id, keys } => {
+                    self.aws
+                        .ec2
+                        .delete_tags()
+                        .resources(id)
+                        .set_tags(Some(
+                            keys.iter()
+                                .map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build())
+                                .collect(),
+                        ))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("DeleteTags", e))?;
+                }
                 Step::DeleteSecurityGroup { id } => {
                     if let Err(e) = self
                         .aws
@@ -1180,6 +1189,16 @@ impl AlbAws<'_> {
                         .send()
                         .await
                         .map_err(|e| AwsError::call("AddTags", e))?;
+                }
+                Step::UntagElb { arn, keys } => {
+                    self.aws
+                        .elbv2
+                        .remove_tags()
+                        .resource_arns(arn)
+                        .set_tag_keys(Some(keys.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("RemoveTags", e))?;
                 }
                 Step::DeleteTargetGroup { arn } => {
                     if let Err(e) = self
@@ -1350,7 +1369,26 @@ impl AlbAws<'_> {
                         .send()
                         .await
                         .map_err(|e| AwsError::call("ModifyListener", e))?;
-                    self.extra_certificates(arn, certificates).await?;
+                }
+                Step::AddListenerCertificates { arn, certificates } => {
+                    self.aws
+                        .elbv2
+                        .add_listener_certificates()
+                        .listener_arn(arn)
+                        .set_certificates(Some(sdk_certificates(certificates)))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("AddListenerCertificates", e))?;
+                }
+                Step::RemoveListenerCertificates { arn, certificates } => {
+                    self.aws
+                        .elbv2
+                        .remove_listener_certificates()
+                        .listener_arn(arn)
+                        .set_certificates(Some(sdk_certificates(certificates)))
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("RemoveListenerCertificates", e))?;
                 }
                 Step::DeleteListener { arn } => {
                     if let Err(e) = self
@@ -1431,16 +1469,7 @@ impl AlbAws<'_> {
             .elbv2
             .add_listener_certificates()
             .listener_arn(listener)
-            .set_certificates(Some(
-                certificates[1..]
-                    .iter()
-                    .map(|c| {
-                        elb::types::Certificate::builder()
-                            .certificate_arn(c)
-                            .build()
-                    })
-                    .collect(),
-            ))
+            .set_certificates(Some(sdk_certificates(&certificates[1..])))
             .send()
             .await
             .map_err(|e| AwsError::call("AddListenerCertificates", e))?;
@@ -1514,6 +1543,16 @@ fn ip_permissions(rules: &[SgRule]) -> Vec<aws_sdk_ec2::types::IpPermission> {
                 )
                 .build()
             }
+        })
+        .collect()
+}
+
+fn sdk_certificates(arns: &[String]) -> Vec<elb::types::Certificate> {
+    arns.iter()
+        .map(|c| {
+            elb::types::Certificate::builder()
+                .certificate_arn(c)
+                .build()
         })
         .collect()
 }

@@ -45,6 +45,9 @@ pub struct CertInfo {
 pub struct Environment<'a> {
     pub cluster: &'a str,
     pub default_tags: &'a Tags,
+    /// Tag keys managed outside causeway: never removed from our resources, and an Ingress
+    /// that sets one is rejected.
+    pub external_managed_tags: &'a BTreeSet<String>,
     pub default_target_type: TargetType,
     /// Services by (namespace, name).
     pub services: &'a BTreeMap<(String, String), Service>,
@@ -255,6 +258,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
     }
 
     let mut model = GroupModel::empty(stack);
+    model.unmanaged_tag_keys = env.external_managed_tags.clone();
     let mut base_tags = env.default_tags.clone();
     base_tags.extend(tags);
     base_tags.insert(TAG_CLUSTER.into(), env.cluster.into());
@@ -678,6 +682,16 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
         for t in &p.tags {
             tags.insert(t.key.clone(), t.value.clone());
         }
+    }
+    if let Some(k) = tags.keys().find(|k| env.external_managed_tags.contains(*k)) {
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!(
+                "tag {k} is managed outside causeway (--alb-external-managed-tags) and cannot be set here"
+            ),
+        ));
+    }
+    if let Some(p) = params {
         for at in &p.load_balancer_attributes {
             lb_attributes.insert(at.key.clone(), at.value.clone());
         }
@@ -1180,6 +1194,7 @@ pub mod tests_support {
             })
             .collect();
         let tags = Tags::new();
+        let unmanaged = BTreeSet::new();
         let sn = subnets();
         let cs = certs();
         let svcs = services();
@@ -1189,6 +1204,7 @@ pub mod tests_support {
             &Environment {
                 cluster: "c1",
                 default_tags: &tags,
+                external_managed_tags: &unmanaged,
                 default_target_type: TargetType::Instance,
                 services: &svcs,
                 subnets: Some(&sn),

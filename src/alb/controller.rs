@@ -40,6 +40,10 @@ use crate::k8s::events::EventRecorder;
 use crate::k8s::finalizer::{ALB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
 
 pub const CONTROLLER: &str = "alb";
+/// How old the cached certificate list may be when a member names a certificate it lacks.
+const CERTIFICATE_RECHECK: Duration = Duration::from_secs(10);
+/// When a group is looked at again while a member's certificate is not found.
+const CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
 /// Labels on the TargetGroupBindings we create.
 pub const GROUP_LABEL: &str = "causeway.dev/alb-group";
 pub const STACK_LABEL: &str = "ingress.k8s.aws/stack-name";
@@ -50,6 +54,8 @@ pub struct AlbSettings {
     pub class: ClassSettings,
     pub vpc_id: Option<String>,
     pub default_tags: Tags,
+    /// Tag keys managed outside causeway (`--alb-external-managed-tags`).
+    pub external_managed_tags: BTreeSet<String>,
     pub default_target_type: TargetType,
     pub resync: Duration,
     /// How long subnet and certificate discovery results are reused.
@@ -62,6 +68,7 @@ impl Default for AlbSettings {
             class: ClassSettings::default(),
             vpc_id: None,
             default_tags: Tags::new(),
+            external_managed_tags: BTreeSet::new(),
             default_target_type: TargetType::Instance,
             resync: Duration::from_secs(600),
             discovery_ttl: Duration::from_secs(300),
@@ -248,8 +255,11 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
             let span = info_span!("reconcile", controller = CONTROLLER, object = %stack);
             let timer = r.ctx.metrics.reconcile_started(CONTROLLER);
             match r.reconcile(&stack).instrument(span).await {
-                Ok(()) => {
+                Ok(again) => {
                     failures.remove(&stack);
+                    if let Some(after) = again {
+                        pending.entry(stack).or_insert(Instant::now() + after);
+                    }
                 }
                 Err(e) => {
                     r.ctx.metrics.reconcile_error(CONTROLLER, e.label());
@@ -446,10 +456,11 @@ impl Reconciler {
         Ok(value)
     }
 
-    async fn certificates(&self) -> Result<Vec<CertInfo>, Error> {
+    /// The issued ACM certificates, read again when the cached list is older than `max_age`.
+    async fn certificates(&self, max_age: Duration) -> Result<Vec<CertInfo>, Error> {
         let mut guard = self.certificates.lock().await;
         if let Some(c) = guard.as_ref()
-            && c.at.elapsed() < self.settings.discovery_ttl
+            && c.at.elapsed() < max_age
         {
             return Ok(c.value.clone());
         }
@@ -461,7 +472,8 @@ impl Reconciler {
         Ok(value)
     }
 
-    async fn reconcile(&self, stack: &str) -> Result<(), Error> {
+    /// Returns when to look again without a change (a certificate not found yet).
+    async fn reconcile(&self, stack: &str) -> Result<Option<Duration>, Error> {
         let client = self.ctx.client.clone();
         let cluster = self.ctx.cluster_name.as_str();
         let object_name = naming::group_object_name(stack);
@@ -481,7 +493,7 @@ impl Reconciler {
                 stack,
                 "the group belongs to another causeway instance; leaving it alone"
             );
-            return Ok(());
+            return Ok(None);
         }
         let previous_status = group_obj.as_ref().and_then(|g| g.status.clone());
 
@@ -561,7 +573,7 @@ impl Reconciler {
                 || a.keys().any(|k| k.ends_with("certificate-arn"))
         });
         let certificates = if wants_https {
-            Some(self.certificates().await?)
+            Some(self.certificates(self.settings.discovery_ttl).await?)
         } else {
             None
         };
@@ -589,18 +601,31 @@ impl Reconciler {
                 }),
             })
             .collect();
-        let build = builder::build(
-            stack,
-            &members,
-            &Environment {
-                cluster,
-                default_tags: &self.settings.default_tags,
-                default_target_type: self.settings.default_target_type,
-                services: &services,
-                subnets: subnets.as_deref(),
-                certificates: certificates.as_deref(),
-            },
-        );
+        let build_with = |certificates: Option<&[CertInfo]>| {
+            builder::build(
+                stack,
+                &members,
+                &Environment {
+                    cluster,
+                    default_tags: &self.settings.default_tags,
+                    external_managed_tags: &self.settings.external_managed_tags,
+                    default_target_type: self.settings.default_target_type,
+                    services: &services,
+                    subnets: subnets.as_deref(),
+                    certificates,
+                },
+            )
+        };
+        let mut build = build_with(certificates.as_deref());
+        // A certificate imported after the list was cached must not be reported missing: read
+        // the list again (at most every CERTIFICATE_RECHECK) before saying so.
+        let cert_missing = certificate_missing(&build);
+        if cert_missing && let Some(cached) = &certificates {
+            let fresh = self.certificates(CERTIFICATE_RECHECK).await?;
+            if *cached != fresh {
+                build = build_with(Some(&fresh));
+            }
+        }
 
         // Observe only what we own: the ARNs in our status, then our names.
         let known = Known {
@@ -785,7 +810,9 @@ impl Reconciler {
                 .map_err(kube_err)?;
             info!(ingress = %format!("{}/{}", ing.namespace().unwrap_or_default(), ing.name_any()), "released");
         }
-        Ok(())
+        // A certificate may be imported or issued soon: look again without waiting for a change.
+        let cert_missing = certificate_missing(&build);
+        Ok(cert_missing.then_some(CERTIFICATE_REQUEUE))
     }
 
     async fn set_hostname(&self, ing: &Ingress, host: &str) -> Result<(), Error> {
@@ -978,6 +1005,16 @@ fn without_attributes(desired: &super::model::GroupModel) -> super::model::Group
         .iter_mut()
         .for_each(|t| t.attributes.clear());
     m
+}
+
+/// Whether a member is left out (or kept on its last accepted configuration) for want of a
+/// certificate.
+fn certificate_missing(build: &BuildOutput) -> bool {
+    build.members.iter().any(|m| {
+        m.problem
+            .as_ref()
+            .is_some_and(|p| p.reason == super::annotations::reason::CERTIFICATE_NOT_FOUND)
+    })
 }
 
 fn ignore_not_found(e: kube::Error) -> Result<(), Error> {

@@ -135,6 +135,7 @@ pub async fn plan_report(
             &builder::Environment {
                 cluster: cluster_name,
                 default_tags: &default_tags,
+                external_managed_tags: &Default::default(),
                 default_target_type: model::TargetType::Instance,
                 services: &services,
                 subnets: subnets.as_deref(),

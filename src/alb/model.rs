@@ -25,6 +25,10 @@ pub struct GroupModel {
     pub load_balancers: Vec<LoadBalancerModel>,
     pub target_groups: Vec<TargetGroupModel>,
     pub security_groups: Vec<SecurityGroupModel>,
+    /// Tag keys managed outside causeway (`--alb-external-managed-tags`): never removed, and
+    /// no Ingress may set them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unmanaged_tag_keys: BTreeSet<String>,
 }
 
 impl GroupModel {
@@ -34,6 +38,7 @@ impl GroupModel {
             load_balancers: Vec::new(),
             target_groups: Vec::new(),
             security_groups: Vec::new(),
+            unmanaged_tag_keys: BTreeSet::new(),
         }
     }
 

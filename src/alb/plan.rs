@@ -29,6 +29,11 @@ pub enum Step {
         id: String,
         tags: Tags,
     },
+    /// Removes tags we no longer want (never `aws:` tags or external-managed keys).
+    UntagSecurityGroup {
+        id: String,
+        keys: Vec<String>,
+    },
     CreateTargetGroup(Box<TargetGroupModel>),
     ModifyTargetGroup {
         arn: String,
@@ -42,6 +47,10 @@ pub enum Step {
     TagElb {
         arn: String,
         tags: Tags,
+    },
+    UntagElb {
+        arn: String,
+        keys: Vec<String>,
     },
     CreateLoadBalancer {
         name: String,
@@ -75,12 +84,22 @@ pub enum Step {
         load_balancer: String,
         listener: Box<ListenerModel>,
     },
+    /// `certificates` holds at most the default certificate; the others are added and
+    /// removed by their own steps.
     ModifyListener {
         arn: String,
         protocol: Protocol,
         certificates: Vec<String>,
         ssl_policy: Option<String>,
         default_action: Action,
+    },
+    AddListenerCertificates {
+        arn: String,
+        certificates: Vec<String>,
+    },
+    RemoveListenerCertificates {
+        arn: String,
+        certificates: Vec<String>,
     },
     CreateRule {
         load_balancer: String,
@@ -118,11 +137,15 @@ impl Step {
     pub fn target(&self) -> Option<&str> {
         match self {
             Step::TagSecurityGroup { id, .. }
+            | Step::UntagSecurityGroup { id, .. }
             | Step::RevokeIngress { id, .. }
             | Step::DeleteSecurityGroup { id } => Some(id),
             Step::ModifyTargetGroup { arn, .. }
             | Step::SetTargetGroupAttributes { arn, .. }
             | Step::TagElb { arn, .. }
+            | Step::UntagElb { arn, .. }
+            | Step::AddListenerCertificates { arn, .. }
+            | Step::RemoveListenerCertificates { arn, .. }
             | Step::SetSubnets { arn, .. }
             | Step::SetSecurityGroups { arn, .. }
             | Step::SetIpAddressType { arn, .. }
@@ -144,6 +167,9 @@ impl Step {
                 format!("authorize {} ingress rule(s) on {group}", rules.len())
             }
             Step::TagSecurityGroup { id, .. } => format!("tag security group {id}"),
+            Step::UntagSecurityGroup { id, keys } => {
+                format!("remove tags {} from security group {id}", keys.join(", "))
+            }
             Step::CreateTargetGroup(tg) => format!(
                 "create target group {} ({} {} port {})",
                 tg.name,
@@ -154,6 +180,7 @@ impl Step {
             Step::ModifyTargetGroup { arn, .. } => format!("modify health check of {arn}"),
             Step::SetTargetGroupAttributes { arn, .. } => format!("set attributes of {arn}"),
             Step::TagElb { arn, .. } => format!("tag {arn}"),
+            Step::UntagElb { arn, keys } => format!("remove tags {} from {arn}", keys.join(", ")),
             Step::CreateLoadBalancer { name, scheme, .. } => {
                 format!("create load balancer {name} ({})", scheme.as_str())
             }
@@ -170,6 +197,12 @@ impl Step {
                 listener.port
             ),
             Step::ModifyListener { arn, .. } => format!("modify listener {arn}"),
+            Step::AddListenerCertificates { arn, certificates } => {
+                format!("add {} certificate(s) to {arn}", certificates.len())
+            }
+            Step::RemoveListenerCertificates { arn, certificates } => {
+                format!("remove {} certificate(s) from {arn}", certificates.len())
+            }
             Step::CreateRule {
                 load_balancer,
                 port,
@@ -197,6 +230,16 @@ fn missing_tags(desired: &Tags, observed: &Tags) -> Tags {
         .iter()
         .filter(|(k, v)| observed.get(*k) != Some(v))
         .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Tag keys `observed` holds that `desired` does not, except AWS's own (`aws:`) and the
+/// keys managed outside causeway.
+fn stale_tags(desired: &Tags, observed: &Tags, unmanaged: &BTreeSet<String>) -> Vec<String> {
+    observed
+        .keys()
+        .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:") && !unmanaged.contains(*k))
+        .cloned()
         .collect()
 }
 
@@ -290,6 +333,13 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
                         tags,
                     });
                 }
+                let keys = stale_tags(&sg.tags, &o.tags, &desired.unmanaged_tag_keys);
+                if !keys.is_empty() {
+                    sg_phase.push(Step::UntagSecurityGroup {
+                        id: o.id.clone(),
+                        keys,
+                    });
+                }
             }
         }
     }
@@ -327,6 +377,13 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
                     tg_phase.push(Step::TagElb {
                         arn: o.arn.clone(),
                         tags,
+                    });
+                }
+                let keys = stale_tags(&tg.tags, &o.tags, &desired.unmanaged_tag_keys);
+                if !keys.is_empty() {
+                    tg_phase.push(Step::UntagElb {
+                        arn: o.arn.clone(),
+                        keys,
                     });
                 }
             }
@@ -433,6 +490,13 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
                 tags,
             });
         }
+        let keys = stale_tags(&lb.tags, &o.tags, &desired.unmanaged_tag_keys);
+        if !keys.is_empty() {
+            lb_phase.push(Step::UntagElb {
+                arn: o.arn.clone(),
+                keys,
+            });
+        }
         for l in &lb.listeners {
             let Some(ol) = o.listeners.iter().find(|x| x.port == l.port) else {
                 let mut listener = l.clone();
@@ -452,16 +516,38 @@ pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Ste
             };
             let observed_default = by_name(&ol.default_action, &tg_names);
             if ol.protocol != l.protocol
-                || ol.certificates != l.certificates
+                || ol.certificates.first() != l.certificates.first()
                 || ol.ssl_policy != l.ssl_policy
                 || observed_default != l.default_action
             {
                 listener_phase.push(Step::ModifyListener {
                     arn: ol.arn.clone(),
                     protocol: l.protocol,
-                    certificates: l.certificates.clone(),
+                    certificates: l.certificates.iter().take(1).cloned().collect(),
                     ssl_policy: l.ssl_policy.clone(),
                     default_action: l.default_action.clone(),
+                });
+            }
+            // Extra (SNI) certificates: the default is never in the add or remove lists.
+            let default = l.certificates.first();
+            let have: BTreeSet<&String> = ol.certificates.iter().skip(1).collect();
+            let want: BTreeSet<&String> = l.certificates.iter().skip(1).collect();
+            let add: Vec<String> = want.difference(&have).map(|c| (*c).clone()).collect();
+            let remove: Vec<String> = have
+                .difference(&want)
+                .filter(|c| Some(**c) != default)
+                .map(|c| (*c).clone())
+                .collect();
+            if !add.is_empty() {
+                listener_phase.push(Step::AddListenerCertificates {
+                    arn: ol.arn.clone(),
+                    certificates: add,
+                });
+            }
+            if !remove.is_empty() {
+                listener_phase.push(Step::RemoveListenerCertificates {
+                    arn: ol.arn.clone(),
+                    certificates: remove,
                 });
             }
             let desired_priorities: BTreeSet<i32> = l.rules.iter().map(|r| r.priority).collect();

@@ -281,10 +281,10 @@ pub async fn seed(endpoint: &str, cluster: &str) -> Result<Seed> {
     })
 }
 
-/// Imports a self-signed certificate for the test domain. Imported
-/// certificates are ISSUED at once, unlike requested ones that wait for
-/// validation.
-async fn import_certificate(conf: &SdkConfig) -> Result<String> {
+/// Imports a self-signed certificate for the test domain (and its wildcard).
+/// Imported certificates are ISSUED at once, unlike requested ones that wait
+/// for validation. Tests call it for more certificates of their own.
+pub async fn import_certificate(conf: &SdkConfig) -> Result<String> {
     let key = rcgen::KeyPair::generate()?;
     let mut params =
         rcgen::CertificateParams::new(vec![TEST_DOMAIN.to_string(), format!("*.{TEST_DOMAIN}")])?;

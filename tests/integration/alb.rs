@@ -8,6 +8,7 @@ use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -117,6 +118,15 @@ pub async fn rules_of(elb: &elb::Client, lb_arn: &str, port: i32) -> Vec<elb::ty
         .filter(|r| r.is_default() != Some(true))
         .cloned()
         .collect()
+}
+
+/// Every LoadBalancerGroup, for failure messages.
+pub async fn groups_dump(ctx: &TestCtx) -> String {
+    let api: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
+    match api.list(&ListParams::default()).await {
+        Ok(l) => serde_json::to_string_pretty(&l.items).unwrap_or_default(),
+        Err(e) => format!("listing LoadBalancerGroups failed: {e}"),
+    }
 }
 
 /// The host-header values of `rules`.
@@ -631,6 +641,99 @@ async fn https_with_a_discovered_certificate_and_ssl_redirect() {
             .len(),
         1
     );
+
+    // Named certificates and tags: extra certificates and tag keys that are dropped from
+    // the annotations are removed from the listener and the load balancer.
+    let conf = ctx.aws().await;
+    let c2 = causeway_testenv::seed::import_certificate(&conf)
+        .await
+        .expect("cert 2");
+    let c3 = causeway_testenv::seed::import_certificate(&conf)
+        .await
+        .expect("cert 3");
+    let https_arn = https.listener_arn().unwrap().to_owned();
+    let lb_arn = lb.load_balancer_arn().unwrap().to_owned();
+    let with = |certs: String, tags: &'static str| {
+        let ports = r#"[{"HTTP":80},{"HTTPS":443}]"#;
+        ingress(
+            "tls",
+            &alb.class,
+            &[
+                ("alb.ingress.kubernetes.io/listen-ports", ports),
+                ("alb.ingress.kubernetes.io/ssl-redirect", "443"),
+                ("alb.ingress.kubernetes.io/scheme", "internet-facing"),
+                ("alb.ingress.kubernetes.io/certificate-arn", &certs),
+                ("alb.ingress.kubernetes.io/tags", tags),
+            ],
+            &rule("shop.causeway.test", "/", "web"),
+        )
+    };
+    let state = || async {
+        let certs = elb
+            .describe_listener_certificates()
+            .listener_arn(&https_arn)
+            .send()
+            .await
+            .ok()?;
+        let mut arns: Vec<(bool, String)> = certs
+            .certificates()
+            .iter()
+            .map(|c| {
+                (
+                    c.is_default() == Some(true),
+                    c.certificate_arn().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        arns.sort();
+        let tags = elb
+            .describe_tags()
+            .resource_arns(&lb_arn)
+            .send()
+            .await
+            .ok()?;
+        let tags: BTreeMap<String, String> = tags.tag_descriptions()[0]
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        Some((arns, tags))
+    };
+    let seed_cert = ctx.env.seed.certificate_arn.clone();
+    ctx.apply(&with(format!("{seed_cert},{c2},{c3}"), "team=a,tier=web"))
+        .await
+        .expect("three certificates");
+    let r = wait_for("three certificates and two tags", WAIT, || async {
+        let (certs, tags) = state().await?;
+        let extras: Vec<&String> = certs.iter().filter(|c| !c.0).map(|c| &c.1).collect();
+        (extras.contains(&&c2)
+            && extras.contains(&&c3)
+            && tags.get("tier").map(String::as_str) == Some("web"))
+        .then_some(())
+    })
+    .await;
+    if let Err(e) = r {
+        panic!("{e}\n{}\n{}", groups_dump(&ctx).await, alb.proc.logs());
+    }
+    ctx.apply(&with(format!("{seed_cert},{c2}"), "team=b"))
+        .await
+        .expect("two certificates");
+    let (certs, tags) = wait_for("c3 and the tier tag removed", WAIT, || async {
+        let (certs, tags) = state().await?;
+        let extras: Vec<&String> = certs.iter().filter(|c| !c.0).map(|c| &c.1).collect();
+        (!extras.contains(&&c3) && !tags.contains_key("tier")).then_some((certs, tags))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    assert!(certs.contains(&(true, seed_cert.clone())), "{certs:?}");
+    assert!(certs.iter().any(|c| c.1 == c2), "{certs:?}");
+    assert_eq!(tags.get("team").map(String::as_str), Some("b"));
+    assert!(tags.contains_key("elbv2.k8s.aws/cluster"), "{tags:?}");
 
     delete_ingress(&ctx, "tls").await;
     wait_gone(&ctx, &alb, "tls").await;

@@ -46,6 +46,7 @@ fn build_with(
         &Environment {
             cluster: "c1",
             default_tags: &tags,
+            external_managed_tags: &BTreeSet::new(),
             default_target_type: TargetType::Instance,
             services: svcs,
             subnets: Some(&sn),
@@ -523,6 +524,7 @@ fn subnet_discovery_needs_two_azs() {
         &Environment {
             cluster: "c1",
             default_tags: &tags,
+            external_managed_tags: &BTreeSet::new(),
             default_target_type: TargetType::Instance,
             services: &svcs,
             subnets: Some(&one_az),

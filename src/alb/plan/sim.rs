@@ -122,6 +122,17 @@ impl Sim {
                     .unwrap();
                 sg.tags.extend(tags.clone());
             }
+            Step::UntagSecurityGroup { id, keys } => {
+                let sg = self
+                    .state
+                    .security_groups
+                    .iter_mut()
+                    .find(|s| &s.id == id)
+                    .unwrap();
+                for k in keys {
+                    sg.tags.remove(k);
+                }
+            }
             Step::RevokeIngress { id, rules } => {
                 let sg = self
                     .state
@@ -176,6 +187,23 @@ impl Sim {
                         .unwrap()
                         .tags
                         .extend(tags.clone());
+                }
+            }
+            Step::UntagElb { arn, keys } => {
+                let tags =
+                    if let Some(t) = self.state.target_groups.iter_mut().find(|t| &t.arn == arn) {
+                        &mut t.tags
+                    } else {
+                        &mut self
+                            .state
+                            .load_balancers
+                            .iter_mut()
+                            .find(|t| &t.arn == arn)
+                            .unwrap()
+                            .tags
+                    };
+                for k in keys {
+                    tags.remove(k);
                 }
             }
             Step::DeleteTargetGroup { arn } => {
@@ -293,9 +321,40 @@ impl Sim {
                 let default_action = self.resolve(default_action);
                 let l = self.listener_mut(arn);
                 l.protocol = *protocol;
-                l.certificates = certificates.clone();
+                // The default certificate changes; the extra ones stay.
+                match (certificates.first(), l.certificates.is_empty()) {
+                    (Some(c), false) => {
+                        // As DescribeListenerCertificates reads it: the default once.
+                        l.certificates[0] = c.clone();
+                        let mut rest: Vec<String> = l.certificates.split_off(1);
+                        rest.retain(|x| x != c);
+                        l.certificates.extend(rest);
+                    }
+                    (Some(c), true) => l.certificates.push(c.clone()),
+                    (None, _) => l.certificates.clear(),
+                }
                 l.ssl_policy = ssl_policy.clone();
                 l.default_action = default_action;
+            }
+            Step::AddListenerCertificates { arn, certificates } => {
+                let l = self.listener_mut(arn);
+                assert!(
+                    !l.certificates.is_empty(),
+                    "no default certificate on {arn}"
+                );
+                for c in certificates {
+                    if !l.certificates[1..].contains(c) {
+                        l.certificates.push(c.clone());
+                    }
+                }
+            }
+            Step::RemoveListenerCertificates { arn, certificates } => {
+                let l = self.listener_mut(arn);
+                assert!(
+                    !certificates.contains(&l.certificates[0]),
+                    "OperationNotPermitted: the default certificate cannot be removed"
+                );
+                l.certificates.retain(|c| !certificates.contains(c));
             }
             Step::CreateRule {
                 load_balancer,

@@ -9,6 +9,8 @@ struct GroupSpec {
     members: Vec<MemberSpecGen>,
     scheme_public: bool,
     idle_timeout: Option<u16>,
+    /// Bitmask over three tag keys set through the `tags` annotation.
+    tags: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -18,6 +20,8 @@ struct MemberSpecGen {
     ip: bool,
     health_interval: u8,
     deregistration: Option<u16>,
+    /// With HTTPS: 0 discovers the certificate, n > 0 names n certificates.
+    certs: u8,
 }
 
 fn member_gen() -> impl Strategy<Value = MemberSpecGen> {
@@ -27,14 +31,16 @@ fn member_gen() -> impl Strategy<Value = MemberSpecGen> {
         any::<bool>(),
         10u8..30,
         prop::option::of(0u16..300),
+        0u8..4,
     )
         .prop_map(
-            |(paths, https, ip, health_interval, deregistration)| MemberSpecGen {
+            |(paths, https, ip, health_interval, deregistration, certs)| MemberSpecGen {
                 paths,
                 https,
                 ip,
                 health_interval,
                 deregistration,
+                certs,
             },
         )
 }
@@ -44,11 +50,13 @@ fn group_gen() -> impl Strategy<Value = GroupSpec> {
         prop::collection::vec(member_gen(), 0..6),
         any::<bool>(),
         prop::option::of(1u16..4000),
+        0u8..8,
     )
-        .prop_map(|(members, scheme_public, idle_timeout)| GroupSpec {
+        .prop_map(|(members, scheme_public, idle_timeout, tags)| GroupSpec {
             members,
             scheme_public,
             idle_timeout,
+            tags,
         })
 }
 
@@ -64,6 +72,14 @@ fn model_of(spec: &GroupSpec) -> GroupModel {
                 "alb.ingress.kubernetes.io/scheme": if spec.scheme_public { "internet-facing" } else { "internal" }});
             if m.https {
                 anns["alb.ingress.kubernetes.io/listen-ports"] = serde_json::json!("[{\"HTTP\":80},{\"HTTPS\":443}]");
+                if m.certs > 0 {
+                    let arns: Vec<String> = (0..m.certs).map(|c| format!("arn:aws:acm:us-east-1:123456789012:certificate/c{c}")).collect();
+                    anns["alb.ingress.kubernetes.io/certificate-arn"] = serde_json::json!(arns.join(","));
+                }
+            }
+            let tags: Vec<String> = (0..3).filter(|b| spec.tags & (1 << b) != 0).map(|b| format!("k{b}=v")).collect();
+            if !tags.is_empty() {
+                anns["alb.ingress.kubernetes.io/tags"] = serde_json::json!(tags.join(","));
             }
             if let Some(d) = m.deregistration {
                 anns["alb.ingress.kubernetes.io/target-group-attributes"] = serde_json::json!(format!("deregistration_delay.timeout_seconds={d}"));
@@ -281,11 +297,13 @@ fn regression_replaced_target_group_with_new_member() {
         ip,
         health_interval: 10,
         deregistration: None,
+        certs: 0,
     };
     let before = GroupSpec {
         members: vec![m(vec![(0, 0, 0)], true)],
         scheme_public: false,
         idle_timeout: None,
+        tags: 0,
     };
     let after = GroupSpec {
         members: vec![
@@ -294,6 +312,7 @@ fn regression_replaced_target_group_with_new_member() {
         ],
         scheme_public: false,
         idle_timeout: None,
+        tags: 0,
     };
     let mut sim = Sim::new(Observed::default());
     sim.apply(&plan(&model_of(&before), &sim.state, "c1"));
@@ -304,4 +323,73 @@ fn regression_replaced_target_group_with_new_member() {
     let steps = plan(&GroupModel::empty("g"), &sim.state, "c1");
     sim.apply(&steps);
     assert!(sim.state.is_empty());
+}
+
+#[test]
+fn extra_certificates_and_tags_we_no_longer_want_are_removed() {
+    let https = |certs: &str, tags: &str| {
+        ingress(
+            "ns",
+            "a",
+            serde_json::json!({
+                "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTPS\":443}]",
+                "alb.ingress.kubernetes.io/certificate-arn": certs,
+                "alb.ingress.kubernetes.io/tags": tags,
+            }),
+            serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+        )
+    };
+    let m1 = build_group("ns/a", &[https("arn:c0,arn:c1,arn:c2", "team=a,tier=web")]);
+    let mut sim = Sim::new(Observed::default());
+    sim.apply(&plan(&m1, &sim.state, "c1"));
+    let listener = &sim.state.load_balancers[0].listeners[0];
+    assert_eq!(listener.certificates, ["arn:c0", "arn:c1", "arn:c2"]);
+    // Someone else's tags: an AWS one and an external-managed key stay, a stray key goes.
+    for tags in [
+        &mut sim.state.load_balancers[0].tags,
+        &mut sim.state.target_groups[0].tags,
+    ] {
+        tags.insert("aws:cloudformation:stack-name".into(), "x".into());
+        tags.insert("CostCenter".into(), "42".into());
+    }
+
+    let mut m2 = build_group("ns/a", &[https("arn:c1,arn:c0", "team=b")]);
+    m2.unmanaged_tag_keys.insert("CostCenter".into());
+    let steps = plan(&m2, &sim.state, "c1");
+    let lb_arn = sim.state.load_balancers[0].arn.clone();
+    assert!(
+        steps.iter().any(|s| matches!(s, Step::UntagElb { arn, keys } if *arn == lb_arn && keys == &["tier".to_owned()])),
+        "{steps:#?}"
+    );
+    assert!(
+        steps.iter().any(|s| matches!(s, Step::RemoveListenerCertificates { certificates, .. } if certificates == &["arn:c2".to_owned()])),
+        "{steps:#?}"
+    );
+    assert!(
+        steps.iter().any(|s| matches!(s, Step::ModifyListener { certificates, .. } if certificates == &["arn:c1".to_owned()])),
+        "{steps:#?}"
+    );
+    sim.apply(&steps);
+    assert!(plan(&m2, &sim.state, "c1").is_empty());
+    let lb = &sim.state.load_balancers[0];
+    assert_eq!(lb.listeners[0].certificates[0], "arn:c1");
+    assert_eq!(
+        lb.listeners[0].certificates[1..]
+            .iter()
+            .collect::<BTreeSet<_>>(),
+        [&"arn:c0".to_owned()].into_iter().collect()
+    );
+    assert_eq!(lb.tags.get("team").map(String::as_str), Some("b"));
+    assert!(!lb.tags.contains_key("tier"));
+    assert!(lb.tags.contains_key("aws:cloudformation:stack-name"));
+    assert!(lb.tags.contains_key("CostCenter"));
+    // Without the external-managed setting, a stray key like CostCenter is removed.
+    let m3 = build_group("ns/a", &[https("arn:c1", "team=b")]);
+    sim.apply(&plan(&m3, &sim.state, "c1"));
+    assert!(!sim.state.load_balancers[0].tags.contains_key("CostCenter"));
+    assert_eq!(
+        sim.state.load_balancers[0].listeners[0].certificates,
+        ["arn:c1"]
+    );
+    assert!(plan(&m3, &sim.state, "c1").is_empty());
 }
