@@ -31,6 +31,64 @@ pub mod reason {
     pub const PARAMS_NOT_FOUND: &str = "IngressClassParamsNotFound";
     pub const TOO_MANY_RULES: &str = "TooManyRules";
     pub const NO_SUBNETS: &str = "SubnetsNotFound";
+    pub const UNSUPPORTED_ANNOTATION: &str = "UnsupportedAnnotation";
+}
+
+/// aws-load-balancer-controller annotations causeway does not implement, with the value that
+/// is a no-op (`None`: any value asks for something). An Ingress that asks for one of these is
+/// rejected rather than served without it: an ALB without the authentication, WAF or
+/// security groups its manifest names must never go live.
+const UNSUPPORTED: &[(&str, Option<&str>)] = &[
+    ("auth-type", Some("none")),
+    ("auth-idp-cognito", None),
+    ("auth-idp-oidc", None),
+    ("auth-on-unauthenticated-request", None),
+    ("auth-scope", None),
+    ("auth-session-cookie", None),
+    ("auth-session-timeout", None),
+    ("jwt-validation", None),
+    ("waf-acl-id", None),
+    ("wafv2-acl-arn", None),
+    ("shield-advanced-protection", Some("false")),
+    ("security-groups", None),
+    ("manage-backend-security-group-rules", None),
+    ("security-group-prefix-lists", None),
+    ("mutual-authentication", None),
+    ("customer-owned-ipv4-pool", None),
+    ("ipam-ipv4-pool-id", None),
+    ("minimum-load-balancer-capacity", None),
+    ("target-node-labels", None),
+    ("multi-cluster-target-group", Some("false")),
+    ("enable-frontend-nlb", Some("false")),
+    ("use-regex-path-match", Some("false")),
+];
+
+/// Annotation families (a prefix of the key) causeway does not implement.
+const UNSUPPORTED_FAMILIES: &[&str] = &["listener-attributes.", "transforms.", "frontend-nlb-"];
+
+/// The first annotation on the Ingress that asks for something causeway does not implement.
+pub fn unsupported(annotations: &BTreeMap<String, String>) -> Option<Problem> {
+    for (key, value) in annotations.range(PREFIX.to_owned()..) {
+        let Some(name) = key.strip_prefix(PREFIX) else {
+            break;
+        };
+        let value = value.trim();
+        let listed = UNSUPPORTED.iter().find(|(k, _)| *k == name);
+        let asks = match listed {
+            Some((_, Some(noop))) => !value.eq_ignore_ascii_case(noop) && !value.is_empty(),
+            Some((_, None)) => !value.is_empty(),
+            None => UNSUPPORTED_FAMILIES.iter().any(|f| name.starts_with(f)),
+        };
+        if asks {
+            return Some(Problem::new(
+                reason::UNSUPPORTED_ANNOTATION,
+                format!(
+                    "annotation {key} is not implemented by causeway; the Ingress is not served without it"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 impl Problem {
@@ -629,6 +687,41 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
+        let anns = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+                .collect()
+        };
+        assert_eq!(unsupported(&anns(&[("scheme", "internal")])), None);
+        assert_eq!(unsupported(&anns(&[("auth-type", "none")])), None);
+        assert_eq!(
+            unsupported(&anns(&[("shield-advanced-protection", "false")])),
+            None
+        );
+        let p = unsupported(&anns(&[("auth-type", "cognito"), ("scheme", "internal")])).unwrap();
+        assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION);
+        assert!(
+            p.message.contains("alb.ingress.kubernetes.io/auth-type"),
+            "{}",
+            p.message
+        );
+        let p = unsupported(&anns(&[(
+            "listener-attributes.HTTP-80",
+            "routing.http.response.server.enabled=false",
+        )]))
+        .unwrap();
+        assert!(p.message.contains("listener-attributes.HTTP-80"));
+        assert!(unsupported(&anns(&[("wafv2-acl-arn", "arn:aws:wafv2:x")])).is_some());
+        // Other prefixes are not ours to judge.
+        let mut other = anns(&[]);
+        other.insert("kubernetes.io/ingress.class".into(), "alb".into());
+        other.insert("zzz/auth-type".into(), "cognito".into());
+        assert_eq!(unsupported(&other), None);
+    }
 
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

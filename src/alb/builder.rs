@@ -620,6 +620,9 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
     let ns = ing.namespace().unwrap_or_default();
     let id = format!("{ns}/{}", ing.name_any());
     let anns = ing.annotations();
+    if let Some(p) = super::annotations::unsupported(anns) {
+        return Err(p);
+    }
     let a = Annotations(anns);
     let params = m.membership.params.as_ref().map(|p| &p.spec);
 
