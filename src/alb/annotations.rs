@@ -32,6 +32,7 @@ pub mod reason {
     pub const TOO_MANY_RULES: &str = "TooManyRules";
     pub const NO_SUBNETS: &str = "SubnetsNotFound";
     pub const UNSUPPORTED_ANNOTATION: &str = "UnsupportedAnnotation";
+    pub const SECURITY_GROUP_NOT_FOUND: &str = "SecurityGroupNotFound";
 }
 
 /// aws-load-balancer-controller annotations causeway does not implement, with the value that
@@ -50,8 +51,6 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("waf-acl-id", None),
     ("wafv2-acl-arn", None),
     ("shield-advanced-protection", Some("false")),
-    ("security-groups", None),
-    ("manage-backend-security-group-rules", None),
     ("security-group-prefix-lists", None),
     ("mutual-authentication", None),
     ("customer-owned-ipv4-pool", None),

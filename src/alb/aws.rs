@@ -364,6 +364,69 @@ impl AlbAws<'_> {
         Ok(out)
     }
 
+    /// The security groups of the VPC that the `security-groups` annotation names, by ID or by
+    /// `Name` tag: entry → the IDs it matches (an entry missing from the map matches none).
+    pub async fn resolve_security_groups(
+        &self,
+        entries: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        let (ids, names): (Vec<&String>, Vec<&String>) =
+            entries.iter().partition(|e| e.starts_with("sg-"));
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (filter, values) in [("group-id", ids), ("tag:Name", names)] {
+            if values.is_empty() {
+                continue;
+            }
+            let mut token = None;
+            loop {
+                let resp = self
+                    .aws
+                    .ec2
+                    .describe_security_groups()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("vpc-id")
+                            .values(self.vpc_id)
+                            .build(),
+                    )
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name(filter)
+                            .set_values(Some(values.iter().map(|v| (*v).clone()).collect()))
+                            .build(),
+                    )
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::call("DescribeSecurityGroups", e))?;
+                for g in resp.security_groups() {
+                    let Some(id) = g.group_id() else { continue };
+                    let key = if filter == "group-id" {
+                        Some(id.to_owned())
+                    } else {
+                        g.tags()
+                            .iter()
+                            .find(|t| t.key() == Some("Name"))
+                            .and_then(|t| t.value())
+                            .map(str::to_owned)
+                    };
+                    if let Some(k) = key {
+                        out.entry(k).or_default().push(id.to_owned());
+                    }
+                }
+                token = resp.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        for v in out.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        Ok(out)
+    }
+
     /// Issued ACM certificates and the names they cover.
     pub async fn certificates(aws: &AwsClients) -> Result<Vec<CertInfo>, AwsError> {
         let mut out = Vec::new();
@@ -1026,6 +1089,15 @@ impl AlbAws<'_> {
                 .cloned()
                 .ok_or_else(|| AwsError::Missing(format!("{what} {k} was not created")))
         };
+        // A security group is one of ours (by name) or one named by ID in the
+        // `security-groups` annotation.
+        let sg_id = |map: &HashMap<String, String>, k: &str| match map.get(k) {
+            Some(id) => Ok(id.clone()),
+            None if k.starts_with("sg-") => Ok(k.to_owned()),
+            None => Err(AwsError::Missing(format!(
+                "security group {k} was not created"
+            ))),
+        };
 
         for step in steps {
             tracing::info!(step = %step.describe(), "applying");
@@ -1226,7 +1298,7 @@ impl AlbAws<'_> {
                 } => {
                     let sg_ids = security_groups
                         .iter()
-                        .map(|n| lookup(&sgs, n, "security group"))
+                        .map(|n| sg_id(&sgs, n))
                         .collect::<Result<Vec<_>, _>>()?;
                     let r = self
                         .aws
@@ -1269,7 +1341,7 @@ impl AlbAws<'_> {
                 } => {
                     let ids = security_groups
                         .iter()
-                        .map(|n| lookup(&sgs, n, "security group"))
+                        .map(|n| sg_id(&sgs, n))
                         .collect::<Result<Vec<_>, _>>()?;
                     self.aws
                         .elbv2

@@ -55,6 +55,9 @@ pub struct Environment<'a> {
     pub subnets: Option<&'a [SubnetInfo]>,
     /// `None` when not read: certificates are not discovered or checked.
     pub certificates: Option<&'a [CertInfo]>,
+    /// The `security-groups` annotation entries (IDs or `Name` tags) → the IDs they match in
+    /// the VPC. `None` when not read: entries are used as written.
+    pub security_groups: Option<&'a BTreeMap<String, Vec<String>>>,
 }
 
 pub struct Member<'a> {
@@ -106,6 +109,12 @@ struct Exclusive {
     ssl_policy: Option<String>,
     ssl_redirect: Option<i32>,
     inbound_cidrs: Option<Vec<String>>,
+    /// Security group IDs from the `security-groups` annotation, sorted: no managed frontend
+    /// security group then.
+    #[serde(default)]
+    security_groups: Option<Vec<String>>,
+    #[serde(default)]
+    manage_backend_sg_rules: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -356,32 +365,53 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             }
             v
         });
-        model.security_groups.push(SecurityGroupModel {
-            name: naming::security_group_name(env.cluster, stack, &frontend_key),
-            description: format!("[k8s] managed security group for load balancer {stack}"),
-            ingress: ports
-                .keys()
-                .flat_map(|p| {
-                    cidrs.iter().map(move |c| SgRule {
-                        port: *p,
-                        cidr: c.clone(),
+        // With the security-groups annotation, those replace the managed frontend group, and
+        // the backend group (and the rules it gets on the targets) is kept only when
+        // manage-backend-security-group-rules asks for it (as the peer does).
+        let custom = group.security_groups.clone();
+        let manage_backend = custom.is_none() || group.manage_backend_sg_rules == Some(true);
+        let mut lb_security_groups = Vec::new();
+        match &custom {
+            Some(ids) => lb_security_groups.extend(ids.iter().cloned()),
+            None => lb_security_groups.push(frontend_key.clone()),
+        }
+        if manage_backend {
+            lb_security_groups.push(backend_key.clone());
+        }
+        if custom.is_none() {
+            model.security_groups.push(SecurityGroupModel {
+                name: naming::security_group_name(env.cluster, stack, &frontend_key),
+                description: format!("[k8s] managed security group for load balancer {stack}"),
+                ingress: ports
+                    .keys()
+                    .flat_map(|p| {
+                        cidrs.iter().map(move |c| SgRule {
+                            port: *p,
+                            cidr: c.clone(),
+                        })
                     })
-                })
-                .collect(),
-            tags: with_resource(&frontend_key),
-            key: frontend_key.clone(),
-        });
-        model.security_groups.push(SecurityGroupModel {
-            name: naming::security_group_name(env.cluster, stack, &backend_key),
-            description: format!("[k8s] backend security group for load balancer {stack}"),
-            ingress: BTreeSet::new(),
-            tags: with_resource(&backend_key),
-            key: backend_key.clone(),
-        });
+                    .collect(),
+                tags: with_resource(&frontend_key),
+                key: frontend_key.clone(),
+            });
+        }
+        if manage_backend {
+            model.security_groups.push(SecurityGroupModel {
+                name: naming::security_group_name(env.cluster, stack, &backend_key),
+                description: format!("[k8s] backend security group for load balancer {stack}"),
+                ingress: BTreeSet::new(),
+                tags: with_resource(&backend_key),
+                key: backend_key.clone(),
+            });
+        }
         for (_, m) in members {
             for tg in &m.target_groups {
                 let mut tg = tg.clone();
-                tg.binding.backend_security_group = backend_key.clone();
+                tg.binding.backend_security_group = if manage_backend {
+                    backend_key.clone()
+                } else {
+                    String::new()
+                };
                 tg.tags = with_resource(&tg.key);
                 if !model.target_groups.iter().any(|t| t.name == tg.name) {
                     model.target_groups.push(tg);
@@ -399,7 +429,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             scheme,
             ip_address_type: group.ip_address_type.unwrap_or(IpAddressType::Ipv4),
             subnets: subnets.clone(),
-            security_groups: vec![frontend_key, backend_key],
+            security_groups: lb_security_groups,
             attributes: group.lb_attributes.clone().unwrap_or_default(),
             tags: with_resource(&lb_key),
             listeners,
@@ -473,6 +503,16 @@ fn agree(
         ssl_policy: merge("ssl-policy", &group.ssl_policy, &e.ssl_policy)?,
         ssl_redirect: merge("ssl-redirect", &group.ssl_redirect, &e.ssl_redirect)?,
         inbound_cidrs: merge("inbound-cidrs", &group.inbound_cidrs, &e.inbound_cidrs)?,
+        security_groups: merge(
+            "security-groups",
+            &group.security_groups,
+            &e.security_groups,
+        )?,
+        manage_backend_sg_rules: merge(
+            "manage-backend-security-group-rules",
+            &group.manage_backend_sg_rules,
+            &e.manage_backend_sg_rules,
+        )?,
     };
     for (k, v) in &m.tags {
         if let Some(existing) = tags.get(k)
@@ -615,6 +655,47 @@ fn resolve_subnets(
     Ok(ids)
 }
 
+/// The `security-groups` annotation, resolved to IDs.
+fn security_groups(
+    a: &Annotations<'_>,
+    env: &Environment<'_>,
+) -> Result<Option<Vec<String>>, Problem> {
+    let entries = a.list("security-groups");
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for e in &entries {
+        let Some(found) = env.security_groups else {
+            ids.push(e.clone());
+            continue;
+        };
+        match found.get(e).map(Vec::as_slice) {
+            Some([id]) => ids.push(id.clone()),
+            None | Some([]) => {
+                return Err(Problem::new(
+                    reason::SECURITY_GROUP_NOT_FOUND,
+                    format!(
+                        "security group {e:?} (security-groups annotation) is not in the cluster's VPC"
+                    ),
+                ));
+            }
+            Some(many) => {
+                return Err(Problem::new(
+                    reason::SECURITY_GROUP_NOT_FOUND,
+                    format!(
+                        "{e:?} (security-groups annotation) names {} security groups; use IDs",
+                        many.len()
+                    ),
+                ));
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
 fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<MemberSpec, Problem> {
     let ing = m.ingress;
     let ns = ing.namespace().unwrap_or_default();
@@ -637,6 +718,8 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
         ssl_policy: a.string("ssl-policy"),
         ssl_redirect: a.int("ssl-redirect", 1, 65535)?,
         inbound_cidrs: Some(a.list("inbound-cidrs")).filter(|v| !v.is_empty()),
+        security_groups: security_groups(&a, env)?,
+        manage_backend_sg_rules: a.bool("manage-backend-security-group-rules")?,
     };
     let mut certificates = a.list("certificate-arn");
     let mut default_target_type = env.default_target_type;
@@ -1212,6 +1295,7 @@ pub mod tests_support {
                 services: &svcs,
                 subnets: Some(&sn),
                 certificates: Some(&cs),
+                security_groups: None,
             },
         )
         .model

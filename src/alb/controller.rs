@@ -578,6 +578,19 @@ impl Reconciler {
             None
         };
 
+        // The security-groups annotation's entries, resolved in the VPC (IDs and Name tags).
+        let sg_entries: BTreeSet<String> = active
+            .iter()
+            .flat_map(|(i, _)| {
+                super::annotations::Annotations(i.annotations()).list("security-groups")
+            })
+            .collect();
+        let security_groups = if sg_entries.is_empty() {
+            None
+        } else {
+            Some(aws.resolve_security_groups(&sg_entries).await?)
+        };
+
         let mut services: BTreeMap<(String, String), Service> = BTreeMap::new();
         let namespaces: BTreeSet<String> =
             active.iter().filter_map(|(i, _)| i.namespace()).collect();
@@ -613,6 +626,7 @@ impl Reconciler {
                     services: &services,
                     subnets: subnets.as_deref(),
                     certificates,
+                    security_groups: security_groups.as_ref(),
                 },
             )
         };

@@ -140,6 +140,7 @@ pub async fn plan_report(
                 services: &services,
                 subnets: subnets.as_deref(),
                 certificates: certificates.as_deref(),
+                security_groups: None,
             },
         );
         let _ = writeln!(out, "alb group {stack}:");

@@ -584,6 +584,103 @@ async fn group_of_three_with_one_bad_member() {
 }
 
 #[tokio::test]
+async fn security_groups_annotation_attaches_named_groups_and_creates_none() {
+    let ctx = TestCtx::new("albsg").await.expect("ctx");
+    let alb = start(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    // A security group the user owns, found by its Name tag.
+    let ec2 = ec2_client(&ctx).await;
+    let sg_name = unique_name("users-sg");
+    let sg_id = ec2
+        .create_security_group()
+        .group_name(&sg_name)
+        .description("owned by the user")
+        .vpc_id(&ctx.env.seed.vpc_id)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(&sg_name)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("user's sg")
+        .group_id()
+        .unwrap()
+        .to_owned();
+    ctx.apply(&ingress(
+        "web",
+        &alb.class,
+        &[(
+            "alb.ingress.kubernetes.io/security-groups",
+            sg_name.as_str(),
+        )],
+        &rule("sg.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("ingress");
+    // A second Ingress names a group that does not exist: it alone is left out.
+    ctx.apply(&ingress(
+        "bad",
+        &alb.class,
+        &[("alb.ingress.kubernetes.io/security-groups", "no-such-group")],
+        &rule("bad.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("bad ingress");
+    let dns = wait_hostname(&ctx, &alb, "web").await;
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &dns).await;
+    assert_eq!(lb.security_groups(), [sg_id.clone()]);
+    let stack = format!("{}/web", ctx.namespace);
+    let ours = tagged_with(&ctx, &stack).await;
+    assert!(
+        !ours.iter().any(|r| r.starts_with("sg-")),
+        "no managed security group: {ours:?}"
+    );
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for("SecurityGroupNotFound event on bad", WAIT, || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("bad")
+                    && e.reason.as_deref() == Some("SecurityGroupNotFound")
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+
+    for n in ["web", "bad"] {
+        delete_ingress(&ctx, n).await;
+    }
+    for n in ["web", "bad"] {
+        wait_gone(&ctx, &alb, n).await;
+    }
+    wait_no_leftovers(&ctx, &alb, &stack).await;
+    // The user's group is still there.
+    let left = ec2
+        .describe_security_groups()
+        .group_ids(&sg_id)
+        .send()
+        .await
+        .expect("user's sg survives");
+    assert_eq!(left.security_groups().len(), 1);
+    ec2.delete_security_group()
+        .group_id(&sg_id)
+        .send()
+        .await
+        .ok();
+    ctx.cleanup().await.ok();
+}
+
+#[tokio::test]
 async fn https_with_a_discovered_certificate_and_ssl_redirect() {
     let ctx = TestCtx::new("albtls").await.expect("ctx");
     let alb = start(&ctx).await;

@@ -51,6 +51,7 @@ fn build_with(
             services: svcs,
             subnets: Some(&sn),
             certificates: Some(&cs),
+            security_groups: None,
         },
     )
 }
@@ -529,10 +530,103 @@ fn subnet_discovery_needs_two_azs() {
             services: &svcs,
             subnets: Some(&one_az),
             certificates: None,
+            security_groups: None,
         },
     );
     assert_eq!(
         out.members[0].problem.as_ref().unwrap().reason,
         reason::NO_SUBNETS
     );
+}
+
+#[test]
+fn security_groups_annotation_replaces_the_managed_frontend_group() {
+    let with = |extra: serde_json::Value| {
+        let mut anns = json!({"alb.ingress.kubernetes.io/security-groups": "sg-0aaa, web-sg"});
+        for (k, v) in extra.as_object().unwrap() {
+            anns[k] = v.clone();
+        }
+        ingress(
+            "ns",
+            "a",
+            anns,
+            json!([path_rule(None, "/", "Prefix", "web", 80)]),
+        )
+    };
+    let found: BTreeMap<String, Vec<String>> = [
+        ("sg-0aaa".to_owned(), vec!["sg-0aaa".to_owned()]),
+        ("web-sg".to_owned(), vec!["sg-0bbb".to_owned()]),
+        (
+            "twice".to_owned(),
+            vec!["sg-1".to_owned(), "sg-2".to_owned()],
+        ),
+    ]
+    .into();
+    let svcs = services();
+    let tags = Tags::new();
+    let sn = subnets();
+    let build_one = |ing: &Ingress| {
+        build(
+            "ns/a",
+            &[member(ing, None, 0)],
+            &Environment {
+                cluster: "c1",
+                default_tags: &tags,
+                external_managed_tags: &BTreeSet::new(),
+                default_target_type: TargetType::Instance,
+                services: &svcs,
+                subnets: Some(&sn),
+                certificates: None,
+                security_groups: Some(&found),
+            },
+        )
+    };
+
+    // Only the named groups: no managed group at all, and no backend rules on the targets.
+    let out = build_one(&with(json!({})));
+    assert_eq!(out.members[0].problem, None);
+    let lb = &out.model.load_balancers[0];
+    assert_eq!(lb.security_groups, ["sg-0aaa", "sg-0bbb"]);
+    assert!(out.model.security_groups.is_empty());
+    assert!(
+        out.model.target_groups[0]
+            .binding
+            .backend_security_group
+            .is_empty()
+    );
+
+    // manage-backend-security-group-rules keeps the shared backend group.
+    let out = build_one(&with(
+        json!({"alb.ingress.kubernetes.io/manage-backend-security-group-rules": "true"}),
+    ));
+    let lb = &out.model.load_balancers[0];
+    assert_eq!(
+        lb.security_groups,
+        ["sg-0aaa", "sg-0bbb", "BackendSecurityGroup"]
+    );
+    assert_eq!(out.model.security_groups.len(), 1);
+    assert_eq!(
+        out.model.target_groups[0].binding.backend_security_group,
+        "BackendSecurityGroup"
+    );
+    // It converges in the in-memory AWS, the named groups attached by ID.
+    let mut sim = crate::alb::plan::sim::Sim::new(crate::alb::observed::Observed::default());
+    sim.apply(&crate::alb::plan::plan(&out.model, &sim.state, "c1"));
+    assert!(crate::alb::plan::plan(&out.model, &sim.state, "c1").is_empty());
+    assert!(
+        sim.state.load_balancers[0]
+            .security_groups
+            .contains(&"sg-0bbb".to_owned())
+    );
+
+    // Unknown and ambiguous names leave the Ingress out with the reason.
+    for (entry, needle) in [("nope", "not in the cluster's VPC"), ("twice", "names 2")] {
+        let out = build_one(&with(
+            json!({"alb.ingress.kubernetes.io/security-groups": entry}),
+        ));
+        let p = out.members[0].problem.as_ref().expect("problem");
+        assert_eq!(p.reason, reason::SECURITY_GROUP_NOT_FOUND);
+        assert!(p.message.contains(needle), "{}", p.message);
+        assert!(out.model.load_balancers.is_empty());
+    }
 }

@@ -47,6 +47,7 @@ impl Sim {
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.id.clone())
+            .or_else(|| name.starts_with("sg-").then(|| name.to_owned()))
             .expect("sg by name")
     }
 
