@@ -110,10 +110,19 @@ pub struct Annotations<'a>(pub &'a BTreeMap<String, String>);
 
 impl<'a> Annotations<'a> {
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.0
-            .get(&format!("{PREFIX}{key}"))
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        // The full key is assembled on the stack: lookups run for every path of every member.
+        let mut buf = [0u8; 128];
+        let full = PREFIX.len() + key.len();
+        let value = if full <= buf.len() {
+            buf[..PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
+            buf[PREFIX.len()..full].copy_from_slice(key.as_bytes());
+            // Both parts are UTF-8, so their concatenation is too.
+            let k = std::str::from_utf8(&buf[..full]).ok()?;
+            self.0.get(k)
+        } else {
+            self.0.get(&format!("{PREFIX}{key}"))
+        };
+        value.map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
     pub fn string(&self, key: &str) -> Option<String> {

@@ -81,8 +81,28 @@ pub struct MemberOutcome {
     pub serving_last_accepted: bool,
     /// The configuration being served (opaque JSON), to be passed back as
     /// [`Member::last_accepted`]; `None` when the member is not served.
-    pub accepted_spec: Option<String>,
+    pub accepted_spec: Option<AcceptedSpec>,
 }
+
+/// A member's accepted contribution. Serialised (for the group status) only when asked: the
+/// builder itself never pays for it.
+#[derive(Clone, Debug)]
+pub struct AcceptedSpec(std::sync::Arc<MemberSpec>);
+
+impl AcceptedSpec {
+    /// The form kept in the group status and passed back as [`Member::last_accepted`].
+    pub fn json(&self) -> String {
+        serde_json::to_string(&*self.0).unwrap_or_default()
+    }
+}
+
+impl PartialEq for AcceptedSpec {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.json() == other.json()
+    }
+}
+
+impl Eq for AcceptedSpec {}
 
 impl MemberOutcome {
     pub fn id(&self) -> String {
@@ -237,7 +257,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
     }
 
     // Shards of at most 100 rules, members kept whole, in order.
-    let mut shards: Vec<Vec<(usize, MemberSpec)>> = Vec::new();
+    let mut shards: Vec<Vec<(usize, std::sync::Arc<MemberSpec>)>> = Vec::new();
     let mut current = 0usize;
     for (idx, spec) in accepted {
         let n = member_rule_count(&spec, group.ssl_redirect);
@@ -255,7 +275,8 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         }
         current += n;
         outcomes[idx].shard = Some(shards.len() - 1);
-        outcomes[idx].accepted_spec = serde_json::to_string(&spec).ok();
+        let spec = std::sync::Arc::new(spec);
+        outcomes[idx].accepted_spec = Some(AcceptedSpec(spec.clone()));
         shards.last_mut().expect("pushed above").push((idx, spec));
     }
     if shards.len() > 1 {
@@ -1062,6 +1083,11 @@ fn backend_action(
             ));
         }
     };
+    // Paths to the same Service port share one target group: build it once per member.
+    let key = target_group_key(ns, ing, &svc.name, &port);
+    if let Some(tg) = tgs.get(&key) {
+        return Ok(Action::forward_to(&tg.name));
+    }
     let tg = target_group(
         stack,
         id,
@@ -1075,6 +1101,11 @@ fn backend_action(
     let action = Action::forward_to(&tg.name);
     tgs.insert(tg.key.clone(), tg);
     Ok(action)
+}
+
+/// The `ingress.k8s.aws/resource` tag of a target group: `namespace/ingress-service:port`.
+fn target_group_key(ns: &str, ing: &Ingress, service: &str, port: &ServicePortRef) -> String {
+    format!("{ns}/{}-{service}:{port}", ing.name_any())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1136,7 +1167,7 @@ fn target_group(
             None => (sp.port, ServicePortRef::Number(sp.port)),
         },
     };
-    let key = format!("{ns}/{}-{service}:{port}", ing.name_any());
+    let key = target_group_key(ns, ing, service, port);
     let name = naming::target_group_name(
         env.cluster,
         stack,

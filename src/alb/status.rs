@@ -218,7 +218,7 @@ pub fn group_status(
                 reason: m.problem.as_ref().map(|p| p.reason.to_owned()),
                 message: m.problem.as_ref().map(|p| p.message.clone()),
                 serving_last_accepted: m.serving_last_accepted,
-                last_accepted: m.accepted_spec.clone(),
+                last_accepted: m.accepted_spec.as_ref().map(|s| s.json()),
             })
             .collect(),
         member_count: served as i32,

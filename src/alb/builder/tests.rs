@@ -252,7 +252,11 @@ fn a_rejected_change_keeps_the_last_accepted_configuration() {
         &[member(&a, Some("shop"), 0), member(&b, Some("shop"), 0)],
         &svcs,
     );
-    let snapshot_b = good.members[1].accepted_spec.clone().expect("served");
+    let snapshot_b = good.members[1]
+        .accepted_spec
+        .as_ref()
+        .expect("served")
+        .json();
     assert!(good.members.iter().all(|m| !m.serving_last_accepted));
 
     // b's next edit is malformed, then conflicting, then points at a missing Service: each
@@ -280,7 +284,10 @@ fn a_rejected_change_keeps_the_last_accepted_configuration() {
         assert_eq!(ob.problem.as_ref().map(|p| p.reason), Some(why));
         assert!(ob.serving_last_accepted, "{why}");
         assert_eq!(ob.shard, Some(0));
-        assert_eq!(ob.accepted_spec.as_deref(), Some(snapshot_b.as_str()));
+        assert_eq!(
+            ob.accepted_spec.as_ref().map(|s| s.json()),
+            Some(snapshot_b.clone())
+        );
         assert_eq!(out.model, good.model, "{why}");
     }
 
