@@ -528,6 +528,135 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
 }
 
 #[tokio::test]
+async fn iam_role_bindings_bind_pods_and_the_controller_checks_their_roles() {
+    let ctx = TestCtx::new("agent-e").await.unwrap();
+    let node = TestNode::create(&ctx).await;
+    let guard = NetGuard::new('e', 50, 2);
+    let agent = Agent::start(&ctx, &node, &guard, "agent-e").await;
+    // The controller's IamRoleBinding validation (IAM GetRole against moto).
+    let lease = unique_name("iam-lease");
+    let controller = Proc::start(
+        &ctx,
+        "iam-controller-e",
+        &[
+            "controller",
+            "--controllers",
+            "iam",
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--leader-election-namespace",
+            &ctx.namespace,
+            "--leader-election-id",
+            &lease,
+        ],
+    );
+    ctx.apply(
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: reports
+---
+apiVersion: causeway.dev/v1alpha1
+kind: IamRoleBinding
+metadata:
+  name: reports
+spec:
+  role: causeway-reader
+  serviceAccountName: reports
+---
+apiVersion: causeway.dev/v1alpha1
+kind: IamRoleBinding
+metadata:
+  name: batch
+spec:
+  role: no-such-role
+  podSelector:
+    matchLabels:
+      tier: batch
+"#,
+    )
+    .await
+    .expect("bindings");
+
+    // A pod without any annotation, running as the bound service account.
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "reporter"},
+        "spec": {
+            "nodeName": node.name,
+            "serviceAccountName": "reports",
+            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+            "tolerations": [{"operator": "Exists"}]
+        }
+    }))
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for("pod created", WAIT, || async {
+        pods.create(&PostParams::default(), &pod).await.ok()
+    })
+    .await
+    .expect("create pod");
+    set_phase(&ctx, "reporter", &guard.nets[0].pod_ip, "Running").await;
+    // A pod selected by the binding whose role does not exist in IAM.
+    make_pod(&ctx, &node.name, "cron", &guard.nets[1].pod_ip, None).await;
+    pods.patch(
+        "cron",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": {"tier": "batch"}}})),
+    )
+    .await
+    .unwrap();
+
+    let listed = wait_status(&guard.nets[0].ns, CREDS, 200).await;
+    assert_eq!(listed.trim(), "causeway-reader");
+    let (status, role, body) = in_netns(&guard.nets[0].ns, imdsv2_credentials)
+        .await
+        .unwrap();
+    assert_eq!((status, role.as_str()), (200, "causeway-reader"), "{body}");
+    // The label-selected pod is bound by the other binding.
+    let listed = wait_status(&guard.nets[1].ns, CREDS, 200).await;
+    assert_eq!(listed.trim(), "no-such-role");
+
+    let bindings: Api<causeway::crd::IamRoleBinding> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let ready = |name: &'static str| {
+        let bindings = bindings.clone();
+        async move {
+            let b = bindings.get(name).await.ok()?;
+            let c = b
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            Some((c.status, c.reason))
+        }
+    };
+    let found = wait_for("reports binding validated", WAIT, || ready("reports"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", controller.logs()));
+    assert_eq!(found, ("True".to_owned(), "RoleFound".to_owned()));
+    let missing = wait_for("batch binding validated", WAIT, || ready("batch"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", controller.logs()));
+    assert_eq!(missing, ("False".to_owned(), "RoleNotFound".to_owned()));
+    let status = bindings.get("reports").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.role_arn.as_deref(),
+        Some(
+            format!(
+                "arn:aws:iam::{}:role/causeway-reader",
+                ctx.env.seed.account_id
+            )
+            .as_str()
+        )
+    );
+    drop(controller);
+    drop(agent);
+    ctx.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn agent_serves_the_new_pod_when_an_ip_is_reused() {
     let ctx = TestCtx::new("agent-b").await.unwrap();
     let node = TestNode::create(&ctx).await;
