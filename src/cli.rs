@@ -151,6 +151,16 @@ pub struct ControllerArgs {
     #[arg(long, env = "CAUSEWAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
 
+    /// The cluster's VPC. Load balancers and target groups are created in it, and
+    /// TargetGroupBindings naming target groups in another VPC are refused. Unset: ALBs use the
+    /// VPC of the subnets tagged kubernetes.io/cluster/<cluster>, and bindings their own vpcID.
+    #[arg(
+        long = "vpc-id",
+        env = "CAUSEWAY_VPC_ID",
+        aliases = ["alb-vpc-id", "targets-vpc-id"]
+    )]
+    pub vpc_id: Option<String>,
+
     /// Elect a leader among replicas through a coordination.k8s.io Lease.
     #[arg(long, env = "CAUSEWAY_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
@@ -199,13 +209,8 @@ pub struct ControllerArgs {
 /// Flags of the TargetGroupBinding reconciler and its pod readiness-gate webhook.
 #[derive(Debug, Clone, Args)]
 pub struct TargetsArgs {
-    /// The cluster's VPC; target groups in other VPCs are refused. Unset: each binding's
-    /// vpcID, or no check.
-    #[arg(
-        id = "targets_vpc_id",
-        long = "targets-vpc-id",
-        env = "CAUSEWAY_VPC_ID"
-    )]
+    /// `--vpc-id`, copied in by the controller.
+    #[arg(skip)]
     pub vpc_id: Option<String>,
 
     /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
@@ -536,10 +541,6 @@ pub struct AlbArgs {
     #[arg(id = "alb_claim_lbc_class", long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set)]
     pub claim_lbc_class: bool,
 
-    /// VPC of the load balancers and target groups; found from subnets tagged kubernetes.io/cluster/<cluster> when unset.
-    #[arg(id = "alb_vpc_id", long = "alb-vpc-id", env = "CAUSEWAY_VPC_ID")]
-    pub vpc_id: Option<String>,
-
     /// Tags added to every ALB resource, as `k=v,k=v`.
     #[arg(id = "alb_default_tags", long = "alb-default-tags", env = "CAUSEWAY_ALB_DEFAULT_TAGS", default_value = "", value_parser = parse_tags)]
     pub default_tags: std::collections::BTreeMap<String, String>,
@@ -564,13 +565,14 @@ pub struct AlbArgs {
 }
 
 impl AlbArgs {
-    pub fn settings(&self) -> crate::alb::AlbSettings {
+    /// The ALB reconciler's settings; `vpc_id` is the controller's `--vpc-id`.
+    pub fn settings(&self, vpc_id: Option<String>) -> crate::alb::AlbSettings {
         crate::alb::AlbSettings {
             class: crate::alb::class::ClassSettings::new(
                 &self.controller_name,
                 self.claim_lbc_class,
             ),
-            vpc_id: self.vpc_id.clone().filter(|v| !v.is_empty()),
+            vpc_id: vpc_id.filter(|v| !v.is_empty()),
             default_tags: self.default_tags.clone(),
             external_managed_tags: self
                 .external_managed_tags
@@ -827,6 +829,33 @@ mod tests {
                 arg.get_env().is_some(),
                 "flag --{} has no environment variable",
                 arg.get_id()
+            );
+        }
+    }
+
+    #[test]
+    fn vpc_id_is_one_flag_that_still_answers_to_the_old_names() {
+        for flag in ["--vpc-id", "--alb-vpc-id", "--targets-vpc-id"] {
+            let cli = Cli::try_parse_from([
+                "causeway",
+                "controller",
+                "--cluster-name",
+                "c1",
+                flag,
+                "vpc-0abc",
+                "--alb-external-managed-tags",
+                "CostCenter, Team",
+            ])
+            .unwrap();
+            let Command::Controller(args) = cli.command else {
+                panic!("controller")
+            };
+            assert_eq!(args.vpc_id.as_deref(), Some("vpc-0abc"), "{flag}");
+            let alb = args.alb.settings(args.vpc_id.clone());
+            assert_eq!(alb.vpc_id.as_deref(), Some("vpc-0abc"));
+            assert_eq!(
+                alb.external_managed_tags.into_iter().collect::<Vec<_>>(),
+                ["CostCenter", "Team"]
             );
         }
     }

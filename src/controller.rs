@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::aws::AwsClients;
 use crate::cli::ControllerArgs;
-use crate::crd::{DNSEndpoint, IamRoleBinding, IngressClassParams, TargetGroupBinding};
+use crate::crd::TargetGroupBinding;
 use crate::k8s::leader::{LeaderElector, LeaderState, LeaseConfig};
 use crate::telemetry::{self, Metrics, Readiness};
 
@@ -54,9 +54,6 @@ pub struct Context {
 #[derive(Clone)]
 pub struct Caches {
     pub target_group_bindings: Store<TargetGroupBinding>,
-    pub ingress_class_params: Store<IngressClassParams>,
-    pub dns_endpoints: Store<DNSEndpoint>,
-    pub iam_role_bindings: Store<IamRoleBinding>,
 }
 
 /// Starts a reflector for `K` across all namespaces. Watch errors are logged
@@ -97,19 +94,11 @@ impl Caches {
     fn start(client: &Client, stop: &watch::Receiver<bool>) -> Self {
         Self {
             target_group_bindings: reflect(client, stop.clone()),
-            ingress_class_params: reflect(client, stop.clone()),
-            dns_endpoints: reflect(client, stop.clone()),
-            iam_role_bindings: reflect(client, stop.clone()),
         }
     }
 
     async fn wait_synced(&self) {
-        let _ = tokio::join!(
-            self.target_group_bindings.wait_until_ready(),
-            self.ingress_class_params.wait_until_ready(),
-            self.dns_endpoints.wait_until_ready(),
-            self.iam_role_bindings.wait_until_ready(),
-        );
+        let _ = self.target_group_bindings.wait_until_ready().await;
     }
 }
 
@@ -181,12 +170,16 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         reconcilers: args.controllers.clone(),
     });
 
+    let targets = crate::cli::TargetsArgs {
+        vpc_id: args.vpc_id.clone(),
+        ..args.targets.clone()
+    };
     // The readiness-gate webhook serves on every replica, leader or not, and belongs to the
     // TargetGroupBinding reconciler.
     if args.targets.webhook_enabled && args.controllers.contains(&crate::cli::Reconciler::Targets) {
         let (client, targets, bindings, stop) = (
             client.clone(),
-            args.targets.clone(),
+            targets.clone(),
             ctx.caches.target_group_bindings.clone(),
             stop_rx.clone(),
         );
@@ -254,9 +247,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                 info!("leading: starting reconcilers");
                 reconcilers = Some(tokio::spawn(run_reconcilers(
                     ctx.clone(),
-                    args.targets.clone(),
+                    targets.clone(),
                     (args.controllers.contains(&crate::cli::Reconciler::Alb))
-                        .then(|| args.alb.settings()),
+                        .then(|| args.alb.settings(args.vpc_id.clone())),
                     stop_rx.clone(),
                     dns_settings.clone(),
                 )));
