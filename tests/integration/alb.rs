@@ -636,7 +636,7 @@ async fn security_groups_annotation_attaches_named_groups_and_creates_none() {
     let dns = wait_hostname(&ctx, &alb, "web").await;
     let elb = elb_client(&ctx).await;
     let lb = lb_by_dns(&elb, &dns).await;
-    assert_eq!(lb.security_groups(), [sg_id.clone()]);
+    assert_eq!(lb.security_groups(), std::slice::from_ref(&sg_id));
     let stack = format!("{}/web", ctx.namespace);
     let ours = tagged_with(&ctx, &stack).await;
     assert!(
