@@ -745,6 +745,53 @@ fn parse_member(stack: &str, m: &Member<'_>, env: &Environment<'_>) -> Result<Me
     let mut certificates = a.list("certificate-arn");
     let mut default_target_type = env.default_target_type;
     if let Some(p) = params {
+        let fields = [
+            (!p.listeners.is_empty(), "listeners"),
+            (
+                p.minimum_load_balancer_capacity.is_some(),
+                "minimumLoadBalancerCapacity",
+            ),
+            (p.ipam_configuration.is_some(), "ipamConfiguration"),
+            (
+                !p.prefix_lists_ids.is_empty() || !p.prefix_lists_ids_legacy.is_empty(),
+                "PrefixListsIDs",
+            ),
+            (
+                p.authentication_configuration.is_some(),
+                "authenticationConfiguration",
+            ),
+            (
+                p.wafv2_acl_arn.is_some() || p.wafv2_acl_name.is_some(),
+                "wafv2AclArn/wafv2AclName",
+            ),
+        ];
+        if let Some((_, field)) = fields.iter().find(|(set, _)| *set) {
+            let name = m
+                .membership
+                .params
+                .as_ref()
+                .map(|x| x.name_any())
+                .unwrap_or_default();
+            return Err(Problem::new(
+                reason::UNSUPPORTED_ANNOTATION,
+                format!(
+                    "IngressClassParams {name} sets spec.{field}, which causeway does not implement; the Ingress is not served without it"
+                ),
+            ));
+        }
+        if let Some(port) = &p.ssl_redirect_port {
+            exclusive.ssl_redirect = Some(
+                port.parse()
+                    .ok()
+                    .filter(|n| (1..=65535).contains(n))
+                    .ok_or_else(|| {
+                        Problem::new(
+                            reason::INVALID_ANNOTATION,
+                            format!("IngressClassParams sslRedirectPort {port:?} is not a port"),
+                        )
+                    })?,
+            );
+        }
         if let Some(s) = p.scheme {
             exclusive.scheme = Some(match s {
                 LoadBalancerScheme::Internal => Scheme::Internal,

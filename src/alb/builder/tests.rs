@@ -637,3 +637,46 @@ fn security_groups_annotation_replaces_the_managed_frontend_group() {
         assert!(out.model.load_balancers.is_empty());
     }
 }
+
+#[test]
+fn ingress_class_params_fields_causeway_lacks_fail_closed_and_ssl_redirect_port_applies() {
+    let ing = ingress(
+        "ns",
+        "a",
+        json!({"alb.ingress.kubernetes.io/listen-ports": "[{\"HTTP\":80},{\"HTTPS\":443}]"}),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let params = |spec: serde_json::Value| -> crate::crd::IngressClassParams {
+        serde_json::from_value(json!({
+            "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "IngressClassParams",
+            "metadata": {"name": "p"}, "spec": spec
+        }))
+        .unwrap()
+    };
+    let svcs = services();
+    let with = |spec: serde_json::Value| {
+        let mut m = member(&ing, None, 0);
+        m.membership.params = Some(params(spec));
+        build_with("ns/a", &[m], &svcs)
+    };
+    let out = with(json!({"sslRedirectPort": "443"}));
+    assert_eq!(out.members[0].problem, None);
+    let http = &out.model.load_balancers[0].listeners[0];
+    assert_eq!(http.port, 80);
+    assert!(matches!(&http.default_action, Action::Redirect(r) if r.port == "443"));
+
+    for spec in [
+        json!({"listeners": [{"protocol": "HTTP", "port": 80, "listenerAttributes": [{"key": "k", "value": "v"}]}]}),
+        json!({"wafv2AclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"}),
+    ] {
+        let out = with(spec.clone());
+        let p = out.members[0].problem.as_ref().expect("fails closed");
+        assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION, "{spec}");
+        assert!(
+            p.message.contains("IngressClassParams p sets spec."),
+            "{}",
+            p.message
+        );
+        assert!(out.model.load_balancers.is_empty());
+    }
+}
