@@ -63,6 +63,15 @@ impl AwsError {
     }
 }
 
+/// How much of a group [`AlbAws::observe`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything the planner compares, listeners and rules included.
+    Full,
+    /// Load balancers, target groups and security groups only.
+    Resources,
+}
+
 /// The ARNs and IDs we believe we own (from the group's status), plus the names we would
 /// create: the two ways to find our resources without a region scan.
 #[derive(Clone, Debug, Default)]
@@ -502,7 +511,14 @@ impl AlbAws<'_> {
 
     // ---------- observe ----------
 
-    pub async fn observe(&self, known: &Known, desired: &GroupModel) -> Result<Observed, AwsError> {
+    /// What we own of the group in AWS. `Depth::Resources` skips listeners and rules (the
+    /// re-read after an apply needs ARNs and DNS names for status, not the rules again).
+    pub async fn observe(
+        &self,
+        known: &Known,
+        desired: &GroupModel,
+        depth: Depth,
+    ) -> Result<Observed, AwsError> {
         let mut observed = Observed::default();
 
         // Load balancers: by the ARNs we recorded, then by name for desired ones not found.
@@ -603,7 +619,9 @@ impl AlbAws<'_> {
             };
             let mut o = self.bare_lb(lb, lb_tags);
             o.attributes = attributes;
-            o.listeners = self.listeners(&arn).await?;
+            if depth == Depth::Full {
+                o.listeners = self.listeners(&arn).await?;
+            }
             observed.load_balancers.push(o);
         }
 

@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::aws::{AlbAws, AwsError, Known};
+use super::aws::{AlbAws, AwsError, Depth, Known};
 use super::builder::{self, BuildOutput, CertInfo, Environment, Member, SubnetInfo};
 use super::class::{self, ClassSettings};
 use super::model::{Tags, TargetType};
@@ -656,7 +656,7 @@ impl Reconciler {
                 .flat_map(|s| s.security_groups.iter().map(|t| t.id.clone()))
                 .collect(),
         };
-        let mut observed = aws.observe(&known, &build.model).await?;
+        let mut observed = aws.observe(&known, &build.model, Depth::Full).await?;
         let foreign = observed.retain_owned(cluster, stack);
         if !foreign.is_empty() {
             warn!(
@@ -682,7 +682,7 @@ impl Reconciler {
             };
             // A failed step may leave something we created; desired names find it.
             observed = aws
-                .observe(&after, &without_attributes(&build.model))
+                .observe(&after, &without_attributes(&build.model), Depth::Resources)
                 .await?;
             observed.retain_owned(cluster, stack);
             result

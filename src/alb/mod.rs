@@ -185,7 +185,10 @@ pub async fn plan_report(
                     vpc_id: v,
                     cluster: cluster_name,
                 };
-                match adapter.observe(&aws::Known::default(), &build.model).await {
+                match adapter
+                    .observe(&aws::Known::default(), &build.model, aws::Depth::Full)
+                    .await
+                {
                     Ok(mut observed) => {
                         observed.retain_owned(cluster_name, stack);
                         let steps = plan::plan(&build.model, &observed, cluster_name);
