@@ -47,6 +47,29 @@ const CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
 /// Labels on the TargetGroupBindings we create.
 pub const GROUP_LABEL: &str = "causeway.dev/alb-group";
 pub const STACK_LABEL: &str = "ingress.k8s.aws/stack-name";
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn keep_all<K>(_: &mut K) {}
+
+/// The builder reads a Service's annotations, type and ports; nothing else is kept.
+fn trim_service(s: &mut Service) {
+    s.status = None;
+    s.metadata.labels = None;
+    if let Some(spec) = s.spec.take() {
+        s.spec = Some(k8s_openapi::api::core::v1::ServiceSpec {
+            ports: spec.ports,
+            type_: spec.type_,
+            ..Default::default()
+        });
+    }
+}
+
+/// Namespaces matter only through their labels (IngressClassParams namespaceSelector).
+fn trim_namespace(n: &mut Namespace) {
+    n.spec = None;
+    n.status = None;
+    n.metadata.annotations = None;
+}
 
 /// Settings from the CLI.
 #[derive(Clone, Debug)]
@@ -122,11 +145,13 @@ struct Reconciler {
     certificates: tokio::sync::Mutex<Option<Cached<Vec<CertInfo>>>>,
 }
 
-/// Watches `K`, keeps a store, and sends a signal on every change.
+/// Watches `K`, keeps a store of the objects trimmed by `trim` (and without managedFields or
+/// the last-applied-configuration annotation), and sends a signal on every change.
 fn reflect<K>(
     api: Api<K>,
     tx: mpsc::UnboundedSender<Signal>,
     make: fn(&K) -> Signal,
+    trim: fn(&mut K),
     stop: watch::Receiver<bool>,
 ) -> Store<K>
 where
@@ -136,7 +161,13 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(move |o| {
+            o.meta_mut().managed_fields = None;
+            if let Some(a) = o.meta_mut().annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+            trim(o);
+        })
         .reflect(writer)
         .touched_objects();
     tokio::spawn(async move {
@@ -175,12 +206,14 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
                 namespace: i.namespace().unwrap_or_default(),
                 name: i.name_any(),
             },
+            keep_all,
             stop.clone(),
         ),
         classes: reflect(
             Api::<IngressClass>::all(client.clone()),
             tx.clone(),
             |_| Signal::Everything,
+            keep_all,
             stop.clone(),
         ),
         services: reflect(
@@ -190,24 +223,28 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
                 namespace: s.namespace().unwrap_or_default(),
                 name: s.name_any(),
             },
+            trim_service,
             stop.clone(),
         ),
         namespaces: reflect(
             Api::<Namespace>::all(client.clone()),
             tx.clone(),
             |_| Signal::Everything,
+            trim_namespace,
             stop.clone(),
         ),
         groups: reflect(
             Api::<LoadBalancerGroup>::all(client.clone()),
             tx.clone(),
             |g| Signal::Group(g.spec.stack.clone()),
+            keep_all,
             stop.clone(),
         ),
         params: reflect(
             Api::<IngressClassParams>::all(client.clone()),
             tx.clone(),
             |_| Signal::Everything,
+            keep_all,
             stop.clone(),
         ),
     };
@@ -1046,5 +1083,40 @@ fn ingress_ref(ing: &Ingress) -> ObjectReference {
         name: Some(ing.name_any()),
         uid: ing.uid(),
         ..ObjectReference::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_services_and_namespaces_keep_only_what_the_builder_reads() {
+        let mut svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns", "labels": {"app": "web"},
+                "annotations": {"alb.ingress.kubernetes.io/healthcheck-path": "/hz"}},
+            "spec": {"type": "NodePort", "selector": {"app": "web"}, "clusterIP": "10.0.0.1",
+                "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]},
+            "status": {"loadBalancer": {}}
+        }))
+        .unwrap();
+        trim_service(&mut svc);
+        let spec = svc.spec.as_ref().unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+        assert_eq!(spec.ports.as_ref().unwrap()[0].node_port, Some(30080));
+        assert!(spec.selector.is_none() && spec.cluster_ip.is_none() && svc.status.is_none());
+        assert!(
+            svc.annotations()
+                .contains_key("alb.ingress.kubernetes.io/healthcheck-path")
+        );
+
+        let mut ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": "ns", "labels": {"team": "a"}, "annotations": {"x": "y"}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}
+        }))
+        .unwrap();
+        trim_namespace(&mut ns);
+        assert_eq!(ns.labels().get("team").map(String::as_str), Some("a"));
+        assert!(ns.metadata.annotations.is_none() && ns.spec.is_none() && ns.status.is_none());
     }
 }
