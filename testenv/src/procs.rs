@@ -130,9 +130,12 @@ pub fn spawn_watchdog(dir: &Path, owner: u32) -> Result<()> {
         .map(|(_, p)| p.to_string())
         .collect();
     let groups: String = pids.iter().map(|p| format!(" -{p}")).collect();
+    // `env kill` is procps' kill: dash's builtin rejects `--` before process-group IDs, which
+    // left every process of a private environment running after its test binary had gone.
+
     let script = format!(
         "while kill -0 {owner} 2>/dev/null; do sleep 1; done; \
-         kill -TERM --{groups} 2>/dev/null; sleep 5; kill -KILL --{groups} 2>/dev/null; \
+         env kill -TERM --{groups} 2>/dev/null; sleep 5; env kill -KILL --{groups} 2>/dev/null; \
          rm -f '{}'/pids/*.pid",
         dir.display()
     );
@@ -142,4 +145,33 @@ pub fn spawn_watchdog(dir: &Path, owner: u32) -> Result<()> {
     // The watchdog must not stop itself before it has stopped the others.
     let _ = fs::remove_file(pid_path(dir, "watchdog"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_stops_every_component_once_its_owner_is_gone() {
+        let dir = std::env::temp_dir().join(format!("causeway-watchdog-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut component = Command::new("sleep");
+        component.arg("300");
+        let pid = spawn(&dir, "component", component).unwrap();
+        // The owner: a process that exits on its own shortly.
+        let mut owner = Command::new("sleep").arg("1").spawn().unwrap();
+        spawn_watchdog(&dir, owner.id()).unwrap();
+        owner.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let survived = alive(pid);
+        if survived {
+            signal_group(pid, libc::SIGKILL);
+        }
+        let _ = fs::remove_dir_all(&dir);
+        assert!(!survived, "the component outlived its owner");
+    }
 }
