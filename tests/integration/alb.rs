@@ -681,6 +681,89 @@ async fn security_groups_annotation_attaches_named_groups_and_creates_none() {
 }
 
 #[tokio::test]
+async fn alb_and_dns_in_one_process_publish_the_new_alb() {
+    let ctx = TestCtx::new("albdns").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let class = format!("alb-{}", ctx.namespace);
+    let controller = format!("causeway.dev/{class}");
+    ctx.apply(&format!(
+        "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: {class}\nspec:\n  controller: {controller}\n"
+    ))
+    .await
+    .expect("IngressClass");
+    ctx.apply(&services(false)).await.expect("services");
+    let owner = unique_name("own");
+    let zone = ctx.env.seed.public_zone_id.clone();
+    let port = free_port();
+    let lease = unique_name("albdns-lease");
+    let proc = Proc::start(
+        &ctx,
+        &format!("albdns-{}", ctx.namespace),
+        &[
+            "controller",
+            "--controllers",
+            "alb,dns",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--leader-election-namespace",
+            &ctx.namespace,
+            "--leader-election-id",
+            &lease,
+            "--alb-controller-name",
+            &controller,
+            "--dns-namespace",
+            &ctx.namespace,
+            "--dns-txt-owner-id",
+            &owner,
+            "--dns-zone-id-filter",
+            &zone,
+            "--dns-domain-filter",
+            "causeway.test",
+            "--dns-debounce",
+            "200ms",
+        ],
+    );
+    let alb = Alb { proc, port, class };
+    let host = format!("{}.causeway.test", unique_name("shop"));
+    ctx.apply(&ingress("shop", &alb.class, &[], &rule(&host, "/", "web")))
+        .await
+        .expect("ingress");
+    let dns_name = wait_hostname(&ctx, &alb, "shop").await;
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &dns_name).await;
+    let r53 = crate::dns::route53(&ctx).await;
+    let alias = wait_for("an alias record to the ALB", WAIT, || async {
+        crate::dns::records_named(&r53, &zone, &host)
+            .await
+            .into_iter()
+            .find(|r| r.r#type() == &aws_sdk_route53::types::RrType::A)
+            .and_then(|r| r.alias_target().cloned())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    assert_eq!(alias.dns_name().trim_end_matches('.'), dns_name);
+    assert_eq!(
+        Some(alias.hosted_zone_id()),
+        lb.canonical_hosted_zone_id(),
+        "the ALB's own canonical zone"
+    );
+
+    delete_ingress(&ctx, "shop").await;
+    wait_gone(&ctx, &alb, "shop").await;
+    wait_for("records and ALB gone", WAIT, || async {
+        let left = crate::dns::records_named(&r53, &zone, &host).await.len()
+            + crate::dns::records_named(&r53, &zone, &format!("a-{host}"))
+                .await
+                .len();
+        (left == 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    wait_no_leftovers(&ctx, &alb, &format!("{}/shop", ctx.namespace)).await;
+    ctx.cleanup().await.ok();
+}
+
+#[tokio::test]
 async fn https_with_a_discovered_certificate_and_ssl_redirect() {
     let ctx = TestCtx::new("albtls").await.expect("ctx");
     let alb = start(&ctx).await;
