@@ -1461,14 +1461,7 @@ impl AlbAws<'_> {
                         .map_err(|e| AwsError::call("ModifyListener", e))?;
                 }
                 Step::AddListenerCertificates { arn, certificates } => {
-                    self.aws
-                        .elbv2
-                        .add_listener_certificates()
-                        .listener_arn(arn)
-                        .set_certificates(Some(sdk_certificates(certificates)))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::call("AddListenerCertificates", e))?;
+                    self.add_certificates(arn, certificates).await?
                 }
                 Step::RemoveListenerCertificates { arn, certificates } => {
                     self.aws
@@ -1555,11 +1548,16 @@ impl AlbAws<'_> {
         if certificates.len() <= 1 {
             return Ok(());
         }
+        self.add_certificates(listener, &certificates[1..]).await
+    }
+
+    /// Adds non-default (SNI) certificates to a listener.
+    async fn add_certificates(&self, listener: &str, arns: &[String]) -> Result<(), AwsError> {
         self.aws
             .elbv2
             .add_listener_certificates()
             .listener_arn(listener)
-            .set_certificates(Some(sdk_certificates(&certificates[1..])))
+            .set_certificates(Some(sdk_certificates(arns)))
             .send()
             .await
             .map_err(|e| AwsError::call("AddListenerCertificates", e))?;

@@ -78,6 +78,28 @@ impl Sim {
         }
     }
 
+    fn sg_mut(&mut self, id: &str) -> &mut ObservedSecurityGroup {
+        self.state
+            .security_groups
+            .iter_mut()
+            .find(|s| s.id == id)
+            .expect("security group")
+    }
+
+    /// The tags of a target group or load balancer.
+    fn elb_tags_mut(&mut self, arn: &str) -> &mut Tags {
+        if let Some(i) = self.state.target_groups.iter().position(|t| t.arn == arn) {
+            return &mut self.state.target_groups[i].tags;
+        }
+        &mut self
+            .state
+            .load_balancers
+            .iter_mut()
+            .find(|l| l.arn == arn)
+            .expect("load balancer")
+            .tags
+    }
+
     fn listener_mut(&mut self, arn: &str) -> &mut ObservedListener {
         self.state
             .load_balancers
@@ -115,32 +137,17 @@ impl Sim {
                 sg.ingress.extend(rules.iter().cloned());
             }
             Step::TagSecurityGroup { id, tags } => {
-                let sg = self
-                    .state
-                    .security_groups
-                    .iter_mut()
-                    .find(|s| &s.id == id)
-                    .unwrap();
+                let sg = self.sg_mut(id);
                 sg.tags.extend(tags.clone());
             }
             Step::UntagSecurityGroup { id, keys } => {
-                let sg = self
-                    .state
-                    .security_groups
-                    .iter_mut()
-                    .find(|s| &s.id == id)
-                    .unwrap();
+                let sg = self.sg_mut(id);
                 for k in keys {
                     sg.tags.remove(k);
                 }
             }
             Step::RevokeIngress { id, rules } => {
-                let sg = self
-                    .state
-                    .security_groups
-                    .iter_mut()
-                    .find(|s| &s.id == id)
-                    .unwrap();
+                let sg = self.sg_mut(id);
                 for r in rules {
                     sg.ingress.remove(r);
                 }
@@ -177,32 +184,9 @@ impl Sim {
                     .attributes
                     .extend(attributes.clone());
             }
-            Step::TagElb { arn, tags } => {
-                if let Some(t) = self.state.target_groups.iter_mut().find(|t| &t.arn == arn) {
-                    t.tags.extend(tags.clone());
-                } else {
-                    self.state
-                        .load_balancers
-                        .iter_mut()
-                        .find(|t| &t.arn == arn)
-                        .unwrap()
-                        .tags
-                        .extend(tags.clone());
-                }
-            }
+            Step::TagElb { arn, tags } => self.elb_tags_mut(arn).extend(tags.clone()),
             Step::UntagElb { arn, keys } => {
-                let tags =
-                    if let Some(t) = self.state.target_groups.iter_mut().find(|t| &t.arn == arn) {
-                        &mut t.tags
-                    } else {
-                        &mut self
-                            .state
-                            .load_balancers
-                            .iter_mut()
-                            .find(|t| &t.arn == arn)
-                            .unwrap()
-                            .tags
-                    };
+                let tags = self.elb_tags_mut(arn);
                 for k in keys {
                     tags.remove(k);
                 }
