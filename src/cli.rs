@@ -209,10 +209,6 @@ pub struct ControllerArgs {
 /// Flags of the TargetGroupBinding reconciler and its pod readiness-gate webhook.
 #[derive(Debug, Clone, Args)]
 pub struct TargetsArgs {
-    /// `--vpc-id`, copied in by the controller.
-    #[arg(skip)]
-    pub vpc_id: Option<String>,
-
     /// Only reconcile TargetGroupBindings (and watch Services, EndpointSlices) in this
     /// namespace; all namespaces when unset.
     #[arg(
@@ -279,6 +275,30 @@ pub struct TargetsArgs {
         default_value = "causeway-webhook-tls"
     )]
     pub webhook_secret: String,
+}
+
+impl TargetsArgs {
+    /// The reconciler's settings; `vpc_id` is the controller's `--vpc-id`.
+    pub fn settings(&self, vpc_id: Option<String>) -> crate::targets::settings::TargetsSettings {
+        crate::targets::settings::TargetsSettings {
+            vpc_id: vpc_id.filter(|v| !v.is_empty()),
+            namespace: self.namespace.clone().filter(|n| !n.is_empty()),
+            resync: self.resync,
+        }
+    }
+
+    /// The readiness-gate webhook's settings.
+    pub fn webhook_settings(&self) -> crate::targets::settings::WebhookSettings {
+        crate::targets::settings::WebhookSettings {
+            namespace: self.namespace.clone().filter(|n| !n.is_empty()),
+            addr: self.webhook_addr,
+            service_namespace: self.webhook_namespace.clone(),
+            service: self.webhook_service.clone(),
+            url: self.webhook_url.clone(),
+            configuration_name: self.webhook_configuration_name.clone(),
+            secret: self.webhook_secret.clone(),
+        }
+    }
 }
 
 // ---- DNS (Route 53) flags: the external-dns replacement -------------------------------------
@@ -699,6 +719,37 @@ pub struct AgentArgs {
     pub fetch_wait: Duration,
 }
 
+impl AgentArgs {
+    /// The agent's settings.
+    pub fn settings(&self) -> crate::iam::agent::settings::AgentSettings {
+        use crate::iam::agent::settings::{AgentSettings, IptablesSettings};
+        AgentSettings {
+            kubeconfig: self.kube.kubeconfig.clone(),
+            aws: self.aws.settings(),
+            node_name: self.node_name.clone(),
+            node_ip: self.node_ip,
+            metadata_addr: self.metadata_addr,
+            metrics_addr: self.metrics_addr,
+            iptables: IptablesSettings {
+                enabled: self.iptables,
+                interface: self.iptables_interface.clone(),
+                bin: self.iptables_bin.clone(),
+            },
+            base_role_arn: self.base_role_arn.clone(),
+            namespace_restrictions: self.namespace_restrictions,
+            session_per_role: self.session_per_role,
+            host_network_role: self.host_network_role.clone(),
+            require_imdsv2: self.require_imdsv2,
+            metadata_upstream: self.metadata_upstream.clone(),
+            metadata_allow_paths: self.metadata_allow_paths.clone(),
+            session_duration: self.session_duration,
+            refresh_ahead: self.refresh_ahead,
+            pod_wait: self.pod_wait,
+            fetch_wait: self.fetch_wait,
+        }
+    }
+}
+
 // ---- end of `causeway agent` ----------------------------------------------------------
 
 #[derive(Debug, Clone, Args)]
@@ -731,6 +782,13 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 
+    /// The cluster's VPC; discovered from the subnets tagged for the cluster when unset.
+    #[arg(long, env = "CAUSEWAY_VPC_ID")]
+    pub vpc_id: Option<String>,
+
+    #[command(flatten)]
+    pub alb: AlbArgs,
+
     #[command(flatten)]
     pub dns: DnsArgs,
 }
@@ -750,7 +808,9 @@ pub fn parse_cluster_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// Durations as `500ms`, `15s`, `2m` or `1h`.
+/// Durations as `500ms`, `15s`, `2m` or `1h`. Zero is refused (every duration flag is an
+/// interval, a timeout or a wait, and zero would spin or panic), as is anything that does not
+/// fit in a `Duration`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -759,15 +819,28 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("`{s}` does not start with a number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
+        .map_err(|_| format!("`{s}` does not start with a number (or is too large)"))?;
+    let seconds_per_unit = match unit {
+        "ms" => None,
+        "s" => Some(1u64),
+        "m" => Some(60),
+        "h" => Some(3600),
+        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
+    };
+    if n == 0 {
+        return Err(format!("`{s}` is zero; use a positive duration"));
     }
+    let d = match seconds_per_unit {
+        None => Some(Duration::from_millis(n)),
+        Some(k) => n.checked_mul(k).map(Duration::from_secs),
+    };
+    // Deadlines are `now + d`; past a year that is a typo, and far past it would overflow.
+    d.filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("`{s}` is too large (at most 8760h)"))
 }
+
+/// The longest duration any flag accepts: a year.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Turns a clap error into the single line we print before exiting with 2.
 pub fn one_line_error(err: &clap::Error) -> String {
@@ -805,6 +878,30 @@ mod tests {
         assert!(parse_duration("15").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("3 days").is_err());
+    }
+
+    #[test]
+    fn zero_and_overflowing_durations_are_refused() {
+        for zero in ["0s", "0ms", "0m", "0h", "000s"] {
+            let e = parse_duration(zero).unwrap_err();
+            assert!(e.contains("is zero"), "{zero}: {e}");
+        }
+        for huge in ["5124095576030432h", "18446744073709551616s", "8761h", "99999999999999ms"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("too large"), "{huge}: {e}");
+        }
+        assert_eq!(parse_duration("8760h"), Ok(Duration::from_secs(365 * 24 * 3600)));
+        let e = Cli::try_parse_from([
+            "causeway",
+            "controller",
+            "--cluster-name",
+            "c1",
+            "--alb-resync-interval",
+            "0s",
+        ])
+        .err()
+        .expect("a zero resync interval is refused");
+        assert!(one_line_error(&e).contains("is zero"), "{}", one_line_error(&e));
     }
 
     #[test]

@@ -6,22 +6,16 @@
 //! known (leading or following). A replica that loses leadership after
 //! leading exits, so it restarts clean instead of racing the new leader.
 
-use futures::StreamExt;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::aws::AwsClients;
-use crate::cli::ControllerArgs;
-use crate::crd::TargetGroupBinding;
+use crate::cli::{ControllerArgs, Reconciler};
+use crate::context::{Caches, Context};
 use crate::k8s::leader::{LeaderElector, LeaderState, LeaseConfig};
+use crate::k8s::runtime::{Died, Supervisor};
 use crate::telemetry::{self, Metrics, Readiness};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,70 +30,17 @@ pub enum ControllerError {
     Dns(String),
     #[error("lost leadership of lease {0}; exiting so a fresh replica can take over cleanly")]
     LostLeadership(String),
+    #[error("{0}; exiting so the pod restarts and another replica takes over")]
+    ReconcilerDied(#[source] Died),
 }
 
-/// Everything a reconciler needs, shared by reference.
-pub struct Context {
-    pub client: Client,
-    pub aws: AwsClients,
-    pub metrics: Arc<Metrics>,
-    pub cluster_name: String,
-    pub caches: Caches,
-    /// The reconcilers this process runs (`--controllers`).
-    pub reconcilers: Vec<crate::cli::Reconciler>,
-}
-
-/// Reflector stores of the kinds the controller reconciles. They are filled
-/// on every replica, leader or not, so a new leader starts with warm caches.
+/// The settings of every reconciler this process runs (`--controllers`): `None` is off.
 #[derive(Clone)]
-pub struct Caches {
-    pub target_group_bindings: Store<TargetGroupBinding>,
-}
-
-/// Starts a reflector for `K` across all namespaces. Watch errors are logged
-/// and retried with backoff; `managedFields` are dropped to keep memory small.
-fn reflect<K>(client: &Client, stop: watch::Receiver<bool>) -> Store<K>
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let (reader, writer) = reflector::store();
-    let kind = K::kind(&K::DynamicType::default()).to_string();
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|obj| {
-            obj.meta_mut().managed_fields = None;
-        })
-        .reflect(writer)
-        .applied_objects();
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        let mut stop = stop;
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                item = stream.next() => match item {
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => warn!(kind, error = %e, "watch failed; retrying"),
-                    None => break,
-                }
-            }
-        }
-    });
-    reader
-}
-
-impl Caches {
-    fn start(client: &Client, stop: &watch::Receiver<bool>) -> Self {
-        Self {
-            target_group_bindings: reflect(client, stop.clone()),
-        }
-    }
-
-    async fn wait_synced(&self) {
-        let _ = self.target_group_bindings.wait_until_ready().await;
-    }
+struct Enabled {
+    alb: Option<crate::alb::AlbSettings>,
+    targets: Option<crate::targets::settings::TargetsSettings>,
+    dns: Option<crate::dns::DnsSettings>,
+    iam: bool,
 }
 
 fn default_identity() -> String {
@@ -154,37 +95,38 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         }
     }
 
-    let dns_settings = if args.controllers.contains(&crate::cli::Reconciler::Dns) {
-        Some(args.dns.settings().map_err(ControllerError::Dns)?)
-    } else {
-        None
+    let on = |r: Reconciler| args.controllers.contains(&r);
+    let enabled = Enabled {
+        alb: on(Reconciler::Alb).then(|| args.alb.settings(args.vpc_id.clone())),
+        targets: on(Reconciler::Targets).then(|| args.targets.settings(args.vpc_id.clone())),
+        dns: if on(Reconciler::Dns) {
+            Some(args.dns.settings().map_err(ControllerError::Dns)?)
+        } else {
+            None
+        },
+        iam: on(Reconciler::Iam),
     };
 
     let caches = Caches::start(&client, &stop_rx);
-    let ctx = Arc::new(Context {
-        client: client.clone(),
+    let ctx = Arc::new(Context::new(
+        client.clone(),
         aws,
-        metrics: metrics.clone(),
-        cluster_name: args.cluster_name.clone(),
+        metrics.clone(),
+        args.cluster_name.clone(),
         caches,
-        reconcilers: args.controllers.clone(),
-    });
+    ));
 
-    let targets = crate::cli::TargetsArgs {
-        vpc_id: args.vpc_id.clone(),
-        ..args.targets.clone()
-    };
     // The readiness-gate webhook serves on every replica, leader or not, and belongs to the
     // TargetGroupBinding reconciler.
-    if args.targets.webhook_enabled && args.controllers.contains(&crate::cli::Reconciler::Targets) {
-        let (client, targets, bindings, stop) = (
+    if args.targets.webhook_enabled && enabled.targets.is_some() {
+        let (client, webhook, bindings, stop) = (
             client.clone(),
-            targets.clone(),
+            args.targets.webhook_settings(),
             ctx.caches.target_group_bindings.clone(),
             stop_rx.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) = crate::targets::webhook::start(client, targets, bindings, stop).await {
+            if let Err(e) = crate::targets::webhook::start(client, webhook, bindings, stop).await {
                 error!(error = %e, "pod readiness-gate webhook not started (it fails open)");
             }
         });
@@ -239,20 +181,18 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     }
 
     let mut stop = stop_rx.clone();
-    let mut reconcilers: Option<tokio::task::JoinHandle<()>> = None;
+    let mut reconcilers: Option<tokio::task::JoinHandle<Result<(), Died>>> = None;
     let result = loop {
         let state = leader_rx.borrow_and_update().clone();
         match state {
             LeaderState::Leading if reconcilers.is_none() => {
                 info!("leading: starting reconcilers");
-                reconcilers = Some(tokio::spawn(run_reconcilers(
-                    ctx.clone(),
-                    targets.clone(),
-                    (args.controllers.contains(&crate::cli::Reconciler::Alb))
-                        .then(|| args.alb.settings(args.vpc_id.clone())),
-                    stop_rx.clone(),
-                    dns_settings.clone(),
-                )));
+                reconcilers = Some(tokio::spawn(
+                    reconcilers_for(&ctx, &enabled, &stop_rx).supervise(
+                        stop_rx.clone(),
+                        Duration::from_secs(10),
+                    ),
+                ));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
                 error!("lost leadership while leading");
@@ -267,6 +207,28 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         }
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break Ok(()),
+            ended = async {
+                match reconcilers.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                reconcilers = None;
+                match ended {
+                    Ok(Err(died)) => {
+                        readiness.mark_failed();
+                        break Err(ControllerError::ReconcilerDied(died));
+                    }
+                    Ok(Ok(())) => break Ok(()),
+                    Err(join) => {
+                        readiness.mark_failed();
+                        break Err(ControllerError::ReconcilerDied(Died {
+                            name: "supervisor",
+                            how: join.to_string(),
+                        }));
+                    }
+                }
+            }
             changed = leader_rx.changed() => {
                 if changed.is_err() {
                     // The elector ended without a shutdown: treat as lost leadership.
@@ -281,7 +243,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 
     let _ = stop_tx.send(true);
     if let Some(task) = reconcilers {
-        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(12), task).await;
     }
     let _ = elector_stop_tx.send(true);
     if let Some(task) = elector_task {
@@ -293,47 +255,38 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     result
 }
 
-/// Runs every reconciler until `stop` flips.
-async fn run_reconcilers(
-    ctx: Arc<Context>,
-    targets: crate::cli::TargetsArgs,
-    alb: Option<crate::alb::AlbSettings>,
-    mut stop: watch::Receiver<bool>,
-    dns: Option<crate::dns::DnsSettings>,
-) {
-    use crate::cli::Reconciler;
-    let enabled = |r: Reconciler| ctx.reconcilers.contains(&r);
-    let mut tasks = Vec::new();
-    if enabled(Reconciler::Iam) {
-        tasks.push(tokio::spawn(crate::iam::binding_status::run(
-            ctx.clone(),
-            stop.clone(),
-        )));
+/// The reconcilers of one leadership term, each under the supervisor. This is the one
+/// place a new controller plugs in: its settings in [`Enabled`], its `run` here.
+fn reconcilers_for(
+    ctx: &Arc<Context>,
+    enabled: &Enabled,
+    stop: &watch::Receiver<bool>,
+) -> Supervisor {
+    let mut s = Supervisor::new();
+    if enabled.iam {
+        s.spawn(
+            crate::iam::binding_status::CONTROLLER,
+            crate::iam::binding_status::run(ctx.clone(), stop.clone()),
+        );
     }
-    if enabled(Reconciler::Targets) {
-        tasks.push(tokio::spawn(crate::targets::run(
-            ctx.clone(),
-            targets,
-            stop.clone(),
-        )));
+    if let Some(settings) = enabled.targets.clone() {
+        s.spawn(
+            crate::targets::controller::CONTROLLER,
+            crate::targets::run(ctx.clone(), settings, stop.clone()),
+        );
     }
-    // Present exactly when `alb` / `dns` are among --controllers.
-    if let Some(settings) = alb {
-        tasks.push(tokio::spawn(crate::alb::run(
-            ctx.clone(),
-            settings,
-            stop.clone(),
-        )));
+    if let Some(settings) = enabled.alb.clone() {
+        s.spawn(
+            "alb",
+            crate::alb::run(ctx.clone(), settings, stop.clone()),
+        );
     }
-    if let Some(settings) = dns {
-        tasks.push(tokio::spawn(crate::dns::controller::run(
-            ctx.clone(),
-            settings,
-            stop.clone(),
-        )));
+    if let Some(settings) = enabled.dns.clone() {
+        s.spawn(
+            crate::dns::controller::CONTROLLER,
+            crate::dns::controller::run(ctx.clone(), settings, stop.clone()),
+        );
     }
-    let _ = stop.wait_for(|s| *s).await;
-    for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
+    info!(reconcilers = ?s.names(), "reconcilers started");
+    s
 }

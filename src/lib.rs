@@ -6,6 +6,7 @@
 pub mod alb;
 pub mod aws;
 pub mod cli;
+pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod dns;

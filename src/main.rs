@@ -79,10 +79,11 @@ fn main() -> ExitCode {
                 eprintln!("causeway: {e}");
                 return ExitCode::from(2);
             }
+            let settings = args.settings();
             if args.cleanup_iptables {
-                return match causeway::iam::agent::run::cleanup_iptables(&args) {
+                return match causeway::iam::agent::run::cleanup_iptables(&settings.iptables) {
                     Ok(removed) => {
-                        tracing::info!(removed, interface = %args.iptables_interface, "removed the metadata DNAT rule");
+                        tracing::info!(removed, interface = %settings.iptables.interface, "removed the metadata DNAT rule");
                         ExitCode::SUCCESS
                     }
                     Err(e) => {
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(causeway::iam::agent::run(*args)) {
+            match rt.block_on(causeway::iam::agent::run(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "agent failed");

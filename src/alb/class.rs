@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
 use super::annotations::{Annotations, Problem, reason};
 use crate::crd::IngressClassParams;
+use crate::k8s::selector;
 
 pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
@@ -182,14 +182,21 @@ pub fn membership(
         .and_then(|p| p.spec.namespace_selector.as_ref())
     {
         let empty = BTreeMap::new();
-        if !selector_matches(selector, namespace_labels.unwrap_or(&empty)) {
-            m.problem = Some(Problem::new(
-                reason::NAMESPACE_NOT_ALLOWED,
-                format!(
-                    "namespace {namespace:?} does not match the namespaceSelector of IngressClassParams {:?}",
-                    m.params.as_ref().map(|p| p.name_any()).unwrap_or_default()
-                ),
-            ));
+        let params_name = || m.params.as_ref().map(|p| p.name_any()).unwrap_or_default();
+        // An invalid selector admits no namespace (fail closed), under the same reason.
+        let problem = match selector::matches(selector, namespace_labels.unwrap_or(&empty)) {
+            Ok(true) => None,
+            Ok(false) => Some(format!(
+                "namespace {namespace:?} does not match the namespaceSelector of IngressClassParams {:?}",
+                params_name()
+            )),
+            Err(e) => Some(format!(
+                "the namespaceSelector of IngressClassParams {:?} is invalid and admits no namespace: {e}",
+                params_name()
+            )),
+        };
+        if let Some(message) = problem {
+            m.problem = Some(Problem::new(reason::NAMESPACE_NOT_ALLOWED, message));
         }
     }
     Some(m)
@@ -211,26 +218,6 @@ fn valid_group_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-/// Kubernetes label-selector semantics: matchLabels and matchExpressions all hold.
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
-            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
-            "Exists" => labels.contains_key(&e.key),
-            "DoesNotExist" => !labels.contains_key(&e.key),
-            _ => false,
-        }
-    });
-    labels_ok && exprs_ok
 }
 
 #[cfg(test)]
@@ -348,5 +335,30 @@ mod tests {
         assert_eq!(m.problem.unwrap().reason, reason::NAMESPACE_NOT_ALLOWED);
         let m = membership(&i, &classes, &[], None, &ClassSettings::default()).unwrap();
         assert_eq!(m.problem.unwrap().reason, reason::PARAMS_NOT_FOUND);
+    }
+
+    #[test]
+    fn an_invalid_namespace_selector_admits_no_namespace() {
+        let classes = vec![class("cw", DEFAULT_CONTROLLER, Some("p"))];
+        let params: IngressClassParams = serde_json::from_value(json!({
+            "apiVersion":"elbv2.k8s.aws/v1beta1","kind":"IngressClassParams","metadata":{"name":"p"},
+            "spec":{"namespaceSelector":{"matchExpressions":[
+                {"key":"team","operator":"Equals","values":["a"]}]}}}))
+        .unwrap();
+        let i = ingress(
+            json!({"metadata":{"name":"a","namespace":"n"},"spec":{"ingressClassName":"cw"}}),
+        );
+        let labels: BTreeMap<_, _> = [("team".to_string(), "a".to_string())].into();
+        let m = membership(
+            &i,
+            &classes,
+            &[params],
+            Some(&labels),
+            &ClassSettings::default(),
+        )
+        .unwrap();
+        let problem = m.problem.unwrap();
+        assert_eq!(problem.reason, reason::NAMESPACE_NOT_ALLOWED);
+        assert!(problem.message.contains("invalid"), "{}", problem.message);
     }
 }

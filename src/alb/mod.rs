@@ -8,16 +8,20 @@
 
 pub mod annotations;
 pub mod aws;
+mod bindings;
 pub mod builder;
 pub mod class;
-pub mod controller;
+mod controller;
 pub mod model;
 pub mod naming;
 pub mod observed;
 pub mod plan;
+mod reconcile;
+pub mod settings;
 pub mod status;
 
-pub use controller::{AlbSettings, run};
+pub use controller::run;
+pub use settings::AlbSettings;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +37,7 @@ pub async fn plan_report(
     objects: &[serde_json::Value],
     aws: Option<&crate::aws::AwsClients>,
     cluster_name: &str,
+    alb: &AlbSettings,
 ) -> String {
     use std::fmt::Write;
     let kind = |o: &serde_json::Value| {
@@ -75,7 +80,7 @@ pub async fn plan_report(
         }
     }
     // With no IngressClass in the manifests, assume the Ingresses name ours.
-    let settings = class::ClassSettings::default();
+    let settings = &alb.class;
     if classes.is_empty() {
         let names: std::collections::BTreeSet<String> = ingresses
             .iter()
@@ -83,7 +88,7 @@ pub async fn plan_report(
             .collect();
         for n in names {
             if let Ok(c) = serde_json::from_value::<IngressClass>(serde_json::json!({
-                "metadata": {"name": n}, "spec": {"controller": class::DEFAULT_CONTROLLER}
+                "metadata": {"name": n}, "spec": {"controller": settings.controller_names.first().map(String::as_str).unwrap_or(class::DEFAULT_CONTROLLER)}
             })) {
                 classes.push(c);
             }
@@ -91,7 +96,7 @@ pub async fn plan_report(
     }
     let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
     for i in &ingresses {
-        if let Some(m) = class::membership(i, &classes, &params, None, &settings) {
+        if let Some(m) = class::membership(i, &classes, &params, None, settings) {
             groups
                 .entry(m.group.stack())
                 .or_default()
@@ -107,11 +112,12 @@ pub async fn plan_report(
         return out;
     }
 
-    let vpc = match aws {
-        Some(a) => aws::AlbAws::cluster_vpc(a, cluster_name)
+    let vpc = match (aws, &alb.vpc_id) {
+        (Some(_), Some(v)) => Ok(v.clone()),
+        (Some(a), None) => aws::AlbAws::cluster_vpc(a, cluster_name)
             .await
             .map_err(|e| e.to_string()),
-        None => Err("no AWS access".to_owned()),
+        (None, _) => Err("no AWS access".to_owned()),
     };
     let (subnets, certificates) = match (aws, &vpc) {
         (Some(a), Ok(v)) => {
@@ -127,21 +133,19 @@ pub async fn plan_report(
         }
         _ => (None, None),
     };
-    let default_tags = model::Tags::new();
     for (stack, members) in &groups {
         let build = builder::build(
             stack,
             members,
-            &builder::Environment {
-                cluster: cluster_name,
-                default_tags: &default_tags,
-                external_managed_tags: &Default::default(),
-                default_target_type: model::TargetType::Instance,
-                services: &services,
-                subnets: subnets.as_deref(),
-                certificates: certificates.as_deref(),
-                security_groups: None,
-            },
+            &alb.environment(
+                cluster_name,
+                settings::Discovered {
+                    services: &services,
+                    subnets: subnets.as_deref(),
+                    certificates: certificates.as_deref(),
+                    security_groups: None,
+                },
+            ),
         );
         let _ = writeln!(out, "alb group {stack}:");
         for m in &build.members {
@@ -234,7 +238,7 @@ mod tests {
                    "spec":{"ingressClassName":"causeway","rules":[{"http":{"paths":[
                        {"path":"/","pathType":"Prefix","backend":{"service":{"name":"web","port":{"number":80}}}}]}}]}}),
         ];
-        let report = super::plan_report(&objects, None, "c1").await;
+        let report = super::plan_report(&objects, None, "c1", &Default::default()).await;
         assert!(report.contains("alb group shop/front:"), "{report}");
         assert!(report.contains("member shop/front: accepted"), "{report}");
         assert!(

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// Tag keys of the peer (aws-load-balancer-controller), kept so ownership reads the same.
-pub const TAG_CLUSTER: &str = "elbv2.k8s.aws/cluster";
-pub const TAG_STACK: &str = "ingress.k8s.aws/stack";
-pub const TAG_RESOURCE: &str = "ingress.k8s.aws/resource";
+pub use crate::aws::tags::{CLUSTER as TAG_CLUSTER, RESOURCE as TAG_RESOURCE, STACK as TAG_STACK};
 
 /// ELBv2's quota: rules per ALB (default rules not counted).
 pub const MAX_RULES_PER_ALB: usize = 100;

@@ -9,22 +9,8 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use super::AwsService;
+use super::{AwsService, errors};
 use crate::telemetry::{ApiOutcome, Metrics};
-
-/// Error codes AWS uses to say "slow down" across the query, REST-XML and JSON protocols.
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "SlowDown",
-];
 
 /// Error bodies are small; never scan more than this of a (possibly huge) response.
 const MAX_SCAN: usize = 8 * 1024;
@@ -75,10 +61,8 @@ fn outcome(succeeded: bool, response: Option<&HttpResponse>) -> ApiOutcome {
 }
 
 fn is_throttling(response: &HttpResponse) -> bool {
-    if response.status().as_u16() == 429 {
-        return true;
-    }
-    error_code(response).is_some_and(|code| THROTTLING_CODES.contains(&code))
+    errors::response_kind(response.status().as_u16(), error_code(response))
+        == errors::ErrorKind::Throttling
 }
 
 /// Extracts the AWS error code without knowing the operation's error type: the

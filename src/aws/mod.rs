@@ -5,7 +5,9 @@
 //! service, so planners never see SDK types.
 
 mod call_metrics;
+pub mod errors;
 mod rate_limit;
+pub mod tags;
 
 pub use rate_limit::{AwsService, Limit, RateLimitError, RateLimits, TokenBucket};
 

@@ -6,8 +6,9 @@
 //! group, so one bad record fails alone) → report (DNSEndpoint conditions and observedGeneration,
 //! Events on every kind).
 //!
-//! Every watch event just wakes the loop; one pass plans every managed zone from the caches,
-//! which is CPU only. A pass submits nothing when nothing changed, so a steady cluster makes no
+//! It runs on the controller runtime under one key: every watch event queues that key after
+//! the debounce (`--dns-debounce`), so changes arriving together become one pass; one pass
+//! plans every managed zone from the caches, which is CPU only. A pass submits nothing when nothing changed, so a steady cluster makes no
 //! Route 53 calls between resyncs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -15,100 +16,56 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, Resource};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use serde::de::DeserializeOwned;
-use tokio::sync::{Notify, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
 
-use super::batch::{Batch, BatchLimits, batch, split_groups};
+use super::batch::{Batch, batch, split_groups};
 use super::desired::{
-    AnnotationFilter, Desired, HEADLESS_LABEL, Objects, Problems, SourceKinds, desired, reason,
+    Desired, HEADLESS_LABEL, Objects, Problems, desired, reason,
     service_wants_dns,
 };
-use super::endpoint::{DEFAULT_TTL, DnsName, Endpoint, Record, ResourceRef};
+use super::endpoint::{DnsName, Endpoint, Record, ResourceRef};
 use super::lb_zones::LoadBalancerZones;
-use super::plan::{Change, Plan, PlanConfig, Policy, apply_to, plan};
-use super::registry::{TxtRegistry, decode_record};
+use super::plan::{Change, Plan, apply_to, plan};
+use super::registry::decode_record;
 use super::route53::{Route53, Route53Error};
 use super::sources::SourceContext;
-use super::zones::{Zone, ZoneFilter, assign};
-use crate::controller::Context;
+use super::zones::{Zone, assign};
+use super::settings::DnsSettings;
+use crate::context::Context;
 use crate::crd::{DNSEndpoint, DNSEndpointStatus};
 use crate::k8s::conditions::{Clock, SystemClock, condition_type, set_condition};
-use crate::k8s::events::EventRecorder;
+use crate::k8s::runtime::watch::{Change as WatchChange, keep_all, reflect};
+use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
+use crate::k8s::watched;
 
 pub const CONTROLLER: &str = "dns";
 
-/// Everything the DNS controller is configured with (`--dns-*` flags).
-#[derive(Debug, Clone)]
-pub struct DnsSettings {
-    /// Watch one namespace only (external-dns `--namespace`); all when `None`.
-    pub namespace: Option<String>,
-    pub sources: SourceKinds,
-    pub annotation_filter: AnnotationFilter,
-    /// Zone selection; its domain filter also limits which records are managed.
-    pub zone_filter: ZoneFilter,
-    pub registry: TxtRegistry,
-    pub policy: Policy,
-    pub dry_run: bool,
-    pub default_ttl: u32,
-    pub evaluate_target_health: bool,
-    /// Quiet time after a change before a pass runs; events within it are coalesced.
-    pub debounce: Duration,
-    /// How often every zone's records are listed again, to see changes made outside causeway.
-    pub resync_interval: Duration,
-    /// How long the hosted zone list is trusted.
-    pub zone_cache_ttl: Duration,
-    /// How long a change Route 53 rejected waits before it is tried again unchanged.
-    pub failed_change_backoff: Duration,
-    pub batch_limits: BatchLimits,
-}
-
-impl DnsSettings {
-    /// Defaults with the given owner id (tests and `causeway plan`).
-    pub fn with_owner(owner_id: &str) -> Result<Self, super::RegistryError> {
-        Ok(DnsSettings {
-            namespace: None,
-            sources: SourceKinds::default(),
-            annotation_filter: AnnotationFilter::default(),
-            zone_filter: ZoneFilter::default(),
-            registry: TxtRegistry::new(owner_id, "", "", None)?,
-            policy: Policy::Sync,
-            dry_run: false,
-            default_ttl: DEFAULT_TTL,
-            evaluate_target_health: true,
-            debounce: Duration::from_millis(500),
-            resync_interval: Duration::from_secs(3600),
-            zone_cache_ttl: Duration::from_secs(3600),
-            failed_change_backoff: Duration::from_secs(300),
-            batch_limits: BatchLimits::default(),
-        })
-    }
-
-    pub fn plan_config(&self) -> PlanConfig<'_> {
-        PlanConfig {
-            registry: &self.registry,
-            policy: self.policy,
-            default_ttl: self.default_ttl,
-            domain_filter: Some(&self.zone_filter.domains),
-        }
-    }
-}
-
+/// The pass's one failing step: a Route 53 read or write.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Route53(#[from] Route53Error),
+}
+
+impl StepError for Error {
+    fn cause(&self) -> Cause {
+        Cause::Transient
+    }
+
+    fn label(&self) -> &'static str {
+        "route53"
+    }
 }
 
 /// DNS metrics, registered once per process.
@@ -161,89 +118,6 @@ impl DnsMetrics {
     }
 }
 
-/// Wakes the loop and remembers when the oldest unhandled event arrived.
-#[derive(Clone, Default)]
-struct Trigger {
-    notify: Arc<Notify>,
-    since: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Trigger {
-    fn fire(&self) {
-        let mut since = self.since.lock().unwrap_or_else(|e| e.into_inner());
-        since.get_or_insert_with(Instant::now);
-        self.notify.notify_one();
-    }
-
-    fn take_since(&self) -> Option<Instant> {
-        self.since.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-/// Starts a trimmed reflector for `K` whose every event (after the initial list) fires the
-/// trigger.
-fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    trim: fn(&mut K),
-    trigger: Trigger,
-    mut stop: watch::Receiver<bool>,
-) -> Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync,
-    K: 'static,
-{
-    let (reader, writer) = reflector::store();
-    let kind = K::kind(&()).to_string();
-    let stream = watcher(api, config.any_semantic())
-        .default_backoff()
-        .modify(move |obj| {
-            obj.meta_mut().managed_fields = None;
-            if let Some(a) = obj.meta_mut().annotations.as_mut() {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
-            trim(obj);
-        })
-        .reflect(writer);
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                item = stream.next() => match item {
-                    Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
-                    Some(Ok(_)) => trigger.fire(),
-                    Some(Err(e)) => warn!(kind, error = %e, "DNS watch failed; retrying"),
-                    None => break,
-                }
-            }
-        }
-    });
-    reader
-}
-
-fn trim_nothing<K>(_: &mut K) {}
-
-/// Services that do not ask for DNS keep only their metadata.
-fn trim_service(service: &mut Service) {
-    if !service_wants_dns(&service.metadata) {
-        service.spec = None;
-        service.status = None;
-    }
-}
-
-/// Only addresses, readiness, hostnames and ports are read from slices.
-fn trim_slice(slice: &mut EndpointSlice) {
-    slice.metadata.annotations = None;
-    for endpoint in slice.endpoints.iter_mut().flatten() {
-        endpoint.target_ref = None;
-        endpoint.node_name = None;
-        endpoint.zone = None;
-        endpoint.hints = None;
-        endpoint.deprecated_topology = None;
-    }
-}
-
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
@@ -261,42 +135,66 @@ struct Stores {
     dns_endpoints: Store<DNSEndpoint>,
 }
 
+/// The one key the DNS pass runs under: it plans every managed zone at once.
+const KEY: &str = "dns";
+
+/// Every live change (not the initial list) queues the pass after the debounce, and starts
+/// the event-to-submit clock if it is not running.
+fn on_change<K>(
+    queue: &Arc<WorkQueue>,
+    since: &Arc<Mutex<Option<Instant>>>,
+    debounce: Duration,
+) -> impl FnMut(WatchChange<'_, K>) + Send + 'static {
+    let (queue, since) = (queue.clone(), since.clone());
+    move |c| {
+        if c.is_live() {
+            since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(Instant::now);
+            queue.add_after(KEY, debounce);
+        }
+    }
+}
+
 impl Stores {
     fn start(
         client: &Client,
         settings: &DnsSettings,
-        trigger: &Trigger,
+        queue: &Arc<WorkQueue>,
+        since: &Arc<Mutex<Option<Instant>>>,
         stop: &watch::Receiver<bool>,
     ) -> Self {
         let ns = settings.namespace.as_deref();
-        let all = watcher::Config::default();
+        let all = watcher::Config::default;
+        let d = settings.debounce;
         Stores {
             ingresses: reflect(
                 api(client, ns),
-                all.clone(),
-                trim_nothing,
-                trigger.clone(),
+                all(),
+                keep_all,
+                on_change(queue, since, d),
                 stop.clone(),
             ),
             services: reflect(
                 api(client, ns),
-                all.clone(),
-                trim_service,
-                trigger.clone(),
+                all(),
+                |s: &mut Service| watched::dns_service(s, service_wants_dns),
+                on_change(queue, since, d),
                 stop.clone(),
             ),
             slices: reflect(
                 api(client, ns),
-                all.clone().labels(HEADLESS_LABEL),
-                trim_slice,
-                trigger.clone(),
+                all().labels(HEADLESS_LABEL),
+                watched::dns_slice,
+                on_change(queue, since, d),
                 stop.clone(),
             ),
             dns_endpoints: reflect(
                 api(client, ns),
-                all,
-                trim_nothing,
-                trigger.clone(),
+                all(),
+                keep_all,
+                on_change(queue, since, d),
                 stop.clone(),
             ),
         }
@@ -343,7 +241,7 @@ struct Dns {
     settings: DnsSettings,
     route53: Route53,
     client: Client,
-    events: EventRecorder,
+    events: crate::k8s::events::EventRecorder,
     metrics: DnsMetrics,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     lb_zones: LoadBalancerZones,
@@ -353,19 +251,67 @@ struct Dns {
     /// The problems last reported per object, so Events are sent once per change.
     reported: HashMap<ResourceRef, u64>,
     clock: Box<dyn Clock>,
+    /// When the record caches go cold again.
+    next_resync: Instant,
+}
+
+/// The DNS controller on the runtime: one key, one worker.
+struct Reconciler {
+    stores: Stores,
+    dns: tokio::sync::Mutex<Dns>,
+    /// When the oldest change not yet published arrived.
+    since: Arc<Mutex<Option<Instant>>>,
+}
+
+impl runtime::Reconciler for Reconciler {
+    type Error = Error;
+    const NAME: &'static str = CONTROLLER;
+
+    async fn reconcile(&self, _key: &str) -> Result<Next, Error> {
+        let mut dns = self.dns.lock().await;
+        let now = Instant::now();
+        // The runtime's resync fires within 10 % of the interval: that run lists again.
+        if now + dns.settings.resync_interval / 10 >= dns.next_resync {
+            debug!("DNS resync: record caches are cold");
+            dns.records.clear();
+            dns.zones = None;
+            dns.lb_zones.forget_misses();
+            dns.next_resync = now + dns.settings.resync_interval;
+        }
+        let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match dns.pass(&self.stores, since).await {
+            Ok(Some(at)) => Ok(Next::After(at.saturating_duration_since(Instant::now()))),
+            Ok(None) => Ok(Next::AwaitChange),
+            Err(e) => {
+                // Whatever was cached may be stale after a failed write.
+                dns.records.clear();
+                if let Some(since) = since {
+                    // Keep the latency clock running for the events not yet published.
+                    let mut s = self.since.lock().unwrap_or_else(|e| e.into_inner());
+                    s.get_or_insert(since);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        vec![KEY.to_owned()]
+    }
 }
 
 /// Runs the DNS controller until `stop` flips (leader only).
 pub async fn run(ctx: Arc<Context>, settings: DnsSettings, stop: watch::Receiver<bool>) {
-    let trigger = Trigger::default();
-    let stores = Stores::start(&ctx.client, &settings, &trigger, &stop);
-    let mut dns = Dns {
+    let queue = Arc::new(WorkQueue::new(Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(300),
+    }));
+    let since = Arc::new(Mutex::new(None));
+    let stores = Stores::start(&ctx.client, &settings, &queue, &since, &stop);
+    let dns = Dns {
         route53: Route53::new(ctx.aws.route53.clone()),
         client: ctx.client.clone(),
-        events: EventRecorder::new(
-            ctx.client.clone(),
-            EventRecorder::reporter(std::env::var("POD_NAME").ok()),
-        ),
+        events: ctx.events.clone(),
         metrics: DnsMetrics::register(&ctx.metrics),
         elbv2: ctx.aws.elbv2.clone(),
         lb_zones: LoadBalancerZones::default(),
@@ -374,6 +320,7 @@ pub async fn run(ctx: Arc<Context>, settings: DnsSettings, stop: watch::Receiver
         rejected: HashMap::new(),
         reported: HashMap::new(),
         clock: Box::new(SystemClock),
+        next_resync: Instant::now() + settings.resync_interval,
         settings,
     };
     info!(
@@ -383,82 +330,25 @@ pub async fn run(ctx: Arc<Context>, settings: DnsSettings, stop: watch::Receiver
         namespace = dns.settings.namespace.as_deref().unwrap_or("<all>"),
         "DNS controller starting"
     );
-    let mut stop = stop;
+    let mut stopped = stop.clone();
     tokio::select! {
         _ = stores.wait_ready() => {}
-        _ = stop.wait_for(|s| *s) => return,
+        _ = stopped.wait_for(|s| *s) => return,
     }
-    let mut next_resync = Instant::now() + dns.settings.resync_interval;
-    let mut retry_at: Option<Instant> = Some(Instant::now());
-    let mut backoff = Duration::from_secs(1);
-    let mut debounce_stop = stop.clone();
-    loop {
-        let wake_retry = async {
-            match retry_at {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        enum Wake {
-            Stop,
-            Event,
-            Resync,
-            Retry,
-        }
-        let wake = tokio::select! {
-            _ = stop.wait_for(|s| *s) => Wake::Stop,
-            _ = trigger.notify.notified() => Wake::Event,
-            _ = tokio::time::sleep_until(next_resync.into()) => Wake::Resync,
-            _ = wake_retry => Wake::Retry,
-        };
-        match wake {
-            Wake::Stop => break,
-            Wake::Event => {
-                // Debounce: changes arriving together become one pass.
-                let stopped = tokio::select! {
-                    _ = tokio::time::sleep(dns.settings.debounce) => false,
-                    _ = debounce_stop.wait_for(|s| *s) => true,
-                };
-                if stopped {
-                    break;
-                }
-            }
-            Wake::Resync => {
-                debug!("DNS resync: record caches are cold");
-                dns.records.clear();
-                dns.zones = None;
-                dns.lb_zones.forget_misses();
-                next_resync = Instant::now() + dns.settings.resync_interval;
-            }
-            Wake::Retry => {}
-        }
-        let since = trigger.take_since();
-        let span = info_span!("reconcile", controller = CONTROLLER);
-        let timer = ctx.metrics.reconcile_started(CONTROLLER);
-        match dns.pass(&stores, since).instrument(span).await {
-            Ok(next) => {
-                backoff = Duration::from_secs(1);
-                retry_at = next;
-            }
-            Err(e) => {
-                warn!(error = %e, retry_in = ?backoff, "DNS pass failed; backing off");
-                ctx.metrics.reconcile_error(CONTROLLER, "route53");
-                // Whatever was cached may be stale after a failed write.
-                dns.records.clear();
-                let jitter =
-                    Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 4));
-                retry_at = Some(Instant::now() + backoff + jitter);
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-                if let Some(since) = since {
-                    // Keep the latency clock running for the events not yet published.
-                    let mut s = trigger.since.lock().unwrap_or_else(|e| e.into_inner());
-                    s.get_or_insert(since);
-                }
-            }
-        }
-        timer.finish();
-    }
-    info!("DNS controller stopped");
+    let resync = dns.settings.resync_interval;
+    let r = Arc::new(Reconciler {
+        stores,
+        dns: tokio::sync::Mutex::new(dns),
+        since,
+    });
+    runtime::run(
+        r,
+        queue,
+        RunSettings { workers: 1, resync },
+        ctx.metrics.clone(),
+        stop,
+    )
+    .await;
 }
 
 impl Dns {

@@ -21,7 +21,7 @@ use crate::crd::DNSEndpoint;
 /// The label the EndpointSlice controller puts on slices of headless Services; watching only
 /// those keeps EndpointSlice memory proportional to the headless Services.
 pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+use crate::k8s::SERVICE_NAME_LABEL;
 
 /// Condition and Event reasons.
 pub mod reason {

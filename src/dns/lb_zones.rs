@@ -7,9 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
-
 use super::elb::parse_load_balancer_hostname;
+use crate::aws::errors;
 
 /// The load balancer name inside an ELB hostname: `[internal-]<name>-<id>.<region>...`.
 pub fn load_balancer_name(hostname: &str) -> Option<String> {
@@ -75,7 +74,7 @@ impl LoadBalancerZones {
                     }
                 }
                 Err(e) => {
-                    if e.code() != Some("LoadBalancerNotFound") {
+                    if !errors::is_not_found(&e, &["LoadBalancerNotFound"]) {
                         tracing::warn!(hostname, error = %aws_smithy_types::error::display::DisplayErrorContext(&e), "DescribeLoadBalancers failed; using the public canonical zone table");
                     }
                     self.missed.insert(hostname);

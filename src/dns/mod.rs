@@ -23,12 +23,13 @@ pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod route53;
+pub mod settings;
 pub mod sources;
 pub mod zones;
 
 pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
 pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};
-pub use controller::DnsSettings;
+pub use settings::DnsSettings;
 pub use elb::canonical_hosted_zone;
 pub use endpoint::{
     AliasTarget, DnsName, Endpoint, EndpointError, Failover, GeoLocation, NameError, Record,
@@ -44,30 +45,3 @@ pub use sources::{
 pub use zones::{
     Assignment, DomainFilter, TagFilter, Zone, ZoneError, ZoneFilter, ZoneType, assign,
 };
-
-/// Any error of the DNS pipeline, for callers that handle them alike.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DnsError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error(transparent)]
-    Zone(#[from] ZoneError),
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Batch(#[from] BatchError),
-}
-
-impl DnsError {
-    /// The objects the error should be reported on (conditions and Events).
-    pub fn resources(&self) -> Vec<&ResourceRef> {
-        match self {
-            DnsError::Source(e) => e.resources(),
-            DnsError::Zone(e) => e.resource().into_iter().collect(),
-            DnsError::Plan(e) => e.resource().into_iter().collect(),
-            DnsError::Registry(_) | DnsError::Batch(_) => Vec::new(),
-        }
-    }
-}

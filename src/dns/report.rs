@@ -10,7 +10,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::batch::batch;
-use super::controller::DnsSettings;
+use super::settings::DnsSettings;
 use super::desired::{Desired, Objects, desired};
 use super::endpoint::{Endpoint, Record};
 use super::lb_zones::LoadBalancerZones;

@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use aws_sdk_route53::error::ProvideErrorMetadata;
 use aws_sdk_route53::types as r53;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::batch::Batch;
@@ -17,6 +19,7 @@ use super::endpoint::{
 };
 use super::plan::Action;
 use super::zones::Zone;
+use crate::aws::errors;
 
 /// Route 53 returns at most 300 record sets per ListResourceRecordSets page.
 const PAGE_SIZE: i32 = 300;
@@ -64,32 +67,26 @@ impl Route53Error {
     }
 }
 
-const THROTTLING_CODES: [&str; 4] = [
-    "Throttling",
-    "ThrottlingException",
-    "PriorRequestNotComplete",
-    "RequestLimitExceeded",
-];
-
-fn classify<E>(operation: &'static str, err: aws_sdk_route53::error::SdkError<E>) -> Route53Error
+/// Throttling (see [`errors::is_throttling`]) is `Throttled`; any other answer with an error
+/// code is a `Rejected` request; the rest (no answer, no code) is `Transport`.
+fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Route53Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = err.code().map(str::to_string);
     let message = err
         .message()
         .map(str::to_string)
         .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
-    match code {
-        Some(code) if THROTTLING_CODES.contains(&code.as_str()) => {
-            Route53Error::Throttled { operation, message }
-        }
-        Some(code) if err.as_service_error().is_some() => Route53Error::Rejected {
+    if errors::is_throttling(&err) {
+        return Route53Error::Throttled { operation, message };
+    }
+    match errors::code(&err) {
+        Some(code) => Route53Error::Rejected {
             operation,
-            code,
+            code: code.to_string(),
             message,
         },
-        _ => Route53Error::Transport { operation, message },
+        None => Route53Error::Transport { operation, message },
     }
 }
 
@@ -108,15 +105,9 @@ impl Route53 {
     /// configured), in batches of 10.
     pub async fn list_zones(&self, with_tags: bool) -> Result<Vec<Zone>, Route53Error> {
         let mut zones = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .route53
-                .list_hosted_zones()
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(|e| classify("ListHostedZones", e))?;
+        let mut pages = self.route53.list_hosted_zones().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("ListHostedZones", e))?;
             for hz in page.hosted_zones() {
                 // Zones with names we cannot parse (reverse zones with odd labels) are skipped.
                 if let Ok(name) = DnsName::parse_record_name(hz.name()) {
@@ -124,9 +115,9 @@ impl Route53 {
                     zones.push(Zone::new(hz.id(), name, private));
                 }
             }
-            match page.next_marker().filter(|_| page.is_truncated()) {
-                Some(next) => marker = Some(next.to_string()),
-                None => break,
+            // The paginator follows NextMarker; IsTruncated is the end as before.
+            if !page.is_truncated() {
+                break;
             }
         }
         if with_tags {
@@ -162,6 +153,8 @@ impl Route53 {
     /// DS, traffic-policy records, ...) are left out, so they are foreign by construction.
     pub async fn list_records(&self, zone_id: &str) -> Result<Vec<Record>, Route53Error> {
         let mut records = Vec::new();
+        // Paged by hand: the SDK generates no paginator for ListResourceRecordSets (its
+        // cursor is three fields: StartRecordName, StartRecordType, StartRecordIdentifier).
         let mut start: Option<(String, r53::RrType, Option<String>)> = None;
         loop {
             let mut request = self

@@ -5,21 +5,20 @@
 //! Shape: fetch (the binding) → desired (pure parse) → observe (GetRole) →
 //! status (pure) → apply status only when it changed.
 
-use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OnceCell, watch};
-use tracing::{Instrument, info_span, warn};
 
 use super::role::RoleRef;
-use crate::controller::Context;
+use crate::context::Context;
 use crate::crd::{IamRoleBinding, IamRoleBindingStatus};
 use crate::k8s::conditions::{Clock, SystemClock, condition_type, set_condition};
-use crate::k8s::events::EventRecorder;
+use crate::k8s::runtime::watch::{Change, key_of, keep_all, reflect, split_key};
+use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 
 pub const CONTROLLER: &str = "iam-role-binding";
 
@@ -47,12 +46,28 @@ pub enum Observed {
     Invalid(String),
 }
 
+/// One variant per step that can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Observe: IAM (GetRole, or STS for our account).
     #[error("IAM GetRole: {0}")]
     Aws(String),
+    /// Status: writing the binding's status.
     #[error("writing status: {0}")]
     Status(#[from] crate::k8s::apply::ApplyError),
+}
+
+impl StepError for Error {
+    fn cause(&self) -> Cause {
+        Cause::Transient
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Error::Aws(_) => "aws",
+            Error::Status(_) => "kubernetes",
+        }
+    }
 }
 
 /// Pure: the status a binding should carry given what IAM said. Returns the
@@ -109,7 +124,7 @@ pub fn desired_status(
 
 struct Reconciler {
     ctx: Arc<Context>,
-    events: EventRecorder,
+    bindings: Store<IamRoleBinding>,
     account: OnceCell<String>,
 }
 
@@ -165,26 +180,65 @@ impl Reconciler {
     }
 }
 
-async fn reconcile(binding: Arc<IamRoleBinding>, r: Arc<Reconciler>) -> Result<Action, Error> {
-    let _timer = r.ctx.metrics.reconcile_started(CONTROLLER);
-    let ns = binding.namespace().unwrap_or_default();
-    let api: Api<IamRoleBinding> = Api::namespaced(r.ctx.client.clone(), &ns);
-    let observed = match RoleRef::parse(&binding.spec.role) {
-        Ok(role) => r.observe(&role).await?,
-        Err(e) => Observed::Invalid(e.to_string()),
-    };
-    let (status, changed) = desired_status(
-        binding.status.as_ref(),
-        binding.meta().generation,
-        &observed,
-        &SystemClock,
-    );
-    if changed {
-        crate::k8s::apply::apply_status(&api, &binding.name_any(), &status).await?;
+impl runtime::Reconciler for Reconciler {
+    type Error = Error;
+    const NAME: &'static str = CONTROLLER;
+
+    /// fetch (the cached binding) → desired (parse the role reference) → observe (GetRole)
+    /// → status (pure) → apply status and an Event only when it changed.
+    async fn reconcile(&self, key: &str) -> Result<Next, Error> {
+        let (ns, name) = split_key(key);
+        let Some(binding) = self
+            .bindings
+            .get(&ObjectRef::new(name).within(ns.unwrap_or_default()))
+        else {
+            return Ok(Next::AwaitChange);
+        };
+        let observed = match RoleRef::parse(&binding.spec.role) {
+            Ok(role) => self.observe(&role).await?,
+            Err(e) => Observed::Invalid(e.to_string()),
+        };
+        let (status, changed) = desired_status(
+            binding.status.as_ref(),
+            binding.meta().generation,
+            &observed,
+            &SystemClock,
+        );
+        if changed {
+            self.write_status(&binding, &status, &observed).await?;
+        }
+        Ok(match observed {
+            // A spec error only changes with the spec, which the watch delivers.
+            Observed::Invalid(_) => Next::AwaitChange,
+            // The role may be created later.
+            Observed::NotFound => Next::After(Duration::from_secs(60)),
+            // Roles can be deleted behind our back; recheck slowly.
+            Observed::Found { .. } | Observed::CrossAccount { .. } => {
+                Next::After(Duration::from_secs(600 + rand::random::<u64>() % 60))
+            }
+        })
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.bindings.state().iter().map(|b| key_of(b.as_ref())).collect()
+    }
+}
+
+impl Reconciler {
+    async fn write_status(
+        &self,
+        binding: &IamRoleBinding,
+        status: &IamRoleBindingStatus,
+        observed: &Observed,
+    ) -> Result<(), Error> {
+        let api: Api<IamRoleBinding> =
+            Api::namespaced(self.ctx.client.clone(), &binding.namespace().unwrap_or_default());
+        crate::k8s::apply::apply_status(&api, &binding.name_any(), status).await?;
         let oref = binding.object_ref(&());
-        match &observed {
+        let events = &self.ctx.events;
+        match observed {
             Observed::NotFound => {
-                r.events
+                events
                     .warn(
                         &oref,
                         reason::ROLE_NOT_FOUND,
@@ -192,65 +246,55 @@ async fn reconcile(binding: Arc<IamRoleBinding>, r: Arc<Reconciler>) -> Result<A
                     )
                     .await
             }
-            Observed::Invalid(msg) => {
-                r.events
-                    .warn(&oref, reason::INVALID_ROLE, msg.clone())
-                    .await
-            }
+            Observed::Invalid(msg) => events.warn(&oref, reason::INVALID_ROLE, msg.clone()).await,
             Observed::Found { arn } | Observed::CrossAccount { arn, .. } => {
-                r.events
+                events
                     .normal(&oref, reason::ROLE_FOUND, format!("bound to {arn}"))
                     .await
             }
         }
+        Ok(())
     }
-    Ok(match observed {
-        // A spec error only changes with the spec, which the watch delivers.
-        Observed::Invalid(_) => Action::await_change(),
-        // The role may be created later.
-        Observed::NotFound => Action::requeue(Duration::from_secs(60)),
-        // Roles can be deleted behind our back; recheck slowly.
-        Observed::Found { .. } | Observed::CrossAccount { .. } => {
-            Action::requeue(Duration::from_secs(600 + rand::random::<u64>() % 60))
-        }
-    })
-}
-
-fn error_policy(binding: Arc<IamRoleBinding>, err: &Error, r: Arc<Reconciler>) -> Action {
-    let label = match err {
-        Error::Aws(_) => "aws",
-        Error::Status(_) => "kubernetes",
-    };
-    r.ctx.metrics.reconcile_error(CONTROLLER, label);
-    warn!(binding = %binding.name_any(), namespace = binding.namespace().unwrap_or_default(), error = %err, "reconcile failed; retrying");
-    // Transient: back off with jitter.
-    Action::requeue(Duration::from_millis(5_000 + rand::random::<u64>() % 5_000))
 }
 
 /// Runs the reconciler until `stop` flips.
 pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    let api: Api<IamRoleBinding> = Api::all(ctx.client.clone());
-    let events = EventRecorder::new(ctx.client.clone(), EventRecorder::reporter(None));
+    let queue = Arc::new(WorkQueue::new(Backoff {
+        initial: Duration::from_secs(5),
+        max: Duration::from_secs(300),
+    }));
+    let bindings = {
+        let queue = queue.clone();
+        reflect(
+            Api::<IamRoleBinding>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            keep_all,
+            move |c: Change<'_, IamRoleBinding>| queue.add(key_of(c.object())),
+            stop.clone(),
+        )
+    };
+    let mut stopped = stop.clone();
+    tokio::select! {
+        _ = bindings.wait_until_ready() => {}
+        _ = stopped.wait_for(|s| *s) => return,
+    }
+    let metrics = ctx.metrics.clone();
     let r = Arc::new(Reconciler {
         ctx,
-        events,
+        bindings,
         account: OnceCell::new(),
     });
-    let mut stop = stop;
-    Controller::new(api, watcher::Config::default().any_semantic())
-        .graceful_shutdown_on(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .run(
-            |b, r| {
-                let span = info_span!("reconcile", controller = CONTROLLER, object = %format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any()));
-                reconcile(b, r).instrument(span)
-            },
-            error_policy,
-            r,
-        )
-        .for_each(|_| async {})
-        .await;
+    runtime::run(
+        r,
+        queue,
+        RunSettings {
+            workers: 4,
+            resync: Duration::from_secs(600),
+        },
+        metrics,
+        stop,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -6,10 +6,19 @@ pub mod conditions;
 pub mod events;
 pub mod finalizer;
 pub mod leader;
+pub mod runtime;
+pub mod selector;
+pub mod watched;
 
 use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// kubectl's copy of the applied manifest: large, and read by no controller.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The label tying an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {

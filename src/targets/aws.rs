@@ -7,12 +7,14 @@ use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::desired::Target;
 use super::plan::{IngressRule, Observed, OwnedRule, Peer, TargetGroupInfo, TargetState};
-use crate::aws::AwsClients;
+use crate::aws::{AwsClients, errors};
 
 /// Tag naming the binding (`namespace/name`) that owns a security group rule.
 pub const OWNER_TAG: &str = "causeway.dev/targetgroupbinding";
@@ -27,20 +29,13 @@ pub struct AwsCallError {
     pub message: String,
 }
 
-fn err<E, R>(
-    operation: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> AwsCallError
+fn err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     AwsCallError {
         operation,
-        code: e
-            .as_service_error()
-            .and_then(|s| s.code())
-            .map(str::to_string),
+        code: errors::code(&e).map(str::to_string),
         message: DisplayErrorContext(&e).to_string(),
     }
 }
@@ -77,9 +72,8 @@ pub async fn describe_target_group(
         {
             Ok(None)
         }
-        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ValidationError") => {
-            Ok(None)
-        }
+        // A malformed ARN or name names no target group.
+        Err(e) if errors::is_validation(&e) => Ok(None),
         Err(e) => Err(err("DescribeTargetGroups", e)),
     }
 }
@@ -234,16 +228,14 @@ pub async fn owned_rules(
         );
     }
     let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let resp = aws
-            .ec2
-            .describe_security_group_rules()
-            .set_filters(Some(filters.clone()))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| err("DescribeSecurityGroupRules", e))?;
+    let mut pages = aws
+        .ec2
+        .describe_security_group_rules()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    while let Some(resp) = pages.next().await {
+        let resp = resp.map_err(|e| err("DescribeSecurityGroupRules", e))?;
         for r in resp.security_group_rules() {
             if r.is_egress() == Some(true) {
                 continue;
@@ -277,10 +269,6 @@ pub async fn owned_rules(
                     peer,
                 },
             });
-        }
-        token = resp.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
         }
     }
     Ok(out)
@@ -323,12 +311,7 @@ pub async fn authorize(
         Ok(_) => Ok(()),
         // The same permission exists untagged (someone else's): it already allows the
         // traffic, and it is not ours to adopt or remove.
-        Err(e)
-            if e.as_service_error().and_then(|s| s.code())
-                == Some("InvalidPermission.Duplicate") =>
-        {
-            Ok(())
-        }
+        Err(e) if errors::has_code(&e, &["InvalidPermission.Duplicate"]) => Ok(()),
         Err(e) => Err(err("AuthorizeSecurityGroupIngress", e)),
     }
 }
@@ -348,13 +331,13 @@ pub async fn revoke(
     {
         Ok(_) => Ok(()),
         Err(e)
-            if matches!(
-                e.as_service_error().and_then(|s| s.code()),
-                Some(
-                    "InvalidPermission.NotFound"
-                        | "InvalidGroup.NotFound"
-                        | "InvalidSecurityGroupRuleId.NotFound"
-                )
+            if errors::is_not_found(
+                &e,
+                &[
+                    "InvalidPermission.NotFound",
+                    "InvalidGroup.NotFound",
+                    "InvalidSecurityGroupRuleId.NotFound",
+                ],
             ) =>
         {
             Ok(())

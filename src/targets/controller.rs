@@ -10,18 +10,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, Patch};
-use kube::runtime::controller::Action;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{info, warn};
 
 use super::aws::{self as tgaws, TargetGroupRef};
 use super::desired::{self, Desired, DesiredError, Inputs};
@@ -30,32 +28,76 @@ use super::plan::{
     plan_targets, validate_target_group,
 };
 use super::status::{Outcome, desired_status, reason};
-use super::watch::{
-    NodeFilter, ServiceIndex, prune_node, prune_service, prune_slice, slice_service,
-};
+use super::settings::TargetsSettings;
+use super::watch::{NodeFilter, ServiceIndex, slice_service};
 use super::{READINESS_GATE_PREFIX, readiness_gate};
-use crate::cli::TargetsArgs;
-use crate::controller::Context;
+use crate::context::Context;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
 use crate::k8s::conditions::SystemClock;
-use crate::k8s::events::EventRecorder;
-use crate::k8s::finalizer::{FinalizerEvent, TARGETS_FINALIZER, finalizer};
+use crate::k8s::finalizer::{TARGETS_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::runtime::watch::{Change, key_of, keep_all, reflect, split_key};
+use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
+use crate::k8s::{SERVICE_NAME_LABEL, watched};
 
 pub const CONTROLLER: &str = "target-group-binding";
 
+/// One variant per step that can fail; each keeps its source.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(transparent)]
-    Aws(#[from] tgaws::AwsCallError),
-    #[error("kubernetes: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("writing status: {0}")]
-    Status(#[from] crate::k8s::apply::ApplyError),
+    /// Fetch: the target group (DescribeTargetGroups, attributes).
+    #[error("reading the target group")]
+    TargetGroup(#[source] tgaws::AwsCallError),
+    /// Fetch: the Pods behind endpoints that wait for their readiness gate.
+    #[error("reading gated pods")]
+    Pods(#[source] kube::Error),
+    /// Observe: DescribeTargetHealth.
+    #[error("observing targets")]
+    Observe(#[source] tgaws::AwsCallError),
+    /// Apply: RegisterTargets / DeregisterTargets.
+    #[error("registering targets")]
+    Register(#[source] tgaws::AwsCallError),
+    /// Apply: the binding's security group rules.
+    #[error("syncing security group rules")]
+    Rules(#[source] tgaws::AwsCallError),
+    /// Desired: the networking rules, once the targets' security groups are known.
+    #[error("networking rules")]
+    Networking(#[source] plan::NetworkingError),
+    /// Apply: the pods' readiness-gate conditions.
+    #[error("setting readiness gates")]
+    Gates(#[source] kube::Error),
+    /// Status: writing the binding's status.
+    #[error("writing status")]
+    Status(#[source] crate::k8s::apply::ApplyError),
+    /// The finalizer (adding or removing it).
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// Cleanup: rules stay until the targets have drained.
     #[error("waiting for {0} draining targets before removing security group rules")]
     Draining(usize),
+}
+
+impl StepError for Error {
+    fn cause(&self) -> Cause {
+        match self {
+            Error::Draining(_) => Cause::NotReady(Duration::from_secs(5)),
+            Error::Networking(_) => Cause::InvalidSpec,
+            _ => Cause::Transient,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Error::TargetGroup(_) | Error::Observe(_) | Error::Register(_) | Error::Rules(_) => {
+                "aws"
+            }
+            Error::Networking(_) => "invalid",
+            Error::Pods(_) | Error::Gates(_) | Error::Status(_) | Error::Finalizer(_) => {
+                "kubernetes"
+            }
+            Error::Draining(_) => "draining",
+        }
+    }
 }
 
 /// A target group checked for one generation of a binding.
@@ -73,10 +115,106 @@ struct RulesSynced {
     at: Instant,
 }
 
+/// Bad input found by a step: reported on the binding, never retried unchanged.
+#[derive(Debug)]
+struct Invalid {
+    reason: &'static str,
+    message: String,
+}
+
+/// What the fetch step read for one binding.
+struct Fetched {
+    tg: Validated,
+    service: Option<Arc<Service>>,
+    slices: Vec<Arc<EndpointSlice>>,
+    nodes: Vec<Arc<Node>>,
+    /// Pods that are not Ready only because they wait for this binding's gate.
+    gated: HashSet<String>,
+    /// The Service port's named targetPort, for named networking ports.
+    target_port_name: Option<String>,
+}
+
+/// Desired (pure): the targets, and the networking rules checked before anything in AWS is
+/// touched, so a bad port changes nothing. `Err` is bad input and the nodes without a
+/// providerID (for the status).
+fn desired_state(b: &TargetGroupBinding, f: &Fetched) -> Result<Desired, (Invalid, Vec<String>)> {
+    let ip_family = match f.tg.info.ip_address_type.as_deref() {
+        Some("ipv6") => TargetGroupIpAddressType::Ipv6,
+        _ => b
+            .spec
+            .ip_address_type
+            .unwrap_or(TargetGroupIpAddressType::Ipv4),
+    };
+    let inputs = Inputs {
+        target_type: f.tg.target_type,
+        ip_family,
+        service_name: &b.spec.service_ref.name,
+        service_port: &b.spec.service_ref.port,
+        node_selector: b.spec.node_selector.as_ref(),
+        gated_pods: &f.gated,
+    };
+    let desired = desired::desired_targets(
+        &inputs,
+        f.service.as_deref(),
+        f.slices.iter().map(|s| s.as_ref()),
+        &f.nodes,
+    )
+    .map_err(|e| {
+        let why = match e {
+            DesiredError::ServiceNotFound(_) => reason::SERVICE_NOT_FOUND,
+            DesiredError::PortNotFound { .. } => reason::PORT_NOT_FOUND,
+            DesiredError::NoNodePort { .. } => reason::NO_NODE_PORT,
+            DesiredError::InvalidNodeSelector(_) => reason::INVALID_NODE_SELECTOR,
+        };
+        (
+            Invalid {
+                reason: why,
+                message: e.to_string(),
+            },
+            Vec::new(),
+        )
+    })?;
+    if let Err(e) = desired_rules(
+        b.spec.networking.as_ref(),
+        f.tg.target_type,
+        f.target_port_name.as_deref(),
+        desired.port,
+        &BTreeSet::new(),
+    ) {
+        return Err((
+            Invalid {
+                reason: reason::INVALID_NETWORKING,
+                message: e.to_string(),
+            },
+            desired.nodes_without_provider_id,
+        ));
+    }
+    Ok(desired)
+}
+
+/// Status (pure): the counts after apply, and how many desired targets are healthy.
+fn synced_outcome(desired: &Desired, observed: &Observed) -> (Outcome, i32) {
+    let registered = observed
+        .values()
+        .filter(|s| **s != TargetState::Draining && **s != TargetState::Unused)
+        .count() as i32;
+    let healthy = observed
+        .iter()
+        .filter(|(t, s)| **s == TargetState::Healthy && desired.targets.contains(*t))
+        .count() as i32;
+    (
+        Outcome::Synced {
+            registered,
+            healthy,
+        },
+        healthy,
+    )
+}
+
 pub struct Reconciler {
     ctx: Arc<Context>,
-    args: TargetsArgs,
-    events: EventRecorder,
+    settings: TargetsSettings,
+    bindings: Store<TargetGroupBinding>,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
@@ -129,19 +267,24 @@ impl Reconciler {
             (None, Some(n)) => (TargetGroupRef::Name(n), n),
             (None, None) => return Ok(Err(TargetGroupError::NotFound("<unset>".into()))),
         };
-        let Some(info) = tgaws::describe_target_group(&self.ctx.aws, r).await? else {
+        let Some(info) = tgaws::describe_target_group(&self.ctx.aws, r)
+            .await
+            .map_err(Error::TargetGroup)?
+        else {
             return Ok(Err(TargetGroupError::NotFound(label.to_string())));
         };
         let target_type = match validate_target_group(
             &info,
             b.spec.target_type,
             b.spec.vpc_id.as_deref(),
-            self.args.vpc_id.as_deref().filter(|v| !v.is_empty()),
+            self.settings.vpc_id.as_deref(),
         ) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let deregistration_delay = tgaws::deregistration_delay(&self.ctx.aws, &info.arn).await?;
+        let deregistration_delay = tgaws::deregistration_delay(&self.ctx.aws, &info.arn)
+            .await
+            .map_err(Error::TargetGroup)?;
         let v = Validated {
             generation,
             info,
@@ -177,7 +320,7 @@ impl Reconciler {
                 let Some(name) = ep.target_ref.as_ref().and_then(|r| r.name.as_deref()) else {
                     continue;
                 };
-                let Some(pod) = pods.get_opt(name).await? else {
+                let Some(pod) = pods.get_opt(name).await.map_err(Error::Pods)? else {
                     continue;
                 };
                 if pod_waits_only_for_gate(&pod, gate) {
@@ -188,7 +331,58 @@ impl Reconciler {
         Ok(out)
     }
 
-    async fn apply(&self, b: Arc<TargetGroupBinding>) -> Result<Action, Error> {
+    /// fetch → desired (pure) → observe → plan (pure) → apply → status.
+    async fn apply(&self, b: Arc<TargetGroupBinding>) -> Result<Next, Error> {
+        let api: Api<TargetGroupBinding> =
+            Api::namespaced(self.ctx.client.clone(), &b.namespace().unwrap_or_default());
+        let fetched = match self.fetch(&b).await? {
+            Ok(f) => f,
+            Err(invalid) => return self.invalid(&b, &api, invalid, &[]).await,
+        };
+        let desired = match desired_state(&b, &fetched) {
+            Ok(d) => d,
+            Err((invalid, nodes_without_provider_id)) => {
+                return self
+                    .invalid(&b, &api, invalid, &nodes_without_provider_id)
+                    .await;
+            }
+        };
+        let mut observed = tgaws::describe_target_health(&self.ctx.aws, &fetched.tg.info.arn)
+            .await
+            .map_err(Error::Observe)?;
+        let plan = self.plan(&b, &desired, &observed);
+        self.apply_targets(&b, &fetched, &plan, &mut observed).await?;
+        self.sync_rules(&b, &fetched.tg, &desired, fetched.target_port_name.as_deref())
+            .await?;
+        let gates_pending = self.apply_gates(&b, &fetched, &desired, &observed).await?;
+        let (outcome, healthy) = synced_outcome(&desired, &observed);
+        self.write_status(&b, &api, &outcome, &desired.nodes_without_provider_id)
+            .await?;
+        self.lock_failures().remove(&b.uid().unwrap_or_default());
+
+        let waiting = gates_pending > 0
+            || healthy < desired.targets.len() as i32
+            || !plan.deregister.is_empty();
+        Ok(if !desired.nodes_without_provider_id.is_empty() {
+            // A node may get its providerID from the cloud provider a little later.
+            Next::After(self.backoff(&b))
+        } else if waiting {
+            // "Not ready yet": new targets turn healthy, draining ones go, within seconds.
+            Next::After(if gates_pending > 0 {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_secs(15)
+                    .min(Duration::from_secs(fetched.tg.deregistration_delay.max(1)))
+            })
+        } else {
+            // The runtime's resync looks again.
+            Next::AwaitChange
+        })
+    }
+
+    /// Fetch: the validated target group, the Service, its EndpointSlices, the Nodes and the
+    /// Pods that wait for this binding's readiness gate. `Ok(Err(_))` is bad input.
+    async fn fetch(&self, b: &TargetGroupBinding) -> Result<Result<Fetched, Invalid>, Error> {
         // An empty cache would look like "no endpoints" and deregister everything.
         let _ = tokio::join!(
             self.services.wait_until_ready(),
@@ -196,8 +390,7 @@ impl Reconciler {
             self.nodes.wait_until_ready()
         );
         let ns = b.namespace().unwrap_or_default();
-        let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &ns);
-        let tg = match self.target_group(&b).await? {
+        let tg = match self.target_group(b).await? {
             Ok(v) => v,
             Err(e) => {
                 let why = match e {
@@ -208,57 +401,26 @@ impl Reconciler {
                         reason::UNSUPPORTED_TARGET_TYPE
                     }
                 };
-                return self.invalid(&b, &api, why, e.to_string(), &[]).await;
+                return Ok(Err(Invalid {
+                    reason: why,
+                    message: e.to_string(),
+                }));
             }
         };
-        let svc_name = b.spec.service_ref.name.clone();
-        let service = self.services.get(&ObjectRef::new(&svc_name).within(&ns));
+        let svc_name = &b.spec.service_ref.name;
+        let service = self.services.get(&ObjectRef::new(svc_name).within(&ns));
         let slices: Vec<Arc<EndpointSlice>> = self
             .slices
             .state()
             .into_iter()
-            .filter(|s| slice_service(s).is_some_and(|(sns, sn)| sns == ns && sn == svc_name))
+            .filter(|s| slice_service(s).is_some_and(|(sns, sn)| sns == ns && sn == *svc_name))
             .collect();
-        let nodes = self.nodes.state();
-        let gate = readiness_gate(&b.name_any());
         let gated = if tg.target_type == TargetType::Ip {
-            self.gated_pods(&ns, &gate, &slices).await?
+            self.gated_pods(&ns, &readiness_gate(&b.name_any()), &slices)
+                .await?
         } else {
             HashSet::new()
         };
-        let ip_family = match tg.info.ip_address_type.as_deref() {
-            Some("ipv6") => TargetGroupIpAddressType::Ipv6,
-            _ => b
-                .spec
-                .ip_address_type
-                .unwrap_or(TargetGroupIpAddressType::Ipv4),
-        };
-        let inputs = Inputs {
-            target_type: tg.target_type,
-            ip_family,
-            service_name: &svc_name,
-            service_port: &b.spec.service_ref.port,
-            node_selector: b.spec.node_selector.as_ref(),
-            gated_pods: &gated,
-        };
-        let desired = match desired::desired_targets(
-            &inputs,
-            service.as_deref(),
-            slices.iter().map(|s| s.as_ref()),
-            &nodes,
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                let why = match e {
-                    DesiredError::ServiceNotFound(_) => reason::SERVICE_NOT_FOUND,
-                    DesiredError::PortNotFound { .. } => reason::PORT_NOT_FOUND,
-                    DesiredError::NoNodePort { .. } => reason::NO_NODE_PORT,
-                    DesiredError::InvalidNodeSelector(_) => reason::INVALID_NODE_SELECTOR,
-                };
-                return self.invalid(&b, &api, why, e.to_string(), &[]).await;
-            }
-        };
-        // Validate networking before touching AWS, so a bad port changes nothing.
         let target_port_name = service
             .as_deref()
             .and_then(|s| desired::find_service_port(s, &b.spec.service_ref.port))
@@ -266,107 +428,93 @@ impl Reconciler {
                 Some(IntOrString::String(n)) => Some(n.clone()),
                 _ => None,
             });
-        if let Err(e) = desired_rules(
-            b.spec.networking.as_ref(),
-            tg.target_type,
-            target_port_name.as_deref(),
-            desired.port,
-            &BTreeSet::new(),
-        ) {
-            return self
-                .invalid(
-                    &b,
-                    &api,
-                    reason::INVALID_NETWORKING,
-                    e.to_string(),
-                    &desired.nodes_without_provider_id,
-                )
-                .await;
-        }
+        Ok(Ok(Fetched {
+            tg,
+            service,
+            slices,
+            nodes: self.nodes.state(),
+            gated,
+            target_port_name,
+        }))
+    }
 
-        let arn = tg.info.arn.clone();
-        let mut observed = tgaws::describe_target_health(&self.ctx.aws, &arn).await?;
-        let plan = if b.spec.multi_cluster_target_group {
-            let mut ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
-            let mine = ours.entry(b.uid().unwrap_or_default()).or_default();
-            mine.extend(desired.targets.iter().cloned());
-            let visible: Observed = observed
-                .iter()
-                .filter(|(t, _)| mine.contains(*t))
-                .map(|(t, s)| (t.clone(), *s))
-                .collect();
-            let plan = plan_targets(&desired.targets, &visible);
-            for t in plan.deregister.iter().flatten() {
-                mine.remove(t);
-            }
-            plan
-        } else {
-            plan_targets(&desired.targets, &observed)
-        };
-        let key = Self::owner(&b);
+    /// Plan: what to register and deregister. A multi-cluster target group is planned over
+    /// the targets this process registered only.
+    fn plan(&self, b: &TargetGroupBinding, desired: &Desired, observed: &Observed) -> plan::TargetPlan {
+        if !b.spec.multi_cluster_target_group {
+            return plan_targets(&desired.targets, observed);
+        }
+        let mut ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = ours.entry(b.uid().unwrap_or_default()).or_default();
+        mine.extend(desired.targets.iter().cloned());
+        let visible: Observed = observed
+            .iter()
+            .filter(|(t, _)| mine.contains(*t))
+            .map(|(t, s)| (t.clone(), *s))
+            .collect();
+        let plan = plan_targets(&desired.targets, &visible);
+        for t in plan.deregister.iter().flatten() {
+            mine.remove(t);
+        }
+        plan
+    }
+
+    /// Apply: deregister, then register, in batches; `observed` follows.
+    async fn apply_targets(
+        &self,
+        b: &TargetGroupBinding,
+        fetched: &Fetched,
+        plan: &plan::TargetPlan,
+        observed: &mut Observed,
+    ) -> Result<(), Error> {
+        let arn = &fetched.tg.info.arn;
+        let key = Self::owner(b);
         for batch in &plan.deregister {
-            tgaws::deregister(&self.ctx.aws, &arn, batch).await?;
+            tgaws::deregister(&self.ctx.aws, arn, batch)
+                .await
+                .map_err(Error::Register)?;
             info!(binding = %key, op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
             for t in batch {
                 observed.insert(t.clone(), TargetState::Draining);
             }
         }
         for batch in &plan.register {
-            tgaws::register(&self.ctx.aws, &arn, batch).await?;
+            tgaws::register(&self.ctx.aws, arn, batch)
+                .await
+                .map_err(Error::Register)?;
             info!(binding = %key, op = "RegisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
             for t in batch {
                 observed.insert(t.clone(), TargetState::Initial);
             }
         }
+        Ok(())
+    }
 
-        self.sync_rules(&b, &tg, &desired, target_port_name.as_deref())
-            .await?;
-
-        // Readiness gates: a gated pod's condition turns True once its target is healthy.
-        let mut gates_pending = 0;
+    /// Apply: a gated pod's condition turns True once its target is healthy. Returns how many
+    /// gated pods still wait.
+    async fn apply_gates(
+        &self,
+        b: &TargetGroupBinding,
+        fetched: &Fetched,
+        desired: &Desired,
+        observed: &Observed,
+    ) -> Result<usize, Error> {
+        let ns = b.namespace().unwrap_or_default();
+        let gate = readiness_gate(&b.name_any());
+        let mut pending = 0;
         for (target, pod) in &desired.pods {
-            if !gated.contains(pod) {
+            if !fetched.gated.contains(pod) {
                 continue;
             }
             if observed.get(target) == Some(&TargetState::Healthy) {
-                set_pod_gate(&self.ctx.client, &ns, pod, &gate).await?;
+                set_pod_gate(&self.ctx.client, &ns, pod, &gate)
+                    .await
+                    .map_err(Error::Gates)?;
             } else {
-                gates_pending += 1;
+                pending += 1;
             }
         }
-
-        let registered = observed
-            .values()
-            .filter(|s| **s != TargetState::Draining && **s != TargetState::Unused)
-            .count() as i32;
-        let healthy = observed
-            .iter()
-            .filter(|(t, s)| **s == TargetState::Healthy && desired.targets.contains(*t))
-            .count() as i32;
-        let outcome = Outcome::Synced {
-            registered,
-            healthy,
-        };
-        self.write_status(&b, &api, &outcome, &desired.nodes_without_provider_id)
-            .await?;
-        self.lock_failures().remove(&b.uid().unwrap_or_default());
-
-        let waiting = gates_pending > 0
-            || healthy < desired.targets.len() as i32
-            || !plan.deregister.is_empty();
-        Ok(if !desired.nodes_without_provider_id.is_empty() {
-            // A node may get its providerID from the cloud provider a little later.
-            Action::requeue(self.backoff(&b))
-        } else if waiting {
-            // "Not ready yet": new targets turn healthy, draining ones go, within seconds.
-            Action::requeue(if gates_pending > 0 {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_secs(15).min(Duration::from_secs(tg.deregistration_delay.max(1)))
-            })
-        } else {
-            Action::requeue(jitter(self.args.resync))
-        })
+        Ok(pending)
     }
 
     /// Authorises the binding's networking rules on the targets' security groups and
@@ -385,7 +533,7 @@ impl Reconciler {
             .as_ref()
             .is_some_and(|n| !n.ingress.is_empty());
         let groups = if has_rules {
-            self.security_groups(&desired.instance_ids).await?
+            self.security_groups(&desired.instance_ids).await.map_err(Error::Rules)?
         } else {
             BTreeSet::new()
         };
@@ -396,22 +544,26 @@ impl Reconciler {
             desired.port,
             &groups,
         )
-        .unwrap_or_default();
+        .map_err(Error::Networking)?;
         {
             let synced = self.rules.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = synced.get(&uid)
                 && s.rules == want
-                && s.at.elapsed() < self.args.resync
+                && s.at.elapsed() < self.settings.resync
             {
                 return Ok(());
             }
         }
         let owner = Self::owner(b);
         let cluster = &self.ctx.cluster_name;
-        let owned = tgaws::owned_rules(&self.ctx.aws, cluster, &owner, &BTreeSet::new()).await?;
+        let owned = tgaws::owned_rules(&self.ctx.aws, cluster, &owner, &BTreeSet::new())
+            .await
+            .map_err(Error::Rules)?;
         let rp = plan_rules(&want, &owned);
         for rule in &rp.authorize {
-            tgaws::authorize(&self.ctx.aws, cluster, &owner, rule).await?;
+            tgaws::authorize(&self.ctx.aws, cluster, &owner, rule)
+                .await
+                .map_err(Error::Rules)?;
         }
         revoke_all(&self.ctx, &rp.revoke).await?;
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -425,7 +577,10 @@ impl Reconciler {
     }
 
     /// Security groups of the given instances; each instance is described once.
-    async fn security_groups(&self, ids: &BTreeSet<String>) -> Result<BTreeSet<String>, Error> {
+    async fn security_groups(
+        &self,
+        ids: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, tgaws::AwsCallError> {
         let missing: Vec<String> = {
             let cache = self.instance_sgs.lock().unwrap_or_else(|e| e.into_inner());
             ids.iter()
@@ -462,14 +617,17 @@ impl Reconciler {
         jitter(Duration::from_secs(secs))
     }
 
+    /// Bad input: a condition and (once) an Event. A missing target group may still be
+    /// created in AWS, which no watch shows, so that one is looked at again with backoff; the
+    /// rest waits for a change to the binding, its Service, EndpointSlices or Nodes.
     async fn invalid(
         &self,
         b: &TargetGroupBinding,
         api: &Api<TargetGroupBinding>,
-        why: &'static str,
-        message: String,
+        invalid: Invalid,
         nodes_without_provider_id: &[String],
-    ) -> Result<Action, Error> {
+    ) -> Result<Next, Error> {
+        let Invalid { reason: why, message } = invalid;
         warn!(binding = %Self::owner(b), reason = why, %message, "binding cannot be reconciled");
         let outcome = Outcome::Invalid {
             reason: why,
@@ -479,9 +637,13 @@ impl Reconciler {
             .write_status(b, api, &outcome, nodes_without_provider_id)
             .await?
         {
-            self.events.warn(&b.object_ref(&()), why, message).await;
+            self.ctx.events.warn(&b.object_ref(&()), why, message).await;
         }
-        Ok(Action::requeue(self.backoff(b)))
+        Ok(if why == reason::TARGET_GROUP_NOT_FOUND {
+            Next::After(self.backoff(b))
+        } else {
+            Next::AwaitChange
+        })
     }
 
     /// Writes status when it changed; returns whether it did.
@@ -510,9 +672,12 @@ impl Reconciler {
             &SystemClock,
         );
         if changed {
-            crate::k8s::apply::apply_status(api, &b.name_any(), &status).await?;
+            crate::k8s::apply::apply_status(api, &b.name_any(), &status)
+                .await
+                .map_err(Error::Status)?;
             if !before && !nodes_without_provider_id.is_empty() {
-                self.events
+                self.ctx
+                    .events
                     .warn(
                         &b.object_ref(&()),
                         reason::NODE_WITHOUT_PROVIDER_ID,
@@ -529,16 +694,18 @@ impl Reconciler {
 
     /// Deletion: deregister every target, then (once draining is over, bounded by the
     /// deregistration delay) remove the security group rules this binding added.
-    async fn cleanup(&self, b: Arc<TargetGroupBinding>) -> Result<Action, Error> {
+    async fn cleanup(&self, b: &TargetGroupBinding) -> Result<(), Error> {
         let uid = b.uid().unwrap_or_default();
-        let arn = match self.target_group(&b).await? {
+        let arn = match self.target_group(b).await? {
             Ok(v) => Some((v.info.arn, v.deregistration_delay)),
             // Never registered anything there (missing, foreign or mismatched): nothing to undo.
             Err(_) => None,
         };
         let mut draining = 0;
         if let Some((arn, delay)) = &arn {
-            let mut observed: Observed = tgaws::describe_target_health(&self.ctx.aws, arn).await?;
+            let mut observed: Observed = tgaws::describe_target_health(&self.ctx.aws, arn)
+                .await
+                .map_err(Error::Observe)?;
             if b.spec.multi_cluster_target_group {
                 let ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
                 let mine = ours.get(&uid).cloned().unwrap_or_default();
@@ -546,8 +713,10 @@ impl Reconciler {
             }
             let plan = plan_targets(&BTreeSet::new(), &observed);
             for batch in &plan.deregister {
-                tgaws::deregister(&self.ctx.aws, arn, batch).await?;
-                info!(binding = %Self::owner(&b), op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
+                tgaws::deregister(&self.ctx.aws, arn, batch)
+                    .await
+                    .map_err(Error::Register)?;
+                info!(binding = %Self::owner(b), op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
             }
             let deleting_for = b
                 .meta()
@@ -560,21 +729,24 @@ impl Reconciler {
                 })
                 .unwrap_or(0);
             if deleting_for < *delay as i64 {
-                let now = tgaws::describe_target_health(&self.ctx.aws, arn).await?;
+                let now = tgaws::describe_target_health(&self.ctx.aws, arn)
+                    .await
+                    .map_err(Error::Observe)?;
                 draining = now
                     .values()
                     .filter(|s| **s == TargetState::Draining)
                     .count();
             }
         }
-        let owner = Self::owner(&b);
+        let owner = Self::owner(b);
         let owned = tgaws::owned_rules(
             &self.ctx.aws,
             &self.ctx.cluster_name,
             &owner,
             &BTreeSet::new(),
         )
-        .await?;
+        .await
+        .map_err(Error::Rules)?;
         if !owned.is_empty() && draining > 0 {
             return Err(Error::Draining(draining));
         }
@@ -590,7 +762,7 @@ impl Reconciler {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&uid);
-        Ok(Action::await_change())
+        Ok(())
     }
 }
 
@@ -600,7 +772,9 @@ async fn revoke_all(ctx: &Context, revoke: &[(String, String)]) -> Result<(), Er
         by_group.entry(g).or_default().push(r.clone());
     }
     for (g, ids) in by_group {
-        tgaws::revoke(&ctx.aws, g, &ids).await?;
+        tgaws::revoke(&ctx.aws, g, &ids)
+            .await
+            .map_err(Error::Rules)?;
     }
     Ok(())
 }
@@ -623,7 +797,12 @@ pub fn pod_waits_only_for_gate(pod: &Pod, gate: &str) -> bool {
 }
 
 /// Sets the readiness-gate condition True on the pod's status (server-side apply).
-async fn set_pod_gate(client: &kube::Client, ns: &str, pod: &str, gate: &str) -> Result<(), Error> {
+async fn set_pod_gate(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    gate: &str,
+) -> Result<(), kube::Error> {
     debug_assert!(gate.starts_with(READINESS_GATE_PREFIX));
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let body = json!({
@@ -648,41 +827,48 @@ async fn set_pod_gate(client: &kube::Client, ns: &str, pod: &str, gate: &str) ->
     {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
-async fn reconcile(b: Arc<TargetGroupBinding>, r: Arc<Reconciler>) -> Result<Action, Error> {
-    let _timer = r.ctx.metrics.reconcile_started(CONTROLLER);
-    let ns = b.namespace().unwrap_or_default();
-    let api: Api<TargetGroupBinding> = Api::namespaced(r.ctx.client.clone(), &ns);
-    finalizer(&api, TARGETS_FINALIZER, b, |event| async {
-        match event {
-            FinalizerEvent::Apply(b) => r.apply(b).await,
-            FinalizerEvent::Cleanup(b) => r.cleanup(b).await,
+impl runtime::Reconciler for Reconciler {
+    type Error = Error;
+    const NAME: &'static str = CONTROLLER;
+
+    /// The finalizer is the only top-level action: a binding being deleted is cleaned up
+    /// (targets deregistered, rules revoked) before the finalizer goes; otherwise it is added
+    /// before anything is registered.
+    async fn reconcile(&self, key: &str) -> Result<Next, Error> {
+        let (ns, name) = split_key(key);
+        let Some(b) = self
+            .bindings
+            .get(&ObjectRef::new(name).within(ns.unwrap_or_default()))
+        else {
+            return Ok(Next::AwaitChange);
+        };
+        let api: Api<TargetGroupBinding> =
+            Api::namespaced(self.ctx.client.clone(), ns.unwrap_or_default());
+        let finalizer_err = |e: crate::k8s::finalizer::FinalizerError| Error::Finalizer(e.to_string());
+        if b.meta().deletion_timestamp.is_some() {
+            if has_finalizer(b.as_ref(), TARGETS_FINALIZER) {
+                self.cleanup(&b).await?;
+                remove_finalizer(&api, b.as_ref(), TARGETS_FINALIZER)
+                    .await
+                    .map_err(finalizer_err)?;
+            }
+            return Ok(Next::AwaitChange);
         }
-    })
-    .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
-}
-
-fn error_policy(b: Arc<TargetGroupBinding>, err: &Error, r: Arc<Reconciler>) -> Action {
-    let label = match err {
-        Error::Aws(_) => "aws",
-        Error::Kube(_) | Error::Status(_) | Error::Finalizer(_) => "kubernetes",
-        Error::Draining(_) => "draining",
-    };
-    r.ctx.metrics.reconcile_error(CONTROLLER, label);
-    if let Error::Draining(_) = err {
-        return Action::requeue(Duration::from_secs(5));
+        if !has_finalizer(b.as_ref(), TARGETS_FINALIZER) {
+            add_finalizer(&api, b.as_ref(), TARGETS_FINALIZER)
+                .await
+                .map_err(finalizer_err)?;
+        }
+        self.apply(b).await
     }
-    warn!(binding = %Reconciler::owner(&b), error = %err, "reconcile failed; retrying");
-    // Transient: back off with jitter.
-    Action::requeue(Duration::from_millis(2_000 + rand::random::<u64>() % 3_000))
+
+    fn keys(&self) -> Vec<String> {
+        self.bindings.state().iter().map(|b| key_of(b.as_ref())).collect()
+    }
 }
 
 fn api_for<K>(client: &kube::Client, ns: Option<&str>) -> Api<K>
@@ -695,128 +881,127 @@ where
     }
 }
 
-/// Runs the reconciler until `stop` flips.
-pub async fn run(ctx: Arc<Context>, args: TargetsArgs, stop: watch::Receiver<bool>) {
+/// Runs the reconciler until `stop` flips. One queue of binding keys: the bindings
+/// themselves, plus the bindings each Service, EndpointSlice or Node change affects, looked
+/// up in the index by Service.
+pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Receiver<bool>) {
     let client = ctx.client.clone();
-    let ns = args.namespace.clone().filter(|n| !n.is_empty());
+    let ns = settings.namespace.clone();
     let index = Arc::new(ServiceIndex::default());
-    let wc = || watcher::Config::default().any_semantic();
+    let queue = Arc::new(WorkQueue::new(Backoff {
+        initial: Duration::from_secs(2),
+        max: Duration::from_secs(60),
+    }));
+    let wc = watcher::Config::default;
 
-    let (bindings, bw) = reflector::store::<TargetGroupBinding>();
-    let binding_stream = {
-        let index = index.clone();
-        watcher(api_for::<TargetGroupBinding>(&client, ns.as_deref()), wc())
-            .default_backoff()
-            .modify(|b| b.managed_fields_mut().clear())
-            .reflect(bw)
-            .inspect_ok(move |ev| match ev {
-                watcher::Event::Apply(b) | watcher::Event::InitApply(b) => index.upsert(b),
-                watcher::Event::Delete(b) => index.remove(b),
-                _ => {}
-            })
-            .touched_objects()
+    let bindings = {
+        let (index, queue) = (index.clone(), queue.clone());
+        reflect(
+            api_for::<TargetGroupBinding>(&client, ns.as_deref()),
+            wc(),
+            keep_all,
+            move |c: Change<'_, TargetGroupBinding>| {
+                match &c {
+                    Change::Deleted(b) => {
+                        index.remove(b);
+                        queue.forget(&key_of(*b));
+                    }
+                    Change::Listed(b) | Change::Applied(b) => {
+                        index.upsert(b);
+                        queue.add(key_of(*b));
+                    }
+                }
+            },
+            stop.clone(),
+        )
+    };
+    let services = {
+        let (index, queue) = (index.clone(), queue.clone());
+        reflect(
+            api_for::<Service>(&client, ns.as_deref()),
+            wc(),
+            watched::targets_service,
+            move |c: Change<'_, Service>| {
+                let s = c.object();
+                for b in index.for_service(&s.namespace().unwrap_or_default(), &s.name_any()) {
+                    queue.add(ref_key(&b));
+                }
+            },
+            stop.clone(),
+        )
+    };
+    let slices = {
+        let (index, queue) = (index.clone(), queue.clone());
+        reflect(
+            api_for::<EndpointSlice>(&client, ns.as_deref()),
+            wc().labels(SERVICE_NAME_LABEL),
+            watched::targets_slice,
+            move |c: Change<'_, EndpointSlice>| {
+                if let Some((ns, name)) = slice_service(c.object()) {
+                    for b in index.for_service(&ns, &name) {
+                        queue.add(ref_key(&b));
+                    }
+                }
+            },
+            stop.clone(),
+        )
+    };
+    let nodes = {
+        let (index, queue) = (index.clone(), queue.clone());
+        let filter = NodeFilter::default();
+        reflect(
+            Api::<Node>::all(client.clone()),
+            wc(),
+            watched::targets_node,
+            move |c: Change<'_, Node>| {
+                if filter.changed(c.object()) {
+                    for b in index.instance_bindings() {
+                        queue.add(ref_key(&b));
+                    }
+                }
+            },
+            stop.clone(),
+        )
     };
 
-    let (services, sw) = reflector::store::<Service>();
-    let service_stream = watcher(api_for::<Service>(&client, ns.as_deref()), wc())
-        .default_backoff()
-        .modify(prune_service)
-        .reflect(sw)
-        .touched_objects();
-
-    let (slices, slw) = reflector::store::<EndpointSlice>();
-    let slice_stream = watcher(
-        api_for::<EndpointSlice>(&client, ns.as_deref()),
-        wc().labels(desired::SERVICE_NAME_LABEL),
-    )
-    .default_backoff()
-    .modify(prune_slice)
-    .reflect(slw)
-    .touched_objects();
-
-    let (nodes, nw) = reflector::store::<Node>();
-    let node_filter = Arc::new(NodeFilter::default());
-    let node_stream = watcher(Api::<Node>::all(client.clone()), wc())
-        .default_backoff()
-        .modify(prune_node)
-        .reflect(nw)
-        .touched_objects()
-        .try_filter(move |n| futures::future::ready(node_filter.changed(n)));
-
-    let events = EventRecorder::new(client.clone(), EventRecorder::reporter(None));
-    let resync = args.resync;
+    let mut stopped = stop.clone();
+    tokio::select! {
+        _ = bindings.wait_until_ready() => {}
+        _ = stopped.wait_for(|s| *s) => return,
+    }
+    info!(resync = ?settings.resync, namespace = ns.as_deref().unwrap_or("<all>"), "starting TargetGroupBinding reconciler");
+    let metrics = ctx.metrics.clone();
+    let resync = settings.resync;
     let r = Arc::new(Reconciler {
         ctx,
-        args,
-        events,
-        services: services.clone(),
-        slices: slices.clone(),
-        nodes: nodes.clone(),
+        settings,
+        bindings,
+        services,
+        slices,
+        nodes,
         target_groups: Mutex::new(HashMap::new()),
         rules: Mutex::new(HashMap::new()),
         instance_sgs: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
         ours: Mutex::new(HashMap::new()),
     });
-    info!(resync = ?resync, namespace = ns.as_deref().unwrap_or("<all>"), "starting TargetGroupBinding reconciler");
-
-    // One queue of binding references: the bindings themselves, plus the bindings each
-    // Service, EndpointSlice or Node change affects, looked up in the index.
-    let (i1, i2, i3) = (index.clone(), index.clone(), index.clone());
-    type Refs =
-        futures::stream::BoxStream<'static, Result<ObjectRef<TargetGroupBinding>, watcher::Error>>;
-    let expand = |s: futures::stream::BoxStream<
-        'static,
-        Result<Vec<ObjectRef<TargetGroupBinding>>, watcher::Error>,
-    >|
-     -> Refs {
-        s.map_ok(|refs| futures::stream::iter(refs.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
-    };
-    let queue = futures::stream::select_all(vec![
-        binding_stream.map_ok(|b| ObjectRef::from_obj(&b)).boxed(),
-        expand(
-            slice_stream
-                .map_ok(move |s| {
-                    slice_service(&s)
-                        .map(|(ns, name)| i1.for_service(&ns, &name))
-                        .unwrap_or_default()
-                })
-                .boxed(),
-        ),
-        expand(
-            service_stream
-                .map_ok(move |s| i2.for_service(&s.namespace().unwrap_or_default(), &s.name_any()))
-                .boxed(),
-        ),
-        expand(node_stream.map_ok(move |_| i3.instance_bindings()).boxed()),
-    ]);
-    let mut stop = stop;
-    kube::runtime::controller::applier(
-        |b, r| {
-            let span =
-                info_span!("reconcile", controller = CONTROLLER, object = %Reconciler::owner(&b));
-            Box::pin(reconcile(b, r).instrument(span))
-        },
-        error_policy,
+    runtime::run(
         r,
-        bindings,
         queue,
-        kube::runtime::controller::Config::default(),
+        RunSettings {
+            workers: 16,
+            resync,
+        },
+        metrics,
+        stop,
     )
-    .take_until(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            match e {
-                kube::runtime::controller::Error::QueueError(e) => {
-                    warn!(error = %e, "TargetGroupBinding watch failed; retrying")
-                }
-                other => tracing::debug!(error = %other, "reconcile"),
-            }
-        }
-    })
     .await;
 }
+
+fn ref_key(r: &ObjectRef<TargetGroupBinding>) -> String {
+    match &r.namespace {
+        Some(ns) => format!("{ns}/{}", r.name),
+        None => r.name.clone(),
+    }
+}
+

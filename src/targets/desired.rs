@@ -12,11 +12,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
+use crate::k8s::selector;
 
 /// Nodes with this label are never load-balancer targets (a Kubernetes convention).
 pub const EXCLUDE_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 /// The label an EndpointSlice carries naming its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use crate::k8s::SERVICE_NAME_LABEL;
 
 /// One registration: an instance id or an IP, and a port.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -112,37 +113,6 @@ fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
-/// Label selector semantics (matchLabels and matchExpressions).
-pub fn selector_matches(
-    sel: &LabelSelector,
-    labels: &BTreeMap<String, String>,
-) -> Result<bool, DesiredError> {
-    if let Some(ml) = &sel.match_labels
-        && ml.iter().any(|(k, v)| labels.get(k) != Some(v))
-    {
-        return Ok(false);
-    }
-    for e in sel.match_expressions.iter().flatten() {
-        let values = e.values.clone().unwrap_or_default();
-        let have = labels.get(&e.key);
-        let ok = match e.operator.as_str() {
-            "In" => have.is_some_and(|v| values.contains(v)),
-            "NotIn" => !have.is_some_and(|v| values.contains(v)),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            op => {
-                return Err(DesiredError::InvalidNodeSelector(format!(
-                    "unknown operator {op}"
-                )));
-            }
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Builds the desired targets. `nodes` are all nodes (instance mode, and to map ip
 /// targets' nodes to instances); `slices` are the Service's EndpointSlices.
 pub fn desired_targets<'a>(
@@ -225,14 +195,21 @@ pub fn desired_targets<'a>(
                 port: port_label(input.service_port),
             })?;
             out.port = Some(port);
+            // Checked once, before any node: an invalid selector selects no node, and is
+            // reported whatever the nodes.
+            let node_selector = input
+                .node_selector
+                .map(selector::parse)
+                .transpose()
+                .map_err(|e| DesiredError::InvalidNodeSelector(e.to_string()))?;
             let empty = BTreeMap::new();
             for node in nodes {
                 let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
                 if labels.contains_key(EXCLUDE_LB_LABEL) || !node_ready(node) {
                     continue;
                 }
-                if let Some(sel) = input.node_selector
-                    && !selector_matches(sel, labels)?
+                if let Some(sel) = &node_selector
+                    && !sel.matches(labels)
                 {
                     continue;
                 }
@@ -430,6 +407,40 @@ endpoints:
             ),
             Err(DesiredError::NoNodePort { .. })
         ));
+    }
+
+    #[test]
+    fn an_invalid_node_selector_is_an_error_whatever_the_nodes() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        let s = svc(SVC);
+        let gated = HashSet::new();
+        let port = IntOrString::Int(80);
+        let sel = LabelSelector {
+            match_labels: Some([("pool".to_string(), "db".to_string())].into()),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "pool".into(),
+                operator: "Like".into(),
+                values: Some(vec!["web".into()]),
+            }]),
+        };
+        let with_nodes = vec![node(
+            "a",
+            Some("aws:///us-east-1a/i-0a"),
+            &[("pool", "web")],
+            true,
+        )];
+        for nodes in [&[][..], &with_nodes[..]] {
+            let got = desired_targets(
+                &inputs(TargetType::Instance, &port, &gated, Some(&sel)),
+                Some(&s),
+                [],
+                nodes,
+            );
+            assert!(
+                matches!(&got, Err(DesiredError::InvalidNodeSelector(m)) if m.contains("Like")),
+                "{got:?}"
+            );
+        }
     }
 
     #[test]

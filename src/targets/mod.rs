@@ -14,6 +14,7 @@ pub mod aws;
 pub mod controller;
 pub mod desired;
 pub mod plan;
+pub mod settings;
 pub mod status;
 pub mod watch;
 pub mod webhook;

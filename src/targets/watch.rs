@@ -1,109 +1,18 @@
-//! Small caches: watches of Services, EndpointSlices and Nodes that keep only the fields
-//! the reconciler reads, and the index from a Service to the bindings that name it.
+//! The index from a Service to the bindings that name it, and the Node change filter. How
+//! the watched Services, EndpointSlices and Nodes are trimmed is in `crate::k8s::watched`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
-use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use super::desired::SERVICE_NAME_LABEL;
+use crate::k8s::SERVICE_NAME_LABEL;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::TargetType;
-
-/// Metadata worth keeping: identity and (optionally) labels. Everything else (annotations,
-/// managedFields, owner references) is dropped before caching.
-fn slim_meta(meta: &mut ObjectMeta, keep_labels: Option<&[&str]>) {
-    let labels = meta.labels.take().map(|l| match keep_labels {
-        Some(keys) => l
-            .into_iter()
-            .filter(|(k, _)| keys.contains(&k.as_str()))
-            .collect(),
-        None => l,
-    });
-    *meta = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        uid: meta.uid.take(),
-        resource_version: meta.resource_version.take(),
-        deletion_timestamp: meta.deletion_timestamp.take(),
-        labels: labels.filter(|l: &BTreeMap<String, String>| !l.is_empty()),
-        ..ObjectMeta::default()
-    };
-}
-
-/// Keeps ports, selector and type.
-pub fn prune_service(svc: &mut Service) {
-    slim_meta(&mut svc.metadata, Some(&[]));
-    svc.status = None;
-    if let Some(spec) = svc.spec.take() {
-        svc.spec = Some(ServiceSpec {
-            ports: spec.ports.map(|ps| {
-                ps.into_iter()
-                    .map(|mut p| {
-                        p.app_protocol = None;
-                        p
-                    })
-                    .collect()
-            }),
-            selector: spec.selector,
-            type_: spec.type_,
-            ..ServiceSpec::default()
-        });
-    }
-}
-
-/// Keeps address type, ports and per endpoint: first address, conditions, node, pod name.
-pub fn prune_slice(slice: &mut EndpointSlice) {
-    slim_meta(&mut slice.metadata, Some(&[SERVICE_NAME_LABEL]));
-    for ep in slice.endpoints.iter_mut().flatten() {
-        ep.addresses.truncate(1);
-        ep.deprecated_topology = None;
-        ep.hints = None;
-        ep.hostname = None;
-        ep.zone = None;
-        if let Some(r) = ep.target_ref.as_mut() {
-            r.namespace = None;
-            r.uid = None;
-            r.resource_version = None;
-            r.api_version = None;
-            r.field_path = None;
-        }
-    }
-    for p in slice.ports.iter_mut().flatten() {
-        p.app_protocol = None;
-    }
-}
-
-/// Keeps labels, providerID and the Ready condition's status: a Node is otherwise large
-/// (images, addresses, capacity) and its heartbeats change nothing we use.
-pub fn prune_node(node: &mut Node) {
-    slim_meta(&mut node.metadata, None);
-    let provider_id = node.spec.take().and_then(|s| s.provider_id);
-    node.spec = Some(NodeSpec {
-        provider_id,
-        ..NodeSpec::default()
-    });
-    let ready = node
-        .status
-        .take()
-        .and_then(|s| s.conditions)
-        .and_then(|cs| cs.into_iter().find(|c| c.type_ == "Ready"));
-    node.status = Some(NodeStatus {
-        conditions: ready.map(|c| {
-            vec![NodeCondition {
-                type_: c.type_,
-                status: c.status,
-                ..NodeCondition::default()
-            }]
-        }),
-        ..NodeStatus::default()
-    });
-}
 
 /// What of a Node matters to targets; a change to anything else triggers nothing.
 pub fn node_fingerprint(node: &Node) -> u64 {
@@ -265,7 +174,7 @@ mod tests {
                 "images": [{"names": ["x"]}]}
         }))
         .unwrap();
-        prune_node(&mut n);
+        crate::k8s::watched::targets_node(&mut n);
         assert!(n.metadata.annotations.is_none() && n.metadata.managed_fields.is_none());
         assert_eq!(
             n.spec.as_ref().unwrap().provider_id.as_deref(),
@@ -290,31 +199,5 @@ mod tests {
             .unwrap()
             .insert(super::super::desired::EXCLUDE_LB_LABEL.into(), "".into());
         assert!(f.changed(&n));
-    }
-
-    #[test]
-    fn pruned_slice_keeps_endpoints() {
-        let mut s: EndpointSlice = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "s", "namespace": "ns", "labels": {SERVICE_NAME_LABEL: "web", "x": "y"},
-                          "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u"}]},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "zone": "a",
-                           "targetRef": {"kind": "Pod", "name": "p", "namespace": "ns", "uid": "u"}}],
-            "ports": [{"name": "http", "port": 8080}]
-        }))
-        .unwrap();
-        prune_slice(&mut s);
-        assert_eq!(slice_service(&s), Some(("ns".into(), "web".into())));
-        assert!(s.metadata.owner_references.is_none());
-        assert_eq!(
-            s.endpoints.as_ref().unwrap()[0]
-                .target_ref
-                .as_ref()
-                .unwrap()
-                .name
-                .as_deref(),
-            Some("p")
-        );
-        assert!(s.endpoints.as_ref().unwrap()[0].zone.is_none());
     }
 }

@@ -38,9 +38,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
-use super::watch::prune_service;
+use crate::k8s::watched::targets_service as prune_service;
 use super::{INJECT_LABEL, readiness_gate};
-use crate::cli::TargetsArgs;
+use super::settings::WebhookSettings;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::TargetType;
 
@@ -116,15 +116,15 @@ fn secret_cert(s: &Secret) -> Option<WebhookCert> {
 
 /// The shared certificate: read from the Secret, or generated and stored by whichever
 /// replica gets there first.
-async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert, WebhookError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), &args.webhook_namespace);
-    if let Some(s) = api.get_opt(&args.webhook_secret).await?
+async fn ensure_cert(client: &Client, args: &WebhookSettings) -> Result<WebhookCert, WebhookError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &args.service_namespace);
+    if let Some(s) = api.get_opt(&args.secret).await?
         && let Some(c) = secret_cert(&s)
     {
         return Ok(c);
     }
-    let svc = &args.webhook_service;
-    let ns = &args.webhook_namespace;
+    let svc = &args.service;
+    let ns = &args.service_namespace;
     let mut names = vec![
         svc.clone(),
         format!("{svc}.{ns}"),
@@ -133,7 +133,7 @@ async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert,
         "localhost".to_string(),
     ];
     let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-    if let Some(host) = args.webhook_url.as_deref().and_then(url_host) {
+    if let Some(host) = args.url.as_deref().and_then(url_host) {
         match host
             .trim_matches(|c| c == '[' || c == ']')
             .parse::<IpAddr>()
@@ -153,7 +153,7 @@ async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert,
     .collect();
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some(args.webhook_secret.clone()),
+            name: Some(args.secret.clone()),
             namespace: Some(ns.clone()),
             labels: Some(
                 [(
@@ -172,7 +172,7 @@ async fn ensure_cert(client: &Client, args: &TargetsArgs) -> Result<WebhookCert,
         Ok(_) => Ok(cert),
         // Another replica won the race: use its certificate.
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let s = api.get(&args.webhook_secret).await?;
+            let s = api.get(&args.secret).await?;
             secret_cert(&s).ok_or_else(|| WebhookError::Cert("secret without a certificate".into()))
         }
         Err(e) => Err(e.into()),
@@ -192,20 +192,20 @@ fn url_host(url: &str) -> Option<String> {
 }
 
 /// The MutatingWebhookConfiguration we own.
-pub fn webhook_configuration(args: &TargetsArgs, ca_pem: &str) -> MutatingWebhookConfiguration {
+pub fn webhook_configuration(args: &WebhookSettings, ca_pem: &str) -> MutatingWebhookConfiguration {
     let client_config = WebhookClientConfig {
         ca_bundle: Some(ByteString(ca_pem.as_bytes().to_vec())),
-        url: args.webhook_url.clone(),
-        service: args.webhook_url.is_none().then(|| ServiceReference {
-            namespace: args.webhook_namespace.clone(),
-            name: args.webhook_service.clone(),
+        url: args.url.clone(),
+        service: args.url.is_none().then(|| ServiceReference {
+            namespace: args.service_namespace.clone(),
+            name: args.service.clone(),
             path: Some(PATH.to_string()),
             port: Some(443),
         }),
     };
     MutatingWebhookConfiguration {
         metadata: ObjectMeta {
-            name: Some(args.webhook_configuration_name.clone()),
+            name: Some(args.configuration_name.clone()),
             labels: Some(
                 [(
                     "app.kubernetes.io/managed-by".to_string(),
@@ -398,20 +398,20 @@ fn tls_acceptor(cert: &WebhookCert) -> Result<TlsAcceptor, WebhookError> {
 /// Returns the bound address; the server runs until `stop` flips.
 pub async fn start(
     client: Client,
-    args: TargetsArgs,
+    args: WebhookSettings,
     bindings: Store<TargetGroupBinding>,
     stop: watch::Receiver<bool>,
 ) -> Result<SocketAddr, WebhookError> {
     let cert = ensure_cert(&client, &args).await?;
     let acceptor = tls_acceptor(&cert)?;
-    let listener = TcpListener::bind(args.webhook_addr)
+    let listener = TcpListener::bind(args.addr)
         .await
         .map_err(|source| WebhookError::Bind {
-            addr: args.webhook_addr,
+            addr: args.addr,
             source,
         })?;
     let local = listener.local_addr().map_err(|source| WebhookError::Bind {
-        addr: args.webhook_addr,
+        addr: args.addr,
         source,
     })?;
 
@@ -499,7 +499,7 @@ pub async fn start(
     let mwc_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     crate::k8s::apply::apply(&mwc_api, &webhook_configuration(&args, &cert.ca_pem)).await?;
     let _ = services.wait_until_ready().await;
-    info!(addr = %local, configuration = %args.webhook_configuration_name, "serving the pod readiness-gate webhook");
+    info!(addr = %local, configuration = %args.configuration_name, "serving the pod readiness-gate webhook");
     Ok(local)
 }
 

@@ -16,6 +16,8 @@ struct Inner {
     requires_leadership: bool,
     caches_synced: AtomicBool,
     leadership_known: AtomicBool,
+    /// Set when a reconciler died: the process is about to exit and must not look ready.
+    failed: AtomicBool,
 }
 
 impl Readiness {
@@ -25,6 +27,7 @@ impl Readiness {
                 requires_leadership,
                 caches_synced: AtomicBool::new(false),
                 leadership_known: AtomicBool::new(false),
+                failed: AtomicBool::new(false),
             }),
         }
     }
@@ -37,12 +40,20 @@ impl Readiness {
         self.inner.leadership_known.store(true, Ordering::Release);
     }
 
+    /// A reconciler died: not ready from now on.
+    pub fn mark_failed(&self) {
+        self.inner.failed.store(true, Ordering::Release);
+    }
+
     pub fn is_ready(&self) -> bool {
         self.status().is_ok()
     }
 
     /// `Err` carries the short reason shown by `/readyz`.
     pub fn status(&self) -> Result<(), &'static str> {
+        if self.inner.failed.load(Ordering::Acquire) {
+            return Err("a reconciler died");
+        }
         if !self.inner.caches_synced.load(Ordering::Acquire) {
             return Err("caches not synced");
         }
@@ -65,6 +76,14 @@ mod tests {
         assert!(!readiness.is_ready());
         readiness.clone().mark_caches_synced();
         assert!(readiness.is_ready());
+    }
+
+    #[test]
+    fn a_dead_reconciler_makes_it_unready_for_good() {
+        let readiness = Readiness::new(false);
+        readiness.mark_caches_synced();
+        readiness.mark_failed();
+        assert_eq!(readiness.status(), Err("a reconciler died"));
     }
 
     #[test]

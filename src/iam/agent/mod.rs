@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pods;
 pub mod resolve;
 pub mod run;
+pub mod settings;
 pub mod sts;
 pub mod upstream;
 pub mod watch;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use crate::iam::role::RoleRef;
+use crate::k8s::selector;
 
 pub const ROLE_ANNOTATION: &str = "iam.amazonaws.com/role";
 pub const EXTERNAL_ID_ANNOTATION: &str = "iam.amazonaws.com/external-id";
@@ -224,27 +225,6 @@ pub fn allowed_roles(raw: &str, base_arn: &str) -> Result<Vec<String>, Denial> {
         .collect())
 }
 
-/// Kubernetes label-selector semantics (matchLabels AND matchExpressions).
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    if let Some(ml) = &selector.match_labels
-        && !ml.iter().all(|(k, v)| labels.get(k) == Some(v))
-    {
-        return false;
-    }
-    selector.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        let value = labels.get(&e.key);
-        match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            // An operator we do not know selects nothing: fail closed.
-            _ => false,
-        }
-    })
-}
-
 fn binding_selects(b: &BindingInfo, pod: &PodInfo) -> bool {
     if b.service_account.is_none() && b.pod_selector.is_none() {
         return false;
@@ -254,7 +234,8 @@ fn binding_selects(b: &BindingInfo, pod: &PodInfo) -> bool {
         .is_none_or(|sa| *sa == pod.service_account)
         && b.pod_selector
             .as_ref()
-            .is_none_or(|s| selector_matches(s, &pod.labels))
+            // An invalid selector selects no pod (fail closed).
+            .is_none_or(|s| selector::matches(s, &pod.labels).unwrap_or(false))
 }
 
 /// The pod's role: its `iam.amazonaws.com/role` annotation (kube2iam's way) wins, then
@@ -464,6 +445,27 @@ mod tests {
         tiered.labels.insert("tier".into(), "web".into());
         assert_eq!(
             resolve(&tiered, None, &[by_labels], &policy()),
+            Err(Denial::NotBound)
+        );
+    }
+
+    #[test]
+    fn an_invalid_pod_selector_selects_no_pod() {
+        let bad = BindingInfo {
+            name: "bad".into(),
+            role: "reader".into(),
+            pod_selector: Some(LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "app".into(),
+                    operator: "Matches".into(),
+                    values: Some(vec!["uploader".into()]),
+                }]),
+            }),
+            ..BindingInfo::default()
+        };
+        assert_eq!(
+            resolve(&pod(), None, &[bad], &policy()),
             Err(Denial::NotBound)
         );
     }

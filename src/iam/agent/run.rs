@@ -17,7 +17,7 @@ use super::sts::{StsAdapter, discover_base_arn};
 use super::upstream::Upstream;
 use super::{Agent, AgentConfig};
 use crate::aws::AwsClients;
-use crate::cli::AgentArgs;
+use super::settings::{AgentSettings, IptablesSettings};
 use crate::k8s::events::EventRecorder;
 use crate::telemetry::{self, Metrics, Readiness};
 
@@ -44,14 +44,14 @@ pub enum AgentError {
 }
 
 /// Removes our DNAT rule; the documented way to uninstall the agent from a node.
-pub fn cleanup_iptables(args: &AgentArgs) -> Result<usize, AgentError> {
+pub fn cleanup_iptables(settings: &IptablesSettings) -> Result<usize, AgentError> {
     let iptables = Iptables {
-        bin: args.iptables_bin.clone(),
+        bin: settings.bin.clone(),
     };
-    Ok(iptables.cleanup(&args.iptables_interface)?)
+    Ok(iptables.cleanup(&settings.interface)?)
 }
 
-pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
+pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
     let node_name = args
         .node_name
         .clone()
@@ -96,26 +96,26 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
         })?
         .port();
 
-    if args.iptables {
+    if args.iptables.enabled {
         let node_ip = args.node_ip.ok_or_else(|| {
             AgentError::Config("--iptables needs --node-ip (CAUSEWAY_NODE_IP)".into())
         })?;
         let rule = Rule {
-            interface: args.iptables_interface.clone(),
+            interface: args.iptables.interface.clone(),
             node_ip,
             port,
         };
         let changed = Iptables {
-            bin: args.iptables_bin.clone(),
+            bin: args.iptables.bin.clone(),
         }
         .ensure(&rule)?;
         info!(interface = %rule.interface, destination = %format!("{node_ip}:{port}"), changed, "metadata DNAT rule in place");
     }
 
-    let client = crate::k8s::client(args.kube.kubeconfig.as_deref())
+    let client = crate::k8s::client(args.kubeconfig.as_deref())
         .await
         .map_err(|e| AgentError::Kube(e.to_string()))?;
-    let aws = AwsClients::new(&args.aws.settings(), metrics.clone())
+    let aws = AwsClients::new(&args.aws, metrics.clone())
         .await
         .map_err(|e| AgentError::Aws(e.to_string()))?;
     let base_arn = match args.base_role_arn.clone() {

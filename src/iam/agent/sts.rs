@@ -3,30 +3,30 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sts::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::future::BoxFuture;
 
 use super::credentials::{AssumeRequest, AssumeRole, Credentials, StsFault};
+use crate::aws::errors;
 
 pub struct StsAdapter {
     pub sts: aws_sdk_sts::Client,
 }
 
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    err: SdkError<E, R>,
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E, HttpResponse>,
 ) -> StsFault {
     let message = DisplayErrorContext(&err).to_string();
-    match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StsFault::Unreachable(message),
-        SdkError::ServiceError(service) => match service.err().code() {
-            Some("AccessDenied" | "AccessDeniedException") => StsFault::AccessDenied(message),
-            Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => {
-                StsFault::Throttled(message)
-            }
-            _ => StsFault::Other(message),
-        },
-        _ => StsFault::Other(message),
+    if errors::is_transport(&err) {
+        StsFault::Unreachable(message)
+    } else if errors::has_code(&err, &["AccessDenied", "AccessDeniedException"]) {
+        StsFault::AccessDenied(message)
+    } else if errors::is_throttling(&err) {
+        StsFault::Throttled(message)
+    } else {
+        StsFault::Other(message)
     }
 }
 

@@ -18,8 +18,17 @@ use super::Agent;
 use super::pods::pod_info;
 use super::resolve::{ALLOWED_ROLES_ANNOTATION, BindingInfo, PodInfo};
 use crate::crd::IamRoleBinding;
+use crate::k8s::selector;
 
 fn binding_info(b: &IamRoleBinding) -> BindingInfo {
+    if let Some(Err(e)) = b.spec.pod_selector.as_ref().map(selector::validate) {
+        tracing::warn!(
+            binding = %b.name_any(),
+            namespace = b.namespace().unwrap_or_default(),
+            error = %e,
+            "IamRoleBinding podSelector is invalid; it selects no pod"
+        );
+    }
     BindingInfo {
         name: b.name_any(),
         role: b.spec.role.clone(),

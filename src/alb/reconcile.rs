@@ -1,0 +1,731 @@
+//! One reconcile of one IngressGroup, as its steps:
+//!
+//! 1. [`fetch`](Reconciler::fetch): the group object (fresh: its status holds the ARNs we
+//!    own), the member Ingresses and the ones to release;
+//! 2. [`admit`](Reconciler::admit): finalizers on members and the group object, before
+//!    anything exists in AWS (the finalizer is the only top-level action);
+//! 3. [`discover`](Reconciler::discover): VPC, subnets, certificates, named security groups;
+//! 4. [`desired`](Reconciler::desired): the builder (pure), with one certificate re-read;
+//! 5. [`observe`](Reconciler::observe): what we own, by recorded ARN and by our names;
+//! 6. [`plan`]: AWS steps (pure) and stale TargetGroupBindings (pure);
+//! 7. [`apply`](Reconciler::apply): bindings pruned, steps applied, AWS re-read, bindings
+//!    written;
+//! 8. [`status`](Reconciler::status): group status, Ingress hostnames, Events, releases.
+//!
+//! Each step that can fail has its own [`Error`] variant, which keeps its source and gives
+//! the metric label.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::annotations::Annotations;
+use super::aws::{AlbAws, AwsError, Depth, Known};
+use super::bindings::{self, BindingKey, GROUP_LABEL};
+use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
+use super::settings;
+use super::class;
+use super::controller::Reconciler;
+use super::model::GroupModel;
+use super::naming;
+use super::observed::Observed;
+use super::plan::{self, Step};
+use super::status::{self, ApplyOutcome};
+use crate::crd::{LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding};
+use crate::k8s::conditions::{SystemClock, reason};
+use crate::k8s::finalizer::{ALB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::runtime::{Cause, Next, StepError};
+
+/// How old the cached certificate list may be when a member names a certificate it lacks.
+const CERTIFICATE_RECHECK: Duration = Duration::from_secs(10);
+/// When a group is looked at again while a member's certificate is not found.
+const CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One variant per step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("fetching the group")]
+    Fetch(#[source] BoxError),
+    #[error("adding finalizers and the group object")]
+    Admit(#[source] BoxError),
+    #[error("discovering subnets, certificates and security groups")]
+    Discover(#[source] AwsError),
+    #[error("observing AWS")]
+    Observe(#[source] AwsError),
+    #[error("applying the plan")]
+    Apply(#[source] AwsError),
+    #[error("writing TargetGroupBindings")]
+    Bindings(#[source] BoxError),
+    #[error("writing status")]
+    Status(#[source] BoxError),
+}
+
+impl StepError for Error {
+    fn cause(&self) -> Cause {
+        Cause::Transient
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Error::Apply(AwsError::DependencyViolation(_)) => "dependency_violation",
+            Error::Discover(_) | Error::Observe(_) | Error::Apply(_) => "aws",
+            Error::Fetch(_) | Error::Admit(_) | Error::Bindings(_) | Error::Status(_) => {
+                "kubernetes"
+            }
+        }
+    }
+}
+
+fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxError {
+    Box::new(e)
+}
+
+/// What the fetch step found.
+pub(super) struct Fetched {
+    object_name: String,
+    group: Option<LoadBalancerGroup>,
+    previous: Option<LoadBalancerGroupStatus>,
+    /// Members, with their membership.
+    active: Vec<(Arc<Ingress>, class::Membership)>,
+    /// Deleted or departed Ingresses whose rules must go before their finalizer does.
+    releasing: Vec<Arc<Ingress>>,
+}
+
+/// What discovery found for the builder.
+struct Discovered {
+    vpc_id: String,
+    subnets: Option<Vec<SubnetInfo>>,
+    certificates: Option<Vec<CertInfo>>,
+    security_groups: Option<BTreeMap<String, Vec<String>>>,
+    services: BTreeMap<(String, String), Service>,
+}
+
+/// The plan: stale bindings first, then the AWS steps.
+struct GroupPlan {
+    stale_bindings: Vec<BindingKey>,
+    steps: Vec<Step>,
+}
+
+/// What apply left: AWS as re-read, and how the steps went.
+struct Applied {
+    observed: Observed,
+    outcome: Result<(), AwsError>,
+}
+
+impl Reconciler {
+    pub(super) async fn reconcile_group(&self, stack: &str) -> Result<Next, Error> {
+        let Some(mut fetched) = self.fetch(stack).await? else {
+            return Ok(Next::AwaitChange);
+        };
+        self.admit(stack, &mut fetched).await?;
+        let discovered = self.discover(&fetched).await?;
+        let build = self.desired(stack, &fetched, &discovered).await?;
+        let aws = self.adapter(&discovered.vpc_id);
+        let known = known(fetched.previous.as_ref());
+        let observed = self.observe(&aws, stack, &known, &build).await?;
+        let plan = plan_group(&fetched.object_name, &build, &observed, self.cached_bindings(), &self.ctx.cluster_name);
+        let applied = self
+            .apply(&aws, stack, &fetched, &build, &known, plan, observed)
+            .await?;
+        self.status(stack, fetched, &build, applied).await
+    }
+
+    fn adapter<'a>(&'a self, vpc_id: &'a str) -> AlbAws<'a> {
+        AlbAws {
+            aws: &self.ctx.aws,
+            vpc_id,
+            cluster: &self.ctx.cluster_name,
+        }
+    }
+
+    fn cached_bindings(&self) -> Vec<Arc<TargetGroupBinding>> {
+        self.ctx.caches.target_group_bindings.state()
+    }
+
+    /// Fetch. `None`: the group belongs to another causeway instance.
+    async fn fetch(&self, stack: &str) -> Result<Option<Fetched>, Error> {
+        let object_name = naming::group_object_name(stack);
+        // Read fresh, not from the cache: the status holds the ARNs we own and was likely
+        // written by the previous reconcile a moment ago.
+        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
+        let group = groups
+            .get_opt(&object_name)
+            .await
+            .map_err(|e| Error::Fetch(boxed(e)))?
+            .filter(|g| g.spec.stack == stack);
+        if group
+            .as_ref()
+            .is_some_and(|g| g.spec.controller != self.owner())
+        {
+            warn!(
+                stack,
+                "the group belongs to another causeway instance; leaving it alone"
+            );
+            return Ok(None);
+        }
+        let previous = group.as_ref().and_then(|g| g.status.clone());
+        let mut active = Vec::new();
+        let mut releasing = Vec::new();
+        for ing in self.stores.ingresses.state() {
+            let ns = ing.namespace().unwrap_or_default();
+            let listed = previous.as_ref().is_some_and(|s| {
+                s.members
+                    .iter()
+                    .any(|m| m.namespace == ns && m.name == ing.name_any())
+            });
+            let deleting = ing.meta().deletion_timestamp.is_some();
+            match self.membership(&ing) {
+                Some(m) if m.group.stack() == stack && !deleting => active.push((ing, m)),
+                Some(m) if m.group.stack() == stack => {
+                    if has_finalizer(ing.as_ref(), ALB_FINALIZER) {
+                        releasing.push(ing);
+                    }
+                }
+                None if listed && has_finalizer(ing.as_ref(), ALB_FINALIZER) => {
+                    releasing.push(ing)
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(Fetched {
+            object_name,
+            group,
+            previous,
+            active,
+            releasing,
+        }))
+    }
+
+    /// Admit: finalizers first, so nothing gets created for an Ingress we could then not
+    /// clean up; and the group object before anything in AWS, so it can own the bindings.
+    async fn admit(&self, stack: &str, f: &mut Fetched) -> Result<(), Error> {
+        for (ing, _) in &f.active {
+            if !has_finalizer(ing.as_ref(), ALB_FINALIZER) {
+                let api: Api<Ingress> =
+                    Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+                add_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
+                    .await
+                    .map_err(|e| Error::Admit(boxed(e)))?;
+            }
+        }
+        if f.group.is_none() && !f.active.is_empty() {
+            f.group = Some(
+                self.ensure_group_object(stack, &f.object_name)
+                    .await
+                    .map_err(|e| Error::Admit(boxed(e)))?,
+            );
+        }
+        Ok(())
+    }
+
+    async fn ensure_group_object(
+        &self,
+        stack: &str,
+        object_name: &str,
+    ) -> Result<LoadBalancerGroup, crate::k8s::apply::ApplyError> {
+        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
+        let obj = LoadBalancerGroup::new(
+            object_name,
+            LoadBalancerGroupSpec {
+                stack: stack.to_owned(),
+                controller: self.owner().to_owned(),
+            },
+        );
+        crate::k8s::apply::apply(&groups, &obj).await
+    }
+
+    /// Discover what the builder needs from AWS and the Service cache.
+    async fn discover(&self, f: &Fetched) -> Result<Discovered, Error> {
+        let vpc_id = self.vpc_id().await.map_err(Error::Discover)?;
+        let aws = self.adapter(&vpc_id);
+        let subnets = if f.active.is_empty() {
+            None
+        } else {
+            Some(self.subnets(&aws).await.map_err(Error::Discover)?)
+        };
+        let wants_https = f.active.iter().any(|(i, _)| {
+            let a = i.annotations();
+            a.values().any(|v| v.contains("HTTPS"))
+                || i.spec
+                    .as_ref()
+                    .and_then(|s| s.tls.as_ref())
+                    .is_some_and(|t| !t.is_empty())
+                || a.keys().any(|k| k.ends_with("certificate-arn"))
+        });
+        let certificates = if wants_https {
+            Some(
+                self.certificates(self.settings.discovery_ttl)
+                    .await
+                    .map_err(Error::Discover)?,
+            )
+        } else {
+            None
+        };
+        // The security-groups annotation's entries, resolved in the VPC (IDs and Name tags).
+        let sg_entries: BTreeSet<String> = f
+            .active
+            .iter()
+            .flat_map(|(i, _)| Annotations(i.annotations()).list("security-groups"))
+            .collect();
+        let security_groups = if sg_entries.is_empty() {
+            None
+        } else {
+            Some(
+                aws.resolve_security_groups(&sg_entries)
+                    .await
+                    .map_err(Error::Discover)?,
+            )
+        };
+        let namespaces: BTreeSet<String> =
+            f.active.iter().filter_map(|(i, _)| i.namespace()).collect();
+        let mut services = BTreeMap::new();
+        for s in self.stores.services.state() {
+            let ns = s.namespace().unwrap_or_default();
+            if namespaces.contains(&ns) {
+                services.insert((ns, s.name_any()), (*s).clone());
+            }
+        }
+        Ok(Discovered {
+            vpc_id,
+            subnets,
+            certificates,
+            security_groups,
+            services,
+        })
+    }
+
+    /// Desired: the builder (pure). A certificate imported after the list was cached must
+    /// not be reported missing: the list is read again (at most every CERTIFICATE_RECHECK)
+    /// before saying so.
+    async fn desired(&self, stack: &str, f: &Fetched, d: &Discovered) -> Result<BuildOutput, Error> {
+        let members: Vec<Member<'_>> = f
+            .active
+            .iter()
+            .map(|(i, m)| Member {
+                ingress: i.as_ref(),
+                membership: m.clone(),
+                last_accepted: f.previous.as_ref().and_then(|s| {
+                    let ns = i.namespace().unwrap_or_default();
+                    s.members
+                        .iter()
+                        .find(|x| x.namespace == ns && x.name == i.name_any())
+                        .and_then(|x| x.last_accepted.as_deref())
+                }),
+            })
+            .collect();
+        let build_with = |certificates: Option<&[CertInfo]>| {
+            builder::build(
+                stack,
+                &members,
+                &self.settings.environment(
+                    &self.ctx.cluster_name,
+                    settings::Discovered {
+                        services: &d.services,
+                        subnets: d.subnets.as_deref(),
+                        certificates,
+                        security_groups: d.security_groups.as_ref(),
+                    },
+                ),
+            )
+        };
+        let build = build_with(d.certificates.as_deref());
+        if certificate_missing(&build)
+            && let Some(cached) = &d.certificates
+        {
+            let fresh = self
+                .certificates(CERTIFICATE_RECHECK)
+                .await
+                .map_err(Error::Discover)?;
+            if *cached != fresh {
+                return Ok(build_with(Some(&fresh)));
+            }
+        }
+        Ok(build)
+    }
+
+    /// Observe only what we own: the ARNs in our status, then our names.
+    async fn observe(
+        &self,
+        aws: &AlbAws<'_>,
+        stack: &str,
+        known: &Known,
+        build: &BuildOutput,
+    ) -> Result<Observed, Error> {
+        let mut observed = aws
+            .observe(known, &build.model, Depth::Full)
+            .await
+            .map_err(Error::Observe)?;
+        let foreign = observed.retain_owned(&self.ctx.cluster_name, stack);
+        if !foreign.is_empty() {
+            warn!(
+                ?foreign,
+                "resources found by name or recorded ARN are not tagged for this group; leaving them alone"
+            );
+        }
+        Ok(observed)
+    }
+
+    /// Apply: stale bindings go before their target groups; then the AWS steps; then AWS is
+    /// re-read (success or not, so status records every ARN); then the bindings for the
+    /// target groups that exist are written.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        aws: &AlbAws<'_>,
+        stack: &str,
+        f: &Fetched,
+        build: &BuildOutput,
+        known: &Known,
+        plan: GroupPlan,
+        observed: Observed,
+    ) -> Result<Applied, Error> {
+        self.prune_bindings(&f.object_name, build, plan.stale_bindings)
+            .await?;
+        let (observed, outcome) = if plan.steps.is_empty() {
+            (observed, Ok(()))
+        } else {
+            info!(steps = plan.steps.len(), "applying plan");
+            let result = aws.apply(&plan.steps, &observed).await;
+            // A failed step may leave something we created; desired names find it.
+            let mut after = aws
+                .observe(known, &without_attributes(&build.model), Depth::Resources)
+                .await
+                .map_err(Error::Observe)?;
+            after.retain_owned(&self.ctx.cluster_name, stack);
+            (after, result)
+        };
+        let owner = f
+            .group
+            .as_ref()
+            .and_then(|g| g.controller_owner_ref(&()));
+        let wanted = bindings::desired(
+            &f.object_name,
+            owner.as_ref(),
+            build,
+            &observed,
+            self.known_vpc_id().as_deref(),
+        );
+        let existing = self.cached_bindings();
+        for tgb in bindings::to_write(&wanted, &existing) {
+            let api: Api<TargetGroupBinding> =
+                Api::namespaced(self.ctx.client.clone(), &tgb.namespace().unwrap_or_default());
+            crate::k8s::apply::apply(&api, tgb)
+                .await
+                .map_err(|e| Error::Bindings(boxed(e)))?;
+        }
+        Ok(Applied { observed, outcome })
+    }
+
+    async fn prune_bindings(
+        &self,
+        object_name: &str,
+        build: &BuildOutput,
+        stale: Vec<BindingKey>,
+    ) -> Result<(), Error> {
+        // The cache can lag right after a create; a label-selected list is exact.
+        let stale = if stale.is_empty() && build.model.target_groups.is_empty() {
+            let api: Api<TargetGroupBinding> = Api::all(self.ctx.client.clone());
+            api.list(&ListParams::default().labels(&format!("{GROUP_LABEL}={object_name}")))
+                .await
+                .map_err(|e| Error::Bindings(boxed(e)))?
+                .items
+                .iter()
+                .map(|b| (b.namespace().unwrap_or_default(), b.name_any()))
+                .collect()
+        } else {
+            stale
+        };
+        for (ns, name) in stale {
+            let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &ns);
+            ignore_not_found(api.delete(&name, &DeleteParams::default()).await.map(|_| ()))
+                .map_err(|e| Error::Bindings(boxed(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Status: the group's status (or its deletion once nothing is left), member hostnames
+    /// and Events, then, only once their rules are gone from AWS, the released Ingresses.
+    async fn status(
+        &self,
+        stack: &str,
+        f: Fetched,
+        build: &BuildOutput,
+        applied: Applied,
+    ) -> Result<Next, Error> {
+        let Applied { observed, outcome } = applied;
+        let apply_outcome = match &outcome {
+            Ok(()) => ApplyOutcome::Converged,
+            Err(AwsError::DependencyViolation(id)) => ApplyOutcome::Failed {
+                reason: status::group_reason::DEPENDENCY_VIOLATION,
+                message: format!(
+                    "security group {id} is still referenced; retrying until it can be deleted"
+                ),
+            },
+            Err(e) => ApplyOutcome::Failed {
+                reason: reason::AWS_ERROR,
+                message: e.to_string(),
+            },
+        };
+        let new_status = status::group_status(
+            f.previous.as_ref(),
+            build,
+            &observed,
+            &apply_outcome,
+            &SystemClock,
+        );
+        self.write_group_status(stack, &f, &observed, outcome.is_ok(), &new_status)
+            .await?;
+        self.report_members(stack, &f, build, &observed).await?;
+        if let Err(e) = &outcome {
+            for (ing, _) in &f.active {
+                self.ctx
+                    .events
+                    .warn(&ingress_ref(ing), reason::AWS_ERROR, e.to_string())
+                    .await;
+            }
+        }
+        outcome.map_err(Error::Apply)?;
+        self.release(f.releasing).await?;
+        // A certificate may be imported or issued soon: look again without waiting for a change.
+        Ok(if certificate_missing(build) {
+            Next::After(CERTIFICATE_REQUEUE)
+        } else {
+            Next::AwaitChange
+        })
+    }
+
+    async fn write_group_status(
+        &self,
+        stack: &str,
+        f: &Fetched,
+        observed: &Observed,
+        converged: bool,
+        new_status: &LoadBalancerGroupStatus,
+    ) -> Result<(), Error> {
+        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
+        let status_err = |e: BoxError| Error::Status(e);
+        if f.active.is_empty() && observed.is_empty() && converged {
+            if f.group.is_some() {
+                ignore_not_found(
+                    groups
+                        .delete(&f.object_name, &DeleteParams::default())
+                        .await
+                        .map(|_| ()),
+                )
+                .map_err(|e| status_err(boxed(e)))?;
+            }
+            return Ok(());
+        }
+        if f.group.is_none() {
+            self.ensure_group_object(stack, &f.object_name)
+                .await
+                .map_err(|e| status_err(boxed(e)))?;
+        }
+        if f.previous.as_ref() != Some(new_status) {
+            crate::k8s::apply::apply_status::<LoadBalancerGroup>(&groups, &f.object_name, new_status)
+                .await
+                .map_err(|e| status_err(boxed(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Ingress status and Events for members whose standing changed.
+    async fn report_members(
+        &self,
+        stack: &str,
+        f: &Fetched,
+        build: &BuildOutput,
+        observed: &Observed,
+    ) -> Result<(), Error> {
+        for m in &build.members {
+            let Some((ing, _)) = f.active.iter().find(|(i, _)| {
+                i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name
+            }) else {
+                continue;
+            };
+            let before = f.previous.as_ref().and_then(|s| {
+                s.members
+                    .iter()
+                    .find(|x| x.namespace == m.namespace && x.name == m.name)
+            });
+            let obj_ref = ingress_ref(ing);
+            match &m.problem {
+                Some(p) => {
+                    if before.is_none_or(|b| {
+                        b.reason.as_deref() != Some(p.reason)
+                            || b.message.as_deref() != Some(&p.message)
+                            || b.serving_last_accepted != m.serving_last_accepted
+                    }) {
+                        let note = if m.serving_last_accepted {
+                            format!(
+                                "change rejected in load balancer group {stack}: {}; its last accepted rules stay in place until this is fixed",
+                                p.message
+                            )
+                        } else {
+                            format!("left out of load balancer group {stack}: {}", p.message)
+                        };
+                        self.ctx.events.warn(&obj_ref, p.reason, note).await;
+                    }
+                    if m.serving_last_accepted
+                        && let Some(host) = status::member_hostname(build, observed, m)
+                    {
+                        self.set_hostname(ing, &host).await?;
+                    }
+                }
+                None => {
+                    if before.is_none_or(|b| !b.accepted) {
+                        self.ctx
+                            .events
+                            .normal(
+                                &obj_ref,
+                                "Accepted",
+                                format!("member of load balancer group {stack}"),
+                            )
+                            .await;
+                    }
+                    if let Some(host) = status::member_hostname(build, observed, m) {
+                        self.set_hostname(ing, &host).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deleted or departed Ingresses go only now, with their rules gone from AWS. One that
+    /// is no longer ours loses the hostname we set, then the finalizer.
+    async fn release(&self, releasing: Vec<Arc<Ingress>>) -> Result<(), Error> {
+        for ing in releasing {
+            let api: Api<Ingress> =
+                Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+            if ing.meta().deletion_timestamp.is_none() {
+                ignore_not_found(
+                    api.patch_status(
+                        &ing.name_any(),
+                        &PatchParams::apply(crate::FIELD_MANAGER).force(),
+                        &Patch::Apply(json!({
+                            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "status": {"loadBalancer": {}}
+                        })),
+                    )
+                    .await
+                    .map(|_| ()),
+                )
+                .map_err(|e| Error::Status(boxed(e)))?;
+            }
+            remove_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
+                .await
+                .map_err(|e| Error::Status(boxed(e)))?;
+            info!(ingress = %format!("{}/{}", ing.namespace().unwrap_or_default(), ing.name_any()), "released");
+        }
+        Ok(())
+    }
+
+    async fn set_hostname(&self, ing: &Ingress, host: &str) -> Result<(), Error> {
+        let current: Vec<String> = ing
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.as_ref())
+            .map(|v| v.iter().filter_map(|i| i.hostname.clone()).collect())
+            .unwrap_or_default();
+        if current == [host.to_owned()] {
+            return Ok(());
+        }
+        let api: Api<Ingress> =
+            Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+        api.patch_status(
+            &ing.name_any(),
+            &PatchParams::apply(crate::FIELD_MANAGER).force(),
+            &Patch::Apply(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "status": {"loadBalancer": {"ingress": [{"hostname": host}]}}
+            })),
+        )
+        .await
+        .map_err(|e| Error::Status(boxed(e)))?;
+        Ok(())
+    }
+}
+
+/// The ARNs and IDs recorded in the group's status.
+fn known(previous: Option<&LoadBalancerGroupStatus>) -> Known {
+    Known {
+        load_balancer_arns: previous
+            .iter()
+            .flat_map(|s| s.load_balancers.iter().filter_map(|l| l.arn.clone()))
+            .collect(),
+        target_group_arns: previous
+            .iter()
+            .flat_map(|s| s.target_groups.iter().map(|t| t.id.clone()))
+            .collect(),
+        security_group_ids: previous
+            .iter()
+            .flat_map(|s| s.security_groups.iter().map(|t| t.id.clone()))
+            .collect(),
+    }
+}
+
+/// Plan (pure): the AWS steps and the bindings whose target group is no longer wanted.
+fn plan_group(
+    object_name: &str,
+    build: &BuildOutput,
+    observed: &Observed,
+    bindings: Vec<Arc<TargetGroupBinding>>,
+    cluster: &str,
+) -> GroupPlan {
+    GroupPlan {
+        stale_bindings: bindings::stale(object_name, build, &bindings),
+        steps: plan::plan(&build.model, observed, cluster),
+    }
+}
+
+/// The desired model without attributes: the re-read after apply needs names and ARNs, not
+/// another round of attribute reads.
+fn without_attributes(desired: &GroupModel) -> GroupModel {
+    let mut m = desired.clone();
+    m.load_balancers
+        .iter_mut()
+        .for_each(|l| l.attributes.clear());
+    m.target_groups
+        .iter_mut()
+        .for_each(|t| t.attributes.clear());
+    m
+}
+
+/// Whether a member is left out (or kept on its last accepted configuration) for want of a
+/// certificate.
+fn certificate_missing(build: &BuildOutput) -> bool {
+    build.members.iter().any(|m| {
+        m.problem
+            .as_ref()
+            .is_some_and(|p| p.reason == super::annotations::reason::CERTIFICATE_NOT_FOUND)
+    })
+}
+
+fn ignore_not_found(r: Result<(), kube::Error>) -> Result<(), kube::Error> {
+    match r {
+        Err(kube::Error::Api(ref s)) if s.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+fn ingress_ref(ing: &Ingress) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("networking.k8s.io/v1".into()),
+        kind: Some("Ingress".into()),
+        namespace: ing.namespace(),
+        name: Some(ing.name_any()),
+        uid: ing.uid(),
+        ..ObjectReference::default()
+    }
+}

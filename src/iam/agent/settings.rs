@@ -1,0 +1,47 @@
+//! Settings of `causeway agent` (built by the CLI from its flags).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::AwsSettings;
+
+/// Everything the node agent is started with.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// A kubeconfig; in-cluster configuration when `None`.
+    pub kubeconfig: Option<PathBuf>,
+    pub aws: AwsSettings,
+    /// This node's name; only its pods are watched.
+    pub node_name: Option<String>,
+    /// This node's IP: the DNAT destination; requests from it are hostNetwork pods.
+    pub node_ip: Option<IpAddr>,
+    pub metadata_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub iptables: IptablesSettings,
+    /// Prefix for bare role names (discovered through STS when `None`).
+    pub base_role_arn: Option<String>,
+    /// Enforce namespaces' `iam.amazonaws.com/allowed-roles`.
+    pub namespace_restrictions: bool,
+    pub session_per_role: bool,
+    pub host_network_role: Option<String>,
+    pub require_imdsv2: bool,
+    /// The real metadata service (host:port), for the allow-listed paths only.
+    pub metadata_upstream: String,
+    pub metadata_allow_paths: Vec<String>,
+    pub session_duration: Duration,
+    pub refresh_ahead: Duration,
+    pub pod_wait: Duration,
+    pub fetch_wait: Duration,
+}
+
+/// The nat PREROUTING DNAT rule for the metadata address.
+#[derive(Debug, Clone)]
+pub struct IptablesSettings {
+    /// Install the rule (it stays on exit: fail closed).
+    pub enabled: bool,
+    /// Pod interface glob (eni+, cali+, cni0, lxc+).
+    pub interface: String,
+    /// The iptables binary.
+    pub bin: String,
+}
