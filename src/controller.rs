@@ -34,6 +34,9 @@ pub enum ControllerError {
     ReconcilerDied(#[source] Died),
 }
 
+/// How long a process whose reconciler died keeps serving `/readyz` and `/metrics`.
+const FAILED_LINGER: Duration = Duration::from_secs(2);
+
 /// The settings of every reconciler this process runs (`--controllers`): `None` is off.
 #[derive(Clone)]
 struct Enabled {
@@ -73,8 +76,10 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         .await
         .map_err(|e| ControllerError::Server(e.to_string()))?;
     info!(addr = %server.local_addr(), "serving /metrics, /healthz and /readyz");
+    // The server stops last, after the reconcilers and the elector.
+    let (server_stop_tx, server_stop_rx) = watch::channel(false);
     let server_task = {
-        let mut stop = stop_rx.clone();
+        let mut stop = server_stop_rx;
         tokio::spawn(
             server.serve(metrics.clone(), readiness.clone(), async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -250,6 +255,12 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         // The elector releases the Lease on shutdown so a successor takes over at once.
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
+    if matches!(result, Err(ControllerError::ReconcilerDied(_))) {
+        // Keep answering /readyz (503) and /metrics for a moment, so probes and the last
+        // scrape see why the process is going.
+        tokio::time::sleep(FAILED_LINGER).await;
+    }
+    let _ = server_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     info!("controller stopped");
     result

@@ -33,15 +33,27 @@ impl Proc {
     /// ServiceAccounts, with exactly the chart's RBAC (see [`chart_identity`]); the log must show
     /// no "forbidden" when the process is dropped.
     pub fn start(ctx: &TestCtx, name: &str, args: &[&str]) -> Proc {
-        let subcommand = args.iter().find(|a| matches!(**a, "controller" | "agent"));
-        let identity = subcommand.map(|s| chart_identity(ctx, s));
-        Self::start_with(ctx, name, args, identity)
+        Self::start_with_env(ctx, name, args, &[])
     }
 
-    fn start_with(ctx: &TestCtx, name: &str, args: &[&str], kubeconfig: Option<PathBuf>) -> Proc {
+    /// [`Proc::start`] with extra environment variables.
+    pub fn start_with_env(ctx: &TestCtx, name: &str, args: &[&str], extra: &[(&str, &str)]) -> Proc {
+        let subcommand = args.iter().find(|a| matches!(**a, "controller" | "agent"));
+        let identity = subcommand.map(|s| chart_identity(ctx, s));
+        Self::start_with(ctx, name, args, identity, extra)
+    }
+
+    fn start_with(
+        ctx: &TestCtx,
+        name: &str,
+        args: &[&str],
+        kubeconfig: Option<PathBuf>,
+        extra: &[(&str, &str)],
+    ) -> Proc {
         let log = ctx.env.dir.join("logs").join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let mut env = ctx.process_env();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if let Some(k) = &kubeconfig {
             env.retain(|(key, _)| key != "KUBECONFIG");
             env.push(("KUBECONFIG".into(), k.display().to_string()));

@@ -294,3 +294,92 @@ async fn sigterm_releases_the_lease_and_exits_cleanly() {
     assert_eq!(holder_identity(&l), None, "lease released on shutdown");
     ctx.cleanup().await.ok();
 }
+
+#[test]
+fn zero_and_overflowing_durations_are_refused_with_exit_code_2() {
+    for (flag, value, why) in [
+        ("--alb-resync-interval", "0s", "is zero"),
+        ("--targets-resync", "0ms", "is zero"),
+        ("--dns-resync-interval", "0m", "is zero"),
+        ("--lease-duration", "0s", "is zero"),
+        ("--dns-debounce", "99999999999999999999ms", "too large"),
+        ("--alb-resync-interval", "5124095576030432h", "too large"),
+    ] {
+        let out = Command::new(causeway_bin())
+            .args(["controller", "--cluster-name", "c", flag, value])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(why),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}
+
+/// A reconciler that dies takes the process down: `/readyz` fails, and the process exits
+/// non-zero (so Kubernetes restarts it and another replica takes the Lease) instead of
+/// leading without it.
+#[tokio::test]
+async fn a_dead_reconciler_makes_the_process_unready_and_exit_non_zero() {
+    let ctx = TestCtx::new("died").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    // Something for the IamRoleBinding reconciler to reconcile.
+    ctx.apply(
+        "apiVersion: causeway.dev/v1alpha1\nkind: IamRoleBinding\nmetadata:\n  name: doomed\nspec:\n  role: causeway-reader\n  serviceAccountName: doomed\n",
+    )
+    .await
+    .expect("binding");
+    let lease = unique_name("lease");
+    let port = free_port();
+    let mut proc = Proc::start_with_env(
+        &ctx,
+        "controller-died",
+        &[
+            "controller",
+            "--controllers",
+            "iam",
+            "--webhook-enabled",
+            "false",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--leader-election-namespace",
+            &ctx.namespace,
+            "--leader-election-id",
+            &lease,
+            "--leader-election-identity",
+            "doomed",
+        ],
+        &[("CAUSEWAY_FAULT_PANIC_RECONCILER", "iam-role-binding")],
+    );
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let body = wait_for("/readyz reports the dead reconciler", Duration::from_secs(60), || async {
+        match http_get(&readyz).await {
+            Some((503, body)) if body.contains("a reconciler died") => Some(body),
+            _ => None,
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", proc.logs()));
+    assert!(body.contains("a reconciler died"), "{body}");
+    let status = wait_for("controller exits", Duration::from_secs(30), || {
+        let s = proc.child.try_wait().ok().flatten();
+        async move { s }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", proc.logs()));
+    assert!(!status.success(), "exit status {status}\n{}", proc.logs());
+    assert_eq!(status.code(), Some(1), "{}", proc.logs());
+    let logs = proc.logs();
+    assert!(
+        logs.contains("the iam-role-binding reconciler panicked"),
+        "{logs}"
+    );
+    // It let go of the Lease on the way out, so another replica takes over at once.
+    let l = holder(&ctx, &lease).await.expect("lease");
+    assert_eq!(holder_identity(&l), None, "lease released: {logs}");
+    proc.kill();
+    ctx.cleanup().await.ok();
+}
