@@ -1,5 +1,6 @@
 //! Builder + planner for one IngressGroup of 100 Ingresses with 500 paths (split onto 5 ALBs).
-//! Run: `cargo bench --bench alb`.
+//! Run: `cargo bench --bench alb --features testing` (the fixtures and the in-memory AWS are
+//! behind the `testing` feature).
 
 use causeway::alb::builder::tests_support::*;
 use causeway::alb::model::GroupModel;

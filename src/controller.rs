@@ -193,10 +193,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
             LeaderState::Leading if reconcilers.is_none() => {
                 info!("leading: starting reconcilers");
                 reconcilers = Some(tokio::spawn(
-                    reconcilers_for(&ctx, &enabled, &stop_rx).supervise(
-                        stop_rx.clone(),
-                        Duration::from_secs(10),
-                    ),
+                    reconcilers_for(&ctx, &enabled, &stop_rx)
+                        .supervise(stop_rx.clone(), Duration::from_secs(10)),
                 ));
             }
             LeaderState::Following { .. } | LeaderState::Unknown if reconcilers.is_some() => {
@@ -287,10 +285,7 @@ fn reconcilers_for(
         );
     }
     if let Some(settings) = enabled.alb.clone() {
-        s.spawn(
-            "alb",
-            crate::alb::run(ctx.clone(), settings, stop.clone()),
-        );
+        s.spawn("alb", crate::alb::run(ctx.clone(), settings, stop.clone()));
     }
     if let Some(settings) = enabled.dns.clone() {
         s.spawn(

@@ -143,9 +143,8 @@ pub async fn run(args: &PlanArgs) -> Result<String, PlanError> {
         }
     );
     let alb = args.alb.settings(args.vpc_id.clone());
-    report.push_str(
-        &crate::alb::plan_report(&objects, aws.as_ref(), &args.cluster_name, &alb).await,
-    );
+    report
+        .push_str(&crate::alb::plan_report(&objects, aws.as_ref(), &args.cluster_name, &alb).await);
     report.push('\n');
     report.push_str(&crate::dns::plan_report(&objects, aws.as_ref(), &dns).await);
     Ok(report)

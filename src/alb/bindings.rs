@@ -138,3 +138,107 @@ pub fn stale(
         .filter(|k| !wanted.contains(k))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alb::builder::tests_support::{build_group, ingress, path_rule};
+    use crate::alb::plan::{plan, sim::Sim};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn converged() -> (BuildOutput, Observed) {
+        let ings = vec![ingress(
+            "ns",
+            "front",
+            json!({}),
+            json!([
+                path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80),
+                path_rule(Some("a.causeway.test"), "/api", "Prefix", "api", 80)
+            ]),
+        )];
+        let model = build_group("ns/front", &ings);
+        let mut sim = Sim::new(Observed::default());
+        sim.apply(&plan(&model, &sim.state, "c1"));
+        let build = BuildOutput {
+            model,
+            members: Vec::new(),
+            notes: Vec::new(),
+        };
+        (build, sim.state)
+    }
+
+    #[test]
+    fn one_binding_per_existing_target_group_with_the_backend_rule() {
+        let (build, observed) = converged();
+        let owner = OwnerReference {
+            api_version: "causeway.dev/v1alpha1".into(),
+            kind: "LoadBalancerGroup".into(),
+            name: "g".into(),
+            uid: "u".into(),
+            controller: Some(true),
+            ..Default::default()
+        };
+        let wanted = desired("g", Some(&owner), &build, &observed, Some("vpc-1"));
+        assert_eq!(wanted.len(), build.model.target_groups.len());
+        assert_eq!(wanted.len(), 2);
+        for b in &wanted {
+            let tg = observed
+                .target_groups
+                .iter()
+                .find(|t| t.name == b.name_any())
+                .expect("named after its target group");
+            assert_eq!(b.spec.target_group_arn.as_deref(), Some(tg.arn.as_str()));
+            assert_eq!(b.namespace().as_deref(), Some("ns"));
+            assert_eq!(b.labels().get(GROUP_LABEL).map(String::as_str), Some("g"));
+            assert_eq!(b.spec.vpc_id.as_deref(), Some("vpc-1"));
+            assert_eq!(
+                b.metadata.owner_references.as_deref(),
+                Some(&[owner.clone()][..])
+            );
+            let rule = &b.spec.networking.as_ref().expect("backend rule").ingress[0];
+            assert!(rule.from[0].security_group.is_some());
+        }
+        // Nothing is written when the cluster already has them; a changed spec is rewritten.
+        let existing: Vec<Arc<TargetGroupBinding>> = wanted.iter().cloned().map(Arc::new).collect();
+        assert!(to_write(&wanted, &existing).is_empty());
+        let mut drifted = wanted[0].clone();
+        drifted.spec.target_group_arn = Some("arn:other".into());
+        let existing = vec![Arc::new(drifted), existing[1].clone()];
+        assert_eq!(to_write(&wanted, &existing).len(), 1);
+    }
+
+    #[test]
+    fn a_target_group_not_created_yet_gets_no_binding() {
+        let (build, mut observed) = converged();
+        observed.target_groups.truncate(1);
+        assert_eq!(desired("g", None, &build, &observed, None).len(), 1);
+    }
+
+    #[test]
+    fn only_this_groups_bindings_without_a_target_group_are_stale() {
+        let (build, observed) = converged();
+        let mut existing: Vec<Arc<TargetGroupBinding>> =
+            desired("g", None, &build, &observed, None)
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        assert!(stale("g", &build, &existing).is_empty());
+        let mut gone = (*existing[0]).clone();
+        gone.metadata.name = Some("k8s-old-tg".into());
+        let mut other_group = gone.clone();
+        other_group.metadata.name = Some("k8s-other".into());
+        other_group
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(GROUP_LABEL.into(), "another".into());
+        existing.push(Arc::new(gone));
+        existing.push(Arc::new(other_group));
+        assert_eq!(
+            stale("g", &build, &existing),
+            [("ns".to_owned(), "k8s-old-tg".to_owned())]
+        );
+    }
+}

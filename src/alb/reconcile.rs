@@ -30,15 +30,17 @@ use super::annotations::Annotations;
 use super::aws::{AlbAws, AwsError, Depth, Known};
 use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
-use super::settings;
 use super::class;
 use super::controller::Reconciler;
 use super::model::GroupModel;
 use super::naming;
 use super::observed::Observed;
 use super::plan::{self, Step};
+use super::settings;
 use super::status::{self, ApplyOutcome};
-use crate::crd::{LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding};
+use crate::crd::{
+    LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding,
+};
 use crate::k8s::conditions::{SystemClock, reason};
 use crate::k8s::finalizer::{ALB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
 use crate::k8s::runtime::{Cause, Next, StepError};
@@ -132,7 +134,13 @@ impl Reconciler {
         let aws = self.adapter(&discovered.vpc_id);
         let known = known(fetched.previous.as_ref());
         let observed = self.observe(&aws, stack, &known, &build).await?;
-        let plan = plan_group(&fetched.object_name, &build, &observed, self.cached_bindings(), &self.ctx.cluster_name);
+        let plan = plan_group(
+            &fetched.object_name,
+            &build,
+            &observed,
+            self.cached_bindings(),
+            &self.ctx.cluster_name,
+        );
         let applied = self
             .apply(&aws, stack, &fetched, &build, &known, plan, observed)
             .await?;
@@ -185,14 +193,12 @@ impl Reconciler {
             let deleting = ing.meta().deletion_timestamp.is_some();
             match self.membership(&ing) {
                 Some(m) if m.group.stack() == stack && !deleting => active.push((ing, m)),
-                Some(m) if m.group.stack() == stack => {
-                    if has_finalizer(ing.as_ref(), ALB_FINALIZER) {
-                        releasing.push(ing);
-                    }
-                }
-                None if listed && has_finalizer(ing.as_ref(), ALB_FINALIZER) => {
+                Some(m)
+                    if m.group.stack() == stack && has_finalizer(ing.as_ref(), ALB_FINALIZER) =>
+                {
                     releasing.push(ing)
                 }
+                None if listed && has_finalizer(ing.as_ref(), ALB_FINALIZER) => releasing.push(ing),
                 _ => {}
             }
         }
@@ -210,8 +216,10 @@ impl Reconciler {
     async fn admit(&self, stack: &str, f: &mut Fetched) -> Result<(), Error> {
         for (ing, _) in &f.active {
             if !has_finalizer(ing.as_ref(), ALB_FINALIZER) {
-                let api: Api<Ingress> =
-                    Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+                let api: Api<Ingress> = Api::namespaced(
+                    self.ctx.client.clone(),
+                    &ing.namespace().unwrap_or_default(),
+                );
                 add_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
                     .await
                     .map_err(|e| Error::Admit(boxed(e)))?;
@@ -306,7 +314,12 @@ impl Reconciler {
     /// Desired: the builder (pure). A certificate imported after the list was cached must
     /// not be reported missing: the list is read again (at most every CERTIFICATE_RECHECK)
     /// before saying so.
-    async fn desired(&self, stack: &str, f: &Fetched, d: &Discovered) -> Result<BuildOutput, Error> {
+    async fn desired(
+        &self,
+        stack: &str,
+        f: &Fetched,
+        d: &Discovered,
+    ) -> Result<BuildOutput, Error> {
         let members: Vec<Member<'_>> = f
             .active
             .iter()
@@ -403,10 +416,7 @@ impl Reconciler {
             after.retain_owned(&self.ctx.cluster_name, stack);
             (after, result)
         };
-        let owner = f
-            .group
-            .as_ref()
-            .and_then(|g| g.controller_owner_ref(&()));
+        let owner = f.group.as_ref().and_then(|g| g.controller_owner_ref(&()));
         let wanted = bindings::desired(
             &f.object_name,
             owner.as_ref(),
@@ -416,8 +426,10 @@ impl Reconciler {
         );
         let existing = self.cached_bindings();
         for tgb in bindings::to_write(&wanted, &existing) {
-            let api: Api<TargetGroupBinding> =
-                Api::namespaced(self.ctx.client.clone(), &tgb.namespace().unwrap_or_default());
+            let api: Api<TargetGroupBinding> = Api::namespaced(
+                self.ctx.client.clone(),
+                &tgb.namespace().unwrap_or_default(),
+            );
             crate::k8s::apply::apply(&api, tgb)
                 .await
                 .map_err(|e| Error::Bindings(boxed(e)))?;
@@ -446,8 +458,12 @@ impl Reconciler {
         };
         for (ns, name) in stale {
             let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &ns);
-            ignore_not_found(api.delete(&name, &DeleteParams::default()).await.map(|_| ()))
-                .map_err(|e| Error::Bindings(boxed(e)))?;
+            ignore_not_found(
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )
+            .map_err(|e| Error::Bindings(boxed(e)))?;
         }
         Ok(())
     }
@@ -531,9 +547,13 @@ impl Reconciler {
                 .map_err(|e| status_err(boxed(e)))?;
         }
         if f.previous.as_ref() != Some(new_status) {
-            crate::k8s::apply::apply_status::<LoadBalancerGroup>(&groups, &f.object_name, new_status)
-                .await
-                .map_err(|e| status_err(boxed(e)))?;
+            crate::k8s::apply::apply_status::<LoadBalancerGroup>(
+                &groups,
+                &f.object_name,
+                new_status,
+            )
+            .await
+            .map_err(|e| status_err(boxed(e)))?;
         }
         Ok(())
     }
@@ -605,8 +625,10 @@ impl Reconciler {
     /// is no longer ours loses the hostname we set, then the finalizer.
     async fn release(&self, releasing: Vec<Arc<Ingress>>) -> Result<(), Error> {
         for ing in releasing {
-            let api: Api<Ingress> =
-                Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+            let api: Api<Ingress> = Api::namespaced(
+                self.ctx.client.clone(),
+                &ing.namespace().unwrap_or_default(),
+            );
             if ing.meta().deletion_timestamp.is_none() {
                 ignore_not_found(
                     api.patch_status(
@@ -641,8 +663,10 @@ impl Reconciler {
         if current == [host.to_owned()] {
             return Ok(());
         }
-        let api: Api<Ingress> =
-            Api::namespaced(self.ctx.client.clone(), &ing.namespace().unwrap_or_default());
+        let api: Api<Ingress> = Api::namespaced(
+            self.ctx.client.clone(),
+            &ing.namespace().unwrap_or_default(),
+        );
         api.patch_status(
             &ing.name_any(),
             &PatchParams::apply(crate::FIELD_MANAGER).force(),

@@ -29,22 +29,22 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::assemble::{RecordSource, plan_zones};
 use super::batch::{Batch, batch, split_groups};
 use super::desired::{
-    Desired, HEADLESS_LABEL, Objects, Problems, desired, reason,
-    service_wants_dns,
+    Desired, HEADLESS_LABEL, Objects, Problems, desired, reason, service_wants_dns,
 };
 use super::endpoint::{DnsName, Endpoint, Record, ResourceRef};
 use super::lb_zones::LoadBalancerZones;
-use super::plan::{Change, Plan, apply_to, plan};
+use super::plan::{Change, Plan, apply_to};
 use super::registry::decode_record;
 use super::route53::{Route53, Route53Error};
-use super::sources::SourceContext;
-use super::zones::{Zone, assign};
 use super::settings::DnsSettings;
+use super::sources::SourceContext;
+use super::zones::Zone;
 use crate::context::Context;
 use crate::crd::{DNSEndpoint, DNSEndpointStatus};
-use crate::k8s::conditions::{Clock, SystemClock, condition_type, set_condition};
+use crate::k8s::conditions::{Clock, SystemClock, set_ready};
 use crate::k8s::runtime::watch::{Change as WatchChange, keep_all, reflect};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 use crate::k8s::watched;
@@ -255,6 +255,23 @@ struct Dns {
     next_resync: Instant,
 }
 
+/// The per-zone record cache: Route 53 is listed only when a zone's cache is cold.
+struct CachedRecords<'a> {
+    route53: &'a Route53,
+    records: &'a mut HashMap<String, Vec<Record>>,
+}
+
+impl RecordSource for CachedRecords<'_> {
+    async fn records(&mut self, zone: &Zone) -> Result<Vec<Record>, Route53Error> {
+        if let Some(records) = self.records.get(&zone.id) {
+            return Ok(records.clone());
+        }
+        let records = self.route53.list_records(&zone.id).await?;
+        self.records.insert(zone.id.clone(), records.clone());
+        Ok(records)
+    }
+}
+
 /// The DNS controller on the runtime: one key, one worker.
 struct Reconciler {
     stores: Stores,
@@ -370,15 +387,6 @@ impl Dns {
         Ok(selected)
     }
 
-    async fn records(&mut self, zone: &Zone) -> Result<Vec<Record>, Route53Error> {
-        if let Some(records) = self.records.get(&zone.id) {
-            return Ok(records.clone());
-        }
-        let records = self.route53.list_records(&zone.id).await?;
-        self.records.insert(zone.id.clone(), records.clone());
-        Ok(records)
-    }
-
     /// One pass over everything. Returns when to run again without an event (a rejected
     /// change's retry time), if ever.
     async fn pass(
@@ -424,26 +432,25 @@ impl Dns {
         };
 
         let zones = self.zones().await?;
-        let assignment = assign(&zones, &self.settings.zone_filter.domains, endpoints);
-        for error in &assignment.errors {
-            report.problems.zone(error);
-        }
+        let mut cache = CachedRecords {
+            route53: &self.route53,
+            records: &mut self.records,
+        };
+        let planned = plan_zones(
+            &zones,
+            endpoints,
+            &self.settings,
+            &mut report.problems,
+            &mut cache,
+        )
+        .await;
         let mut submitted_any = false;
         let now = Instant::now();
         self.rejected.retain(|_, r| r.retry_after > now);
-        for zone in &zones {
-            let desired = assignment
-                .by_zone
-                .get(&zone.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let current = self.records(zone).await?;
-            let planned = plan(zone, desired, &current, &self.settings.plan_config());
-            for error in &planned.errors {
-                report.problems.plan(error);
-            }
+        for zone_plan in planned {
+            let z = zone_plan.map_err(|(_, e)| e)?;
             submitted_any |= self
-                .apply_zone(zone, desired, current, planned, &mut report)
+                .apply_zone(&z.zone, &z.desired, z.current, z.planned, &mut report)
                 .await?;
         }
         if submitted_any && let Some(since) = since {
@@ -763,19 +770,15 @@ pub fn dns_endpoint_status(
                 .join("; "),
         ),
     };
-    let mut changed = set_condition(
+    let changed = set_ready(
         &mut status.conditions,
-        condition_type::READY,
+        &mut status.observed_generation,
         ready,
         why,
         &message,
         generation,
         clock,
     );
-    if status.observed_generation != generation {
-        status.observed_generation = generation;
-        changed = true;
-    }
     (status, changed)
 }
 

@@ -13,6 +13,7 @@
 //! problems per object), [`controller`] (the event-driven loop) and [`report`] (`causeway plan`).
 
 pub mod annotations;
+mod assemble;
 pub mod batch;
 pub mod controller;
 pub mod desired;
@@ -29,7 +30,6 @@ pub mod zones;
 
 pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
 pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};
-pub use settings::DnsSettings;
 pub use elb::canonical_hosted_zone;
 pub use endpoint::{
     AliasTarget, DnsName, Endpoint, EndpointError, Failover, GeoLocation, NameError, Record,
@@ -38,6 +38,7 @@ pub use endpoint::{
 pub use plan::{Action, ApplyError, Change, Plan, PlanConfig, PlanError, Policy, apply_to, plan};
 pub use registry::{OwnerLabels, RegistryError, TxtRegistry};
 pub use report::plan_report;
+pub use settings::DnsSettings;
 pub use sources::{
     DnsEndpointRecord, Merged, SourceContext, SourceError, SourceOutput, dns_endpoint_endpoints,
     dns_endpoint_object_endpoints, ingress_endpoints, merge, service_endpoints,

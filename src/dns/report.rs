@@ -9,15 +9,14 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 
+use super::assemble::plan_zones;
 use super::batch::batch;
-use super::settings::DnsSettings;
 use super::desired::{Desired, Objects, desired};
 use super::endpoint::{Endpoint, Record};
 use super::lb_zones::LoadBalancerZones;
-use super::plan::plan;
 use super::route53::Route53;
+use super::settings::DnsSettings;
 use super::sources::SourceContext;
-use super::zones::assign;
 use crate::crd::DNSEndpoint;
 
 fn kind_of(v: &serde_json::Value) -> (&str, &str) {
@@ -159,28 +158,16 @@ pub async fn plan_report(
         }
     };
     let mut problems = problems;
-    let assignment = assign(&zones, &settings.zone_filter.domains, endpoints);
-    for error in &assignment.errors {
-        problems.zone(error);
-    }
     let mut total = 0;
-    for zone in &zones {
-        let desired = assignment
-            .by_zone
-            .get(&zone.id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let current = match route53.list_records(&zone.id).await {
-            Ok(r) => r,
-            Err(e) => {
+    let mut source = &route53;
+    for zone_plan in plan_zones(&zones, endpoints, settings, &mut problems, &mut source).await {
+        let (zone, planned) = match zone_plan {
+            Ok(z) => (z.zone, z.planned),
+            Err((zone, e)) => {
                 let _ = writeln!(out, "  ! zone {} ({}): {e}", zone.name, zone.id);
                 continue;
             }
         };
-        let planned = plan(zone, desired, &current, &settings.plan_config());
-        for error in &planned.errors {
-            problems.plan(error);
-        }
         if planned.changes.is_empty() {
             continue;
         }

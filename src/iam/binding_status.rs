@@ -16,8 +16,8 @@ use tokio::sync::{OnceCell, watch};
 use super::role::RoleRef;
 use crate::context::Context;
 use crate::crd::{IamRoleBinding, IamRoleBindingStatus};
-use crate::k8s::conditions::{Clock, SystemClock, condition_type, set_condition};
-use crate::k8s::runtime::watch::{Change, key_of, keep_all, reflect, split_key};
+use crate::k8s::conditions::{Clock, SystemClock, set_ready};
+use crate::k8s::runtime::watch::{Change, keep_all, key_of, reflect, split_key};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 
 pub const CONTROLLER: &str = "iam-role-binding";
@@ -102,9 +102,9 @@ pub fn desired_status(
         ),
         Observed::Invalid(msg) => (false, reason::INVALID_ROLE, msg.clone(), None),
     };
-    let mut changed = set_condition(
+    let mut changed = set_ready(
         &mut status.conditions,
-        condition_type::READY,
+        &mut status.observed_generation,
         ready,
         why,
         &message,
@@ -113,10 +113,6 @@ pub fn desired_status(
     );
     if status.role_arn != arn {
         status.role_arn = arn;
-        changed = true;
-    }
-    if status.observed_generation != generation {
-        status.observed_generation = generation;
         changed = true;
     }
     (status, changed)
@@ -220,7 +216,11 @@ impl runtime::Reconciler for Reconciler {
     }
 
     fn keys(&self) -> Vec<String> {
-        self.bindings.state().iter().map(|b| key_of(b.as_ref())).collect()
+        self.bindings
+            .state()
+            .iter()
+            .map(|b| key_of(b.as_ref()))
+            .collect()
     }
 }
 
@@ -231,8 +231,10 @@ impl Reconciler {
         status: &IamRoleBindingStatus,
         observed: &Observed,
     ) -> Result<(), Error> {
-        let api: Api<IamRoleBinding> =
-            Api::namespaced(self.ctx.client.clone(), &binding.namespace().unwrap_or_default());
+        let api: Api<IamRoleBinding> = Api::namespaced(
+            self.ctx.client.clone(),
+            &binding.namespace().unwrap_or_default(),
+        );
         crate::k8s::apply::apply_status(&api, &binding.name_any(), status).await?;
         let oref = binding.object_ref(&());
         let events = &self.ctx.events;

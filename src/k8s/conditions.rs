@@ -144,6 +144,40 @@ pub fn set_condition(
 }
 
 /// Removes every condition of `type_`; reports whether one was there.
+/// Records the generation a status describes; reports whether it changed.
+pub fn set_observed_generation(field: &mut Option<i64>, generation: Option<i64>) -> bool {
+    if *field == generation {
+        return false;
+    }
+    *field = generation;
+    true
+}
+
+/// The status every reconciled kind carries: the `Ready` condition and
+/// `status.observedGeneration`, both for `generation`. Reports whether anything changed, so
+/// callers skip no-op patches.
+#[allow(clippy::too_many_arguments)]
+pub fn set_ready(
+    conditions: &mut Vec<Condition>,
+    observed_generation: &mut Option<i64>,
+    ready: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    clock: &dyn Clock,
+) -> bool {
+    let changed = set_condition(
+        conditions,
+        condition_type::READY,
+        ready,
+        reason,
+        message,
+        generation,
+        clock,
+    );
+    set_observed_generation(observed_generation, generation) || changed
+}
+
 pub fn remove_condition(conds: &mut Vec<Condition>, type_: &str) -> bool {
     let before = conds.len();
     conds.retain(|c| c.type_ != type_);

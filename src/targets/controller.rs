@@ -27,8 +27,8 @@ use super::plan::{
     self, Observed, TargetGroupError, TargetGroupInfo, TargetState, desired_rules, plan_rules,
     plan_targets, validate_target_group,
 };
-use super::status::{Outcome, desired_status, reason};
 use super::settings::TargetsSettings;
+use super::status::{Outcome, desired_status, reason};
 use super::watch::{NodeFilter, ServiceIndex, slice_service};
 use super::{READINESS_GATE_PREFIX, readiness_gate};
 use crate::context::Context;
@@ -36,7 +36,7 @@ use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
 use crate::k8s::conditions::SystemClock;
 use crate::k8s::finalizer::{TARGETS_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
-use crate::k8s::runtime::watch::{Change, key_of, keep_all, reflect, split_key};
+use crate::k8s::runtime::watch::{Change, keep_all, key_of, reflect, split_key};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 use crate::k8s::{SERVICE_NAME_LABEL, watched};
 
@@ -351,9 +351,15 @@ impl Reconciler {
             .await
             .map_err(Error::Observe)?;
         let plan = self.plan(&b, &desired, &observed);
-        self.apply_targets(&b, &fetched, &plan, &mut observed).await?;
-        self.sync_rules(&b, &fetched.tg, &desired, fetched.target_port_name.as_deref())
+        self.apply_targets(&b, &fetched, &plan, &mut observed)
             .await?;
+        self.sync_rules(
+            &b,
+            &fetched.tg,
+            &desired,
+            fetched.target_port_name.as_deref(),
+        )
+        .await?;
         let gates_pending = self.apply_gates(&b, &fetched, &desired, &observed).await?;
         let (outcome, healthy) = synced_outcome(&desired, &observed);
         self.write_status(&b, &api, &outcome, &desired.nodes_without_provider_id)
@@ -440,7 +446,12 @@ impl Reconciler {
 
     /// Plan: what to register and deregister. A multi-cluster target group is planned over
     /// the targets this process registered only.
-    fn plan(&self, b: &TargetGroupBinding, desired: &Desired, observed: &Observed) -> plan::TargetPlan {
+    fn plan(
+        &self,
+        b: &TargetGroupBinding,
+        desired: &Desired,
+        observed: &Observed,
+    ) -> plan::TargetPlan {
         if !b.spec.multi_cluster_target_group {
             return plan_targets(&desired.targets, observed);
         }
@@ -533,7 +544,9 @@ impl Reconciler {
             .as_ref()
             .is_some_and(|n| !n.ingress.is_empty());
         let groups = if has_rules {
-            self.security_groups(&desired.instance_ids).await.map_err(Error::Rules)?
+            self.security_groups(&desired.instance_ids)
+                .await
+                .map_err(Error::Rules)?
         } else {
             BTreeSet::new()
         };
@@ -627,7 +640,10 @@ impl Reconciler {
         invalid: Invalid,
         nodes_without_provider_id: &[String],
     ) -> Result<Next, Error> {
-        let Invalid { reason: why, message } = invalid;
+        let Invalid {
+            reason: why,
+            message,
+        } = invalid;
         warn!(binding = %Self::owner(b), reason = why, %message, "binding cannot be reconciled");
         let outcome = Outcome::Invalid {
             reason: why,
@@ -848,7 +864,8 @@ impl runtime::Reconciler for Reconciler {
         };
         let api: Api<TargetGroupBinding> =
             Api::namespaced(self.ctx.client.clone(), ns.unwrap_or_default());
-        let finalizer_err = |e: crate::k8s::finalizer::FinalizerError| Error::Finalizer(e.to_string());
+        let finalizer_err =
+            |e: crate::k8s::finalizer::FinalizerError| Error::Finalizer(e.to_string());
         if b.meta().deletion_timestamp.is_some() {
             if has_finalizer(b.as_ref(), TARGETS_FINALIZER) {
                 self.cleanup(&b).await?;
@@ -867,7 +884,11 @@ impl runtime::Reconciler for Reconciler {
     }
 
     fn keys(&self) -> Vec<String> {
-        self.bindings.state().iter().map(|b| key_of(b.as_ref())).collect()
+        self.bindings
+            .state()
+            .iter()
+            .map(|b| key_of(b.as_ref()))
+            .collect()
     }
 }
 
@@ -900,16 +921,14 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
             api_for::<TargetGroupBinding>(&client, ns.as_deref()),
             wc(),
             keep_all,
-            move |c: Change<'_, TargetGroupBinding>| {
-                match &c {
-                    Change::Deleted(b) => {
-                        index.remove(b);
-                        queue.forget(&key_of(*b));
-                    }
-                    Change::Listed(b) | Change::Applied(b) => {
-                        index.upsert(b);
-                        queue.add(key_of(*b));
-                    }
+            move |c: Change<'_, TargetGroupBinding>| match &c {
+                Change::Deleted(b) => {
+                    index.remove(b);
+                    queue.forget(&key_of(*b));
+                }
+                Change::Listed(b) | Change::Applied(b) => {
+                    index.upsert(b);
+                    queue.add(key_of(*b));
                 }
             },
             stop.clone(),
@@ -1004,4 +1023,3 @@ fn ref_key(r: &ObjectRef<TargetGroupBinding>) -> String {
         None => r.name.clone(),
     }
 }
-

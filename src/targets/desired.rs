@@ -423,7 +423,7 @@ endpoints:
                 values: Some(vec!["web".into()]),
             }]),
         };
-        let with_nodes = vec![node(
+        let with_nodes = [node(
             "a",
             Some("aws:///us-east-1a/i-0a"),
             &[("pool", "web")],

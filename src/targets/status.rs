@@ -3,7 +3,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use crate::crd::target_group_binding::TargetGroupBindingStatus;
-use crate::k8s::conditions::{Clock, condition_type, remove_condition, set_condition};
+use crate::k8s::conditions::{
+    Clock, condition_type, remove_condition, set_condition, set_observed_generation,
+};
 
 /// Reasons on TargetGroupBinding conditions.
 pub mod reason {
@@ -107,10 +109,7 @@ pub fn desired_status(
             changed = true;
         }
     }
-    if status.observed_generation != generation {
-        status.observed_generation = generation;
-        changed = true;
-    }
+    changed |= set_observed_generation(&mut status.observed_generation, generation);
     (status, changed)
 }
 

@@ -10,9 +10,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::k8s::SERVICE_NAME_LABEL;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::TargetType;
+use crate::k8s::SERVICE_NAME_LABEL;
 
 /// What of a Node matters to targets; a change to anything else triggers nothing.
 pub fn node_fingerprint(node: &Node) -> u64 {

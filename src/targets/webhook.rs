@@ -38,11 +38,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
-use crate::k8s::watched::targets_service as prune_service;
-use super::{INJECT_LABEL, readiness_gate};
 use super::settings::WebhookSettings;
+use super::{INJECT_LABEL, readiness_gate};
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::TargetType;
+use crate::k8s::watched::targets_service as prune_service;
 
 pub const PATH: &str = "/mutate-v1-pod";
 const WEBHOOK_NAME: &str = "pod-readiness-gate.elbv2.k8s.aws";

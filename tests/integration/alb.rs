@@ -2,7 +2,7 @@
 //! `causeway controller` claiming a test-unique IngressClass controller name, so tests run in
 //! parallel without seeing each other's Ingresses.
 
-use crate::common::{Proc, free_port};
+use crate::common::{Controller, Proc, free_port};
 use aws_sdk_elasticloadbalancingv2 as elb;
 use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
 use k8s_openapi::api::core::v1::Event;
@@ -29,21 +29,14 @@ pub async fn start(ctx: &TestCtx) -> Alb {
     ))
     .await
     .expect("IngressClass");
-    let port = free_port();
     let lease = unique_name("alb-lease");
-    let proc = Proc::start(
+    let Controller { proc, port } = Controller::start(
         ctx,
         &format!("alb-{}", ctx.namespace),
+        &lease,
         &[
-            "controller",
             "--controllers",
             "alb",
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--leader-election-namespace",
-            &ctx.namespace,
-            "--leader-election-id",
-            &lease,
             "--alb-controller-name",
             &controller,
             "--log-level",

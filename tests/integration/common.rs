@@ -12,6 +12,66 @@ pub fn causeway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_causeway"))
 }
 
+/// A `causeway controller` on a free metrics port with its own Lease in the test
+/// namespace: the one way tests start the controller and read its metrics.
+pub struct Controller {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Controller {
+    /// Starts `causeway controller <args>` named `name` (its log file), leading `lease`.
+    pub fn start(ctx: &TestCtx, name: &str, lease: &str, args: &[&str]) -> Controller {
+        Self::start_with_env(ctx, name, lease, args, &[])
+    }
+
+    /// [`Controller::start`] with extra environment variables.
+    pub fn start_with_env(
+        ctx: &TestCtx,
+        name: &str,
+        lease: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Controller {
+        let port = free_port();
+        let metrics = format!("127.0.0.1:{port}");
+        let mut all = vec![
+            "controller",
+            "--metrics-addr",
+            &metrics,
+            "--leader-election-namespace",
+            &ctx.namespace,
+            "--leader-election-id",
+            lease,
+        ];
+        all.extend_from_slice(args);
+        Controller {
+            proc: Proc::start_with_env(ctx, name, &all, env),
+            port,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The `/metrics` text, empty while it does not answer.
+    pub async fn metrics(&self) -> String {
+        causeway_testenv::support::http_get(&self.url("/metrics"))
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub async fn ready(&self) -> bool {
+        matches!(
+            causeway_testenv::support::http_get(&self.url("/readyz")).await,
+            Some((200, _))
+        )
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -37,7 +97,12 @@ impl Proc {
     }
 
     /// [`Proc::start`] with extra environment variables.
-    pub fn start_with_env(ctx: &TestCtx, name: &str, args: &[&str], extra: &[(&str, &str)]) -> Proc {
+    pub fn start_with_env(
+        ctx: &TestCtx,
+        name: &str,
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Proc {
         let subcommand = args.iter().find(|a| matches!(**a, "controller" | "agent"));
         let identity = subcommand.map(|s| chart_identity(ctx, s));
         Self::start_with(ctx, name, args, identity, extra)

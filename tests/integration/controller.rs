@@ -1,7 +1,7 @@
 //! `causeway controller` on the embedded environment: flags, readiness,
 //! metrics, and leader election with takeover.
 
-use crate::common::{Proc, causeway_bin, free_port};
+use crate::common::{Controller, causeway_bin};
 use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
@@ -89,29 +89,34 @@ fn missing_cluster_name_is_rejected() {
     assert!(stderr.contains("--cluster-name"), "{stderr}");
 }
 
-struct Controller {
-    proc: Proc,
-    port: u16,
+struct Replica {
+    c: Controller,
     identity: String,
 }
 
-fn start_controller(ctx: &TestCtx, lease: &str, identity: &str) -> Controller {
-    let port = free_port();
-    let proc = Proc::start(
+impl std::ops::Deref for Replica {
+    type Target = Controller;
+    fn deref(&self) -> &Controller {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Replica {
+    fn deref_mut(&mut self) -> &mut Controller {
+        &mut self.c
+    }
+}
+
+fn start_controller(ctx: &TestCtx, lease: &str, identity: &str) -> Replica {
+    let c = Controller::start(
         ctx,
         &format!("controller-{identity}"),
+        lease,
         &[
-            "controller",
             "--controllers",
             "iam",
             "--webhook-enabled",
             "false",
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--leader-election-namespace",
-            &ctx.namespace,
-            "--leader-election-id",
-            lease,
             "--leader-election-identity",
             identity,
             "--lease-duration",
@@ -124,25 +129,18 @@ fn start_controller(ctx: &TestCtx, lease: &str, identity: &str) -> Controller {
             "json",
         ],
     );
-    Controller {
-        proc,
-        port,
+    Replica {
+        c,
         identity: identity.to_string(),
     }
 }
 
 async fn ready(c: &Controller) -> bool {
-    matches!(
-        http_get(&format!("http://127.0.0.1:{}/readyz", c.port)).await,
-        Some((200, _))
-    )
+    c.ready().await
 }
 
 async fn metrics(c: &Controller) -> String {
-    http_get(&format!("http://127.0.0.1:{}/metrics", c.port))
-        .await
-        .map(|(_, body)| body)
-        .unwrap_or_default()
+    c.metrics().await
 }
 
 /// The leader gauge, read as a sample line (the HELP text mentions the name too).
@@ -333,34 +331,31 @@ async fn a_dead_reconciler_makes_the_process_unready_and_exit_non_zero() {
     .await
     .expect("binding");
     let lease = unique_name("lease");
-    let port = free_port();
-    let mut proc = Proc::start_with_env(
+    let Controller { mut proc, port } = Controller::start_with_env(
         &ctx,
         "controller-died",
+        &lease,
         &[
-            "controller",
             "--controllers",
             "iam",
             "--webhook-enabled",
             "false",
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--leader-election-namespace",
-            &ctx.namespace,
-            "--leader-election-id",
-            &lease,
             "--leader-election-identity",
             "doomed",
         ],
         &[("CAUSEWAY_FAULT_PANIC_RECONCILER", "iam-role-binding")],
     );
     let readyz = format!("http://127.0.0.1:{port}/readyz");
-    let body = wait_for("/readyz reports the dead reconciler", Duration::from_secs(60), || async {
-        match http_get(&readyz).await {
-            Some((503, body)) if body.contains("a reconciler died") => Some(body),
-            _ => None,
-        }
-    })
+    let body = wait_for(
+        "/readyz reports the dead reconciler",
+        Duration::from_secs(60),
+        || async {
+            match http_get(&readyz).await {
+                Some((503, body)) if body.contains("a reconciler died") => Some(body),
+                _ => None,
+            }
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", proc.logs()));
     assert!(body.contains("a reconciler died"), "{body}");

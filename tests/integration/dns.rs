@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Event, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
-use crate::common::{Proc, free_port};
+use crate::common::{Controller, Proc};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -23,21 +23,12 @@ struct Dns {
 
 impl Dns {
     fn start(ctx: &TestCtx, owner: &str, extra: &[&str]) -> Dns {
-        let port = free_port();
         let lease = unique_name("dns-lease");
-        let metrics = format!("127.0.0.1:{port}");
         let zones = format!(
             "{},{}",
             ctx.env.seed.public_zone_id, ctx.env.seed.private_zone_id
         );
         let mut args = vec![
-            "controller",
-            "--metrics-addr",
-            &metrics,
-            "--leader-election-namespace",
-            &ctx.namespace,
-            "--leader-election-id",
-            &lease,
             "--controllers",
             "dns",
             "--dns-namespace",
@@ -55,7 +46,8 @@ impl Dns {
             args.extend_from_slice(&["--dns-debounce", "200ms"]);
         }
         args.extend_from_slice(extra);
-        let proc = Proc::start(ctx, &format!("dns-{owner}"), &args);
+        let Controller { proc, port } =
+            Controller::start(ctx, &format!("dns-{owner}"), &lease, &args);
         Dns { proc, port }
     }
 

@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::{Proc, free_port};
+use crate::common::{Controller, free_port};
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use causeway::crd::TargetGroupBinding;
-use causeway_testenv::support::{TestCtx, http_get, unique_name, wait_for};
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -18,25 +18,11 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
-struct Controller {
-    proc: Proc,
-    port: u16,
-}
-
 fn start(ctx: &TestCtx, extra: &[&str]) -> Controller {
-    let port = free_port();
     let lease = unique_name("tgb");
-    let metrics = format!("127.0.0.1:{port}");
     let mut args = vec![
-        "controller",
         "--controllers",
         "targets",
-        "--metrics-addr",
-        &metrics,
-        "--leader-election-namespace",
-        &ctx.namespace,
-        "--leader-election-id",
-        &lease,
         "--targets-namespace",
         &ctx.namespace,
         "--log-format",
@@ -46,19 +32,16 @@ fn start(ctx: &TestCtx, extra: &[&str]) -> Controller {
         args.extend(["--webhook-enabled", "false"]);
     }
     args.extend(extra);
-    let proc = Proc::start(ctx, &format!("targets-{}", ctx.namespace), &args);
-    Controller { proc, port }
+    Controller::start(ctx, &format!("targets-{}", ctx.namespace), &lease, &args)
 }
 
-impl Controller {
-    async fn metrics(&self) -> String {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    }
-
+/// Counters read from the controller's metrics.
+trait Calls {
     /// Successful calls of one AWS operation so far.
+    async fn calls(&self, operation: &str) -> u64;
+}
+
+impl Calls for Controller {
     async fn calls(&self, operation: &str) -> u64 {
         self.metrics()
             .await

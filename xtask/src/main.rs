@@ -197,6 +197,8 @@ async fn test(extra: Vec<String>) -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--features",
+        "causeway/testing",
         "--",
         "-D",
         "warnings",
@@ -209,7 +211,13 @@ async fn test(extra: Vec<String>) -> Result<()> {
     progress(&format!("environment up in {:.1}s", info.startup_seconds));
     let mut tests = cargo();
     tests
-        .args(["test", "--workspace", "--all-targets"])
+        .args([
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--features",
+            "causeway/testing",
+        ])
         .env("CAUSEWAY_ENV_DIR", &dir);
     if !extra.is_empty() {
         tests.arg("--").args(&extra);

@@ -1,6 +1,9 @@
 use super::tests_support::*;
 use super::*;
+use crate::alb::annotations::{Problem, reason};
 use crate::alb::class::{GroupKey, Membership};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::ResourceExt;
 use serde_json::json;
 
 fn services() -> BTreeMap<(String, String), Service> {

@@ -13,11 +13,11 @@ use super::iptables::{Iptables, Rule};
 use super::metadata::{self, MetadataServer, ServerConfig};
 use super::metrics::AgentMetrics;
 use super::resolve::Policy;
+use super::settings::{AgentSettings, IptablesSettings};
 use super::sts::{StsAdapter, discover_base_arn};
 use super::upstream::Upstream;
 use super::{Agent, AgentConfig};
 use crate::aws::AwsClients;
-use super::settings::{AgentSettings, IptablesSettings};
 use crate::k8s::events::EventRecorder;
 use crate::telemetry::{self, Metrics, Readiness};
 

@@ -137,9 +137,8 @@ pub async fn run<R: Reconciler>(
             loop {
                 tokio::time::sleep(jittered(settings.resync)).await;
                 for key in r.keys() {
-                    let delay = Duration::from_millis(rand::random_range(
-                        0..=spread.as_millis() as u64,
-                    ));
+                    let delay =
+                        Duration::from_millis(rand::random_range(0..=spread.as_millis() as u64));
                     queue.add_after(key, delay);
                 }
             }
@@ -188,7 +187,11 @@ mod tests {
 
         async fn reconcile(&self, key: &str) -> Result<Next, Boom> {
             self.seen.lock().unwrap().push(key.to_owned());
-            if self.fail { Err(Boom) } else { Ok(Next::AwaitChange) }
+            if self.fail {
+                Err(Boom)
+            } else {
+                Ok(Next::AwaitChange)
+            }
         }
 
         fn keys(&self) -> Vec<String> {
@@ -230,7 +233,9 @@ mod tests {
             task.await.unwrap();
             let text = metrics.encode();
             assert_eq!(
-                text.contains("causeway_reconcile_errors_total{controller=\"counting\",error=\"boom\"} 4"),
+                text.contains(
+                    "causeway_reconcile_errors_total{controller=\"counting\",error=\"boom\"} 4"
+                ),
                 fail,
                 "{text}"
             );
@@ -241,7 +246,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(100));
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
         }
         assert_eq!(jittered(Duration::from_millis(5)), Duration::from_millis(5));
     }

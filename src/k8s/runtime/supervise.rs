@@ -47,7 +47,11 @@ impl Supervisor {
     /// Waits until `stop` flips (then gives the tasks `grace` to finish) or until a task
     /// ends, which is an error: the first task to end or panic is returned and the others
     /// are aborted.
-    pub async fn supervise(mut self, mut stop: watch::Receiver<bool>, grace: Duration) -> Result<(), Died> {
+    pub async fn supervise(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+        grace: Duration,
+    ) -> Result<(), Died> {
         if self.tasks.is_empty() {
             let _ = stop.wait_for(|s| *s).await;
             return Ok(());
@@ -122,9 +126,16 @@ mod tests {
             tokio::task::yield_now().await;
             panic!("resync interval must be non-zero");
         });
-        let died = s.supervise(stop_rx, Duration::from_secs(1)).await.unwrap_err();
+        let died = s
+            .supervise(stop_rx, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert_eq!(died.name, "fragile");
-        assert!(died.how.contains("panicked: resync interval"), "{}", died.how);
+        assert!(
+            died.how.contains("panicked: resync interval"),
+            "{}",
+            died.how
+        );
     }
 
     #[tokio::test]
@@ -133,8 +144,14 @@ mod tests {
         let mut s = Supervisor::new();
         s.spawn("steady", std::future::pending());
         s.spawn("quitter", async {});
-        let died = s.supervise(stop_rx, Duration::from_secs(1)).await.unwrap_err();
-        assert_eq!(died.to_string(), "the quitter reconciler returned before shutdown");
+        let died = s
+            .supervise(stop_rx, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            died.to_string(),
+            "the quitter reconciler returned before shutdown"
+        );
     }
 
     #[tokio::test]

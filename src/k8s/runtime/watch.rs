@@ -133,7 +133,12 @@ mod tests {
         strip(&mut cm);
         assert!(cm.metadata.managed_fields.is_none());
         assert_eq!(
-            cm.metadata.annotations.as_ref().unwrap().keys().collect::<Vec<_>>(),
+            cm.metadata
+                .annotations
+                .as_ref()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
             ["keep"]
         );
         assert_eq!(key_of(&cm), "ns/a");

@@ -1,0 +1,606 @@
+//! SDK types ↔ model types, pure. Every conversion that exists in both directions (actions,
+//! rule conditions, tags, attributes, certificates, security group rules, health check
+//! matchers and the enums) is a round trip: model → SDK → model is the identity (see the
+//! property tests).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ec2 as ec2;
+use aws_sdk_elasticloadbalancingv2 as elb;
+use elb::types::{
+    ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, HostHeaderConditionConfig,
+    HttpHeaderConditionConfig, HttpRequestMethodConditionConfig, LoadBalancerAttribute,
+    LoadBalancerSchemeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum,
+    QueryStringConditionConfig, QueryStringKeyValuePair, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, SourceIpConditionConfig, TargetGroupAttribute,
+    TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
+};
+
+use super::AwsError;
+use crate::alb::builder::SubnetInfo;
+use crate::alb::model::*;
+use crate::alb::observed::*;
+
+// ---------- tags and attributes ----------
+
+pub(super) fn elb_tags(tags: &Tags) -> Vec<elb::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| elb::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags without a key are dropped; a missing value is the empty string.
+pub(super) fn model_elb_tags(tags: &[elb::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(super) fn ec2_tags(tags: &Tags) -> Vec<ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags without a key are dropped; a missing value is the empty string.
+pub(super) fn model_ec2_tags(tags: &[ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(super) fn sdk_lb_attributes(
+    attributes: &BTreeMap<String, String>,
+) -> Vec<LoadBalancerAttribute> {
+    attributes
+        .iter()
+        .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(super) fn model_lb_attributes(
+    attributes: &[LoadBalancerAttribute],
+) -> BTreeMap<String, String> {
+    attributes
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.key()?.to_owned(),
+                a.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+pub(super) fn sdk_tg_attributes(
+    attributes: &BTreeMap<String, String>,
+) -> Vec<TargetGroupAttribute> {
+    attributes
+        .iter()
+        .map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(super) fn model_tg_attributes(attributes: &[TargetGroupAttribute]) -> BTreeMap<String, String> {
+    attributes
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.key()?.to_owned(),
+                a.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+// ---------- enums ----------
+
+pub(super) fn protocol(p: Protocol) -> ProtocolEnum {
+    match p {
+        Protocol::Http => ProtocolEnum::Http,
+        Protocol::Https => ProtocolEnum::Https,
+    }
+}
+
+/// HTTP when missing or not one we model.
+pub(super) fn model_protocol(p: Option<&ProtocolEnum>) -> Protocol {
+    p.map(|p| p.as_str())
+        .and_then(Protocol::parse)
+        .unwrap_or(Protocol::Http)
+}
+
+pub(super) fn sdk_scheme(s: Scheme) -> LoadBalancerSchemeEnum {
+    LoadBalancerSchemeEnum::from(s.as_str())
+}
+
+/// Internal unless AWS says internet-facing.
+pub(super) fn model_scheme(s: Option<&LoadBalancerSchemeEnum>) -> Scheme {
+    match s {
+        Some(LoadBalancerSchemeEnum::InternetFacing) => Scheme::InternetFacing,
+        _ => Scheme::Internal,
+    }
+}
+
+pub(super) fn sdk_ip_address_type(t: IpAddressType) -> elb::types::IpAddressType {
+    elb::types::IpAddressType::from(t.as_str())
+}
+
+/// IPv4 when missing or not one we model.
+pub(super) fn model_ip_address_type(t: Option<&elb::types::IpAddressType>) -> IpAddressType {
+    t.map(|t| t.as_str())
+        .and_then(IpAddressType::parse)
+        .unwrap_or(IpAddressType::Ipv4)
+}
+
+pub(super) fn sdk_target_type(t: TargetType) -> TargetTypeEnum {
+    TargetTypeEnum::from(t.as_str())
+}
+
+/// Instance when missing or not one we model.
+pub(super) fn model_target_type(t: Option<&TargetTypeEnum>) -> TargetType {
+    t.map(|t| t.as_str())
+        .and_then(TargetType::parse)
+        .unwrap_or(TargetType::Instance)
+}
+
+// ---------- listeners: actions, conditions, certificates ----------
+
+/// `tgs`: our target group names → their ARNs, for forward targets named by us.
+pub(super) fn sdk_action(
+    a: &Action,
+    tgs: &HashMap<String, String>,
+) -> Result<elb::types::Action, AwsError> {
+    Ok(match a {
+        Action::Forward {
+            targets,
+            stickiness,
+        } => {
+            let mut tuples = Vec::new();
+            for (t, w) in targets {
+                let arn = match t {
+                    TargetRef::Arn(a) => a.clone(),
+                    TargetRef::Name(n) => tgs.get(n).cloned().ok_or_else(|| {
+                        AwsError::Missing(format!("target group {n} has no ARN yet"))
+                    })?,
+                };
+                tuples.push(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(arn)
+                        .weight(*w)
+                        .build(),
+                );
+            }
+            let mut fc = ForwardActionConfig::builder().set_target_groups(Some(tuples));
+            if let Some(d) = stickiness {
+                fc = fc.target_group_stickiness_config(
+                    TargetGroupStickinessConfig::builder()
+                        .enabled(true)
+                        .duration_seconds(*d)
+                        .build(),
+                );
+            }
+            elb::types::Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .forward_config(fc.build())
+                .build()
+        }
+        Action::Redirect(r) => elb::types::Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol(&r.protocol)
+                    .host(&r.host)
+                    .port(&r.port)
+                    .path(&r.path)
+                    .query(&r.query)
+                    .status_code(RedirectActionStatusCodeEnum::from(r.status_code.as_str()))
+                    .build(),
+            )
+            .build(),
+        Action::FixedResponse {
+            status_code,
+            content_type,
+            message_body,
+        } => elb::types::Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .fixed_response_config(
+                FixedResponseActionConfig::builder()
+                    .status_code(status_code)
+                    .set_content_type(content_type.clone())
+                    .set_message_body(message_body.clone())
+                    .build(),
+            )
+            .build(),
+    })
+}
+
+/// Forward targets come back as [`TargetRef::Arn`].
+pub(super) fn model_action(a: &elb::types::Action) -> Action {
+    match a.r#type() {
+        Some(ActionTypeEnum::Forward) => {
+            let mut targets: Vec<(TargetRef, i32)> = a
+                .forward_config()
+                .map(|f| {
+                    f.target_groups()
+                        .iter()
+                        .filter_map(|t| {
+                            Some((
+                                TargetRef::Arn(t.target_group_arn()?.to_owned()),
+                                t.weight().unwrap_or(1),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if targets.is_empty()
+                && let Some(arn) = a.target_group_arn()
+            {
+                targets.push((TargetRef::Arn(arn.to_owned()), 1));
+            }
+            let stickiness = a
+                .forward_config()
+                .and_then(|f| f.target_group_stickiness_config())
+                .filter(|s| s.enabled() == Some(true))
+                .map(|s| s.duration_seconds().unwrap_or(3600));
+            Action::Forward {
+                targets,
+                stickiness,
+            }
+        }
+        Some(ActionTypeEnum::Redirect) => {
+            let r = a.redirect_config();
+            let s = |v: Option<&str>| v.map(str::to_owned);
+            Action::Redirect(Redirect::new(
+                s(r.and_then(|r| r.protocol())),
+                s(r.and_then(|r| r.host())),
+                s(r.and_then(|r| r.port())),
+                s(r.and_then(|r| r.path())),
+                s(r.and_then(|r| r.query())),
+                r.and_then(|r| r.status_code())
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+            ))
+        }
+        Some(ActionTypeEnum::FixedResponse) => {
+            let f = a.fixed_response_config();
+            Action::FixedResponse {
+                status_code: f
+                    .and_then(|f| f.status_code())
+                    .unwrap_or_default()
+                    .to_owned(),
+                content_type: f.and_then(|f| f.content_type()).map(str::to_owned),
+                message_body: f.and_then(|f| f.message_body()).map(str::to_owned),
+            }
+        }
+        other => Action::FixedResponse {
+            status_code: format!("unsupported:{other:?}"),
+            content_type: None,
+            message_body: None,
+        },
+    }
+}
+
+pub(super) fn sdk_condition(c: &RuleCondition) -> elb::types::RuleCondition {
+    let b = elb::types::RuleCondition::builder();
+    let v = |s: &BTreeSet<String>| Some(s.iter().cloned().collect::<Vec<_>>());
+    match c {
+        RuleCondition::HostHeader(s) => b.field("host-header").host_header_config(
+            HostHeaderConditionConfig::builder()
+                .set_values(v(s))
+                .build(),
+        ),
+        RuleCondition::PathPattern(s) => b.field("path-pattern").path_pattern_config(
+            PathPatternConditionConfig::builder()
+                .set_values(v(s))
+                .build(),
+        ),
+        RuleCondition::HttpHeader { name, values } => b.field("http-header").http_header_config(
+            HttpHeaderConditionConfig::builder()
+                .http_header_name(name)
+                .set_values(v(values))
+                .build(),
+        ),
+        RuleCondition::HttpRequestMethod(s) => {
+            b.field("http-request-method").http_request_method_config(
+                HttpRequestMethodConditionConfig::builder()
+                    .set_values(v(s))
+                    .build(),
+            )
+        }
+        RuleCondition::QueryString(kvs) => b.field("query-string").query_string_config(
+            QueryStringConditionConfig::builder()
+                .set_values(Some(
+                    kvs.iter()
+                        .map(|(k, val)| {
+                            QueryStringKeyValuePair::builder()
+                                .set_key(Some(k.clone()).filter(|k| !k.is_empty()))
+                                .value(val)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build(),
+        ),
+        RuleCondition::SourceIp(s) => b
+            .field("source-ip")
+            .source_ip_config(SourceIpConditionConfig::builder().set_values(v(s)).build()),
+    }
+    .build()
+}
+
+/// `None` for a condition we do not model. Reads the legacy `Values` field where the typed
+/// config is empty.
+pub(super) fn model_condition(c: &elb::types::RuleCondition) -> Option<RuleCondition> {
+    let legacy = || c.values().iter().cloned().collect::<BTreeSet<_>>();
+    let or_legacy = |vals: Option<&[String]>| {
+        let s: BTreeSet<String> = vals.unwrap_or_default().iter().cloned().collect();
+        if s.is_empty() { legacy() } else { s }
+    };
+    Some(match c.field()? {
+        "host-header" => {
+            RuleCondition::HostHeader(or_legacy(c.host_header_config().map(|x| x.values())))
+        }
+        "path-pattern" => {
+            RuleCondition::PathPattern(or_legacy(c.path_pattern_config().map(|x| x.values())))
+        }
+        "http-header" => {
+            let h = c.http_header_config()?;
+            RuleCondition::HttpHeader {
+                name: h.http_header_name()?.to_owned(),
+                values: h.values().iter().cloned().collect(),
+            }
+        }
+        "http-request-method" => RuleCondition::HttpRequestMethod(or_legacy(
+            c.http_request_method_config().map(|x| x.values()),
+        )),
+        "query-string" => RuleCondition::QueryString(
+            c.query_string_config()?
+                .values()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.key().unwrap_or_default().to_owned(),
+                        kv.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        ),
+        "source-ip" => RuleCondition::SourceIp(or_legacy(c.source_ip_config().map(|x| x.values()))),
+        _ => return None,
+    })
+}
+
+pub(super) fn sdk_certificates(arns: &[String]) -> Vec<elb::types::Certificate> {
+    arns.iter()
+        .map(|c| {
+            elb::types::Certificate::builder()
+                .certificate_arn(c)
+                .build()
+        })
+        .collect()
+}
+
+pub(super) fn model_certificates(certificates: &[elb::types::Certificate]) -> Vec<String> {
+    certificates
+        .iter()
+        .filter_map(|c| c.certificate_arn())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A listener rule as observed; `None` for the default rule or one without a priority.
+pub(super) fn observed_rule(rule: &elb::types::Rule) -> Option<ObservedRule> {
+    if rule.is_default() == Some(true) {
+        return None;
+    }
+    let priority = rule.priority().and_then(|p| p.parse().ok())?;
+    let mut conditions: Vec<RuleCondition> = rule
+        .conditions()
+        .iter()
+        .filter_map(model_condition)
+        .collect();
+    conditions.sort();
+    Some(ObservedRule {
+        arn: rule.rule_arn().unwrap_or_default().to_owned(),
+        priority,
+        conditions,
+        action: rule
+            .actions()
+            .first()
+            .map(model_action)
+            .unwrap_or_else(Action::not_found),
+    })
+}
+
+/// `certificates`: the default and the extra ones, read separately.
+pub(super) fn observed_listener(
+    l: &elb::types::Listener,
+    certificates: Vec<String>,
+    rules: Vec<ObservedRule>,
+) -> ObservedListener {
+    let protocol = model_protocol(l.protocol());
+    ObservedListener {
+        arn: l.listener_arn().unwrap_or_default().to_owned(),
+        port: l.port().unwrap_or_default(),
+        protocol,
+        certificates,
+        // Some implementations report a policy on HTTP listeners too; it means nothing there.
+        ssl_policy: l
+            .ssl_policy()
+            .filter(|_| protocol == Protocol::Https)
+            .map(str::to_owned),
+        default_action: l
+            .default_actions()
+            .first()
+            .map(model_action)
+            .unwrap_or_else(Action::not_found),
+        rules,
+    }
+}
+
+// ---------- load balancers and target groups ----------
+
+/// A load balancer without its attributes and listeners (read separately, and only for ours).
+pub(super) fn observed_load_balancer(
+    lb: &elb::types::LoadBalancer,
+    tags: Tags,
+) -> ObservedLoadBalancer {
+    let mut subnets: Vec<String> = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id())
+        .map(str::to_owned)
+        .collect();
+    subnets.sort();
+    let mut security_groups: Vec<String> = lb.security_groups().to_vec();
+    security_groups.sort();
+    ObservedLoadBalancer {
+        arn: lb.load_balancer_arn().unwrap_or_default().to_owned(),
+        name: lb.load_balancer_name().unwrap_or_default().to_owned(),
+        dns_name: lb.dns_name().unwrap_or_default().to_owned(),
+        scheme: model_scheme(lb.scheme()),
+        ip_address_type: model_ip_address_type(lb.ip_address_type()),
+        subnets,
+        security_groups,
+        attributes: BTreeMap::new(),
+        tags,
+        listeners: Vec::new(),
+    }
+}
+
+pub(super) fn sdk_matcher(success_codes: &str) -> Matcher {
+    Matcher::builder().http_code(success_codes).build()
+}
+
+/// The HTTP (or gRPC) codes of a matcher; `200` when there is none.
+pub(super) fn model_success_codes(m: Option<&Matcher>) -> String {
+    m.and_then(|m| m.http_code().or(m.grpc_code()))
+        .unwrap_or("200")
+        .to_owned()
+}
+
+/// The health check of a target group, with AWS's defaults for fields it leaves out.
+pub(super) fn model_health_check(tg: &elb::types::TargetGroup) -> HealthCheck {
+    HealthCheck {
+        path: tg.health_check_path().unwrap_or("/").to_owned(),
+        port: tg.health_check_port().unwrap_or("traffic-port").to_owned(),
+        protocol: model_protocol(tg.health_check_protocol()),
+        interval_seconds: tg.health_check_interval_seconds().unwrap_or(30),
+        timeout_seconds: tg.health_check_timeout_seconds().unwrap_or(5),
+        healthy_threshold: tg.healthy_threshold_count().unwrap_or(5),
+        unhealthy_threshold: tg.unhealthy_threshold_count().unwrap_or(2),
+        success_codes: model_success_codes(tg.matcher()),
+    }
+}
+
+/// `attributes`: only the ones read (the keys we manage).
+pub(super) fn observed_target_group(
+    tg: &elb::types::TargetGroup,
+    attributes: BTreeMap<String, String>,
+    tags: Tags,
+) -> ObservedTargetGroup {
+    ObservedTargetGroup {
+        arn: tg.target_group_arn().unwrap_or_default().to_owned(),
+        name: tg.target_group_name().unwrap_or_default().to_owned(),
+        protocol: model_protocol(tg.protocol()),
+        protocol_version: tg.protocol_version().unwrap_or("HTTP1").to_owned(),
+        port: tg.port().unwrap_or_default(),
+        target_type: model_target_type(tg.target_type()),
+        health_check: model_health_check(tg),
+        attributes,
+        tags,
+    }
+}
+
+// ---------- EC2: security groups and subnets ----------
+
+/// One TCP permission per rule, to an IPv4 or IPv6 range (the same shape authorize and revoke take).
+pub(super) fn ip_permissions(rules: &[SgRule]) -> Vec<ec2::types::IpPermission> {
+    rules
+        .iter()
+        .map(|r| {
+            let p = ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(r.port)
+                .to_port(r.port);
+            if r.cidr.contains(':') {
+                p.ipv6_ranges(ec2::types::Ipv6Range::builder().cidr_ipv6(&r.cidr).build())
+                    .build()
+            } else {
+                p.ip_ranges(ec2::types::IpRange::builder().cidr_ip(&r.cidr).build())
+                    .build()
+            }
+        })
+        .collect()
+}
+
+/// The rules we model: single-port TCP from IPv4 or IPv6 ranges. Anything else (other
+/// protocols, port ranges, security group or prefix list peers) is not ours and left out.
+pub(super) fn model_sg_rules(permissions: &[ec2::types::IpPermission]) -> BTreeSet<SgRule> {
+    let mut ingress = BTreeSet::new();
+    for p in permissions {
+        if p.ip_protocol() != Some("tcp") {
+            continue;
+        }
+        let (Some(from), Some(to)) = (p.from_port(), p.to_port()) else {
+            continue;
+        };
+        if from != to {
+            continue;
+        }
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                ingress.insert(SgRule {
+                    port: from,
+                    cidr: c.to_owned(),
+                });
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                ingress.insert(SgRule {
+                    port: from,
+                    cidr: c.to_owned(),
+                });
+            }
+        }
+    }
+    ingress
+}
+
+/// `None` for a group without an ID.
+pub(super) fn observed_security_group(
+    g: &ec2::types::SecurityGroup,
+) -> Option<ObservedSecurityGroup> {
+    Some(ObservedSecurityGroup {
+        id: g.group_id()?.to_owned(),
+        name: g.group_name().unwrap_or_default().to_owned(),
+        ingress: model_sg_rules(g.ip_permissions()),
+        tags: model_ec2_tags(g.tags()),
+    })
+}
+
+/// `None` for a subnet without an ID or availability zone.
+pub(super) fn subnet_info(s: &ec2::types::Subnet) -> Option<SubnetInfo> {
+    let (Some(id), Some(az)) = (s.subnet_id(), s.availability_zone()) else {
+        return None;
+    };
+    Some(SubnetInfo {
+        id: id.to_owned(),
+        az: az.to_owned(),
+        tags: model_ec2_tags(s.tags()),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+//! The thin AWS adapter for ALBs: SDK types in and out of model types.
+//!
+//! Reads are scoped to what we own: the ARNs and IDs kept in the group's status, plus a
+//! lookup by our deterministic names for anything we may have created without recording it.
+//! Nothing here lists the region. Subnet and certificate discovery are VPC- and
+//! account-scoped reads the caller caches.
+//!
+//! Layout: `convert` (SDK ↔ model, pure), `discovery` (VPC, subnets, certificates, security
+//! group names), `observe` (what we own, as [`Observed`](super::observed::Observed)) and
+//! `apply` (the [`Step`](super::plan::Step)s, one file per resource family).
+
+mod apply;
+mod convert;
+mod discovery;
+mod observe;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::aws::AwsClients;
+use crate::aws::errors::{self, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{operation}: {code}: {message}")]
+    Call {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    /// A security group still referenced elsewhere (e.g. by a node security group rule a
+    /// TargetGroupBinding added). Retried with backoff; never skipped.
+    #[error("security group {0} is still in use (DependencyViolation); retrying")]
+    DependencyViolation(String),
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl AwsError {
+    fn call<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self {
+        AwsError::Call {
+            operation,
+            code: errors::code(&err).unwrap_or("Unknown").to_owned(),
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+    fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Call { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+    /// The service said the resource does not exist (`*NotFound*`), by the shared classifier.
+    fn not_found(&self) -> bool {
+        self.code()
+            .is_some_and(|c| errors::code_kind(c) == ErrorKind::NotFound)
+    }
+}
+
+/// How much of a group [`AlbAws::observe`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything the planner compares, listeners and rules included.
+    Full,
+    /// Load balancers, target groups and security groups only.
+    Resources,
+}
+
+/// The ARNs and IDs we believe we own (from the group's status), plus the names we would
+/// create: the two ways to find our resources without a region scan.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    pub load_balancer_arns: Vec<String>,
+    pub target_group_arns: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+pub struct AlbAws<'a> {
+    pub aws: &'a AwsClients,
+    pub vpc_id: &'a str,
+    pub cluster: &'a str,
+}
+
+impl AlbAws<'_> {
+    /// The filter that keeps an EC2 read inside our VPC.
+    fn vpc_filter(&self) -> aws_sdk_ec2::types::Filter {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(self.vpc_id)
+            .build()
+    }
+}

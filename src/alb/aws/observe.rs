@@ -1,0 +1,388 @@
+//! Observe: what we own of a group in AWS, by the ARNs and IDs we recorded and by the names
+//! we would create, never by scanning the region.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_elasticloadbalancingv2 as elb;
+
+use super::convert::{
+    model_certificates, model_elb_tags, model_lb_attributes, model_tg_attributes,
+    observed_listener, observed_load_balancer, observed_rule, observed_security_group,
+    observed_target_group,
+};
+use super::{AlbAws, AwsError, Depth, Known};
+use crate::alb::model::*;
+use crate::alb::observed::*;
+
+impl AlbAws<'_> {
+    /// What we own of the group in AWS. `Depth::Resources` skips listeners and rules (the
+    /// re-read after an apply needs ARNs and DNS names for status, not the rules again).
+    pub async fn observe(
+        &self,
+        known: &Known,
+        desired: &GroupModel,
+        depth: Depth,
+    ) -> Result<Observed, AwsError> {
+        let mut observed = Observed::default();
+
+        // Load balancers: by the ARNs we recorded, then by name for desired ones not found.
+        let mut lbs = self.describe_lbs_by_arn(&known.load_balancer_arns).await?;
+        let missing: Vec<String> = desired
+            .load_balancers
+            .iter()
+            .map(|l| l.name.clone())
+            .filter(|n| !lbs.iter().any(|l| l.load_balancer_name() == Some(n)))
+            .collect();
+        for name in missing {
+            match self
+                .aws
+                .elbv2
+                .describe_load_balancers()
+                .names(&name)
+                .send()
+                .await
+            {
+                Ok(r) => lbs.extend(r.load_balancers().iter().cloned()),
+                Err(e) => {
+                    let e = AwsError::call("DescribeLoadBalancers", e);
+                    if !e.not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let mut tgs = self.describe_tgs_by_arn(&known.target_group_arns).await?;
+        let missing: Vec<String> = desired
+            .target_groups
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| !tgs.iter().any(|t| t.target_group_name() == Some(n)))
+            .collect();
+        if !missing.is_empty() {
+            // One call per name: a batch fails whole when any one is missing.
+            for name in missing {
+                match self
+                    .aws
+                    .elbv2
+                    .describe_target_groups()
+                    .names(&name)
+                    .send()
+                    .await
+                {
+                    Ok(r) => tgs.extend(r.target_groups().iter().cloned()),
+                    Err(e) => {
+                        let e = AwsError::call("DescribeTargetGroups", e);
+                        if !e.not_found() {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+
+        let arns: Vec<String> = lbs
+            .iter()
+            .filter_map(|l| l.load_balancer_arn())
+            .chain(tgs.iter().filter_map(|t| t.target_group_arn()))
+            .map(str::to_owned)
+            .collect();
+        let tags = self.tags(&arns).await?;
+
+        for lb in &lbs {
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
+            let name = lb.load_balancer_name().unwrap_or_default().to_owned();
+            let lb_tags = tags.get(&arn).cloned().unwrap_or_default();
+            if !owned(&lb_tags, self.cluster, &desired.stack) {
+                // Not ours (or not tagged): keep it out of the plan entirely.
+                observed
+                    .load_balancers
+                    .push(observed_load_balancer(lb, lb_tags));
+                continue;
+            }
+            let wanted = desired.load_balancers.iter().find(|d| d.name == name);
+            let attributes = match wanted {
+                Some(d) if !d.attributes.is_empty() => {
+                    let r = self
+                        .aws
+                        .elbv2
+                        .describe_load_balancer_attributes()
+                        .load_balancer_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("DescribeLoadBalancerAttributes", e))?;
+                    model_lb_attributes(r.attributes())
+                        .into_iter()
+                        .filter(|(k, _)| d.attributes.contains_key(k))
+                        .collect()
+                }
+                _ => BTreeMap::new(),
+            };
+            let mut o = observed_load_balancer(lb, lb_tags);
+            o.attributes = attributes;
+            if depth == Depth::Full {
+                o.listeners = self.listeners(&arn).await?;
+            }
+            observed.load_balancers.push(o);
+        }
+
+        for tg in &tgs {
+            let arn = tg.target_group_arn().unwrap_or_default().to_owned();
+            let name = tg.target_group_name().unwrap_or_default().to_owned();
+            let t_tags = tags.get(&arn).cloned().unwrap_or_default();
+            let wanted = desired.target_groups.iter().find(|d| d.name == name);
+            let attributes = match wanted {
+                Some(d)
+                    if !d.attributes.is_empty() && owned(&t_tags, self.cluster, &desired.stack) =>
+                {
+                    let r = self
+                        .aws
+                        .elbv2
+                        .describe_target_group_attributes()
+                        .target_group_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::call("DescribeTargetGroupAttributes", e))?;
+                    model_tg_attributes(r.attributes())
+                        .into_iter()
+                        .filter(|(k, _)| d.attributes.contains_key(k))
+                        .collect()
+                }
+                _ => BTreeMap::new(),
+            };
+            observed
+                .target_groups
+                .push(observed_target_group(tg, attributes, t_tags));
+        }
+
+        observed.security_groups = self.security_groups(known, desired).await?;
+        Ok(observed)
+    }
+
+    async fn describe_lbs_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<elb::types::LoadBalancer>, AwsError> {
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .aws
+            .elbv2
+            .describe_load_balancers()
+            .set_load_balancer_arns(Some(arns.to_vec()))
+            .send()
+            .await
+        {
+            Ok(r) => Ok(r.load_balancers().to_vec()),
+            Err(e) => {
+                let e = AwsError::call("DescribeLoadBalancers", e);
+                if !e.not_found() || arns.len() == 1 {
+                    return if e.not_found() {
+                        Ok(Vec::new())
+                    } else {
+                        Err(e)
+                    };
+                }
+                // Some recorded ARN is gone: find out which, one by one.
+                let mut out = Vec::new();
+                for arn in arns {
+                    out.extend(
+                        Box::pin(self.describe_lbs_by_arn(std::slice::from_ref(arn))).await?,
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn describe_tgs_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<elb::types::TargetGroup>, AwsError> {
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .aws
+            .elbv2
+            .describe_target_groups()
+            .set_target_group_arns(Some(arns.to_vec()))
+            .send()
+            .await
+        {
+            Ok(r) => Ok(r.target_groups().to_vec()),
+            Err(e) => {
+                let e = AwsError::call("DescribeTargetGroups", e);
+                if !e.not_found() || arns.len() == 1 {
+                    return if e.not_found() {
+                        Ok(Vec::new())
+                    } else {
+                        Err(e)
+                    };
+                }
+                let mut out = Vec::new();
+                for arn in arns {
+                    out.extend(
+                        Box::pin(self.describe_tgs_by_arn(std::slice::from_ref(arn))).await?,
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// DescribeTags on our ARNs only, 20 per call.
+    async fn tags(&self, arns: &[String]) -> Result<HashMap<String, Tags>, AwsError> {
+        let mut out = HashMap::new();
+        for chunk in arns.chunks(20) {
+            let r = self
+                .aws
+                .elbv2
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeTags", e))?;
+            for d in r.tag_descriptions() {
+                let Some(arn) = d.resource_arn() else {
+                    continue;
+                };
+                out.insert(arn.to_owned(), model_elb_tags(d.tags()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn listeners(&self, lb_arn: &str) -> Result<Vec<ObservedListener>, AwsError> {
+        let mut out = Vec::new();
+        let listeners = self
+            .aws
+            .elbv2
+            .describe_listeners()
+            .load_balancer_arn(lb_arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::call("DescribeListeners", e))?;
+        for l in listeners {
+            let arn = l.listener_arn().unwrap_or_default().to_owned();
+            let mut certificates = model_certificates(l.certificates());
+            // Every HTTPS listener: extra certificates we no longer want must be seen to be
+            // removed.
+            if l.protocol() == Some(&elb::types::ProtocolEnum::Https) {
+                let r = self
+                    .aws
+                    .elbv2
+                    .describe_listener_certificates()
+                    .listener_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::call("DescribeListenerCertificates", e))?;
+                for c in r.certificates() {
+                    if c.is_default() != Some(true)
+                        && let Some(a) = c.certificate_arn()
+                        && !certificates.iter().any(|x| x == a)
+                    {
+                        certificates.push(a.to_owned());
+                    }
+                }
+            }
+            let mut rules = Vec::new();
+            let mut pages = self
+                .aws
+                .elbv2
+                .describe_rules()
+                .listener_arn(&arn)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(rule) = pages.next().await {
+                let rule = rule.map_err(|e| AwsError::call("DescribeRules", e))?;
+                rules.extend(observed_rule(&rule));
+            }
+            out.push(observed_listener(&l, certificates, rules));
+        }
+        Ok(out)
+    }
+
+    async fn security_groups(
+        &self,
+        known: &Known,
+        desired: &GroupModel,
+    ) -> Result<Vec<ObservedSecurityGroup>, AwsError> {
+        let mut found = Vec::new();
+        if !known.security_group_ids.is_empty() {
+            match self
+                .aws
+                .ec2
+                .describe_security_groups()
+                .set_group_ids(Some(known.security_group_ids.clone()))
+                .send()
+                .await
+            {
+                Ok(r) => found.extend(r.security_groups().iter().cloned()),
+                Err(e) => {
+                    let e = AwsError::call("DescribeSecurityGroups", e);
+                    if !e.not_found() {
+                        return Err(e);
+                    }
+                    for id in &known.security_group_ids {
+                        match self
+                            .aws
+                            .ec2
+                            .describe_security_groups()
+                            .group_ids(id)
+                            .send()
+                            .await
+                        {
+                            Ok(r) => found.extend(r.security_groups().iter().cloned()),
+                            Err(e) => {
+                                let e = AwsError::call("DescribeSecurityGroups", e);
+                                if !e.not_found() {
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let missing: Vec<String> = desired
+            .security_groups
+            .iter()
+            .map(|s| s.name.clone())
+            .filter(|n| !found.iter().any(|g| g.group_name() == Some(n)))
+            .collect();
+        if !missing.is_empty() {
+            let r = self
+                .aws
+                .ec2
+                .describe_security_groups()
+                .filters(self.vpc_filter())
+                .filters(
+                    Filter::builder()
+                        .name("group-name")
+                        .set_values(Some(missing))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeSecurityGroups", e))?;
+            found.extend(r.security_groups().iter().cloned());
+        }
+        let mut out: Vec<ObservedSecurityGroup> = Vec::new();
+        for g in &found {
+            let Some(o) = observed_security_group(g) else {
+                continue;
+            };
+            if out.iter().any(|x| x.id == o.id) {
+                continue;
+            }
+            out.push(o);
+        }
+        Ok(out)
+    }
+}

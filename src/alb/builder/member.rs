@@ -1,0 +1,496 @@
+//! One member Ingress, parsed on its own: its exclusive settings, tags, listen ports,
+//! certificates, rules and target groups ([`MemberSpec`]), or the [`Problem`] that keeps it
+//! out of the group.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use kube::ResourceExt;
+use serde::{Deserialize, Serialize};
+
+use super::network::security_groups;
+use super::target_group::{target_group, target_group_key};
+use super::{Environment, Member};
+use crate::alb::annotations::{
+    ActionSpec, Annotations, ForwardTarget, Problem, check_lb_attributes, parse_action,
+    parse_conditions, reason,
+};
+use crate::alb::model::*;
+use crate::crd::ingress_class_params::{IpAddressType as CrdIpType, LoadBalancerScheme};
+use crate::crd::target_group_binding::TargetType as CrdTargetType;
+
+/// Settings where members of a group must agree. `None`: the member does not care.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Exclusive {
+    pub(super) scheme: Option<Scheme>,
+    pub(super) ip_address_type: Option<IpAddressType>,
+    pub(super) load_balancer_name: Option<String>,
+    pub(super) subnets: Option<Vec<String>>,
+    pub(super) lb_attributes: Option<BTreeMap<String, String>>,
+    pub(super) ssl_policy: Option<String>,
+    pub(super) ssl_redirect: Option<i32>,
+    pub(super) inbound_cidrs: Option<Vec<String>>,
+    /// Security group IDs from the `security-groups` annotation, sorted: no managed frontend
+    /// security group then.
+    #[serde(default)]
+    pub(super) security_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) manage_backend_sg_rules: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct RuleSpec {
+    pub(super) conditions: Vec<RuleCondition>,
+    pub(super) action: Action,
+}
+
+/// One member, parsed: everything it contributes to the group. Serialised as the member's
+/// last accepted configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct MemberSpec {
+    pub(super) id: String,
+    pub(super) exclusive: Exclusive,
+    pub(super) tags: Tags,
+    pub(super) ports: Vec<(Protocol, i32)>,
+    pub(super) certificates: Vec<String>,
+    pub(super) rules: Vec<RuleSpec>,
+    pub(super) default_action: Option<Action>,
+    pub(super) target_groups: Vec<TargetGroupModel>,
+}
+
+pub(super) fn parse_member(
+    stack: &str,
+    m: &Member<'_>,
+    env: &Environment<'_>,
+) -> Result<MemberSpec, Problem> {
+    let ing = m.ingress;
+    let ns = ing.namespace().unwrap_or_default();
+    let id = format!("{ns}/{}", ing.name_any());
+    let anns = ing.annotations();
+    if let Some(p) = crate::alb::annotations::unsupported(anns) {
+        return Err(p);
+    }
+    let a = Annotations(anns);
+    let params = m.membership.params.as_ref().map(|p| &p.spec);
+
+    let mut lb_attributes = a.map("load-balancer-attributes")?;
+    let mut tags = a.map("tags")?;
+    let mut exclusive = Exclusive {
+        scheme: a.scheme()?,
+        ip_address_type: a.ip_address_type()?,
+        load_balancer_name: a.string("load-balancer-name"),
+        subnets: Some(a.list("subnets")).filter(|v| !v.is_empty()),
+        lb_attributes: None,
+        ssl_policy: a.string("ssl-policy"),
+        ssl_redirect: a.int("ssl-redirect", 1, 65535)?,
+        inbound_cidrs: Some(a.list("inbound-cidrs")).filter(|v| !v.is_empty()),
+        security_groups: security_groups(&a, env)?,
+        manage_backend_sg_rules: a.bool("manage-backend-security-group-rules")?,
+    };
+    let mut certificates = a.list("certificate-arn");
+    let mut default_target_type = env.default_target_type;
+    if let Some(p) = params {
+        let fields = [
+            (!p.listeners.is_empty(), "listeners"),
+            (
+                p.minimum_load_balancer_capacity.is_some(),
+                "minimumLoadBalancerCapacity",
+            ),
+            (p.ipam_configuration.is_some(), "ipamConfiguration"),
+            (
+                !p.prefix_lists_ids.is_empty() || !p.prefix_lists_ids_legacy.is_empty(),
+                "PrefixListsIDs",
+            ),
+            (
+                p.authentication_configuration.is_some(),
+                "authenticationConfiguration",
+            ),
+            (
+                p.wafv2_acl_arn.is_some() || p.wafv2_acl_name.is_some(),
+                "wafv2AclArn/wafv2AclName",
+            ),
+        ];
+        if let Some((_, field)) = fields.iter().find(|(set, _)| *set) {
+            let name = m
+                .membership
+                .params
+                .as_ref()
+                .map(|x| x.name_any())
+                .unwrap_or_default();
+            return Err(Problem::new(
+                reason::UNSUPPORTED_ANNOTATION,
+                format!(
+                    "IngressClassParams {name} sets spec.{field}, which causeway does not implement; the Ingress is not served without it"
+                ),
+            ));
+        }
+        if let Some(port) = &p.ssl_redirect_port {
+            exclusive.ssl_redirect = Some(
+                port.parse()
+                    .ok()
+                    .filter(|n| (1..=65535).contains(n))
+                    .ok_or_else(|| {
+                        Problem::new(
+                            reason::INVALID_ANNOTATION,
+                            format!("IngressClassParams sslRedirectPort {port:?} is not a port"),
+                        )
+                    })?,
+            );
+        }
+        if let Some(s) = p.scheme {
+            exclusive.scheme = Some(match s {
+                LoadBalancerScheme::Internal => Scheme::Internal,
+                LoadBalancerScheme::InternetFacing => Scheme::InternetFacing,
+            });
+        }
+        if let Some(t) = p.ip_address_type {
+            exclusive.ip_address_type = Some(match t {
+                CrdIpType::Ipv4 => IpAddressType::Ipv4,
+                CrdIpType::Dualstack => IpAddressType::Dualstack,
+                CrdIpType::DualstackWithoutPublicIpv4 => IpAddressType::DualstackWithoutPublicIpv4,
+            });
+        }
+        if let Some(n) = &p.load_balancer_name {
+            exclusive.load_balancer_name = Some(n.clone());
+        }
+        if let Some(s) = &p.subnets {
+            if !s.ids.is_empty() {
+                exclusive.subnets = Some(s.ids.clone());
+            } else if let Some(catalog) = env.subnets {
+                let ids: Vec<String> = catalog
+                    .iter()
+                    .filter(|sn| {
+                        s.tags
+                            .iter()
+                            .all(|(k, vs)| sn.tags.get(k).is_some_and(|v| vs.contains(v)))
+                    })
+                    .map(|sn| sn.id.clone())
+                    .collect();
+                exclusive.subnets = Some(ids);
+            }
+        }
+        if !p.inbound_cidrs.is_empty() {
+            exclusive.inbound_cidrs = Some(p.inbound_cidrs.clone());
+        }
+        if let Some(s) = &p.ssl_policy {
+            exclusive.ssl_policy = Some(s.clone());
+        }
+        if !p.certificate_arn.is_empty() {
+            certificates = p.certificate_arn.clone();
+        }
+        for t in &p.tags {
+            tags.insert(t.key.clone(), t.value.clone());
+        }
+    }
+    if let Some(k) = tags.keys().find(|k| env.external_managed_tags.contains(*k)) {
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!(
+                "tag {k} is managed outside causeway (--alb-external-managed-tags) and cannot be set here"
+            ),
+        ));
+    }
+    if let Some(p) = params {
+        for at in &p.load_balancer_attributes {
+            lb_attributes.insert(at.key.clone(), at.value.clone());
+        }
+        if let Some(t) = p.target_type {
+            default_target_type = match t {
+                CrdTargetType::Instance => TargetType::Instance,
+                CrdTargetType::Ip => TargetType::Ip,
+            };
+        }
+    }
+    check_lb_attributes(&lb_attributes)?;
+    if !lb_attributes.is_empty() {
+        exclusive.lb_attributes = Some(lb_attributes);
+    }
+    if let Some(n) = &exclusive.load_balancer_name
+        && (n.len() > 32
+            || n.is_empty()
+            || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || n.starts_with('-')
+            || n.ends_with('-')
+            || n.starts_with("internal-"))
+    {
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!(
+                "load-balancer-name {n:?} must be 1-32 alphanumerics or '-', not starting with '-' or 'internal-'"
+            ),
+        ));
+    }
+    if let Some(cidrs) = &exclusive.inbound_cidrs {
+        for c in cidrs {
+            if !valid_cidr(c) {
+                return Err(Problem::new(
+                    reason::INVALID_ANNOTATION,
+                    format!("inbound-cidrs: {c:?} is not a CIDR"),
+                ));
+            }
+        }
+    }
+
+    let spec = ing.spec.clone().unwrap_or_default();
+    let tls_hosts: Vec<String> = spec
+        .tls
+        .iter()
+        .flatten()
+        .flat_map(|t| t.hosts.clone().unwrap_or_default())
+        .collect();
+    let ports = match a.listen_ports()? {
+        Some(p) => p,
+        None if !tls_hosts.is_empty() || !certificates.is_empty() => vec![(Protocol::Https, 443)],
+        None => vec![(Protocol::Http, 80)],
+    };
+
+    let mut tgs: BTreeMap<String, TargetGroupModel> = BTreeMap::new();
+    let mut rules = Vec::new();
+    let mut rule_hosts = Vec::new();
+    for rule in spec.rules.iter().flatten() {
+        let host = rule.host.clone().filter(|h| !h.is_empty());
+        if let Some(h) = &host {
+            rule_hosts.push(h.clone());
+        }
+        for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+            let mut conditions = Vec::new();
+            if let Some(h) = &host {
+                conditions.push(RuleCondition::HostHeader([h.clone()].into()));
+            }
+            let p = path.path.clone().unwrap_or_default();
+            let patterns: BTreeSet<String> = match path.path_type.as_str() {
+                "Exact" => [if p.is_empty() { "/".into() } else { p.clone() }].into(),
+                "Prefix" => {
+                    let trimmed = p.trim_end_matches('/');
+                    if trimmed.is_empty() {
+                        ["/*".to_string()].into()
+                    } else {
+                        [trimmed.to_string(), format!("{trimmed}/*")].into()
+                    }
+                }
+                "ImplementationSpecific" => {
+                    if p.is_empty() {
+                        BTreeSet::new()
+                    } else {
+                        [p.clone()].into()
+                    }
+                }
+                other => {
+                    return Err(Problem::new(
+                        reason::INVALID_ANNOTATION,
+                        format!("unknown pathType {other:?}"),
+                    ));
+                }
+            };
+            if !patterns.is_empty() {
+                conditions.push(RuleCondition::PathPattern(patterns));
+            }
+            let action = backend_action(
+                stack,
+                &id,
+                &ns,
+                ing,
+                &path.backend,
+                env,
+                default_target_type,
+                &mut tgs,
+            )?;
+            if let Some(svc) = path.backend.service.as_ref()
+                && let Some(raw) = a.get(&format!("conditions.{}", svc.name))
+            {
+                conditions.extend(parse_conditions(&svc.name, raw)?);
+            }
+            if conditions.is_empty() {
+                conditions.push(RuleCondition::PathPattern(["/*".to_string()].into()));
+            }
+            conditions.sort();
+            rules.push(RuleSpec { conditions, action });
+        }
+    }
+    let default_action = match &spec.default_backend {
+        Some(b) => Some(backend_action(
+            stack,
+            &id,
+            &ns,
+            ing,
+            b,
+            env,
+            default_target_type,
+            &mut tgs,
+        )?),
+        None => None,
+    };
+
+    if ports.iter().any(|(p, _)| *p == Protocol::Https) {
+        match env.certificates {
+            Some(catalog) if certificates.is_empty() => {
+                let hosts = if tls_hosts.is_empty() {
+                    &rule_hosts
+                } else {
+                    &tls_hosts
+                };
+                if hosts.is_empty() {
+                    return Err(Problem::new(
+                        reason::CERTIFICATE_NOT_FOUND,
+                        "an HTTPS listener needs certificate-arn, or hosts to discover certificates by",
+                    ));
+                }
+                for h in hosts {
+                    let arn = catalog
+                        .iter()
+                        .find(|c| c.domains.iter().any(|d| domain_matches(d, h)))
+                        .map(|c| c.arn.clone())
+                        .ok_or_else(|| {
+                            Problem::new(
+                                reason::CERTIFICATE_NOT_FOUND,
+                                format!("no issued ACM certificate covers {h:?}"),
+                            )
+                        })?;
+                    if !certificates.contains(&arn) {
+                        certificates.push(arn);
+                    }
+                }
+            }
+            Some(catalog) => {
+                for c in &certificates {
+                    if c.contains(":acm:") && !catalog.iter().any(|x| &x.arn == c) {
+                        return Err(Problem::new(
+                            reason::CERTIFICATE_NOT_FOUND,
+                            format!("certificate {c} is not an issued ACM certificate"),
+                        ));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    Ok(MemberSpec {
+        id,
+        exclusive,
+        tags,
+        ports,
+        certificates,
+        rules,
+        default_action,
+        target_groups: tgs.into_values().collect(),
+    })
+}
+
+fn domain_matches(pattern: &str, host: &str) -> bool {
+    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match pattern.strip_prefix("*.") {
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(label, h)| !label.is_empty() && h == rest),
+        None => pattern == host,
+    }
+}
+
+fn valid_cidr(c: &str) -> bool {
+    let Some((ip, len)) = c.split_once('/') else {
+        return false;
+    };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => len.parse::<u8>().is_ok_and(|l| l <= 32),
+        Ok(std::net::IpAddr::V6(_)) => len.parse::<u8>().is_ok_and(|l| l <= 128),
+        Err(_) => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backend_action(
+    stack: &str,
+    id: &str,
+    ns: &str,
+    ing: &Ingress,
+    backend: &IngressBackend,
+    env: &Environment<'_>,
+    default_target_type: TargetType,
+    tgs: &mut BTreeMap<String, TargetGroupModel>,
+) -> Result<Action, Problem> {
+    let Some(svc) = &backend.service else {
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!("{id}: only Service backends are supported"),
+        ));
+    };
+    let port = svc.port.as_ref();
+    let port_name = port.and_then(|p| p.name.clone());
+    if port_name.as_deref() == Some("use-annotation") {
+        let a = Annotations(ing.annotations());
+        let raw = a.get(&format!("actions.{}", svc.name)).ok_or_else(|| {
+            Problem::new(
+                reason::INVALID_ANNOTATION,
+                format!(
+                    "backend {:?} uses an annotation, but actions.{} is missing",
+                    svc.name, svc.name
+                ),
+            )
+        })?;
+        return match parse_action(&svc.name, raw)? {
+            ActionSpec::Fixed(action) => Ok(action),
+            ActionSpec::Forward {
+                targets,
+                stickiness,
+            } => {
+                let mut out = Vec::new();
+                for (t, w) in targets {
+                    match t {
+                        ForwardTarget::Arn(arn) => out.push((TargetRef::Arn(arn), w)),
+                        ForwardTarget::Service { name, port } => {
+                            let port = match port.parse::<i32>() {
+                                Ok(n) => ServicePortRef::Number(n),
+                                Err(_) => ServicePortRef::Name(port),
+                            };
+                            let tg = target_group(
+                                stack,
+                                id,
+                                ns,
+                                ing,
+                                &name,
+                                &port,
+                                env,
+                                default_target_type,
+                            )?;
+                            out.push((TargetRef::Name(tg.name.clone()), w));
+                            tgs.insert(tg.key.clone(), tg);
+                        }
+                    }
+                }
+                Ok(Action::Forward {
+                    targets: out,
+                    stickiness,
+                })
+            }
+        };
+    }
+    let port = match (port.and_then(|p| p.number), port_name) {
+        (Some(n), _) => ServicePortRef::Number(n),
+        (None, Some(name)) => ServicePortRef::Name(name),
+        (None, None) => {
+            return Err(Problem::new(
+                reason::SERVICE_PORT_NOT_FOUND,
+                format!("backend {:?} names no port", svc.name),
+            ));
+        }
+    };
+    // Paths to the same Service port share one target group: build it once per member.
+    let key = target_group_key(ns, ing, &svc.name, &port);
+    if let Some(tg) = tgs.get(&key) {
+        return Ok(Action::forward_to(&tg.name));
+    }
+    let tg = target_group(
+        stack,
+        id,
+        ns,
+        ing,
+        &svc.name,
+        &port,
+        env,
+        default_target_type,
+    )?;
+    let action = Action::forward_to(&tg.name);
+    tgs.insert(tg.key.clone(), tg);
+    Ok(action)
+}

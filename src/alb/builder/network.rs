@@ -1,0 +1,223 @@
+//! Where a group's ALBs live and who may reach them: scheme, subnets (given, or discovered
+//! by role and cluster tags), and security groups (managed frontend and backend groups, or
+//! the ones the `security-groups` annotation names).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::member::Exclusive;
+use super::{Environment, ROLE_ELB, ROLE_INTERNAL_ELB, SubnetInfo};
+use crate::alb::annotations::{Annotations, Problem, reason};
+use crate::alb::model::*;
+use crate::alb::naming;
+use crate::aws::tags::kubernetes_cluster;
+
+/// Internal unless a member asks for internet-facing.
+pub(super) fn scheme(group: &Exclusive) -> Scheme {
+    group.scheme.unwrap_or(Scheme::Internal)
+}
+
+pub(super) fn resolve_subnets(
+    group: &Exclusive,
+    scheme: Scheme,
+    env: &Environment<'_>,
+) -> Result<Vec<String>, Problem> {
+    if let Some(wanted) = &group.subnets {
+        let mut ids = Vec::new();
+        for w in wanted {
+            if w.starts_with("subnet-") {
+                ids.push(w.clone());
+                continue;
+            }
+            let Some(catalog) = env.subnets else {
+                ids.push(w.clone());
+                continue;
+            };
+            let found = catalog
+                .iter()
+                .find(|s| s.tags.get("Name") == Some(w))
+                .ok_or_else(|| {
+                    Problem::new(
+                        reason::NO_SUBNETS,
+                        format!("no subnet named {w:?} in the VPC"),
+                    )
+                })?;
+            ids.push(found.id.clone());
+        }
+        ids.sort();
+        ids.dedup();
+        return Ok(ids);
+    }
+    let Some(catalog) = env.subnets else {
+        return Ok(Vec::new());
+    };
+    let role = match scheme {
+        Scheme::InternetFacing => ROLE_ELB,
+        Scheme::Internal => ROLE_INTERNAL_ELB,
+    };
+    let cluster_tag = kubernetes_cluster(env.cluster);
+    // The tag of any cluster.
+    let any_cluster = kubernetes_cluster("");
+    let mut by_az: BTreeMap<&str, &SubnetInfo> = BTreeMap::new();
+    for s in catalog {
+        if !s.tags.get(role).is_some_and(|v| v.is_empty() || v == "1") {
+            continue;
+        }
+        if let Some(v) = s.tags.get(&cluster_tag)
+            && v != "owned"
+            && v != "shared"
+        {
+            continue;
+        }
+        // Another cluster's subnet is not ours to use.
+        let foreign = s
+            .tags
+            .keys()
+            .any(|k| k.starts_with(&any_cluster) && *k != cluster_tag);
+        if foreign && !s.tags.contains_key(&cluster_tag) {
+            continue;
+        }
+        let better = |old: &SubnetInfo| {
+            let tagged = |x: &SubnetInfo| x.tags.contains_key(&cluster_tag);
+            (tagged(s), std::cmp::Reverse(&s.id)) > (tagged(old), std::cmp::Reverse(&old.id))
+        };
+        match by_az.get(s.az.as_str()) {
+            Some(old) if !better(old) => {}
+            _ => {
+                by_az.insert(&s.az, s);
+            }
+        }
+    }
+    if by_az.len() < 2 {
+        return Err(Problem::new(
+            reason::NO_SUBNETS,
+            format!(
+                "an ALB needs subnets in at least 2 availability zones; subnets tagged {role} were found in {}",
+                by_az.len()
+            ),
+        ));
+    }
+    let mut ids: Vec<String> = by_az.values().map(|s| s.id.clone()).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// The `security-groups` annotation, resolved to IDs.
+pub(super) fn security_groups(
+    a: &Annotations<'_>,
+    env: &Environment<'_>,
+) -> Result<Option<Vec<String>>, Problem> {
+    let entries = a.list("security-groups");
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for e in &entries {
+        let Some(found) = env.security_groups else {
+            ids.push(e.clone());
+            continue;
+        };
+        match found.get(e).map(Vec::as_slice) {
+            Some([id]) => ids.push(id.clone()),
+            None | Some([]) => {
+                return Err(Problem::new(
+                    reason::SECURITY_GROUP_NOT_FOUND,
+                    format!(
+                        "security group {e:?} (security-groups annotation) is not in the cluster's VPC"
+                    ),
+                ));
+            }
+            Some(many) => {
+                return Err(Problem::new(
+                    reason::SECURITY_GROUP_NOT_FOUND,
+                    format!(
+                        "{e:?} (security-groups annotation) names {} security groups; use IDs",
+                        many.len()
+                    ),
+                ));
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+/// The security groups of one shard's ALB.
+pub(super) struct ShardSecurityGroups {
+    /// What the ALB gets: our groups by key, the annotation's by ID.
+    pub(super) attached: Vec<String>,
+    /// The groups we manage for it: the frontend (unless the annotation replaces it) and the
+    /// backend (when managed).
+    pub(super) managed: Vec<SecurityGroupModel>,
+    /// The key of the backend group the targets' rules refer to, when managed.
+    pub(super) backend: Option<String>,
+}
+
+/// The frontend group opens every listen port in `ports` to the inbound CIDRs (everyone,
+/// over IPv6 too for a dual-stack ALB, unless `inbound-cidrs` says otherwise).
+pub(super) fn shard_security_groups(
+    group: &Exclusive,
+    cluster: &str,
+    stack: &str,
+    suffix: &str,
+    ports: &BTreeMap<i32, Protocol>,
+    with_resource: &impl Fn(&str) -> Tags,
+) -> ShardSecurityGroups {
+    let frontend_key = format!("ManagedLBSecurityGroup{suffix}");
+    let backend_key = format!("BackendSecurityGroup{suffix}");
+    let cidrs = group.inbound_cidrs.clone().unwrap_or_else(|| {
+        let mut v = vec!["0.0.0.0/0".to_string()];
+        if group
+            .ip_address_type
+            .is_some_and(|t| t != IpAddressType::Ipv4)
+        {
+            v.push("::/0".into());
+        }
+        v
+    });
+    // With the security-groups annotation, those replace the managed frontend group, and
+    // the backend group (and the rules it gets on the targets) is kept only when
+    // manage-backend-security-group-rules asks for it (as the peer does).
+    let custom = group.security_groups.clone();
+    let manage_backend = custom.is_none() || group.manage_backend_sg_rules == Some(true);
+    let mut attached = Vec::new();
+    match &custom {
+        Some(ids) => attached.extend(ids.iter().cloned()),
+        None => attached.push(frontend_key.clone()),
+    }
+    if manage_backend {
+        attached.push(backend_key.clone());
+    }
+    let mut managed = Vec::new();
+    if custom.is_none() {
+        managed.push(SecurityGroupModel {
+            name: naming::security_group_name(cluster, stack, &frontend_key),
+            description: format!("[k8s] managed security group for load balancer {stack}"),
+            ingress: ports
+                .keys()
+                .flat_map(|p| {
+                    cidrs.iter().map(move |c| SgRule {
+                        port: *p,
+                        cidr: c.clone(),
+                    })
+                })
+                .collect(),
+            tags: with_resource(&frontend_key),
+            key: frontend_key.clone(),
+        });
+    }
+    if manage_backend {
+        managed.push(SecurityGroupModel {
+            name: naming::security_group_name(cluster, stack, &backend_key),
+            description: format!("[k8s] backend security group for load balancer {stack}"),
+            ingress: BTreeSet::new(),
+            tags: with_resource(&backend_key),
+            key: backend_key.clone(),
+        });
+    }
+    ShardSecurityGroups {
+        attached,
+        managed,
+        backend: manage_backend.then_some(backend_key),
+    }
+}

@@ -1,0 +1,123 @@
+//! One target group: a member's Service port, resolved against the Service, with the
+//! settings its annotations give.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use super::Environment;
+use crate::alb::annotations::{Annotations, Problem, reason, target_group_settings};
+use crate::alb::model::*;
+use crate::alb::naming;
+
+/// The `ingress.k8s.aws/resource` tag of a target group: `namespace/ingress-service:port`.
+pub(super) fn target_group_key(
+    ns: &str,
+    ing: &Ingress,
+    service: &str,
+    port: &ServicePortRef,
+) -> String {
+    format!("{ns}/{}-{service}:{port}", ing.name_any())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn target_group(
+    stack: &str,
+    id: &str,
+    ns: &str,
+    ing: &Ingress,
+    service: &str,
+    port: &ServicePortRef,
+    env: &Environment<'_>,
+    default_target_type: TargetType,
+) -> Result<TargetGroupModel, Problem> {
+    let svc = env
+        .services
+        .get(&(ns.to_owned(), service.to_owned()))
+        .ok_or_else(|| {
+            Problem::new(
+                reason::SERVICE_NOT_FOUND,
+                format!("{id}: Service {ns}/{service} does not exist"),
+            )
+        })?;
+    let sp = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ports| {
+            ports.iter().find(|p| match port {
+                ServicePortRef::Number(n) => p.port == *n,
+                ServicePortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+            })
+        })
+        .ok_or_else(|| {
+            Problem::new(
+                reason::SERVICE_PORT_NOT_FOUND,
+                format!("{id}: Service {ns}/{service} has no port {port}"),
+            )
+        })?;
+    let empty = BTreeMap::new();
+    let svc_anns = svc.metadata.annotations.as_ref().unwrap_or(&empty);
+    let settings = target_group_settings(
+        &Annotations(svc_anns),
+        &Annotations(ing.annotations()),
+        default_target_type,
+    )?;
+    let (tg_port, target_port) = match settings.target_type {
+        TargetType::Instance => {
+            let node_port = sp.node_port.ok_or_else(|| {
+                Problem::new(
+                    reason::SERVICE_PORT_NOT_FOUND,
+                    format!("{id}: target-type instance needs a NodePort, and Service {ns}/{service} port {port} has none"),
+                )
+            })?;
+            (node_port, ServicePortRef::Number(node_port))
+        }
+        TargetType::Ip => match &sp.target_port {
+            Some(IntOrString::Int(n)) => (*n, ServicePortRef::Number(*n)),
+            Some(IntOrString::String(name)) => (sp.port, ServicePortRef::Name(name.clone())),
+            None => (sp.port, ServicePortRef::Number(sp.port)),
+        },
+    };
+    let key = target_group_key(ns, ing, service, port);
+    let name = naming::target_group_name(
+        env.cluster,
+        stack,
+        &key,
+        &[
+            settings.protocol.as_str(),
+            &tg_port.to_string(),
+            settings.target_type.as_str(),
+            &settings.protocol_version,
+        ],
+    );
+    Ok(TargetGroupModel {
+        key,
+        name,
+        protocol: settings.protocol,
+        protocol_version: settings.protocol_version,
+        port: tg_port,
+        target_type: settings.target_type,
+        health_check: HealthCheck {
+            path: settings.health_path,
+            port: settings.health_port,
+            protocol: settings.health_protocol,
+            interval_seconds: settings.interval,
+            timeout_seconds: settings.timeout,
+            healthy_threshold: settings.healthy,
+            unhealthy_threshold: settings.unhealthy,
+            success_codes: settings.success_codes,
+        },
+        attributes: settings.attributes,
+        tags: Tags::new(),
+        binding: BindingModel {
+            namespace: ns.to_owned(),
+            service: service.to_owned(),
+            service_port: port.clone(),
+            target_port,
+            backend_security_group: String::new(),
+        },
+    })
+}

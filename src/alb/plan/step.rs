@@ -1,0 +1,218 @@
+//! The steps a plan is made of, and how each reads in a plan report.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::alb::model::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Step {
+    CreateSecurityGroup {
+        name: String,
+        description: String,
+        tags: Tags,
+    },
+    /// `group` is a security group name.
+    AuthorizeIngress {
+        group: String,
+        rules: Vec<SgRule>,
+    },
+    TagSecurityGroup {
+        id: String,
+        tags: Tags,
+    },
+    /// Removes tags we no longer want (never `aws:` tags or external-managed keys).
+    UntagSecurityGroup {
+        id: String,
+        keys: Vec<String>,
+    },
+    CreateTargetGroup(Box<TargetGroupModel>),
+    ModifyTargetGroup {
+        arn: String,
+        health_check: HealthCheck,
+    },
+    SetTargetGroupAttributes {
+        arn: String,
+        attributes: BTreeMap<String, String>,
+    },
+    /// Adds or overwrites tags on an ELBv2 resource we own.
+    TagElb {
+        arn: String,
+        tags: Tags,
+    },
+    UntagElb {
+        arn: String,
+        keys: Vec<String>,
+    },
+    CreateLoadBalancer {
+        name: String,
+        scheme: Scheme,
+        ip_address_type: IpAddressType,
+        subnets: Vec<String>,
+        /// Security group names.
+        security_groups: Vec<String>,
+        attributes: BTreeMap<String, String>,
+        tags: Tags,
+    },
+    SetSubnets {
+        arn: String,
+        subnets: Vec<String>,
+    },
+    /// Security group names.
+    SetSecurityGroups {
+        arn: String,
+        security_groups: Vec<String>,
+    },
+    SetIpAddressType {
+        arn: String,
+        ip_address_type: IpAddressType,
+    },
+    SetLoadBalancerAttributes {
+        arn: String,
+        attributes: BTreeMap<String, String>,
+    },
+    /// `load_balancer` is a name; targets in actions are target group names or foreign ARNs.
+    CreateListener {
+        load_balancer: String,
+        listener: Box<ListenerModel>,
+    },
+    /// `certificates` holds at most the default certificate; the others are added and
+    /// removed by their own steps.
+    ModifyListener {
+        arn: String,
+        protocol: Protocol,
+        certificates: Vec<String>,
+        ssl_policy: Option<String>,
+        default_action: Action,
+    },
+    AddListenerCertificates {
+        arn: String,
+        certificates: Vec<String>,
+    },
+    RemoveListenerCertificates {
+        arn: String,
+        certificates: Vec<String>,
+    },
+    CreateRule {
+        load_balancer: String,
+        port: i32,
+        rule: Box<RuleModel>,
+    },
+    ModifyRule {
+        arn: String,
+        conditions: Vec<RuleCondition>,
+        action: Action,
+    },
+    DeleteRule {
+        arn: String,
+    },
+    DeleteListener {
+        arn: String,
+    },
+    DeleteLoadBalancer {
+        arn: String,
+    },
+    DeleteTargetGroup {
+        arn: String,
+    },
+    RevokeIngress {
+        id: String,
+        rules: Vec<SgRule>,
+    },
+    DeleteSecurityGroup {
+        id: String,
+    },
+}
+
+impl Step {
+    /// The ARN or ID of the existing resource this step changes, if any.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Step::TagSecurityGroup { id, .. }
+            | Step::UntagSecurityGroup { id, .. }
+            | Step::RevokeIngress { id, .. }
+            | Step::DeleteSecurityGroup { id } => Some(id),
+            Step::ModifyTargetGroup { arn, .. }
+            | Step::SetTargetGroupAttributes { arn, .. }
+            | Step::TagElb { arn, .. }
+            | Step::UntagElb { arn, .. }
+            | Step::AddListenerCertificates { arn, .. }
+            | Step::RemoveListenerCertificates { arn, .. }
+            | Step::SetSubnets { arn, .. }
+            | Step::SetSecurityGroups { arn, .. }
+            | Step::SetIpAddressType { arn, .. }
+            | Step::SetLoadBalancerAttributes { arn, .. }
+            | Step::ModifyListener { arn, .. }
+            | Step::ModifyRule { arn, .. }
+            | Step::DeleteRule { arn }
+            | Step::DeleteListener { arn }
+            | Step::DeleteLoadBalancer { arn }
+            | Step::DeleteTargetGroup { arn } => Some(arn),
+            _ => None,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Step::CreateSecurityGroup { name, .. } => format!("create security group {name}"),
+            Step::AuthorizeIngress { group, rules } => {
+                format!("authorize {} ingress rule(s) on {group}", rules.len())
+            }
+            Step::TagSecurityGroup { id, .. } => format!("tag security group {id}"),
+            Step::UntagSecurityGroup { id, keys } => {
+                format!("remove tags {} from security group {id}", keys.join(", "))
+            }
+            Step::CreateTargetGroup(tg) => format!(
+                "create target group {} ({} {} port {})",
+                tg.name,
+                tg.target_type.as_str(),
+                tg.protocol.as_str(),
+                tg.port
+            ),
+            Step::ModifyTargetGroup { arn, .. } => format!("modify health check of {arn}"),
+            Step::SetTargetGroupAttributes { arn, .. } => format!("set attributes of {arn}"),
+            Step::TagElb { arn, .. } => format!("tag {arn}"),
+            Step::UntagElb { arn, keys } => format!("remove tags {} from {arn}", keys.join(", ")),
+            Step::CreateLoadBalancer { name, scheme, .. } => {
+                format!("create load balancer {name} ({})", scheme.as_str())
+            }
+            Step::SetSubnets { arn, .. } => format!("set subnets of {arn}"),
+            Step::SetSecurityGroups { arn, .. } => format!("set security groups of {arn}"),
+            Step::SetIpAddressType { arn, .. } => format!("set ip address type of {arn}"),
+            Step::SetLoadBalancerAttributes { arn, .. } => format!("set attributes of {arn}"),
+            Step::CreateListener {
+                load_balancer,
+                listener,
+            } => format!(
+                "create listener {} {} on {load_balancer}",
+                listener.protocol.as_str(),
+                listener.port
+            ),
+            Step::ModifyListener { arn, .. } => format!("modify listener {arn}"),
+            Step::AddListenerCertificates { arn, certificates } => {
+                format!("add {} certificate(s) to {arn}", certificates.len())
+            }
+            Step::RemoveListenerCertificates { arn, certificates } => {
+                format!("remove {} certificate(s) from {arn}", certificates.len())
+            }
+            Step::CreateRule {
+                load_balancer,
+                port,
+                rule,
+            } => format!(
+                "create rule {} on {load_balancer}:{port} for {}",
+                rule.priority, rule.member
+            ),
+            Step::ModifyRule { arn, .. } => format!("modify rule {arn}"),
+            Step::DeleteRule { arn } => format!("delete rule {arn}"),
+            Step::DeleteListener { arn } => format!("delete listener {arn}"),
+            Step::DeleteLoadBalancer { arn } => format!("delete load balancer {arn}"),
+            Step::DeleteTargetGroup { arn } => format!("delete target group {arn}"),
+            Step::RevokeIngress { id, rules } => {
+                format!("revoke {} ingress rule(s) on {id}", rules.len())
+            }
+            Step::DeleteSecurityGroup { id } => format!("delete security group {id}"),
+        }
+    }
+}
