@@ -14,12 +14,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::desired::Target;
 use super::plan::{IngressRule, Observed, OwnedRule, Peer, TargetGroupInfo, TargetState};
+// The binding (`namespace/name`) that owns a security group rule, and the cluster.
+use crate::aws::tags::{CLUSTER as CLUSTER_TAG, TARGET_GROUP_BINDING as OWNER_TAG};
 use crate::aws::{AwsClients, errors};
-
-/// Tag naming the binding (`namespace/name`) that owns a security group rule.
-pub const OWNER_TAG: &str = "causeway.dev/targetgroupbinding";
-/// Tag naming the cluster, as LBC tags its resources.
-pub const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{operation}: {message}")]
