@@ -279,7 +279,10 @@ pub struct TargetsArgs {
 
 impl TargetsArgs {
     /// The reconciler's settings; `vpc_id` is the controller's `--vpc-id`.
-    pub fn settings(&self, vpc_id: Option<String>) -> crate::targets::settings::TargetsSettings {
+    pub(crate) fn settings(
+        &self,
+        vpc_id: Option<String>,
+    ) -> crate::targets::settings::TargetsSettings {
         crate::targets::settings::TargetsSettings {
             vpc_id: vpc_id.filter(|v| !v.is_empty()),
             namespace: self.namespace.clone().filter(|n| !n.is_empty()),
@@ -288,7 +291,7 @@ impl TargetsArgs {
     }
 
     /// The readiness-gate webhook's settings.
-    pub fn webhook_settings(&self) -> crate::targets::settings::WebhookSettings {
+    pub(crate) fn webhook_settings(&self) -> crate::targets::settings::WebhookSettings {
         crate::targets::settings::WebhookSettings {
             namespace: self.namespace.clone().filter(|n| !n.is_empty()),
             addr: self.webhook_addr,

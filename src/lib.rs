@@ -6,14 +6,14 @@
 pub mod alb;
 pub mod aws;
 pub mod cli;
-pub mod context;
+pub(crate) mod context;
 pub mod controller;
 pub mod crd;
 pub mod dns;
 pub mod iam;
 pub mod k8s;
 pub mod plan;
-pub mod targets;
+pub(crate) mod targets;
 pub mod telemetry;
 
 /// The one field manager used for every server-side apply we make.

@@ -6,19 +6,19 @@
 //! Shape: fetch (Ingresses of a group) → [`builder`] (pure) → [`aws`] observe (by the ARNs in
 //! the group's status) → [`plan`] (pure) → [`aws`] apply → [`status`].
 
-pub mod annotations;
-pub mod aws;
+pub(crate) mod annotations;
+pub(crate) mod aws;
 mod bindings;
 pub mod builder;
 pub mod class;
 mod controller;
 pub mod model;
-pub mod naming;
+pub(crate) mod naming;
 pub mod observed;
 pub mod plan;
 mod reconcile;
-pub mod settings;
-pub mod status;
+pub(crate) mod settings;
+pub(crate) mod status;
 
 pub use controller::run;
 pub use settings::AlbSettings;

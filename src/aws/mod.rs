@@ -5,9 +5,9 @@
 //! service, so planners never see SDK types.
 
 mod call_metrics;
-pub mod errors;
+pub(crate) mod errors;
 mod rate_limit;
-pub mod tags;
+pub(crate) mod tags;
 
 pub use rate_limit::{AwsService, Limit, RateLimitError, RateLimits, TokenBucket};
 

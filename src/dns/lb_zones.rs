@@ -32,12 +32,6 @@ impl LoadBalancerZones {
         &self.known
     }
 
-    /// Records an answer from elsewhere (the ALB controller's own state).
-    pub fn insert(&mut self, hostname: &str, zone_id: &str) {
-        self.known
-            .insert(normalize(hostname), zone_id.trim().to_string());
-    }
-
     pub fn forget_misses(&mut self) {
         self.missed.clear();
     }

@@ -12,21 +12,21 @@
 //! (canonical zones read from the load balancers), [`desired`] (objects -> merged endpoints and
 //! problems per object), [`controller`] (the event-driven loop) and [`report`] (`causeway plan`).
 
-pub mod annotations;
+pub(crate) mod annotations;
 mod assemble;
-pub mod batch;
-pub mod controller;
+pub(crate) mod batch;
+pub(crate) mod controller;
 pub mod desired;
-pub mod elb;
-pub mod endpoint;
-pub mod lb_zones;
-pub mod plan;
+pub(crate) mod elb;
+pub(crate) mod endpoint;
+pub(crate) mod lb_zones;
+pub(crate) mod plan;
 pub mod registry;
-pub mod report;
-pub mod route53;
-pub mod settings;
-pub mod sources;
-pub mod zones;
+pub(crate) mod report;
+pub(crate) mod route53;
+pub(crate) mod settings;
+pub(crate) mod sources;
+pub(crate) mod zones;
 
 pub use annotations::{AnnotationError, DnsAnnotations, RecordOptions, parse_annotations};
 pub use batch::{Batch, BatchError, BatchLimits, batch, split_groups};

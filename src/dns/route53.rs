@@ -11,6 +11,7 @@ use aws_sdk_route53::types as r53;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::operation::BuildError;
 
 use super::batch::Batch;
 use super::endpoint::{
@@ -51,19 +52,6 @@ impl Route53Error {
     /// throttling or transport, where retrying each group alone would only burn quota.
     pub fn is_rejection(&self) -> bool {
         matches!(self, Route53Error::Rejected { .. })
-    }
-
-    pub fn is_throttling(&self) -> bool {
-        matches!(self, Route53Error::Throttled { .. })
-    }
-
-    /// A short label for metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Route53Error::Throttled { .. } => "throttled",
-            Route53Error::Rejected { .. } => "rejected",
-            Route53Error::Transport { .. } => "transport",
-        }
     }
 }
 
@@ -199,7 +187,11 @@ impl Route53 {
                         Action::Delete => r53::ChangeAction::Delete,
                         Action::Upsert => r53::ChangeAction::Upsert,
                     })
-                    .resource_record_set(to_sdk(&c.record))
+                    .resource_record_set(to_sdk(&c.record).map_err(|e| Route53Error::Rejected {
+                        operation: "ChangeResourceRecordSets",
+                        code: "InvalidRecord".into(),
+                        message: format!("{}: {e}", c.record.name.as_str()),
+                    })?)
                     .build()
                     .map_err(|e| Route53Error::Transport {
                         operation: "ChangeResourceRecordSets",
@@ -298,8 +290,9 @@ pub fn from_sdk(set: &r53::ResourceRecordSet) -> Option<Record> {
     })
 }
 
-/// Our record as an SDK record set.
-pub fn to_sdk(record: &Record) -> r53::ResourceRecordSet {
+/// Our record as an SDK record set. A value the SDK refuses is an error for this record
+/// (never a record sent with parts missing).
+pub fn to_sdk(record: &Record) -> Result<r53::ResourceRecordSet, BuildError> {
     let mut b = r53::ResourceRecordSet::builder()
         .name(record.name.as_str())
         .r#type(r53::RrType::from(record.record_type.as_str()))
@@ -329,10 +322,8 @@ pub fn to_sdk(record: &Record) -> r53::ResourceRecordSet {
             .dns_name(alias.dns_name.as_str())
             .hosted_zone_id(alias.hosted_zone_id.clone().unwrap_or_default())
             .evaluate_target_health(alias.evaluate_target_health)
-            .build();
-        if let Ok(target) = target {
-            b = b.alias_target(target);
-        }
+            .build()?;
+        b = b.alias_target(target);
     } else {
         b = b
             .set_ttl(record.ttl.map(i64::from))
@@ -340,18 +331,11 @@ pub fn to_sdk(record: &Record) -> r53::ResourceRecordSet {
                 record
                     .values
                     .iter()
-                    .filter_map(|v| r53::ResourceRecord::builder().value(v).build().ok())
-                    .collect(),
+                    .map(|v| r53::ResourceRecord::builder().value(v).build())
+                    .collect::<Result<Vec<_>, _>>()?,
             ));
     }
-    // The builder only fails without name or type, both always set above.
-    b.build().unwrap_or_else(|_| {
-        r53::ResourceRecordSet::builder()
-            .name(record.name.as_str())
-            .r#type(r53::RrType::A)
-            .build()
-            .expect("name and type are set")
-    })
+    b.build()
 }
 
 #[cfg(test)]
@@ -433,7 +417,7 @@ mod tests {
             },
         ];
         for record in records {
-            let sdk = to_sdk(&record);
+            let sdk = to_sdk(&record).expect("a complete record builds");
             assert_eq!(from_sdk(&sdk).as_ref(), Some(&record), "{sdk:?}");
         }
     }

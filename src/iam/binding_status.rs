@@ -28,7 +28,6 @@ pub mod reason {
     pub const ROLE_NOT_FOUND: &str = "RoleNotFound";
     pub const CROSS_ACCOUNT: &str = "CrossAccountRole";
     pub const INVALID_ROLE: &str = "InvalidRole";
-    pub const AWS_ERROR: &str = crate::k8s::conditions::reason::AWS_ERROR;
 }
 
 /// What IAM told us about the role.

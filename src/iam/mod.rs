@@ -3,5 +3,5 @@
 //! instance-metadata endpoint.
 
 pub mod agent;
-pub mod binding_status;
+pub(crate) mod binding_status;
 pub mod role;

@@ -6,8 +6,8 @@
 
 use std::fmt::Debug;
 
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -98,18 +98,6 @@ where
             name: name.to_owned(),
             source,
         })
-}
-
-/// Applies `status` for `obj`, taking the name from the object.
-pub async fn apply_status_of<K>(
-    api: &Api<K>,
-    obj: &K,
-    status: &impl Serialize,
-) -> Result<K, ApplyError>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-{
-    apply_status(api, &obj.name_any(), status).await
 }
 
 #[cfg(test)]

@@ -14,23 +14,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use kube::runtime::finalizer::{
-    Error as FinalizerRunError, Event as FinalizerEvent, finalizer,
-};
-
 /// Guards the AWS resources behind an Ingress or IngressGroup member.
 pub const ALB_FINALIZER: &str = "causeway.dev/alb";
 /// Guards target registrations behind a TargetGroupBinding.
 pub const TARGETS_FINALIZER: &str = "causeway.dev/targets";
-/// Guards the Route 53 records owned for a source object.
-pub const DNS_FINALIZER: &str = "causeway.dev/dns";
-/// For objects only one causeway controller manages.
-pub const FINALIZER: &str = "causeway.dev/finalizer";
-
-/// aws-load-balancer-controller's finalizers. They belong to LBC: we never add or remove
-/// them, but their presence tells us LBC still manages the object during a migration.
-pub const LBC_INGRESS_FINALIZER: &str = "ingress.k8s.aws/resources";
-pub const LBC_ELBV2_FINALIZER: &str = "elbv2.k8s.aws/resources";
+/// Finalizer names the tests patch with.
+#[cfg(test)]
+const DNS_FINALIZER: &str = "causeway.dev/dns";
+#[cfg(test)]
+const FINALIZER: &str = "causeway.dev/finalizer";
+/// aws-load-balancer-controller's Ingress finalizer: another writer's entry to keep.
+#[cfg(test)]
+const LBC_INGRESS_FINALIZER: &str = "ingress.k8s.aws/resources";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinalizerError {

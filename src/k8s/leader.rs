@@ -37,22 +37,6 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// client-go's defaults: 15 s lease, 10 s renew deadline, 2 s retry period.
-    pub fn new(
-        namespace: impl Into<String>,
-        name: impl Into<String>,
-        identity: impl Into<String>,
-    ) -> Self {
-        LeaseConfig {
-            namespace: namespace.into(),
-            name: name.into(),
-            identity: identity.into(),
-            lease_duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
-            retry_period: Duration::from_secs(2),
-        }
-    }
-
     /// The same ordering client-go enforces: a leader must give up (renew deadline) before
     /// others may take over (lease duration), and must get several renew tries in between.
     pub fn validate(&self) -> Result<(), LeaderError> {
@@ -254,10 +238,6 @@ impl LeaderElector {
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
-    }
-
-    pub fn config(&self) -> &LeaseConfig {
-        &self.config
     }
 
     /// Campaigns until `shutdown` resolves or leadership is lost, publishing every state
@@ -494,8 +474,16 @@ mod tests {
         }
     }
 
+    /// client-go's defaults: 15 s lease, 10 s renew deadline, 2 s retry period.
     fn config() -> LeaseConfig {
-        LeaseConfig::new("causeway-system", "causeway-leader", ME)
+        LeaseConfig {
+            namespace: "causeway-system".into(),
+            name: "causeway-leader".into(),
+            identity: ME.into(),
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
     }
 
     const DEFAULT: Duration = Duration::from_secs(15);

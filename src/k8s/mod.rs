@@ -1,14 +1,14 @@
 //! Kubernetes plumbing shared by every controller: client setup, conditions, events,
 //! finalizers, server-side apply and leader election.
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod conditions;
 pub mod events;
-pub mod finalizer;
-pub mod leader;
-pub mod runtime;
-pub mod selector;
-pub mod watched;
+pub(crate) mod finalizer;
+pub(crate) mod leader;
+pub(crate) mod runtime;
+pub(crate) mod selector;
+pub(crate) mod watched;
 
 use std::path::{Path, PathBuf};
 

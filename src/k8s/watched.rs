@@ -6,7 +6,7 @@
 //!
 //! | controller | kind | scope / selector | trim |
 //! |---|---|---|---|
-//! | shared ([`crate::context::Caches`]) | TargetGroupBinding | all namespaces | none |
+//! | shared (`context::Caches`) | TargetGroupBinding | all namespaces | none |
 //! | alb | Ingress | all namespaces | none |
 //! | alb | IngressClass, IngressClassParams, LoadBalancerGroup | cluster | none |
 //! | alb | Service | all namespaces | [`alb_service`]: annotations, type, ports |

@@ -1023,3 +1023,104 @@ fn ref_key(r: &ObjectRef<TargetGroupBinding>) -> String {
         None => r.name.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn binding(networking: serde_json::Value) -> TargetGroupBinding {
+        serde_json::from_value(json!({
+            "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
+            "metadata": {"name": "b", "namespace": "ns"},
+            "spec": {"targetGroupARN": "arn:tg", "targetType": "ip",
+                     "serviceRef": {"name": "web", "port": 80}, "networking": networking}
+        }))
+        .unwrap()
+    }
+
+    fn fetched(service: bool) -> Fetched {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"ports": [{"port": 80, "targetPort": 8080}]}
+        }))
+        .unwrap();
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "ns", "labels": {SERVICE_NAME_LABEL: "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": true}}],
+            "ports": [{"port": 8080}]
+        }))
+        .unwrap();
+        Fetched {
+            tg: Validated {
+                generation: Some(1),
+                info: TargetGroupInfo {
+                    arn: "arn:tg".into(),
+                    vpc_id: Some("vpc-1".into()),
+                    target_type: "ip".into(),
+                    ip_address_type: None,
+                },
+                target_type: TargetType::Ip,
+                deregistration_delay: 300,
+            },
+            service: service.then(|| Arc::new(svc)),
+            slices: vec![Arc::new(slice)],
+            nodes: Vec::new(),
+            gated: HashSet::new(),
+            target_port_name: None,
+        }
+    }
+
+    #[test]
+    fn desired_targets_come_from_ready_endpoints() {
+        let d = desired_state(&binding(json!(null)), &fetched(true)).unwrap();
+        assert_eq!(d.targets.len(), 1);
+        assert_eq!(d.port, Some(8080));
+        let (outcome, healthy) = synced_outcome(&d, &Observed::new());
+        assert_eq!(healthy, 0);
+        assert!(matches!(
+            outcome,
+            Outcome::Synced {
+                registered: 0,
+                healthy: 0
+            }
+        ));
+        let observed: Observed = d
+            .targets
+            .iter()
+            .map(|t| (t.clone(), TargetState::Healthy))
+            .collect();
+        assert_eq!(synced_outcome(&d, &observed).1, 1);
+    }
+
+    #[test]
+    fn bad_input_is_reported_before_anything_is_touched() {
+        let (invalid, _) = desired_state(&binding(json!(null)), &fetched(false)).unwrap_err();
+        assert_eq!(invalid.reason, reason::SERVICE_NOT_FOUND);
+        let bad_port = json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}],
+                                           "ports": [{"port": 0}]}]});
+        let (invalid, _) = desired_state(&binding(bad_port), &fetched(true)).unwrap_err();
+        assert_eq!(invalid.reason, reason::INVALID_NETWORKING);
+    }
+
+    #[test]
+    fn step_errors_carry_their_cause_and_label() {
+        assert_eq!(
+            Error::Draining(2).cause(),
+            Cause::NotReady(Duration::from_secs(5))
+        );
+        assert_eq!(Error::Draining(2).label(), "draining");
+        let call = || tgaws::AwsCallError {
+            operation: "RegisterTargets",
+            code: Some("Throttling".into()),
+            message: "slow down".into(),
+        };
+        let e = Error::Register(call());
+        assert_eq!((e.cause(), e.label()), (Cause::Transient, "aws"));
+        assert_eq!(
+            crate::k8s::runtime::error_chain(&e),
+            "registering targets: RegisterTargets: slow down"
+        );
+    }
+}

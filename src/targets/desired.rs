@@ -16,8 +16,6 @@ use crate::k8s::selector;
 
 /// Nodes with this label are never load-balancer targets (a Kubernetes convention).
 pub const EXCLUDE_LB_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
-/// The label an EndpointSlice carries naming its Service.
-pub use crate::k8s::SERVICE_NAME_LABEL;
 
 /// One registration: an instance id or an IP, and a port.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,14 +28,6 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.id, self.port)
     }
-}
-
-/// An ip target that is in the target group only because of a readiness gate: its pod is
-/// not Ready yet, because it waits for this very target to become healthy.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct GatedPod {
-    pub pod: String,
-    pub target: Target,
 }
 
 /// What a binding should look like in AWS.

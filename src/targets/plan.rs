@@ -47,6 +47,7 @@ pub struct TargetPlan {
 }
 
 impl TargetPlan {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.register.is_empty() && self.deregister.is_empty()
     }
@@ -275,6 +276,7 @@ pub struct RulePlan {
 }
 
 impl RulePlan {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.authorize.is_empty() && self.revoke.is_empty()
     }

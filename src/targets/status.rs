@@ -20,8 +20,6 @@ pub mod reason {
     pub const INVALID_NODE_SELECTOR: &str = "InvalidNodeSelector";
     pub const INVALID_NETWORKING: &str = "InvalidNetworking";
     pub const NODE_WITHOUT_PROVIDER_ID: &str = "NodeWithoutProviderID";
-    pub const AWS_ERROR: &str = crate::k8s::conditions::reason::AWS_ERROR;
-    pub const ALL_NODES_HAVE_PROVIDER_ID: &str = "AllNodesHaveProviderID";
 }
 
 /// How the reconcile ended, as far as status is concerned.
@@ -34,8 +32,6 @@ pub enum Outcome {
         reason: &'static str,
         message: String,
     },
-    /// AWS failed; registrations may be partial.
-    AwsError(String),
 }
 
 /// Returns the new status and whether it differs from `current`.
@@ -63,15 +59,6 @@ pub fn desired_status(
             condition_type::READY,
             false,
             reason,
-            message,
-            generation,
-            clock,
-        ),
-        Outcome::AwsError(message) => set_condition(
-            conds,
-            condition_type::READY,
-            false,
-            reason::AWS_ERROR,
             message,
             generation,
             clock,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -124,8 +124,6 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
     let name = slice.labels().get(SERVICE_NAME_LABEL)?.clone();
     Some((slice.namespace().unwrap_or_default(), name))
 }
-
-pub type Shared<T> = Arc<T>;
 
 #[cfg(test)]
 mod tests {

@@ -254,16 +254,14 @@ impl WorkQueue {
         self.notify.notify_waiters();
     }
 
-    /// Keys waiting (not running), for tests and metrics.
+    /// Keys waiting (not running).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().due.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Consecutive transient failures of `key`.
+    #[cfg(test)]
     pub fn failures(&self, key: &str) -> u32 {
         self.lock().failures.get(key).copied().unwrap_or(0)
     }
