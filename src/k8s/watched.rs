@@ -201,36 +201,6 @@ mod tests {
     }
 
     #[test]
-    fn targets_slices_keep_endpoints() {
-        let mut s: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "s", "namespace": "ns", "labels": {SERVICE_NAME_LABEL: "web", "x": "y"},
-                          "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u"}]},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "zone": "a",
-                           "targetRef": {"kind": "Pod", "name": "p", "namespace": "ns", "uid": "u"}}],
-            "ports": [{"name": "http", "port": 8080}]
-        }))
-        .unwrap();
-        targets_slice(&mut s);
-        assert_eq!(
-            s.labels().iter().collect::<Vec<_>>(),
-            [(&SERVICE_NAME_LABEL.to_owned(), &"web".to_owned())]
-        );
-        assert_eq!(s.namespace().as_deref(), Some("ns"));
-        assert!(s.metadata.owner_references.is_none());
-        assert_eq!(
-            s.endpoints.as_ref().unwrap()[0]
-                .target_ref
-                .as_ref()
-                .unwrap()
-                .name
-                .as_deref(),
-            Some("p")
-        );
-        assert!(s.endpoints.as_ref().unwrap()[0].zone.is_none());
-    }
-
-    #[test]
     fn dns_services_without_dns_keep_only_metadata() {
         let mut svc: Service = serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "ns"},

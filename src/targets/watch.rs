@@ -198,4 +198,30 @@ mod tests {
             .insert(super::super::desired::EXCLUDE_LB_LABEL.into(), "".into());
         assert!(f.changed(&n));
     }
+
+    #[test]
+    fn pruned_slice_keeps_endpoints() {
+        let mut s: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "ns", "labels": {SERVICE_NAME_LABEL: "web", "x": "y"},
+                          "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u"}]},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "zone": "a",
+                           "targetRef": {"kind": "Pod", "name": "p", "namespace": "ns", "uid": "u"}}],
+            "ports": [{"name": "http", "port": 8080}]
+        }))
+        .unwrap();
+        crate::k8s::watched::targets_slice(&mut s);
+        assert_eq!(slice_service(&s), Some(("ns".into(), "web".into())));
+        assert!(s.metadata.owner_references.is_none());
+        assert_eq!(
+            s.endpoints.as_ref().unwrap()[0]
+                .target_ref
+                .as_ref()
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("p")
+        );
+        assert!(s.endpoints.as_ref().unwrap()[0].zone.is_none());
+    }
 }
