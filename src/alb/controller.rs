@@ -83,7 +83,13 @@ where
         watcher::Config::default(),
         trim,
         move |c: Change<'_, K>| {
-            if let Some(sig) = make(c.object()) {
+            let sig = match &c {
+                // The store holds the (re)listed objects only now: look at every group.
+                Change::Synced(_) => Some(Signal::Everything),
+                Change::Listed(_) => None,
+                Change::Applied(o) | Change::Deleted(o) => make(o),
+            };
+            if let Some(sig) = sig {
                 let _ = tx.send(sig);
             }
         },

@@ -140,7 +140,7 @@ const KEY: &str = "dns";
 
 /// Every live change (not the initial list) queues the pass after the debounce, and starts
 /// the event-to-submit clock if it is not running.
-fn on_change<K>(
+fn on_change<K: Resource<DynamicType = ()> + 'static>(
     queue: &Arc<WorkQueue>,
     since: &Arc<Mutex<Option<Instant>>>,
     debounce: Duration,
@@ -152,6 +152,9 @@ fn on_change<K>(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get_or_insert_with(Instant::now);
+            queue.add_after(KEY, debounce);
+        } else if matches!(c, WatchChange::Synced(_)) {
+            // The end of a relist, which may hide changes made while the watch was down.
             queue.add_after(KEY, debounce);
         }
     }
@@ -287,8 +290,9 @@ impl runtime::Reconciler for Reconciler {
     async fn reconcile(&self, _key: &str) -> Result<Next, Error> {
         let mut dns = self.dns.lock().await;
         let now = Instant::now();
-        // The runtime's resync fires within 10 % of the interval: that run lists again.
-        if now + dns.settings.resync_interval / 10 >= dns.next_resync {
+        // Every pass asks to run again by `next_resync` at the latest, and that run lists
+        // Route 53 again.
+        if now >= dns.next_resync {
             debug!("DNS resync: record caches are cold");
             dns.records.clear();
             dns.zones = None;
@@ -297,8 +301,10 @@ impl runtime::Reconciler for Reconciler {
         }
         let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).take();
         match dns.pass(&self.stores, since).await {
-            Ok(Some(at)) => Ok(Next::After(at.saturating_duration_since(Instant::now()))),
-            Ok(None) => Ok(Next::AwaitChange),
+            Ok(retry) => {
+                let at = retry.map_or(dns.next_resync, |r| r.min(dns.next_resync));
+                Ok(Next::After(at.saturating_duration_since(Instant::now())))
+            }
             Err(e) => {
                 // Whatever was cached may be stale after a failed write.
                 dns.records.clear();

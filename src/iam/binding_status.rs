@@ -270,7 +270,18 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
             Api::<IamRoleBinding>::all(ctx.client.clone()),
             watcher::Config::default(),
             keep_all,
-            move |c: Change<'_, IamRoleBinding>| queue.add(key_of(c.object())),
+            move |c: Change<'_, IamRoleBinding>| match c {
+                Change::Synced(store) => {
+                    for b in store.state() {
+                        queue.add(key_of(b.as_ref()));
+                    }
+                }
+                c => {
+                    if let Some(b) = c.object() {
+                        queue.add(key_of(b));
+                    }
+                }
+            },
             stop.clone(),
         )
     };

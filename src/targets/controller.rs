@@ -562,7 +562,8 @@ impl Reconciler {
             let synced = self.rules.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = synced.get(&uid)
                 && s.rules == want
-                && s.at.elapsed() < self.settings.resync
+                // The resync comes back after 0.9 to 1.35 intervals: any of them rechecks.
+                && s.at.elapsed() < self.settings.resync * 8 / 10
             {
                 return Ok(());
             }
@@ -926,9 +927,18 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
                     index.remove(b);
                     queue.forget(&key_of(*b));
                 }
-                Change::Listed(b) | Change::Applied(b) => {
+                Change::Listed(b) => index.upsert(b),
+                Change::Applied(b) => {
                     index.upsert(b);
                     queue.add(key_of(*b));
+                }
+                // The store holds the (re)listed bindings only now.
+                Change::Synced(store) => {
+                    let all = store.state();
+                    index.rebuild(all.iter().map(|b| b.as_ref()));
+                    for b in &all {
+                        queue.add(key_of(b.as_ref()));
+                    }
                 }
             },
             stop.clone(),
@@ -941,8 +951,14 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
             wc(),
             watched::targets_service,
             move |c: Change<'_, Service>| {
-                let s = c.object();
-                for b in index.for_service(&s.namespace().unwrap_or_default(), &s.name_any()) {
+                let refs = match &c {
+                    Change::Synced(_) => index.all(),
+                    Change::Applied(s) | Change::Deleted(s) => {
+                        index.for_service(&s.namespace().unwrap_or_default(), &s.name_any())
+                    }
+                    Change::Listed(_) => Vec::new(),
+                };
+                for b in refs {
                     queue.add(ref_key(&b));
                 }
             },
@@ -956,10 +972,15 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
             wc().labels(SERVICE_NAME_LABEL),
             watched::targets_slice,
             move |c: Change<'_, EndpointSlice>| {
-                if let Some((ns, name)) = slice_service(c.object()) {
-                    for b in index.for_service(&ns, &name) {
-                        queue.add(ref_key(&b));
-                    }
+                let refs = match &c {
+                    Change::Synced(_) => index.all(),
+                    Change::Applied(s) | Change::Deleted(s) => slice_service(s)
+                        .map(|(ns, name)| index.for_service(&ns, &name))
+                        .unwrap_or_default(),
+                    Change::Listed(_) => Vec::new(),
+                };
+                for b in refs {
+                    queue.add(ref_key(&b));
                 }
             },
             stop.clone(),
@@ -973,7 +994,16 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
             wc(),
             watched::targets_node,
             move |c: Change<'_, Node>| {
-                if filter.changed(c.object()) {
+                let changed = match &c {
+                    Change::Synced(_) => true,
+                    // The filter learns listed nodes; the Synced that follows triggers.
+                    Change::Listed(n) => {
+                        filter.changed(n);
+                        false
+                    }
+                    Change::Applied(n) | Change::Deleted(n) => filter.changed(n),
+                };
+                if changed {
                     for b in index.instance_bindings() {
                         queue.add(ref_key(&b));
                     }

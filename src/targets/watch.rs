@@ -99,6 +99,20 @@ impl ServiceIndex {
         }
     }
 
+    /// Replaces the index with `bindings` (after a relist, which reports no deletions).
+    pub fn rebuild<'a>(&self, bindings: impl IntoIterator<Item = &'a TargetGroupBinding>) {
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = IndexInner::default();
+        for b in bindings {
+            self.upsert(b);
+        }
+    }
+
+    /// Every indexed binding.
+    pub fn all(&self) -> Vec<ObjectRef<TargetGroupBinding>> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.of_binding.keys().cloned().collect()
+    }
+
     pub fn for_service(&self, namespace: &str, name: &str) -> Vec<ObjectRef<TargetGroupBinding>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner

@@ -151,10 +151,18 @@ impl WorkQueue {
         self.notify.notify_waiters();
     }
 
-    /// Reconcile `key` after `delay`, or earlier if it is already due earlier.
+    /// Reconcile `key` after `delay`, or earlier if it is already due earlier; like
+    /// [`WorkQueue::add`], a key backing off from a transient failure keeps its backoff.
     pub fn add_after(&self, key: impl Into<String>, delay: Duration) {
+        let key = key.into();
         let at = Instant::now() + delay;
-        self.lock().schedule(key.into(), at);
+        {
+            let mut s = self.lock();
+            if s.failures.get(&key).is_some_and(|n| *n > 0) && s.due.contains_key(&key) {
+                return;
+            }
+            s.schedule(key, at);
+        }
         self.notify.notify_waiters();
     }
 
@@ -342,8 +350,9 @@ mod tests {
         for _ in 0..5 {
             let d = q.done("a", Err(Cause::Transient)).unwrap();
             delays.push(d);
-            // A watch event during the backoff: still waits.
+            // A watch event (or a debounced one, or the resync) during the backoff: still waits.
             q.add("a");
+            q.add_after("a", Duration::from_millis(10));
             let started = Instant::now();
             assert_eq!(q.next().await.as_deref(), Some("a"));
             assert_eq!(started.elapsed(), d);

@@ -56,9 +56,15 @@ impl Supervisor {
             let _ = stop.wait_for(|s| *s).await;
             return Ok(());
         }
+        // Stop first: a reconciler that ends because stop flipped is a shutdown, not a death.
+        let stopping = stop.clone();
         let died = tokio::select! {
+            biased;
             _ = stop.wait_for(|s| *s) => None,
-            ended = self.tasks.join_next_with_id() => ended.map(|r| self.describe(r)),
+            ended = self.tasks.join_next_with_id() => match ended {
+                Some(Ok(_)) if *stopping.borrow() => None,
+                other => other.map(|r| self.describe(r)),
+            },
         };
         match died {
             Some(died) => {

@@ -19,28 +19,40 @@ use tracing::warn;
 
 use crate::k8s::LAST_APPLIED_ANNOTATION;
 
-/// One change the watch saw, after the store was updated.
-#[derive(Debug)]
-pub enum Change<'a, K> {
-    /// Part of the initial list (or a relist after the watch was lost).
+/// One change the watch saw.
+pub enum Change<'a, K>
+where
+    K: Resource + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    /// Part of the initial list (or of a relist after the watch was lost). The store takes
+    /// the listed objects only once the list is complete ([`Change::Synced`]).
     Listed(&'a K),
-    /// Created or updated.
+    /// Created or updated; the store has it.
     Applied(&'a K),
-    /// Deleted.
+    /// Deleted; the store no longer has it.
     Deleted(&'a K),
+    /// A list or relist is complete and the store holds exactly what it listed. Objects
+    /// deleted while the watch was down are simply absent: no [`Change::Deleted`] for them.
+    Synced(&'a Store<K>),
 }
 
-impl<'a, K> Change<'a, K> {
-    /// The object, whatever happened to it.
-    pub fn object(&self) -> &'a K {
+impl<'a, K> Change<'a, K>
+where
+    K: Resource + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    /// The object the change is about (`None` for [`Change::Synced`]).
+    pub fn object(&self) -> Option<&'a K> {
         match self {
-            Change::Listed(o) | Change::Applied(o) | Change::Deleted(o) => o,
+            Change::Listed(o) | Change::Applied(o) | Change::Deleted(o) => Some(o),
+            Change::Synced(_) => None,
         }
     }
 
-    /// True for changes after the initial list.
+    /// True for created, updated and deleted objects after the initial list.
     pub fn is_live(&self) -> bool {
-        !matches!(self, Change::Listed(_))
+        matches!(self, Change::Applied(_) | Change::Deleted(_))
     }
 }
 
@@ -73,6 +85,7 @@ where
     F: FnMut(Change<'_, K>) + Send + 'static,
 {
     let (reader, writer) = reflector::store();
+    let store = reader.clone();
     let kind = K::kind(&K::DynamicType::default()).to_string();
     let stream = watcher(api, config.any_semantic())
         .default_backoff()
@@ -90,7 +103,8 @@ where
                     Some(Ok(watcher::Event::InitApply(o))) => on_change(Change::Listed(&o)),
                     Some(Ok(watcher::Event::Apply(o))) => on_change(Change::Applied(&o)),
                     Some(Ok(watcher::Event::Delete(o))) => on_change(Change::Deleted(&o)),
-                    Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => {}
+                    Some(Ok(watcher::Event::InitDone)) => on_change(Change::Synced(&store)),
+                    Some(Ok(watcher::Event::Init)) => {}
                     Some(Err(e)) => warn!(kind, error = %e, "watch failed; retrying"),
                     None => break,
                 }
