@@ -6,7 +6,7 @@
 //! status (pure) → apply status only when it changed.
 
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use super::role::RoleRef;
 use crate::context::Context;
 use crate::crd::{IamRoleBinding, IamRoleBindingStatus};
 use crate::k8s::conditions::{Clock, SystemClock, set_ready};
-use crate::k8s::runtime::watch::{Change, keep_all, key_of, reflect, split_key};
+use crate::k8s::runtime::watch::{self as cache, Change, keep_all, key_of, reflect};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 
 pub const CONTROLLER: &str = "iam-role-binding";
@@ -182,11 +182,7 @@ impl runtime::Reconciler for Reconciler {
     /// fetch (the cached binding) → desired (parse the role reference) → observe (GetRole)
     /// → status (pure) → apply status and an Event only when it changed.
     async fn reconcile(&self, key: &str) -> Result<Next, Error> {
-        let (ns, name) = split_key(key);
-        let Some(binding) = self
-            .bindings
-            .get(&ObjectRef::new(name).within(ns.unwrap_or_default()))
-        else {
+        let Some(binding) = cache::get(&self.bindings, key) else {
             return Ok(Next::AwaitChange);
         };
         let observed = match RoleRef::parse(&binding.spec.role) {

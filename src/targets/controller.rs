@@ -36,7 +36,7 @@ use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
 use crate::k8s::conditions::SystemClock;
 use crate::k8s::finalizer::{TARGETS_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
-use crate::k8s::runtime::watch::{Change, keep_all, key_of, reflect, split_key};
+use crate::k8s::runtime::watch::{self as cache, Change, keep_all, key_of, key_of_ref, reflect};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 use crate::k8s::{SERVICE_NAME_LABEL, watched};
 
@@ -856,15 +856,11 @@ impl runtime::Reconciler for Reconciler {
     /// (targets deregistered, rules revoked) before the finalizer goes; otherwise it is added
     /// before anything is registered.
     async fn reconcile(&self, key: &str) -> Result<Next, Error> {
-        let (ns, name) = split_key(key);
-        let Some(b) = self
-            .bindings
-            .get(&ObjectRef::new(name).within(ns.unwrap_or_default()))
-        else {
+        let Some(b) = cache::get(&self.bindings, key) else {
             return Ok(Next::AwaitChange);
         };
         let api: Api<TargetGroupBinding> =
-            Api::namespaced(self.ctx.client.clone(), ns.unwrap_or_default());
+            Api::namespaced(self.ctx.client.clone(), &b.namespace().unwrap_or_default());
         let finalizer_err =
             |e: crate::k8s::finalizer::FinalizerError| Error::Finalizer(e.to_string());
         if b.meta().deletion_timestamp.is_some() {
@@ -959,7 +955,7 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
                     Change::Listed(_) => Vec::new(),
                 };
                 for b in refs {
-                    queue.add(ref_key(&b));
+                    queue.add(key_of_ref(&b));
                 }
             },
             stop.clone(),
@@ -980,7 +976,7 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
                     Change::Listed(_) => Vec::new(),
                 };
                 for b in refs {
-                    queue.add(ref_key(&b));
+                    queue.add(key_of_ref(&b));
                 }
             },
             stop.clone(),
@@ -1005,7 +1001,7 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
                 };
                 if changed {
                     for b in index.instance_bindings() {
-                        queue.add(ref_key(&b));
+                        queue.add(key_of_ref(&b));
                     }
                 }
             },
@@ -1045,13 +1041,6 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
         stop,
     )
     .await;
-}
-
-fn ref_key(r: &ObjectRef<TargetGroupBinding>) -> String {
-    match &r.namespace {
-        Some(ns) => format!("{ns}/{}", r.name),
-        None => r.name.clone(),
-    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,31 @@ pub fn key_of<K: Resource>(obj: &K) -> String {
     }
 }
 
+/// The key of an object reference, as [`key_of`] makes it for the object.
+pub fn key_of_ref<K: Resource>(r: &reflector::ObjectRef<K>) -> String
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    match &r.namespace {
+        Some(ns) => format!("{ns}/{}", r.name),
+        None => r.name.clone(),
+    }
+}
+
+/// The cached object named by `key` (made by [`key_of`]), if the store has it.
+pub fn get<K>(store: &Store<K>, key: &str) -> Option<std::sync::Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (ns, name) = split_key(key);
+    let r = reflector::ObjectRef::new(name);
+    store.get(&match ns {
+        Some(ns) => r.within(ns),
+        None => r,
+    })
+}
+
 /// Splits a key made by [`key_of`].
 pub fn split_key(key: &str) -> (Option<&str>, &str) {
     match key.split_once('/') {
