@@ -73,3 +73,38 @@ impl Caches {
         let _ = self.target_group_bindings.wait_until_ready().await;
     }
 }
+
+#[cfg(test)]
+impl Context {
+    /// A context for reconcile-level tests, cluster `c1`: `client` (usually a
+    /// [`FakeApi`](crate::k8s::fake::FakeApi)'s), the given TargetGroupBinding cache, and AWS
+    /// clients with static credentials pointed at a closed loopback port, so that a call a
+    /// test did not route to its fake adapter fails instead of leaving the machine.
+    pub(crate) async fn for_tests(
+        client: Client,
+        target_group_bindings: Store<TargetGroupBinding>,
+    ) -> Arc<Context> {
+        let metrics = Metrics::new();
+        let settings = crate::aws::AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            credentials: Some(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            )),
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let aws = AwsClients::new(&settings, metrics.clone())
+            .await
+            .expect("test AWS clients");
+        Arc::new(Context::new(
+            client,
+            aws,
+            metrics,
+            "c1".into(),
+            Caches {
+                target_group_bindings,
+            },
+        ))
+    }
+}

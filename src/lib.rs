@@ -10,6 +10,8 @@ pub(crate) mod context;
 pub mod controller;
 pub mod crd;
 pub mod dns;
+#[cfg(any(test, feature = "testing"))]
+pub mod fixtures;
 pub mod iam;
 pub mod k8s;
 pub mod plan;

@@ -16,7 +16,7 @@ use kube::runtime::watcher;
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
-use super::aws::AlbAws;
+use super::aws::{AlbApi, Scope};
 use super::builder::{CertInfo, SubnetInfo};
 use super::class;
 use super::reconcile::Error;
@@ -43,8 +43,11 @@ struct Cached<T> {
     at: Instant,
 }
 
-pub(super) struct Reconciler {
+/// The reconciler, over an AWS adapter: the SDK's in production, a fake in the
+/// reconcile-level tests.
+pub(super) struct Reconciler<A = crate::aws::AwsClients> {
     pub ctx: Arc<Context>,
+    pub aws: A,
     pub settings: AlbSettings,
     pub stores: Stores,
     vpc_id: tokio::sync::OnceCell<String>,
@@ -171,14 +174,8 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
     }
     let metrics = ctx.metrics.clone();
     let resync = settings.resync;
-    let r = Arc::new(Reconciler {
-        ctx,
-        settings,
-        stores,
-        vpc_id: tokio::sync::OnceCell::new(),
-        subnets: tokio::sync::Mutex::new(None),
-        certificates: tokio::sync::Mutex::new(None),
-    });
+    let aws = ctx.aws.clone();
+    let r = Arc::new(Reconciler::new(ctx, aws, settings, stores));
     let queue = Arc::new(WorkQueue::new(Backoff::default()));
     let router = {
         let (r, queue) = (r.clone(), queue.clone());
@@ -197,7 +194,7 @@ pub async fn run(ctx: Arc<Context>, settings: AlbSettings, stop: watch::Receiver
     }
 }
 
-impl runtime::Reconciler for Reconciler {
+impl<A: AlbApi> runtime::Reconciler for Reconciler<A> {
     type Error = Error;
     const NAME: &'static str = CONTROLLER;
 
@@ -210,7 +207,19 @@ impl runtime::Reconciler for Reconciler {
     }
 }
 
-impl Reconciler {
+impl<A: AlbApi> Reconciler<A> {
+    pub(super) fn new(ctx: Arc<Context>, aws: A, settings: AlbSettings, stores: Stores) -> Self {
+        Reconciler {
+            ctx,
+            aws,
+            settings,
+            stores,
+            vpc_id: tokio::sync::OnceCell::new(),
+            subnets: tokio::sync::Mutex::new(None),
+            certificates: tokio::sync::Mutex::new(None),
+        }
+    }
+
     fn namespace_labels(&self, ns: &str) -> Option<BTreeMap<String, String>> {
         self.stores
             .namespaces
@@ -336,7 +345,7 @@ impl Reconciler {
             return Ok(v.clone());
         }
         self.vpc_id
-            .get_or_try_init(|| AlbAws::cluster_vpc(&self.ctx.aws, &self.ctx.cluster_name))
+            .get_or_try_init(|| self.aws.cluster_vpc(&self.ctx.cluster_name))
             .await
             .cloned()
     }
@@ -351,7 +360,7 @@ impl Reconciler {
 
     pub(super) async fn subnets(
         &self,
-        aws: &AlbAws<'_>,
+        scope: Scope<'_>,
     ) -> Result<Vec<SubnetInfo>, super::aws::AwsError> {
         let mut guard = self.subnets.lock().await;
         if let Some(c) = guard.as_ref()
@@ -359,7 +368,7 @@ impl Reconciler {
         {
             return Ok(c.value.clone());
         }
-        let value = aws.subnets().await?;
+        let value = self.aws.subnets(scope).await?;
         *guard = Some(Cached {
             value: value.clone(),
             at: Instant::now(),
@@ -378,7 +387,7 @@ impl Reconciler {
         {
             return Ok(c.value.clone());
         }
-        let value = AlbAws::certificates(&self.ctx.aws).await?;
+        let value = self.aws.certificates().await?;
         *guard = Some(Cached {
             value: value.clone(),
             at: Instant::now(),

@@ -27,7 +27,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::annotations::Annotations;
-use super::aws::{AlbAws, AwsError, Depth, Known};
+use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
 use super::class;
@@ -123,7 +123,7 @@ struct Applied {
     outcome: Result<(), AwsError>,
 }
 
-impl Reconciler {
+impl<A: AlbApi> Reconciler<A> {
     pub(super) async fn reconcile_group(&self, stack: &str) -> Result<Next, Error> {
         let Some(mut fetched) = self.fetch(stack).await? else {
             return Ok(Next::AwaitChange);
@@ -131,9 +131,9 @@ impl Reconciler {
         self.admit(stack, &mut fetched).await?;
         let discovered = self.discover(&fetched).await?;
         let build = self.desired(stack, &fetched, &discovered).await?;
-        let aws = self.adapter(&discovered.vpc_id);
+        let scope = self.scope(&discovered.vpc_id);
         let known = known(fetched.previous.as_ref());
-        let observed = self.observe(&aws, stack, &known, &build).await?;
+        let observed = self.observe(scope, stack, &known, &build).await?;
         let plan = plan_group(
             &fetched.object_name,
             &build,
@@ -142,14 +142,13 @@ impl Reconciler {
             &self.ctx.cluster_name,
         );
         let applied = self
-            .apply(&aws, stack, &fetched, &build, &known, plan, observed)
+            .apply(scope, stack, &fetched, &build, &known, plan, observed)
             .await?;
         self.status(stack, fetched, &build, applied).await
     }
 
-    fn adapter<'a>(&'a self, vpc_id: &'a str) -> AlbAws<'a> {
-        AlbAws {
-            aws: &self.ctx.aws,
+    fn scope<'a>(&'a self, vpc_id: &'a str) -> Scope<'a> {
+        Scope {
             vpc_id,
             cluster: &self.ctx.cluster_name,
         }
@@ -254,11 +253,11 @@ impl Reconciler {
     /// Discover what the builder needs from AWS and the Service cache.
     async fn discover(&self, f: &Fetched) -> Result<Discovered, Error> {
         let vpc_id = self.vpc_id().await.map_err(Error::Discover)?;
-        let aws = self.adapter(&vpc_id);
+        let scope = self.scope(&vpc_id);
         let subnets = if f.active.is_empty() {
             None
         } else {
-            Some(self.subnets(&aws).await.map_err(Error::Discover)?)
+            Some(self.subnets(scope).await.map_err(Error::Discover)?)
         };
         let wants_https = f.active.iter().any(|(i, _)| {
             let a = i.annotations();
@@ -288,7 +287,8 @@ impl Reconciler {
             None
         } else {
             Some(
-                aws.resolve_security_groups(&sg_entries)
+                self.aws
+                    .resolve_security_groups(scope, &sg_entries)
                     .await
                     .map_err(Error::Discover)?,
             )
@@ -368,13 +368,14 @@ impl Reconciler {
     /// Observe only what we own: the ARNs in our status, then our names.
     async fn observe(
         &self,
-        aws: &AlbAws<'_>,
+        scope: Scope<'_>,
         stack: &str,
         known: &Known,
         build: &BuildOutput,
     ) -> Result<Observed, Error> {
-        let mut observed = aws
-            .observe(known, &build.model, Depth::Full)
+        let mut observed = self
+            .aws
+            .observe(scope, known, &build.model, Depth::Full)
             .await
             .map_err(Error::Observe)?;
         let foreign = observed.retain_owned(&self.ctx.cluster_name, stack);
@@ -393,7 +394,7 @@ impl Reconciler {
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
-        aws: &AlbAws<'_>,
+        scope: Scope<'_>,
         stack: &str,
         f: &Fetched,
         build: &BuildOutput,
@@ -407,10 +408,16 @@ impl Reconciler {
             (observed, Ok(()))
         } else {
             info!(steps = plan.steps.len(), "applying plan");
-            let result = aws.apply(&plan.steps, &observed).await;
+            let result = self.aws.apply(scope, &plan.steps, &observed).await;
             // A failed step may leave something we created; desired names find it.
-            let mut after = aws
-                .observe(known, &without_attributes(&build.model), Depth::Resources)
+            let mut after = self
+                .aws
+                .observe(
+                    scope,
+                    known,
+                    &without_attributes(&build.model),
+                    Depth::Resources,
+                )
                 .await
                 .map_err(Error::Observe)?;
             after.retain_owned(&self.ctx.cluster_name, stack);
@@ -753,3 +760,6 @@ fn ingress_ref(ing: &Ingress) -> ObjectReference {
         ..ObjectReference::default()
     }
 }
+
+#[cfg(test)]
+mod tests;

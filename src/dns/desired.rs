@@ -288,13 +288,18 @@ mod tests {
     use super::*;
 
     fn ingress(name: &str, host: &str, lb: &str, annotations: &[(&str, &str)]) -> Ingress {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"),
-                "annotations": annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()},
-            "spec": {"rules": [{"host": host}]},
-            "status": {"loadBalancer": {"ingress": [{"hostname": lb}]}}
-        }))
-        .unwrap()
+        let anns: BTreeMap<_, _> = annotations.iter().copied().collect();
+        let i = crate::fixtures::ingress(
+            "ns",
+            name,
+            serde_json::json!(anns),
+            serde_json::json!([{"host": host}]),
+        );
+        crate::fixtures::with(
+            i,
+            serde_json::json!({"metadata": {"uid": format!("uid-{name}")},
+                               "status": {"loadBalancer": {"ingress": [{"hostname": lb}]}}}),
+        )
     }
 
     #[test]

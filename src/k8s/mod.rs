@@ -4,6 +4,8 @@
 pub(crate) mod apply;
 pub mod conditions;
 pub mod events;
+#[cfg(test)]
+pub(crate) mod fake;
 pub(crate) mod finalizer;
 pub(crate) mod leader;
 pub(crate) mod runtime;

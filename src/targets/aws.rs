@@ -2,6 +2,7 @@
 //! model types out.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification, UserIdGroupPair,
@@ -37,6 +38,126 @@ where
     }
 }
 
+/// What the TargetGroupBinding reconciler needs from AWS: the SDK adapter ([`AwsClients`]),
+/// or a fake in the reconcile-level tests.
+pub(crate) trait TargetsApi: Send + Sync + 'static {
+    /// DescribeTargetGroups by ARN or name; `None` when it does not exist.
+    fn describe_target_group(
+        &self,
+        tg: TargetGroupRef<'_>,
+    ) -> impl Future<Output = Result<Option<TargetGroupInfo>, AwsCallError>> + Send;
+    /// The deregistration delay of the target group, in seconds (300 when unset).
+    fn deregistration_delay(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<u64, AwsCallError>> + Send;
+    /// Every registration of the target group and its state.
+    fn describe_target_health(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Observed, AwsCallError>> + Send;
+    fn register(
+        &self,
+        arn: &str,
+        targets: &[Target],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Targets already gone count as deregistered.
+    fn deregister(
+        &self,
+        arn: &str,
+        targets: &[Target],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The security groups of each instance.
+    fn instance_security_groups(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsCallError>> + Send;
+    /// The ingress rules tagged as the owner's, on `groups` (any group when empty).
+    fn owned_rules(
+        &self,
+        cluster: &str,
+        owner: &str,
+        groups: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<Vec<OwnedRule>, AwsCallError>> + Send;
+    /// Adds one rule, tagged with the cluster and the owner.
+    fn authorize(
+        &self,
+        cluster: &str,
+        owner: &str,
+        rule: &IngressRule,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Removes rules by ID; rules or groups already gone count as removed.
+    fn revoke(
+        &self,
+        group_id: &str,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+impl TargetsApi for AwsClients {
+    fn describe_target_group(
+        &self,
+        tg: TargetGroupRef<'_>,
+    ) -> impl Future<Output = Result<Option<TargetGroupInfo>, AwsCallError>> + Send {
+        describe_target_group(self, tg)
+    }
+    fn deregistration_delay(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<u64, AwsCallError>> + Send {
+        deregistration_delay(self, arn)
+    }
+    fn describe_target_health(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Observed, AwsCallError>> + Send {
+        describe_target_health(self, arn)
+    }
+    fn register(
+        &self,
+        arn: &str,
+        targets: &[Target],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
+        register(self, arn, targets)
+    }
+    fn deregister(
+        &self,
+        arn: &str,
+        targets: &[Target],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
+        deregister(self, arn, targets)
+    }
+    fn instance_security_groups(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsCallError>> + Send {
+        instance_security_groups(self, instance_ids)
+    }
+    fn owned_rules(
+        &self,
+        cluster: &str,
+        owner: &str,
+        groups: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<Vec<OwnedRule>, AwsCallError>> + Send {
+        owned_rules(self, cluster, owner, groups)
+    }
+    fn authorize(
+        &self,
+        cluster: &str,
+        owner: &str,
+        rule: &IngressRule,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
+        authorize(self, cluster, owner, rule)
+    }
+    fn revoke(
+        &self,
+        group_id: &str,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
+        revoke(self, group_id, rule_ids)
+    }
+}
+
 /// Which target group a binding names.
 pub enum TargetGroupRef<'a> {
     Arn(&'a str),
@@ -44,7 +165,7 @@ pub enum TargetGroupRef<'a> {
 }
 
 /// DescribeTargetGroups by ARN or name; `None` when it does not exist.
-pub async fn describe_target_group(
+async fn describe_target_group(
     aws: &AwsClients,
     tg: TargetGroupRef<'_>,
 ) -> Result<Option<TargetGroupInfo>, AwsCallError> {
@@ -76,7 +197,7 @@ pub async fn describe_target_group(
 }
 
 /// Every registration of the target group and its state.
-pub async fn describe_target_health(aws: &AwsClients, arn: &str) -> Result<Observed, AwsCallError> {
+async fn describe_target_health(aws: &AwsClients, arn: &str) -> Result<Observed, AwsCallError> {
     let out = aws
         .elbv2
         .describe_target_health()
@@ -111,7 +232,7 @@ fn descriptions(targets: &[Target]) -> Vec<TargetDescription> {
         .collect()
 }
 
-pub async fn register(aws: &AwsClients, arn: &str, targets: &[Target]) -> Result<(), AwsCallError> {
+async fn register(aws: &AwsClients, arn: &str, targets: &[Target]) -> Result<(), AwsCallError> {
     aws.elbv2
         .register_targets()
         .target_group_arn(arn)
@@ -122,11 +243,7 @@ pub async fn register(aws: &AwsClients, arn: &str, targets: &[Target]) -> Result
         .map_err(|e| err("RegisterTargets", e))
 }
 
-pub async fn deregister(
-    aws: &AwsClients,
-    arn: &str,
-    targets: &[Target],
-) -> Result<(), AwsCallError> {
+async fn deregister(aws: &AwsClients, arn: &str, targets: &[Target]) -> Result<(), AwsCallError> {
     match aws
         .elbv2
         .deregister_targets()
@@ -148,7 +265,7 @@ pub async fn deregister(
 }
 
 /// The deregistration delay of the target group, in seconds (300 when unset).
-pub async fn deregistration_delay(aws: &AwsClients, arn: &str) -> Result<u64, AwsCallError> {
+async fn deregistration_delay(aws: &AwsClients, arn: &str) -> Result<u64, AwsCallError> {
     let out = aws
         .elbv2
         .describe_target_group_attributes()
@@ -165,7 +282,7 @@ pub async fn deregistration_delay(aws: &AwsClients, arn: &str) -> Result<u64, Aw
 }
 
 /// The security groups of each instance (its primary interface's, as EC2 reports them).
-pub async fn instance_security_groups(
+async fn instance_security_groups(
     aws: &AwsClients,
     instance_ids: &[String],
 ) -> Result<BTreeMap<String, Vec<String>>, AwsCallError> {
@@ -209,7 +326,7 @@ fn owner_filters(cluster: &str, owner: &str) -> Vec<Filter> {
 
 /// The ingress rules tagged as ours on `groups` (or on any group when `groups` is empty:
 /// used on deletion, when the binding's groups may no longer be known).
-pub async fn owned_rules(
+async fn owned_rules(
     aws: &AwsClients,
     cluster: &str,
     owner: &str,
@@ -272,7 +389,7 @@ pub async fn owned_rules(
 }
 
 /// Adds one rule, tagged with the cluster and the owning binding.
-pub async fn authorize(
+async fn authorize(
     aws: &AwsClients,
     cluster: &str,
     owner: &str,
@@ -313,11 +430,7 @@ pub async fn authorize(
     }
 }
 
-pub async fn revoke(
-    aws: &AwsClients,
-    group_id: &str,
-    rule_ids: &[String],
-) -> Result<(), AwsCallError> {
+async fn revoke(aws: &AwsClients, group_id: &str, rule_ids: &[String]) -> Result<(), AwsCallError> {
     match aws
         .ec2
         .revoke_security_group_ingress()

@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::aws::{self as tgaws, TargetGroupRef};
+use super::aws::{self as tgaws, TargetGroupRef, TargetsApi};
 use super::desired::{self, Desired, DesiredError, Inputs};
 use super::plan::{
     self, Observed, TargetGroupError, TargetGroupInfo, TargetState, desired_rules, plan_rules,
@@ -211,8 +211,11 @@ fn synced_outcome(desired: &Desired, observed: &Observed) -> (Outcome, i32) {
     )
 }
 
-pub struct Reconciler {
+/// The reconciler, over an AWS adapter: the SDK's in production, a fake in the
+/// reconcile-level tests.
+pub struct Reconciler<A = crate::aws::AwsClients> {
     ctx: Arc<Context>,
+    aws: A,
     settings: TargetsSettings,
     bindings: Store<TargetGroupBinding>,
     services: Store<Service>,
@@ -239,7 +242,37 @@ fn jitter(base: Duration) -> Duration {
     base + Duration::from_millis(rand::random::<u64>() % (base.as_millis() as u64 / 10 + 1))
 }
 
-impl Reconciler {
+/// The caches the reconciler reads.
+pub(crate) struct Stores {
+    pub bindings: Store<TargetGroupBinding>,
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+    pub nodes: Store<Node>,
+}
+
+impl<A: TargetsApi> Reconciler<A> {
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        aws: A,
+        settings: TargetsSettings,
+        stores: Stores,
+    ) -> Self {
+        Reconciler {
+            ctx,
+            aws,
+            settings,
+            bindings: stores.bindings,
+            services: stores.services,
+            slices: stores.slices,
+            nodes: stores.nodes,
+            target_groups: Mutex::new(HashMap::new()),
+            rules: Mutex::new(HashMap::new()),
+            instance_sgs: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            ours: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn owner(b: &TargetGroupBinding) -> String {
         format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any())
     }
@@ -267,7 +300,9 @@ impl Reconciler {
             (None, Some(n)) => (TargetGroupRef::Name(n), n),
             (None, None) => return Ok(Err(TargetGroupError::NotFound("<unset>".into()))),
         };
-        let Some(info) = tgaws::describe_target_group(&self.ctx.aws, r)
+        let Some(info) = self
+            .aws
+            .describe_target_group(r)
             .await
             .map_err(Error::TargetGroup)?
         else {
@@ -282,7 +317,9 @@ impl Reconciler {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let deregistration_delay = tgaws::deregistration_delay(&self.ctx.aws, &info.arn)
+        let deregistration_delay = self
+            .aws
+            .deregistration_delay(&info.arn)
             .await
             .map_err(Error::TargetGroup)?;
         let v = Validated {
@@ -347,7 +384,9 @@ impl Reconciler {
                     .await;
             }
         };
-        let mut observed = tgaws::describe_target_health(&self.ctx.aws, &fetched.tg.info.arn)
+        let mut observed = self
+            .aws
+            .describe_target_health(&fetched.tg.info.arn)
             .await
             .map_err(Error::Observe)?;
         let plan = self.plan(&b, &desired, &observed);
@@ -481,7 +520,8 @@ impl Reconciler {
         let arn = &fetched.tg.info.arn;
         let key = Self::owner(b);
         for batch in &plan.deregister {
-            tgaws::deregister(&self.ctx.aws, arn, batch)
+            self.aws
+                .deregister(arn, batch)
                 .await
                 .map_err(Error::Register)?;
             info!(binding = %key, op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
@@ -490,7 +530,8 @@ impl Reconciler {
             }
         }
         for batch in &plan.register {
-            tgaws::register(&self.ctx.aws, arn, batch)
+            self.aws
+                .register(arn, batch)
                 .await
                 .map_err(Error::Register)?;
             info!(binding = %key, op = "RegisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
@@ -570,16 +611,19 @@ impl Reconciler {
         }
         let owner = Self::owner(b);
         let cluster = &self.ctx.cluster_name;
-        let owned = tgaws::owned_rules(&self.ctx.aws, cluster, &owner, &BTreeSet::new())
+        let owned = self
+            .aws
+            .owned_rules(cluster, &owner, &BTreeSet::new())
             .await
             .map_err(Error::Rules)?;
         let rp = plan_rules(&want, &owned);
         for rule in &rp.authorize {
-            tgaws::authorize(&self.ctx.aws, cluster, &owner, rule)
+            self.aws
+                .authorize(cluster, &owner, rule)
                 .await
                 .map_err(Error::Rules)?;
         }
-        revoke_all(&self.ctx, &rp.revoke).await?;
+        revoke_all(&self.aws, &rp.revoke).await?;
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).insert(
             uid,
             RulesSynced {
@@ -603,7 +647,7 @@ impl Reconciler {
                 .collect()
         };
         if !missing.is_empty() {
-            let found = tgaws::instance_security_groups(&self.ctx.aws, &missing).await?;
+            let found = self.aws.instance_security_groups(&missing).await?;
             self.instance_sgs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -720,7 +764,9 @@ impl Reconciler {
         };
         let mut draining = 0;
         if let Some((arn, delay)) = &arn {
-            let mut observed: Observed = tgaws::describe_target_health(&self.ctx.aws, arn)
+            let mut observed: Observed = self
+                .aws
+                .describe_target_health(arn)
                 .await
                 .map_err(Error::Observe)?;
             if b.spec.multi_cluster_target_group {
@@ -730,7 +776,8 @@ impl Reconciler {
             }
             let plan = plan_targets(&BTreeSet::new(), &observed);
             for batch in &plan.deregister {
-                tgaws::deregister(&self.ctx.aws, arn, batch)
+                self.aws
+                    .deregister(arn, batch)
                     .await
                     .map_err(Error::Register)?;
                 info!(binding = %Self::owner(b), op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
@@ -746,7 +793,9 @@ impl Reconciler {
                 })
                 .unwrap_or(0);
             if deleting_for < *delay as i64 {
-                let now = tgaws::describe_target_health(&self.ctx.aws, arn)
+                let now = self
+                    .aws
+                    .describe_target_health(arn)
                     .await
                     .map_err(Error::Observe)?;
                 draining = now
@@ -756,19 +805,16 @@ impl Reconciler {
             }
         }
         let owner = Self::owner(b);
-        let owned = tgaws::owned_rules(
-            &self.ctx.aws,
-            &self.ctx.cluster_name,
-            &owner,
-            &BTreeSet::new(),
-        )
-        .await
-        .map_err(Error::Rules)?;
+        let owned = self
+            .aws
+            .owned_rules(&self.ctx.cluster_name, &owner, &BTreeSet::new())
+            .await
+            .map_err(Error::Rules)?;
         if !owned.is_empty() && draining > 0 {
             return Err(Error::Draining(draining));
         }
         let rp = plan_rules(&BTreeSet::new(), &owned);
-        revoke_all(&self.ctx, &rp.revoke).await?;
+        revoke_all(&self.aws, &rp.revoke).await?;
         self.lock_tgs().remove(&uid);
         self.rules
             .lock()
@@ -783,15 +829,13 @@ impl Reconciler {
     }
 }
 
-async fn revoke_all(ctx: &Context, revoke: &[(String, String)]) -> Result<(), Error> {
+async fn revoke_all(aws: &impl TargetsApi, revoke: &[(String, String)]) -> Result<(), Error> {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (g, r) in revoke {
         by_group.entry(g).or_default().push(r.clone());
     }
     for (g, ids) in by_group {
-        tgaws::revoke(&ctx.aws, g, &ids)
-            .await
-            .map_err(Error::Rules)?;
+        aws.revoke(g, &ids).await.map_err(Error::Rules)?;
     }
     Ok(())
 }
@@ -848,7 +892,7 @@ async fn set_pod_gate(
     }
 }
 
-impl runtime::Reconciler for Reconciler {
+impl<A: TargetsApi> runtime::Reconciler for Reconciler<A> {
     type Error = Error;
     const NAME: &'static str = CONTROLLER;
 
@@ -1017,19 +1061,18 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
     info!(resync = ?settings.resync, namespace = ns.as_deref().unwrap_or("<all>"), "starting TargetGroupBinding reconciler");
     let metrics = ctx.metrics.clone();
     let resync = settings.resync;
-    let r = Arc::new(Reconciler {
+    let aws = ctx.aws.clone();
+    let r = Arc::new(Reconciler::new(
         ctx,
+        aws,
         settings,
-        bindings,
-        services,
-        slices,
-        nodes,
-        target_groups: Mutex::new(HashMap::new()),
-        rules: Mutex::new(HashMap::new()),
-        instance_sgs: Mutex::new(HashMap::new()),
-        failures: Mutex::new(HashMap::new()),
-        ours: Mutex::new(HashMap::new()),
-    });
+        Stores {
+            bindings,
+            services,
+            slices,
+            nodes,
+        },
+    ));
     runtime::run(
         r,
         queue,
@@ -1044,102 +1087,4 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn binding(networking: serde_json::Value) -> TargetGroupBinding {
-        serde_json::from_value(json!({
-            "apiVersion": "elbv2.k8s.aws/v1beta1", "kind": "TargetGroupBinding",
-            "metadata": {"name": "b", "namespace": "ns"},
-            "spec": {"targetGroupARN": "arn:tg", "targetType": "ip",
-                     "serviceRef": {"name": "web", "port": 80}, "networking": networking}
-        }))
-        .unwrap()
-    }
-
-    fn fetched(service: bool) -> Fetched {
-        let svc: Service = serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "ns"},
-            "spec": {"ports": [{"port": 80, "targetPort": 8080}]}
-        }))
-        .unwrap();
-        let slice: EndpointSlice = serde_json::from_value(json!({
-            "metadata": {"name": "web-1", "namespace": "ns", "labels": {SERVICE_NAME_LABEL: "web"}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": true}}],
-            "ports": [{"port": 8080}]
-        }))
-        .unwrap();
-        Fetched {
-            tg: Validated {
-                generation: Some(1),
-                info: TargetGroupInfo {
-                    arn: "arn:tg".into(),
-                    vpc_id: Some("vpc-1".into()),
-                    target_type: "ip".into(),
-                    ip_address_type: None,
-                },
-                target_type: TargetType::Ip,
-                deregistration_delay: 300,
-            },
-            service: service.then(|| Arc::new(svc)),
-            slices: vec![Arc::new(slice)],
-            nodes: Vec::new(),
-            gated: HashSet::new(),
-            target_port_name: None,
-        }
-    }
-
-    #[test]
-    fn desired_targets_come_from_ready_endpoints() {
-        let d = desired_state(&binding(json!(null)), &fetched(true)).unwrap();
-        assert_eq!(d.targets.len(), 1);
-        assert_eq!(d.port, Some(8080));
-        let (outcome, healthy) = synced_outcome(&d, &Observed::new());
-        assert_eq!(healthy, 0);
-        assert!(matches!(
-            outcome,
-            Outcome::Synced {
-                registered: 0,
-                healthy: 0
-            }
-        ));
-        let observed: Observed = d
-            .targets
-            .iter()
-            .map(|t| (t.clone(), TargetState::Healthy))
-            .collect();
-        assert_eq!(synced_outcome(&d, &observed).1, 1);
-    }
-
-    #[test]
-    fn bad_input_is_reported_before_anything_is_touched() {
-        let (invalid, _) = desired_state(&binding(json!(null)), &fetched(false)).unwrap_err();
-        assert_eq!(invalid.reason, reason::SERVICE_NOT_FOUND);
-        let bad_port = json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}],
-                                           "ports": [{"port": 0}]}]});
-        let (invalid, _) = desired_state(&binding(bad_port), &fetched(true)).unwrap_err();
-        assert_eq!(invalid.reason, reason::INVALID_NETWORKING);
-    }
-
-    #[test]
-    fn step_errors_carry_their_cause_and_label() {
-        assert_eq!(
-            Error::Draining(2).cause(),
-            Cause::NotReady(Duration::from_secs(5))
-        );
-        assert_eq!(Error::Draining(2).label(), "draining");
-        let call = || tgaws::AwsCallError {
-            operation: "RegisterTargets",
-            code: Some("Throttling".into()),
-            message: "slow down".into(),
-        };
-        let e = Error::Register(call());
-        assert_eq!((e.cause(), e.label()), (Cause::Transient, "aws"));
-        assert_eq!(
-            crate::k8s::runtime::error_chain(&e),
-            "registering targets: RegisterTargets: slow down"
-        );
-    }
-}
+mod tests;

@@ -237,14 +237,7 @@ mod tests {
         serde_saphyr::from_str(yaml).unwrap()
     }
     fn node(name: &str, provider: Option<&str>, labels: &[(&str, &str)], ready: bool) -> Arc<Node> {
-        let mut n: Node = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "labels": labels.iter().map(|(k,v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_,_>>()},
-            "spec": {},
-            "status": {"conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
-        }))
-        .unwrap();
-        n.spec.as_mut().unwrap().provider_id = provider.map(str::to_string);
-        Arc::new(n)
+        Arc::new(crate::fixtures::node(name, provider, labels, ready))
     }
 
     const SVC: &str = r#"

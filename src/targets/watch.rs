@@ -144,17 +144,9 @@ mod tests {
     use super::*;
 
     fn binding(ns: &str, name: &str, svc: &str, t: Option<TargetType>) -> TargetGroupBinding {
-        let mut b = TargetGroupBinding::new(
-            name,
-            serde_json::from_value(serde_json::json!({
-                "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1",
-                "serviceRef": {"name": svc, "port": 80}
-            }))
-            .unwrap(),
-        );
-        b.metadata.namespace = Some(ns.into());
-        b.spec.target_type = t;
-        b
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1";
+        let b = crate::fixtures::target_group_binding(ns, name, arn, svc, 80, "ip");
+        crate::fixtures::with(b, serde_json::json!({"spec": {"targetType": t}}))
     }
 
     #[test]

@@ -506,29 +506,25 @@ pub async fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
+
+    const ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1";
 
     fn binding(name: &str, svc: &str, t: Option<TargetType>) -> Arc<TargetGroupBinding> {
-        let mut b = TargetGroupBinding::new(
-            name,
-            serde_json::from_value(serde_json::json!({
-                "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/a/1",
-                "serviceRef": {"name": svc, "port": 80}
-            }))
-            .unwrap(),
-        );
-        b.metadata.namespace = Some("ns".into());
-        b.spec.target_type = t;
-        Arc::new(b)
+        let b = fixtures::target_group_binding("ns", name, ARN, svc, 80, "ip");
+        Arc::new(fixtures::with(
+            b,
+            serde_json::json!({"spec": {"targetType": t}}),
+        ))
     }
 
     fn service(selector: &[(&str, &str)]) -> Arc<Service> {
-        Arc::new(
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": "web", "namespace": "ns"},
-                "spec": {"selector": selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()}
-            }))
-            .unwrap(),
-        )
+        let selector: BTreeMap<_, _> = selector.iter().copied().collect();
+        let s = fixtures::service("ns", "web", 80, None, serde_json::json!({}));
+        Arc::new(fixtures::with(
+            s,
+            serde_json::json!({"spec": {"selector": selector}}),
+        ))
     }
 
     fn pod(labels: &[(&str, &str)], gates: Option<&[&str]>) -> Pod {

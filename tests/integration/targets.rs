@@ -10,6 +10,7 @@ use crate::common::{Controller, free_port};
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetTypeEnum};
 use causeway::crd::TargetGroupBinding;
+use causeway::fixtures;
 use causeway_testenv::support::{TestCtx, unique_name, wait_for};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
@@ -191,18 +192,15 @@ spec:
 }
 
 fn tgb(name: &str, arn: &str, service: &str, target_type: &str, extra: &str) -> String {
-    format!(
-        r#"
-apiVersion: elbv2.k8s.aws/v1beta1
-kind: TargetGroupBinding
-metadata: {{name: {name}}}
-spec:
-  targetGroupARN: {arn}
-  targetType: {target_type}
-  serviceRef: {{name: {service}, port: 80}}
-{extra}
-"#
-    )
+    let b = fixtures::target_group_binding("", name, arn, service, 80, target_type);
+    // `extra`: more of the spec, as YAML indented under `spec:`.
+    let mut patch: serde_json::Value = if extra.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_saphyr::from_str(&format!("spec:\n{extra}")).expect("the extra spec is YAML")
+    };
+    patch["metadata"] = serde_json::json!({"namespace": null, "generation": null});
+    serde_json::to_string(&fixtures::with(b, patch)).expect("serialisable")
 }
 
 async fn scale(ctx: &TestCtx, name: &str, replicas: u32) {
@@ -692,15 +690,9 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
 /// A Service without selector whose EndpointSlice the test writes itself, so each change
 /// is exactly one endpoint.
 fn manual_service(name: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  ports: [{{port: 80, targetPort: 8080, name: http}}]
-"#
-    )
+    let svc = fixtures::service("", name, 80, None, serde_json::json!({}));
+    let svc = fixtures::with(svc, serde_json::json!({"metadata": {"namespace": null}}));
+    serde_json::to_string(&svc).expect("serialisable")
 }
 
 fn manual_slice(ctx: &TestCtx, name: &str, ips: &[String]) -> serde_json::Value {

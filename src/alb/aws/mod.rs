@@ -19,6 +19,13 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use super::builder::{CertInfo, SubnetInfo};
+use super::model::GroupModel;
+use super::observed::Observed;
+use super::plan::Step;
 use crate::aws::AwsClients;
 use crate::aws::errors::{self, ErrorKind};
 
@@ -93,5 +100,91 @@ impl AlbAws<'_> {
             .name("vpc-id")
             .values(self.vpc_id)
             .build()
+    }
+}
+
+/// The VPC and cluster a group's calls are scoped to.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'a> {
+    pub vpc_id: &'a str,
+    pub cluster: &'a str,
+}
+
+/// What the ALB reconciler needs from AWS: the SDK adapter ([`AwsClients`], through
+/// [`AlbAws`]), or a fake in the reconcile-level tests.
+pub(crate) trait AlbApi: Send + Sync + 'static {
+    /// The VPC of the subnets tagged for the cluster.
+    fn cluster_vpc(&self, cluster: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// The issued ACM certificates.
+    fn certificates(&self) -> impl Future<Output = Result<Vec<CertInfo>, AwsError>> + Send;
+    /// The VPC's subnets.
+    fn subnets(
+        &self,
+        scope: Scope<'_>,
+    ) -> impl Future<Output = Result<Vec<SubnetInfo>, AwsError>> + Send;
+    /// Security group IDs and Name tags, resolved in the VPC.
+    fn resolve_security_groups(
+        &self,
+        scope: Scope<'_>,
+        entries: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>> + Send;
+    /// What we own of the group: by recorded ARN and by the desired names.
+    fn observe(
+        &self,
+        scope: Scope<'_>,
+        known: &Known,
+        desired: &GroupModel,
+        depth: Depth,
+    ) -> impl Future<Output = Result<Observed, AwsError>> + Send;
+    /// The plan's steps, in order; the first failure stops it.
+    fn apply(
+        &self,
+        scope: Scope<'_>,
+        steps: &[Step],
+        observed: &Observed,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+fn scoped<'a>(aws: &'a AwsClients, scope: Scope<'a>) -> AlbAws<'a> {
+    AlbAws {
+        aws,
+        vpc_id: scope.vpc_id,
+        cluster: scope.cluster,
+    }
+}
+
+impl AlbApi for AwsClients {
+    fn cluster_vpc(&self, cluster: &str) -> impl Future<Output = Result<String, AwsError>> + Send {
+        AlbAws::cluster_vpc(self, cluster)
+    }
+    fn certificates(&self) -> impl Future<Output = Result<Vec<CertInfo>, AwsError>> + Send {
+        AlbAws::certificates(self)
+    }
+    async fn subnets(&self, scope: Scope<'_>) -> Result<Vec<SubnetInfo>, AwsError> {
+        scoped(self, scope).subnets().await
+    }
+    async fn resolve_security_groups(
+        &self,
+        scope: Scope<'_>,
+        entries: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        scoped(self, scope).resolve_security_groups(entries).await
+    }
+    async fn observe(
+        &self,
+        scope: Scope<'_>,
+        known: &Known,
+        desired: &GroupModel,
+        depth: Depth,
+    ) -> Result<Observed, AwsError> {
+        scoped(self, scope).observe(known, desired, depth).await
+    }
+    async fn apply(
+        &self,
+        scope: Scope<'_>,
+        steps: &[Step],
+        observed: &Observed,
+    ) -> Result<(), AwsError> {
+        scoped(self, scope).apply(steps, observed).await
     }
 }

@@ -1,5 +1,6 @@
 //! Fixtures shared by the builder, planner and benchmark tests: Services, Ingresses,
-//! subnets and certificates for cluster `c1`.
+//! subnets and certificates for cluster `c1`. The Kubernetes objects come from
+//! [`crate::fixtures`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,43 +12,7 @@ use super::*;
 use crate::alb::class::{GroupKey, Membership};
 use crate::aws::tags::kubernetes_cluster;
 
-pub fn service(
-    ns: &str,
-    name: &str,
-    port: i32,
-    node_port: Option<i32>,
-    anns: serde_json::Value,
-) -> Service {
-    let mut p = json!({"name":"http","port":port,"targetPort":8080});
-    if let Some(n) = node_port {
-        p["nodePort"] = json!(n);
-    }
-    serde_json::from_value(
-        json!({"metadata":{"name":name,"namespace":ns,"annotations":anns},"spec":{"ports":[p]}}),
-    )
-    .expect("valid Service")
-}
-
-pub fn ingress(ns: &str, name: &str, anns: serde_json::Value, rules: serde_json::Value) -> Ingress {
-    serde_json::from_value(
-        json!({"metadata":{"name":name,"namespace":ns,"annotations":anns},"spec":{"rules":rules}}),
-    )
-    .expect("valid Ingress")
-}
-
-pub fn path_rule(
-    host: Option<&str>,
-    path: &str,
-    path_type: &str,
-    svc: &str,
-    port: i32,
-) -> serde_json::Value {
-    let mut r = json!({"http":{"paths":[{"path":path,"pathType":path_type,"backend":{"service":{"name":svc,"port":{"number":port}}}}]}});
-    if let Some(h) = host {
-        r["host"] = json!(h);
-    }
-    r
-}
+pub use crate::fixtures::{ingress, path_rule, service};
 
 pub fn subnets() -> Vec<SubnetInfo> {
     let mk = |id: &str, az: &str, role: &str| SubnetInfo {

@@ -60,44 +60,31 @@ mod tests {
     use super::*;
     use crate::dns::annotations::AnnotationError;
     use crate::dns::endpoint::{NameError, Ttl};
-    use crate::dns::sources::test_support::{ALB, ALB_ZONE, meta, summary};
-    use k8s_openapi::api::networking::v1::{
-        IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressRule, IngressSpec,
-        IngressStatus,
-    };
+    use crate::dns::sources::test_support::{ALB, ALB_ZONE, summary};
 
     fn ingress(name: &str, hosts: &[&str], annotations: &[(&str, &str)], lb: &[&str]) -> Ingress {
-        Ingress {
-            metadata: meta(name, annotations),
-            spec: Some(IngressSpec {
-                rules: Some(
-                    hosts
-                        .iter()
-                        .map(|h| IngressRule {
-                            host: Some(h.to_string()),
-                            http: None,
-                        })
-                        .collect(),
-                ),
-                ..IngressSpec::default()
-            }),
-            status: Some(IngressStatus {
-                load_balancer: Some(IngressLoadBalancerStatus {
-                    ingress: Some(
-                        lb.iter()
-                            .map(|t| {
-                                let is_ip = t.parse::<IpAddr>().is_ok();
-                                IngressLoadBalancerIngress {
-                                    hostname: (!is_ip).then(|| t.to_string()),
-                                    ip: is_ip.then(|| t.to_string()),
-                                    ports: None,
-                                }
-                            })
-                            .collect(),
-                    ),
-                }),
-            }),
-        }
+        let anns: std::collections::BTreeMap<_, _> = annotations.iter().copied().collect();
+        let rules: Vec<_> = hosts
+            .iter()
+            .map(|h| serde_json::json!({"host": h}))
+            .collect();
+        let lb: Vec<_> = lb
+            .iter()
+            .map(|t| match t.parse::<IpAddr>() {
+                Ok(_) => serde_json::json!({"ip": t}),
+                Err(_) => serde_json::json!({"hostname": t}),
+            })
+            .collect();
+        let i = crate::fixtures::ingress(
+            "default",
+            name,
+            serde_json::json!(anns),
+            serde_json::json!(rules),
+        );
+        crate::fixtures::with(
+            i,
+            serde_json::json!({"status": {"loadBalancer": {"ingress": lb}}}),
+        )
     }
 
     #[test]

@@ -1,0 +1,347 @@
+//! Reconcile-level tests: one IngressGroup's whole reconcile against a fake AWS adapter (the
+//! planner's simulator, [`Sim`]) and the in-memory Kubernetes API, so each step's calls and
+//! writes can be seen.
+
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::IngressClass;
+use kube::runtime::reflector::store::Writer;
+use serde_json::json;
+
+use super::*;
+use crate::alb::builder::tests_support::{certs, subnets};
+use crate::alb::controller::Stores;
+use crate::alb::model::GroupModel;
+use crate::alb::plan::sim::Sim;
+use crate::alb::settings::AlbSettings;
+use crate::context::Context;
+use crate::crd::IngressClassParams;
+use crate::fixtures;
+use crate::k8s::fake::FakeApi;
+use crate::k8s::runtime::Reconciler as _;
+
+/// AWS as the simulator keeps it; every `apply` records its steps' names, and one step kind
+/// can be made to fail (after the steps before it were applied, as AWS would).
+#[derive(Clone, Default)]
+struct FakeAws(Arc<Mutex<FakeState>>);
+
+#[derive(Default)]
+struct FakeState {
+    sim: Sim,
+    applied: Vec<String>,
+    fail: Option<&'static str>,
+}
+
+fn step_name(s: &Step) -> String {
+    let debug = format!("{s:?}");
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl FakeAws {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn take_applied(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().applied)
+    }
+    fn load_balancers(&self) -> usize {
+        self.lock().sim.state.load_balancers.len()
+    }
+}
+
+impl AlbApi for FakeAws {
+    async fn cluster_vpc(&self, _cluster: &str) -> Result<String, AwsError> {
+        Ok("vpc-1".into())
+    }
+    async fn certificates(&self) -> Result<Vec<CertInfo>, AwsError> {
+        Ok(certs())
+    }
+    async fn subnets(&self, _scope: Scope<'_>) -> Result<Vec<SubnetInfo>, AwsError> {
+        Ok(subnets())
+    }
+    async fn resolve_security_groups(
+        &self,
+        _scope: Scope<'_>,
+        entries: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        Ok(entries
+            .iter()
+            .map(|e| (e.clone(), vec![e.clone()]))
+            .collect())
+    }
+    async fn observe(
+        &self,
+        _scope: Scope<'_>,
+        _known: &Known,
+        _desired: &GroupModel,
+        _depth: Depth,
+    ) -> Result<Observed, AwsError> {
+        Ok(self.lock().sim.state.clone())
+    }
+    async fn apply(
+        &self,
+        _scope: Scope<'_>,
+        steps: &[Step],
+        _observed: &Observed,
+    ) -> Result<(), AwsError> {
+        let mut st = self.lock();
+        for s in steps {
+            let name = step_name(s);
+            if st.fail.is_some_and(|f| f == name) {
+                st.fail = None;
+                return Err(AwsError::Call {
+                    operation: "Apply",
+                    code: "InternalFailure".into(),
+                    message: format!("{name} failed (injected)"),
+                });
+            }
+            st.sim.apply(std::slice::from_ref(s));
+            st.applied.push(name);
+        }
+        Ok(())
+    }
+}
+
+/// One Ingress `ns/web` in group `shop`, claimed by the legacy class annotation, and the
+/// caches the reconciler reads (kept in step with the API by [`World::reconcile`]).
+struct World {
+    api: FakeApi,
+    aws: FakeAws,
+    reconciler: Reconciler<FakeAws>,
+    ingresses: Writer<Ingress>,
+    groups: Writer<LoadBalancerGroup>,
+    bindings: Writer<TargetGroupBinding>,
+}
+
+const STACK: &str = "shop";
+
+fn web_ingress() -> Ingress {
+    fixtures::ingress(
+        "ns",
+        "web",
+        json!({"kubernetes.io/ingress.class": "causeway",
+               "alb.ingress.kubernetes.io/group.name": STACK}),
+        json!([fixtures::path_rule(
+            Some("shop.causeway.test"),
+            "/",
+            "Prefix",
+            "web",
+            80
+        )]),
+    )
+}
+
+async fn world(aws: FakeAws) -> World {
+    let api = FakeApi::new();
+    let ingress = web_ingress();
+    let service = fixtures::service("ns", "web", 80, Some(30080), json!({}));
+    api.put(&ingress);
+    api.put(&service);
+    let (ingresses, ingress_writer) = fixtures::store([ingress]);
+    let (services, _) = fixtures::store([service]);
+    let (classes, _) = fixtures::store(Vec::<IngressClass>::new());
+    let (namespaces, _) = fixtures::store(Vec::<Namespace>::new());
+    let (groups, group_writer) = fixtures::store(Vec::<LoadBalancerGroup>::new());
+    let (params, _) = fixtures::store(Vec::<IngressClassParams>::new());
+    let (cached_bindings, binding_writer) = fixtures::store(Vec::<TargetGroupBinding>::new());
+    let ctx = Context::for_tests(api.client(), cached_bindings).await;
+    let reconciler = Reconciler::new(
+        ctx,
+        aws.clone(),
+        AlbSettings::default(),
+        Stores {
+            ingresses,
+            classes,
+            services,
+            namespaces,
+            groups,
+            params,
+        },
+    );
+    World {
+        api,
+        aws,
+        reconciler,
+        ingresses: ingress_writer,
+        groups: group_writer,
+        bindings: binding_writer,
+    }
+}
+
+impl World {
+    async fn reconcile(&mut self) -> Result<Next, Error> {
+        self.api.relist(&mut self.ingresses);
+        self.api.relist(&mut self.groups);
+        self.api.relist(&mut self.bindings);
+        assert_eq!(self.reconciler.keys(), [STACK]);
+        self.reconciler.reconcile(STACK).await
+    }
+
+    fn group(&self) -> Option<LoadBalancerGroup> {
+        self.api.get(None, STACK)
+    }
+
+    fn ingress(&self) -> Option<Ingress> {
+        self.api.get(Some("ns"), "web")
+    }
+
+    fn hostname(&self) -> Option<String> {
+        self.ingress()?
+            .status?
+            .load_balancer?
+            .ingress?
+            .first()?
+            .hostname
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn an_ingress_becomes_a_load_balancer_its_binding_and_its_hostname_then_nothing_changes() {
+    let mut w = world(FakeAws::default()).await;
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+
+    let applied = w.aws.take_applied();
+    for kind in [
+        "CreateSecurityGroup",
+        "CreateTargetGroup",
+        "CreateLoadBalancer",
+        "CreateListener",
+        "CreateRule",
+    ] {
+        assert!(
+            applied.iter().any(|s| s == kind),
+            "{kind} missing from {applied:?}"
+        );
+    }
+    // The finalizer and the group object come before anything in AWS can depend on them.
+    let requests = w.api.take_requests();
+    let finalizer = requests
+        .iter()
+        .position(|r| r == "PATCH /apis/networking.k8s.io/v1/namespaces/ns/ingresses/web")
+        .expect("finalizer added");
+    let group_object = requests
+        .iter()
+        .position(|r| r == "PATCH /apis/causeway.dev/v1alpha1/loadbalancergroups/shop")
+        .expect("group object applied");
+    assert!(finalizer < group_object, "{requests:?}");
+
+    // Every ARN we created is recorded, the target group has its binding, owned by the
+    // group object, and the Ingress shows the load balancer's name.
+    let status = w.group().and_then(|g| g.status).expect("group status");
+    let lb = &w.aws.lock().sim.state.load_balancers[0].clone();
+    assert_eq!(
+        status.load_balancers[0].arn.as_deref(),
+        Some(lb.arn.as_str())
+    );
+    assert_eq!(status.target_groups.len(), 1);
+    let bindings = w.api.all::<TargetGroupBinding>();
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    assert_eq!(
+        bindings[0]["metadata"]["ownerReferences"][0]["kind"],
+        "LoadBalancerGroup"
+    );
+    assert_eq!(
+        bindings[0]["spec"]["targetGroupARN"],
+        json!(status.target_groups[0].id)
+    );
+    assert_eq!(w.hostname(), Some(lb.dns_name.clone()));
+    assert!(has_finalizer(&w.ingress().unwrap(), ALB_FINALIZER));
+
+    // Converged: the next reconcile applies nothing and writes nothing.
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    assert_eq!(w.aws.take_applied(), Vec::<String>::new());
+    let writes: Vec<String> = w
+        .api
+        .take_requests()
+        .into_iter()
+        .filter(|r| !r.starts_with("GET"))
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_step_records_what_exists_reports_on_the_member_and_the_retry_goes_on() {
+    let aws = FakeAws::default();
+    aws.lock().fail = Some("CreateListener");
+    let mut w = world(aws).await;
+    let err = w.reconcile().await.unwrap_err();
+    assert!(matches!(err, Error::Apply(_)), "{err:?}");
+    assert_eq!((err.cause(), err.label()), (Cause::Transient, "aws"));
+
+    // The load balancer made before the failure is in status, so it is not made twice.
+    let status = w.group().and_then(|g| g.status).expect("group status");
+    let lb_arn = w.aws.lock().sim.state.load_balancers[0].arn.clone();
+    assert_eq!(
+        status.load_balancers[0].arn.as_deref(),
+        Some(lb_arn.as_str())
+    );
+    let ready = crate::k8s::conditions::find(
+        &status.conditions,
+        crate::k8s::conditions::condition_type::READY,
+    )
+    .expect("Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", reason::AWS_ERROR)
+    );
+    let events = w.api.all::<k8s_openapi::api::events::v1::Event>();
+    assert!(
+        events.iter().any(|e| e["reason"] == reason::AWS_ERROR
+            && e["regarding"]["name"] == "web"
+            && e["type"] == "Warning"),
+        "{events:?}"
+    );
+
+    w.aws.take_applied();
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    let applied = w.aws.take_applied();
+    assert!(applied.iter().any(|s| s == "CreateListener"), "{applied:?}");
+    assert!(
+        !applied.iter().any(|s| s == "CreateLoadBalancer"),
+        "{applied:?}"
+    );
+    assert_eq!(w.aws.load_balancers(), 1);
+    assert!(w.hostname().is_some());
+}
+
+#[tokio::test]
+async fn a_deleted_ingress_takes_everything_we_made_with_it_before_its_finalizer_goes() {
+    let mut w = world(FakeAws::default()).await;
+    w.reconcile().await.unwrap();
+    assert_eq!(w.aws.load_balancers(), 1);
+
+    // kubectl delete: the finalizer holds the Ingress while the group is taken down.
+    use kube::api::{Api, DeleteParams};
+    let ingresses: Api<Ingress> = Api::namespaced(w.api.client(), "ns");
+    ingresses
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(w.ingress().is_some());
+
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    let applied = w.aws.take_applied();
+    for kind in [
+        "DeleteLoadBalancer",
+        "DeleteTargetGroup",
+        "DeleteSecurityGroup",
+    ] {
+        assert!(
+            applied.iter().any(|s| s == kind),
+            "{kind} missing from {applied:?}"
+        );
+    }
+    let state = &w.aws.lock().sim.state;
+    assert!(state.load_balancers.is_empty() && state.target_groups.is_empty());
+    assert!(state.security_groups.is_empty());
+    // The binding, the group object and (its finalizer gone) the Ingress itself.
+    assert!(w.api.all::<TargetGroupBinding>().is_empty());
+    assert!(w.group().is_none());
+    assert!(w.ingress().is_none());
+}
