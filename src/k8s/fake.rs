@@ -37,9 +37,9 @@ struct Target {
 
 fn parse(path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix, rest) = match segs.first()? {
-        &"api" if segs.len() >= 2 => (format!("/api/{}", segs[1]), &segs[2..]),
-        &"apis" if segs.len() >= 3 => (format!("/apis/{}/{}", segs[1], segs[2]), &segs[3..]),
+    let (prefix, rest) = match *segs.first()? {
+        "api" if segs.len() >= 2 => (format!("/api/{}", segs[1]), &segs[2..]),
+        "apis" if segs.len() >= 3 => (format!("/apis/{}/{}", segs[1], segs[2]), &segs[3..]),
         _ => return None,
     };
     let (namespace, rest) = if rest.len() >= 3 && rest[0] == "namespaces" {
