@@ -129,3 +129,17 @@ where
     writer.apply_watcher_event(&watcher::Event::InitDone);
     (store, writer)
 }
+
+/// The first hostname in an Ingress's status, as a load balancer controller sets it.
+pub fn hostname(ingress: &Ingress) -> Option<String> {
+    ingress
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?
+        .hostname
+        .clone()
+}

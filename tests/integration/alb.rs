@@ -56,15 +56,7 @@ pub async fn ec2_client(ctx: &TestCtx) -> aws_sdk_ec2::Client {
 
 pub async fn hostname(ctx: &TestCtx, name: &str) -> Option<String> {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    api.get_opt(name)
-        .await
-        .ok()??
-        .status?
-        .load_balancer?
-        .ingress?
-        .first()?
-        .hostname
-        .clone()
+    causeway::fixtures::hostname(&api.get_opt(name).await.ok()??)
 }
 
 pub async fn wait_hostname(ctx: &TestCtx, alb: &Alb, name: &str) -> String {

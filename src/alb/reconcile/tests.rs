@@ -191,13 +191,7 @@ impl World {
     }
 
     fn hostname(&self) -> Option<String> {
-        self.ingress()?
-            .status?
-            .load_balancer?
-            .ingress?
-            .first()?
-            .hostname
-            .clone()
+        fixtures::hostname(&self.ingress()?)
     }
 }
 

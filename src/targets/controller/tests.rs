@@ -128,6 +128,13 @@ impl FakeAws {
             h.values_mut().for_each(|s| *s = state);
         }
     }
+    fn set(&self, arn: &str, targets: &[plan::Target], state: TargetState) {
+        let mut st = self.lock();
+        let h = st.health.entry(arn.to_string()).or_default();
+        for t in targets {
+            h.insert(t.clone(), state);
+        }
+    }
     fn take_calls(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().calls)
     }
@@ -181,11 +188,7 @@ impl TargetsApi for FakeAws {
         targets: &[plan::Target],
     ) -> Result<(), tgaws::AwsCallError> {
         self.call("RegisterTargets", list(targets))?;
-        let mut st = self.lock();
-        let h = st.health.entry(arn.to_string()).or_default();
-        for t in targets {
-            h.insert(t.clone(), TargetState::Initial);
-        }
+        self.set(arn, targets, TargetState::Initial);
         Ok(())
     }
     async fn deregister(
@@ -194,11 +197,7 @@ impl TargetsApi for FakeAws {
         targets: &[plan::Target],
     ) -> Result<(), tgaws::AwsCallError> {
         self.call("DeregisterTargets", list(targets))?;
-        let mut st = self.lock();
-        let h = st.health.entry(arn.to_string()).or_default();
-        for t in targets {
-            h.insert(t.clone(), TargetState::Draining);
-        }
+        self.set(arn, targets, TargetState::Draining);
         Ok(())
     }
     async fn instance_security_groups(
