@@ -408,6 +408,7 @@ impl<A: AlbApi> Reconciler<A> {
             (observed, Ok(()))
         } else {
             info!(steps = plan.steps.len(), "applying plan");
+            self.record_pending(f, &plan.steps).await?;
             let result = self.aws.apply(scope, &plan.steps, &observed).await;
             // A failed step may leave something we created; desired names find it.
             let mut after = self
@@ -442,6 +443,21 @@ impl<A: AlbApi> Reconciler<A> {
                 .map_err(|e| Error::Bindings(boxed(e)))?;
         }
         Ok(Applied { observed, outcome })
+    }
+
+    /// Before anything is created: the names about to be created go into the group's
+    /// status, so that whatever a lost response or a crash leaves is found by name next time
+    /// (the status written after the re-read drops them, their ARNs recorded instead).
+    async fn record_pending(&self, f: &Fetched, steps: &[Step]) -> Result<(), Error> {
+        let mut status = f.previous.clone().unwrap_or_default();
+        if !status.pending_creates.extend(&pending_creates(steps)) {
+            return Ok(());
+        }
+        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
+        crate::k8s::apply::apply_status::<LoadBalancerGroup>(&groups, &f.object_name, &status)
+            .await
+            .map_err(|e| Error::Status(boxed(e)))?;
+        Ok(())
     }
 
     async fn prune_bindings(
@@ -703,7 +719,24 @@ fn known(previous: Option<&LoadBalancerGroupStatus>) -> Known {
             .iter()
             .flat_map(|s| s.security_groups.iter().map(|t| t.id.clone()))
             .collect(),
+        pending: previous
+            .map(|s| s.pending_creates.clone())
+            .unwrap_or_default(),
     }
+}
+
+/// The names the plan's steps create.
+fn pending_creates(steps: &[Step]) -> crate::crd::load_balancer_group::PendingCreates {
+    let mut p = crate::crd::load_balancer_group::PendingCreates::default();
+    for s in steps {
+        match s {
+            Step::CreateLoadBalancer { name, .. } => p.load_balancers.push(name.clone()),
+            Step::CreateTargetGroup(tg) => p.target_groups.push(tg.name.clone()),
+            Step::CreateSecurityGroup { name, .. } => p.security_groups.push(name.clone()),
+            _ => {}
+        }
+    }
+    p
 }
 
 /// Plan (pure): the AWS steps and the bindings whose target group is no longer wanted.

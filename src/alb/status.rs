@@ -223,6 +223,8 @@ pub fn group_status(
             .collect(),
         member_count: served as i32,
         rule_count: build.model.rule_count() as i32,
+        // Recorded by ARN above once they exist; what a failed create left is not there.
+        pending_creates: Default::default(),
     }
 }
 

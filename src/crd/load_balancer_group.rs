@@ -121,6 +121,50 @@ pub struct LoadBalancerGroupStatus {
 
     #[serde(default)]
     pub rule_count: i32,
+
+    /// Resources a create is about to be sent for, recorded before it is: until their ARN or
+    /// ID is recorded above, they are looked up by name, so a lost response or a crash
+    /// between the create and this status leaves nothing behind.
+    #[serde(default, skip_serializing_if = "PendingCreates::is_empty")]
+    pub pending_creates: PendingCreates,
+}
+
+/// Names of load balancers, target groups and security groups being created.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCreates {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+}
+
+impl PendingCreates {
+    pub fn is_empty(&self) -> bool {
+        self.load_balancers.is_empty()
+            && self.target_groups.is_empty()
+            && self.security_groups.is_empty()
+    }
+
+    /// Adds the names not there yet; whether any was added.
+    pub fn extend(&mut self, other: &PendingCreates) -> bool {
+        let mut added = false;
+        for (mine, theirs) in [
+            (&mut self.load_balancers, &other.load_balancers),
+            (&mut self.target_groups, &other.target_groups),
+            (&mut self.security_groups, &other.security_groups),
+        ] {
+            for n in theirs {
+                if !mine.contains(n) {
+                    mine.push(n.clone());
+                    added = true;
+                }
+            }
+        }
+        added
+    }
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]

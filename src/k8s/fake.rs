@@ -3,8 +3,8 @@
 //!
 //! It does what the reconcilers need and no more: get, list (with an equality label
 //! selector), create, delete (which only marks an object with finalizers), server-side
-//! apply as a merge (the object, or its `status` on the status subresource), JSON patch and
-//! merge patch. Failures can be injected per method and path. The integration tests run the
+//! apply (as a merge into the object; on the status subresource, whose one writer is the
+//! reconciler, as a replacement of `status`), JSON patch and merge patch. Failures can be injected per method and path. The integration tests run the
 //! same code against a real apiserver; this one lets a test see each step's calls.
 
 use std::collections::BTreeMap;
@@ -101,7 +101,8 @@ fn merge(into: &mut Value, patch: &Value) {
 struct State {
     objects: BTreeMap<Key, Value>,
     requests: Vec<String>,
-    failures: Vec<(Method, String, u16)>,
+    /// Method, path fragment, matching requests still to let through, status code.
+    failures: Vec<(Method, String, usize, u16)>,
     next_uid: u64,
 }
 
@@ -210,7 +211,14 @@ impl FakeApi {
 
     /// The next request with `method` whose path contains `path` fails with `code`.
     pub fn fail_next(&self, method: Method, path: &str, code: u16) {
-        self.lock().failures.push((method, path.to_string(), code));
+        self.fail_after(method, path, 0, code);
+    }
+
+    /// Like [`fail_next`](Self::fail_next), after `skip` such requests went through.
+    pub fn fail_after(&self, method: Method, path: &str, skip: usize, code: u16) {
+        self.lock()
+            .failures
+            .push((method, path.to_string(), skip, code));
     }
 
     async fn serve(&self, req: Request<Body>) -> Response<Body> {
@@ -245,10 +253,13 @@ impl FakeApi {
         if let Some(i) = st
             .failures
             .iter()
-            .position(|(m, p, _)| m == method && path.contains(p.as_str()))
+            .position(|(m, p, _, _)| m == method && path.contains(p.as_str()))
         {
-            let (_, _, code) = st.failures.remove(i);
-            return (code, status(code, "InternalError", "injected".into()));
+            if st.failures[i].2 == 0 {
+                let (_, _, _, code) = st.failures.remove(i);
+                return (code, status(code, "InternalError", "injected".into()));
+            }
+            st.failures[i].2 -= 1;
         }
         let Some(t) = parse(path) else {
             return (404, status(404, "NotFound", format!("no such path {path}")));
@@ -369,6 +380,10 @@ impl FakeApi {
                     if let Err(e) = json_patch::patch(&mut obj, &p) {
                         return (422, status(422, "Invalid", e.to_string()));
                     }
+                } else if t.status && apply {
+                    // Server-side apply by the one writer of status: what it no longer
+                    // applies goes.
+                    obj["status"] = body["status"].clone();
                 } else if t.status {
                     merge(&mut obj["status"], &body["status"]);
                 } else {

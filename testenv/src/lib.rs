@@ -10,6 +10,7 @@
 pub mod binaries;
 pub mod certs;
 pub mod env;
+pub mod faults;
 pub mod procs;
 pub mod seed;
 pub mod support;

@@ -21,6 +21,14 @@ pub struct Alb {
 
 /// Starts a controller that claims a fresh IngressClass named after the test namespace.
 pub async fn start(ctx: &TestCtx) -> Alb {
+    let class = class(ctx).await;
+    let lease = unique_name("alb-lease");
+    let name = format!("alb-{}", ctx.namespace);
+    restart(ctx, &name, &class, &lease, &[])
+}
+
+/// The CRDs, and the test's IngressClass (named after its namespace).
+pub async fn class(ctx: &TestCtx) -> String {
     crate::crds::install(ctx).await;
     let class = format!("alb-{}", ctx.namespace);
     let controller = format!("causeway.dev/{class}");
@@ -29,11 +37,16 @@ pub async fn start(ctx: &TestCtx) -> Alb {
     ))
     .await
     .expect("IngressClass");
-    let lease = unique_name("alb-lease");
-    let Controller { proc, port } = Controller::start(
+    class
+}
+
+/// A controller process for `class` (again, after a crash), with extra environment.
+pub fn restart(ctx: &TestCtx, name: &str, class: &str, lease: &str, env: &[(&str, &str)]) -> Alb {
+    let controller = format!("causeway.dev/{class}");
+    let Controller { proc, port } = Controller::start_with_env(
         ctx,
-        &format!("alb-{}", ctx.namespace),
-        &lease,
+        name,
+        lease,
         &[
             "--controllers",
             "alb",
@@ -42,8 +55,13 @@ pub async fn start(ctx: &TestCtx) -> Alb {
             "--log-level",
             "info,causeway=debug",
         ],
+        env,
     );
-    Alb { proc, port, class }
+    Alb {
+        proc,
+        port,
+        class: class.to_string(),
+    }
 }
 
 pub async fn elb_client(ctx: &TestCtx) -> elb::Client {
@@ -188,7 +206,7 @@ pub async fn tagged_with(ctx: &TestCtx, stack: &str) -> Vec<String> {
     found
 }
 
-fn services(extra_ip_service: bool) -> String {
+pub fn services(extra_ip_service: bool) -> String {
     let mut y = String::from(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -238,7 +256,7 @@ spec:
     y
 }
 
-fn ingress(name: &str, class: &str, annotations: &[(&str, &str)], rules: &str) -> String {
+pub fn ingress(name: &str, class: &str, annotations: &[(&str, &str)], rules: &str) -> String {
     let mut anns = String::new();
     for (k, v) in annotations {
         anns.push_str(&format!("    {k}: '{v}'\n"));
@@ -253,7 +271,7 @@ fn ingress(name: &str, class: &str, annotations: &[(&str, &str)], rules: &str) -
     )
 }
 
-fn rule(host: &str, path: &str, service: &str) -> String {
+pub fn rule(host: &str, path: &str, service: &str) -> String {
     format!(
         "  - host: {host}\n    http:\n      paths:\n      - path: {path}\n        pathType: Prefix\n        backend:\n          service:\n            name: {service}\n            port:\n              number: 80\n"
     )

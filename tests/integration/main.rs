@@ -9,5 +9,6 @@ mod common;
 mod controller;
 mod crds;
 mod dns;
+mod faults;
 mod targets;
 mod testenv;

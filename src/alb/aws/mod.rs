@@ -85,6 +85,9 @@ pub struct Known {
     pub load_balancer_arns: Vec<String>,
     pub target_group_arns: Vec<String>,
     pub security_group_ids: Vec<String>,
+    /// Names created (or about to be) whose ARN or ID is not recorded: looked up by name,
+    /// like the desired names, even when no longer desired.
+    pub pending: crate::crd::load_balancer_group::PendingCreates,
 }
 
 pub struct AlbAws<'a> {

@@ -15,6 +15,21 @@ use super::{AlbAws, AwsError, Depth, Known};
 use crate::alb::model::*;
 use crate::alb::observed::*;
 
+/// The names to look up: desired and pending ones not found by recorded ARN, each once.
+fn by_name<'a>(
+    desired: impl Iterator<Item = &'a String>,
+    pending: &'a [String],
+    found: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in desired.chain(pending) {
+        if !found(n) && !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
 impl AlbAws<'_> {
     /// What we own of the group in AWS. `Depth::Resources` skips listeners and rules (the
     /// re-read after an apply needs ARNs and DNS names for status, not the rules again).
@@ -28,12 +43,11 @@ impl AlbAws<'_> {
 
         // Load balancers: by the ARNs we recorded, then by name for desired ones not found.
         let mut lbs = self.describe_lbs_by_arn(&known.load_balancer_arns).await?;
-        let missing: Vec<String> = desired
-            .load_balancers
-            .iter()
-            .map(|l| l.name.clone())
-            .filter(|n| !lbs.iter().any(|l| l.load_balancer_name() == Some(n)))
-            .collect();
+        let missing = by_name(
+            desired.load_balancers.iter().map(|l| &l.name),
+            &known.pending.load_balancers,
+            |n| lbs.iter().any(|l| l.load_balancer_name() == Some(n)),
+        );
         for name in missing {
             match self
                 .aws
@@ -53,12 +67,11 @@ impl AlbAws<'_> {
             }
         }
         let mut tgs = self.describe_tgs_by_arn(&known.target_group_arns).await?;
-        let missing: Vec<String> = desired
-            .target_groups
-            .iter()
-            .map(|t| t.name.clone())
-            .filter(|n| !tgs.iter().any(|t| t.target_group_name() == Some(n)))
-            .collect();
+        let missing = by_name(
+            desired.target_groups.iter().map(|t| &t.name),
+            &known.pending.target_groups,
+            |n| tgs.iter().any(|t| t.target_group_name() == Some(n)),
+        );
         if !missing.is_empty() {
             // One call per name: a batch fails whole when any one is missing.
             for name in missing {
@@ -350,12 +363,11 @@ impl AlbAws<'_> {
                 }
             }
         }
-        let missing: Vec<String> = desired
-            .security_groups
-            .iter()
-            .map(|s| s.name.clone())
-            .filter(|n| !found.iter().any(|g| g.group_name() == Some(n)))
-            .collect();
+        let missing = by_name(
+            desired.security_groups.iter().map(|s| &s.name),
+            &known.pending.security_groups,
+            |n| found.iter().any(|g| g.group_name() == Some(n)),
+        );
         if !missing.is_empty() {
             let r = self
                 .aws

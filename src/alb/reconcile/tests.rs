@@ -74,14 +74,53 @@ impl AlbApi for FakeAws {
             .map(|e| (e.clone(), vec![e.clone()]))
             .collect())
     }
+    /// As the adapter reads: by recorded ARN or ID, and by desired or pending name.
     async fn observe(
         &self,
         _scope: Scope<'_>,
-        _known: &Known,
-        _desired: &GroupModel,
+        known: &Known,
+        desired: &GroupModel,
         _depth: Depth,
     ) -> Result<Observed, AwsError> {
-        Ok(self.lock().sim.state.clone())
+        let mut o = self.lock().sim.state.clone();
+        let wanted =
+            |arn: &str, name: &str, arns: &[String], pending: &[String], names: Vec<&String>| {
+                arns.iter().any(|a| a == arn)
+                    || pending.iter().any(|n| n == name)
+                    || names.iter().any(|n| *n == name)
+            };
+        let p = &known.pending;
+        o.load_balancers.retain(|l| {
+            let names = desired.load_balancers.iter().map(|d| &d.name).collect();
+            wanted(
+                &l.arn,
+                &l.name,
+                &known.load_balancer_arns,
+                &p.load_balancers,
+                names,
+            )
+        });
+        o.target_groups.retain(|t| {
+            let names = desired.target_groups.iter().map(|d| &d.name).collect();
+            wanted(
+                &t.arn,
+                &t.name,
+                &known.target_group_arns,
+                &p.target_groups,
+                names,
+            )
+        });
+        o.security_groups.retain(|s| {
+            let names = desired.security_groups.iter().map(|d| &d.name).collect();
+            wanted(
+                &s.id,
+                &s.name,
+                &known.security_group_ids,
+                &p.security_groups,
+                names,
+            )
+        });
+        Ok(o)
     }
     async fn apply(
         &self,
@@ -337,5 +376,45 @@ async fn a_deleted_ingress_takes_everything_we_made_with_it_before_its_finalizer
     // The binding, the group object and (its finalizer gone) the Ingress itself.
     assert!(w.api.all::<TargetGroupBinding>().is_empty());
     assert!(w.group().is_none());
+    assert!(w.ingress().is_none());
+}
+
+#[tokio::test]
+async fn what_a_crash_left_before_its_arns_were_recorded_is_found_by_name_and_deleted() {
+    let mut w = world(FakeAws::default()).await;
+    // Everything is created, then the status that records the ARNs is not written, as if
+    // the process died first (the pending names were written before the creates).
+    w.api.fail_after(
+        http::Method::PATCH,
+        "/loadbalancergroups/shop/status",
+        1,
+        500,
+    );
+    let err = w.reconcile().await.unwrap_err();
+    assert!(matches!(err, Error::Status(_)), "{err:?}");
+    assert_eq!(w.aws.load_balancers(), 1);
+    let status = w
+        .group()
+        .and_then(|g| g.status)
+        .expect("pending names recorded");
+    assert!(status.load_balancers.is_empty(), "{status:?}");
+    assert_eq!(status.pending_creates.load_balancers.len(), 1);
+
+    // The Ingress goes before the next reconcile: nothing is desired any more, and only the
+    // pending names lead to what was made.
+    use kube::api::{Api, DeleteParams};
+    let ingresses: Api<Ingress> = Api::namespaced(w.api.client(), "ns");
+    ingresses
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    w.reconcile().await.unwrap();
+    let state = &w.aws.lock().sim.state;
+    assert!(
+        state.load_balancers.is_empty(),
+        "{:?}",
+        state.load_balancers
+    );
+    assert!(state.target_groups.is_empty() && state.security_groups.is_empty());
     assert!(w.ingress().is_none());
 }

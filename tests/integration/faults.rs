@@ -1,0 +1,316 @@
+//! Convergence under AWS faults and crashes: Ingresses in several IngressGroups are created,
+//! edited, moved between groups and deleted while the fault proxy throttles, fails and loses
+//! responses, and the controller is SIGKILLed and restarted. Then the faults stop, and the
+//! test asserts that everything converges: each live Ingress has the hostname of its group's
+//! one load balancer and a rule for its host; after deleting everything, nothing of ours is
+//! left in AWS, and a foreign target group is untouched.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticloadbalancingv2 as elb;
+use causeway_testenv::faults::{FaultProxy, Faults};
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, DeleteParams};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::alb::{self, Alb};
+
+/// The faults of the churn: as an operator tried them before trusting the controller.
+const FAULTS: Faults = Faults {
+    throttle: 0.15,
+    server_error: 0.05,
+    lost_response: 0.03,
+    max_latency: Duration::from_millis(40),
+};
+
+struct Churn {
+    seed: u64,
+    ingresses: usize,
+    groups: usize,
+    duration: Duration,
+    /// Mean time between SIGKILLs of the controller.
+    kill_every: Duration,
+}
+
+/// What the churn left: live Ingress → its group.
+type Live = BTreeMap<String, usize>;
+
+fn stack(ctx: &TestCtx, group: usize) -> String {
+    format!("{}-g{group}", ctx.namespace)
+}
+
+fn host(ctx: &TestCtx, name: &str) -> String {
+    format!("{name}.{}.causeway.test", ctx.namespace)
+}
+
+async fn apply_ingress(ctx: &TestCtx, class: &str, name: &str, group: usize, path: &str) {
+    let yaml = alb::ingress(
+        name,
+        class,
+        &[("alb.ingress.kubernetes.io/group.name", &stack(ctx, group))],
+        &alb::rule(&host(ctx, name), path, "web"),
+    );
+    ctx.apply(&yaml).await.expect("apply ingress");
+}
+
+/// Load balancers tagged for `stack`, by ARN, with their DNS names.
+async fn load_balancers_of(
+    ctx: &TestCtx,
+    elb: &elb::Client,
+    stack: &str,
+) -> BTreeMap<String, String> {
+    let tagged = alb::tagged_with(ctx, stack).await;
+    let all = elb.describe_load_balancers().send().await.expect("lbs");
+    all.load_balancers()
+        .iter()
+        .filter(|l| {
+            tagged
+                .iter()
+                .any(|a| Some(a.as_str()) == l.load_balancer_arn())
+        })
+        .map(|l| {
+            (
+                l.load_balancer_arn().unwrap_or_default().to_string(),
+                l.dns_name().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `None` once every live Ingress has its group's one load balancer's hostname and a rule
+/// for its host there, and no group without members has a load balancer; otherwise what
+/// is still wrong.
+async fn unconverged(ctx: &TestCtx, churn: &Churn, live: &Live) -> Option<String> {
+    let elb = alb::elb_client(ctx).await;
+    for g in 0..churn.groups {
+        let lbs = load_balancers_of(ctx, &elb, &stack(ctx, g)).await;
+        let members: Vec<&String> = live
+            .iter()
+            .filter(|(_, v)| **v == g)
+            .map(|(k, _)| k)
+            .collect();
+        if members.is_empty() {
+            if !lbs.is_empty() {
+                return Some(format!(
+                    "group {g} has no members but {} load balancers",
+                    lbs.len()
+                ));
+            }
+            continue;
+        }
+        if lbs.len() != 1 {
+            return Some(format!("group {g} has {} load balancers", lbs.len()));
+        }
+        let (arn, dns) = lbs.iter().next().expect("one");
+        let hosts = alb::hosts_of(&alb::rules_of(&elb, arn, 80).await);
+        for name in members {
+            if alb::hostname(ctx, name).await.as_deref() != Some(dns.as_str()) {
+                return Some(format!("{name} lacks hostname {dns}"));
+            }
+            if !hosts.contains(&host(ctx, name)) {
+                return Some(format!("{name} has no rule in group {g}: {hosts:?}"));
+            }
+        }
+    }
+    None
+}
+
+async fn churn(churn: Churn) {
+    let ctx = TestCtx::new("faults").await.expect("ctx");
+    let class = alb::class(&ctx).await;
+    let proxy = FaultProxy::start(&ctx.env.moto_url, churn.seed)
+        .await
+        .expect("fault proxy");
+    let elb = alb::elb_client(&ctx).await;
+    // A target group that is not ours, with a name like ours: it must survive everything.
+    let foreign = elb
+        .create_target_group()
+        .name(unique_name("k8s-foreign"))
+        .protocol(elb::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(&ctx.env.seed.vpc_id)
+        .send()
+        .await
+        .expect("foreign target group");
+    let foreign_arn = foreign.target_groups()[0]
+        .target_group_arn()
+        .unwrap_or_default()
+        .to_string();
+    ctx.apply(&alb::services(false)).await.expect("services");
+
+    let lease = unique_name("faults-lease");
+    let url = proxy.url();
+    let env = [("AWS_ENDPOINT_URL", url.as_str())];
+    let start = |n: u32| {
+        alb::restart(
+            &ctx,
+            &format!("faults-{}-{n}", ctx.namespace),
+            &class,
+            &lease,
+            &env,
+        )
+    };
+    let mut generation = 0;
+    let mut controller: Alb = start(generation);
+
+    proxy.set(FAULTS);
+    let mut rng = StdRng::seed_from_u64(churn.seed);
+    let mut live: Live = BTreeMap::new();
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let began = Instant::now();
+    let mut next_kill = began + churn.kill_every.mul_f64(rng.random_range(0.5..1.5));
+    let (mut kills, mut ops) = (0u32, 0u32);
+    while began.elapsed() < churn.duration {
+        let name = format!("web{}", rng.random_range(0..churn.ingresses));
+        let group = rng.random_range(0..churn.groups);
+        match (live.get(&name).copied(), rng.random_range(0..4)) {
+            // One deleted a moment ago may still be held by its finalizer: not yet.
+            (None, _) if matches!(api.get_opt(&name).await, Ok(Some(_))) => {}
+            (None, _) => {
+                apply_ingress(&ctx, &controller.class, &name, group, "/").await;
+                live.insert(name, group);
+            }
+            // Edit: another path, same group.
+            (Some(g), 0) => {
+                let path = format!("/v{}", rng.random_range(0..100));
+                apply_ingress(&ctx, &controller.class, &name, g, &path).await;
+            }
+            // Move to another group.
+            (Some(_), 1) => {
+                apply_ingress(&ctx, &controller.class, &name, group, "/").await;
+                live.insert(name, group);
+            }
+            (Some(_), 2) => {
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .expect("delete ingress");
+                live.remove(&name);
+            }
+            _ => {}
+        }
+        ops += 1;
+        if Instant::now() >= next_kill {
+            controller.proc.kill();
+            kills += 1;
+            generation += 1;
+            controller = start(generation);
+            next_kill = Instant::now() + churn.kill_every.mul_f64(rng.random_range(0.5..1.5));
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
+    }
+    // Deleted Ingresses whose finalizer is still held are not live: wait until they are gone
+    // before judging the groups.
+    proxy.set(Faults::NONE);
+    let stopped = Instant::now();
+    let during = proxy.stats();
+    let result = wait_for(
+        "convergence after the faults stop",
+        Duration::from_secs(180),
+        || async {
+            let existing: Vec<String> = api
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .filter_map(|i| i.metadata.name.clone())
+                .collect();
+            if existing.iter().any(|n| !live.contains_key(n)) {
+                return None;
+            }
+            unconverged(&ctx, &churn, &live)
+                .await
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    let converged_after = stopped.elapsed();
+    if let Err(e) = result {
+        panic!(
+            "{e}: {:?}\n{}",
+            unconverged(&ctx, &churn, &live).await,
+            controller.proc.logs()
+        );
+    }
+    println!(
+        "churn seed {}: {ops} operations, {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        churn.seed,
+        during.calls,
+        during.throttled,
+        during.server_errors,
+        during.lost_responses,
+        converged_after.as_secs_f64()
+    );
+    assert!(
+        during.injected() > 0 && kills > 0,
+        "the churn injected nothing"
+    );
+
+    // Everything goes, and nothing of ours is left; the foreign target group stays.
+    for name in live.keys() {
+        api.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete ingress");
+    }
+    let leftovers = || async {
+        let mut left = Vec::new();
+        for g in 0..churn.groups {
+            left.extend(alb::tagged_with(&ctx, &stack(&ctx, g)).await);
+        }
+        left
+    };
+    let gone = wait_for("nothing of ours left", Duration::from_secs(120), || async {
+        let remaining = api.list(&Default::default()).await.ok()?.items.len();
+        (remaining == 0 && leftovers().await.is_empty()).then_some(())
+    })
+    .await;
+    if let Err(e) = gone {
+        panic!("{e}: {:?}\n{}", leftovers().await, controller.proc.logs());
+    }
+    let still = elb
+        .describe_target_groups()
+        .target_group_arns(&foreign_arn)
+        .send()
+        .await
+        .expect("the foreign target group is still there");
+    assert_eq!(still.target_groups().len(), 1);
+    let _ = elb
+        .delete_target_group()
+        .target_group_arn(&foreign_arn)
+        .send()
+        .await;
+}
+
+#[tokio::test]
+async fn alb_groups_converge_after_faults_and_crashes() {
+    churn(Churn {
+        seed: 16,
+        ingresses: 12,
+        groups: 4,
+        duration: Duration::from_secs(45),
+        kill_every: Duration::from_secs(12),
+    })
+    .await;
+}
+
+/// The longer soak: `cargo xtask test -- --ignored soak_alb` (or CAUSEWAY_SOAK_SEED=n).
+#[tokio::test]
+#[ignore]
+async fn soak_alb_groups_under_faults() {
+    let seed = std::env::var("CAUSEWAY_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    churn(Churn {
+        seed,
+        ingresses: 30,
+        groups: 5,
+        duration: Duration::from_secs(150),
+        kill_every: Duration::from_secs(12),
+    })
+    .await;
+}
