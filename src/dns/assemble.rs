@@ -10,7 +10,7 @@ use super::endpoint::{Endpoint, Record};
 use super::plan::{Plan, plan};
 use super::route53::{Route53, Route53Error};
 use super::settings::DnsSettings;
-use super::zones::{Zone, assign};
+use super::zones::{Zone, ZoneError, assign};
 
 /// A zone's current records.
 pub trait RecordSource {
@@ -37,6 +37,15 @@ pub struct ZonePlan {
     pub planned: Plan,
 }
 
+/// Every zone, planned.
+pub struct Planned {
+    /// Each zone's plan, or the error reading its records.
+    pub zones: Vec<Result<ZonePlan, (Zone, Route53Error)>>,
+    /// Names that fall outside every known zone (a zone created since the list was read
+    /// would take them).
+    pub outside_zones: usize,
+}
+
 /// Assigns `endpoints` to `zones` and plans every zone. Names no zone takes and plan errors
 /// go to `problems`. A zone whose records cannot be read comes back as its error, so the
 /// caller decides whether that stops everything (the controller) or only that zone (plan).
@@ -46,9 +55,13 @@ pub async fn plan_zones(
     settings: &DnsSettings,
     problems: &mut Problems,
     source: &mut impl RecordSource,
-) -> Vec<Result<ZonePlan, (Zone, Route53Error)>> {
+) -> Planned {
     let mut assignment = assign(zones, &settings.zone_filter.domains, endpoints);
+    let mut outside_zones = 0;
     for error in &assignment.errors {
+        if matches!(error, ZoneError::OutsideManagedZones { .. }) {
+            outside_zones += 1;
+        }
         problems.zone(error);
     }
     let mut out = Vec::with_capacity(zones.len());
@@ -72,5 +85,8 @@ pub async fn plan_zones(
             planned,
         }));
     }
-    out
+    Planned {
+        zones: out,
+        outside_zones,
+    }
 }

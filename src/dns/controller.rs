@@ -138,6 +138,9 @@ struct Stores {
 /// The one key the DNS pass runs under: it plans every managed zone at once.
 const KEY: &str = "dns";
 
+/// How often names outside every known zone may make the zone list be read again.
+const ZONE_RELIST_MIN: Duration = Duration::from_secs(30);
+
 /// Every live change (not the initial list) queues the pass after the debounce, and starts
 /// the event-to-submit clock if it is not running.
 fn on_change<K: Resource<DynamicType = ()> + 'static>(
@@ -306,8 +309,7 @@ impl runtime::Reconciler for Reconciler {
                 Ok(Next::After(at.saturating_duration_since(Instant::now())))
             }
             Err(e) => {
-                // Whatever was cached may be stale after a failed write.
-                dns.records.clear();
+                // A zone whose change batch failed has already dropped its record cache.
                 if let Some(since) = since {
                     // Keep the latency clock running for the events not yet published.
                     let mut s = self.since.lock().unwrap_or_else(|e| e.into_inner());
@@ -450,10 +452,11 @@ impl Dns {
             &mut cache,
         )
         .await;
+        let relist_at = self.relist_zones_for(planned.outside_zones);
         let mut submitted_any = false;
         let now = Instant::now();
         self.rejected.retain(|_, r| r.retry_after > now);
-        for zone_plan in planned {
+        for zone_plan in planned.zones {
             let z = zone_plan.map_err(|(_, e)| e)?;
             submitted_any |= self
                 .apply_zone(&z.zone, &z.desired, z.current, z.planned, &mut report)
@@ -468,7 +471,33 @@ impl Dns {
             .cached_records
             .set(self.records.values().map(Vec::len).sum::<usize>() as i64);
         self.report(&seen, &report, &dns_endpoints).await;
-        Ok(self.rejected.values().map(|r| r.retry_after).min())
+        Ok(self
+            .rejected
+            .values()
+            .map(|r| r.retry_after)
+            .chain(relist_at)
+            .min())
+    }
+
+    /// A name outside every known zone may belong to a zone created since the list was
+    /// read: the list is read again, at most every [`ZONE_RELIST_MIN`], instead of waiting
+    /// for the zone cache to expire. Returns when the pass should run again for it.
+    fn relist_zones_for(&mut self, outside_zones: usize) -> Option<Instant> {
+        if outside_zones == 0 {
+            return None;
+        }
+        let listed_at = self.zones.as_ref().map(|(at, _)| *at)?;
+        let due = listed_at + ZONE_RELIST_MIN;
+        if Instant::now() >= due {
+            debug!(
+                names = outside_zones,
+                "names outside every known zone: listing hosted zones again"
+            );
+            self.zones = None;
+            Some(Instant::now())
+        } else {
+            Some(due)
+        }
     }
 
     /// Batches and submits one zone's changes. Returns whether anything was accepted.
@@ -521,7 +550,12 @@ impl Dns {
                     self.accepted(zone, &b, &owners, &mut current, report);
                     accepted_any = true;
                 }
-                Err(e) if e.is_rejection() => {
+                // Failed or lost: the zone's records are read again before its next plan.
+                Err(e) if !e.is_rejection() => {
+                    self.records.remove(&zone.id);
+                    return Err(e.into());
+                }
+                Err(e) => {
                     debug!(zone = %zone.id, error = %e, "batch rejected; retrying each group alone");
                     for single in split_groups(&b) {
                         match self.route53.change(&zone.id, &single).await {
@@ -557,11 +591,13 @@ impl Dns {
                                 // The cache may have been wrong about this name.
                                 self.records.remove(&zone.id);
                             }
-                            Err(e) => return Err(e.into()),
+                            Err(e) => {
+                                self.records.remove(&zone.id);
+                                return Err(e.into());
+                            }
                         }
                     }
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         if self.records.contains_key(&zone.id) {

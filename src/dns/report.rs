@@ -160,7 +160,8 @@ pub async fn plan_report(
     let mut problems = problems;
     let mut total = 0;
     let mut source = &route53;
-    for zone_plan in plan_zones(&zones, endpoints, settings, &mut problems, &mut source).await {
+    let planned = plan_zones(&zones, endpoints, settings, &mut problems, &mut source).await;
+    for zone_plan in planned.zones {
         let (zone, planned) = match zone_plan {
             Ok(z) => (z.zone, z.planned),
             Err((zone, e)) => {

@@ -22,12 +22,20 @@ struct Dns {
 }
 
 impl Dns {
+    /// A controller for the seeded `causeway.test` zones.
     fn start(ctx: &TestCtx, owner: &str, extra: &[&str]) -> Dns {
-        let lease = unique_name("dns-lease");
         let zones = format!(
             "{},{}",
             ctx.env.seed.public_zone_id, ctx.env.seed.private_zone_id
         );
+        let mut args = vec!["--dns-zone-id-filter", &zones];
+        args.extend_from_slice(extra);
+        Self::start_for(ctx, owner, "causeway.test", &args)
+    }
+
+    /// A controller for every zone under `domain`.
+    fn start_for(ctx: &TestCtx, owner: &str, domain: &str, extra: &[&str]) -> Dns {
+        let lease = unique_name("dns-lease");
         let mut args = vec![
             "--controllers",
             "dns",
@@ -35,10 +43,8 @@ impl Dns {
             &ctx.namespace,
             "--dns-txt-owner-id",
             owner,
-            "--dns-zone-id-filter",
-            &zones,
             "--dns-domain-filter",
-            "causeway.test",
+            domain,
             "--log-level",
             "causeway=debug,info",
         ];
@@ -824,5 +830,79 @@ async fn bench_dns_calls_over_ten_idle_resyncs() {
         println!("  {op}: {}", after[i] - before[i]);
     }
     assert_eq!(after[2] - before[2], 0.0, "no writes while idle");
+    ctx.cleanup().await.ok();
+}
+
+#[tokio::test]
+async fn dns_a_zone_created_after_start_is_found_without_waiting_for_the_zone_cache() {
+    let ctx = TestCtx::new("dns-late").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let owner = unique_name("own");
+    let domain = format!("{}.late.test", unique_name("zone"));
+    let dns = Dns::start_for(&ctx, &owner, &domain, &[]);
+    let (lb_host, _) = create_alb(&ctx, &unique_name("alb")).await;
+    let name = format!("web.{domain}");
+    ctx.apply(&format!(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+spec:
+  rules:
+  - host: {name}
+"#
+    ))
+    .await
+    .expect("apply ingress");
+    let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    patch_lb_hostname(&ingresses, "web", &lb_host).await;
+    // No zone takes the name yet: the Ingress is told so.
+    wait_for("OutsideManagedZones event", WAIT, || async {
+        events_for(&ctx, "web")
+            .await
+            .iter()
+            .any(|(reason, _)| reason == "OutsideManagedZones")
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", dns.proc.logs()));
+
+    // The zone appears a while after the controller listed the zones (the zone cache holds
+    // them for an hour).
+    let r53 = route53(&ctx).await;
+    let zone = r53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(unique_name("late"))
+        .send()
+        .await
+        .expect("CreateHostedZone");
+    let zone_id = zone
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .expect("zone id");
+    let created = Instant::now();
+    wait_for("records in the new zone", WAIT, || async {
+        let sets = records_named(&r53, &zone_id, &name).await;
+        (of_type(&sets, RrType::A).len() == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", dns.proc.logs()));
+    println!(
+        "a zone created after start got its records {:.1} s later",
+        created.elapsed().as_secs_f64()
+    );
+
+    ingresses
+        .delete("web", &Default::default())
+        .await
+        .expect("delete");
+    wait_for("records deleted", WAIT, || async {
+        (records_named(&r53, &zone_id, &name).await.is_empty()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", dns.proc.logs()));
+    let _ = r53.delete_hosted_zone().id(&zone_id).send().await;
     ctx.cleanup().await.ok();
 }
