@@ -16,8 +16,8 @@ use crate::common::{Controller, Proc};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Dns {
-    proc: Proc,
+pub struct Dns {
+    pub proc: Proc,
     port: u16,
 }
 
@@ -35,6 +35,17 @@ impl Dns {
 
     /// A controller for every zone under `domain`.
     fn start_for(ctx: &TestCtx, owner: &str, domain: &str, extra: &[&str]) -> Dns {
+        Self::start_with_env(ctx, owner, domain, extra, &[])
+    }
+
+    /// [`Dns::start_for`] with extra environment (and a process name of its own per call).
+    pub fn start_with_env(
+        ctx: &TestCtx,
+        owner: &str,
+        domain: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Dns {
         let lease = unique_name("dns-lease");
         let mut args = vec![
             "--controllers",
@@ -52,8 +63,13 @@ impl Dns {
             args.extend_from_slice(&["--dns-debounce", "200ms"]);
         }
         args.extend_from_slice(extra);
-        let Controller { proc, port } =
-            Controller::start(ctx, &format!("dns-{owner}"), &lease, &args);
+        let Controller { proc, port } = Controller::start_with_env(
+            ctx,
+            &unique_name(&format!("dns-{owner}")),
+            &lease,
+            &args,
+            env,
+        );
         Dns { proc, port }
     }
 
@@ -111,7 +127,7 @@ pub async fn records_named(
         .collect()
 }
 
-fn of_type(sets: &[ResourceRecordSet], t: RrType) -> Vec<&ResourceRecordSet> {
+pub fn of_type(sets: &[ResourceRecordSet], t: RrType) -> Vec<&ResourceRecordSet> {
     sets.iter().filter(|r| *r.r#type() == t).collect()
 }
 
@@ -180,7 +196,7 @@ async fn events_for(ctx: &TestCtx, name: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn patch_lb_hostname<K>(api: &Api<K>, name: &str, hostname: &str)
+pub async fn patch_lb_hostname<K>(api: &Api<K>, name: &str, hostname: &str)
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {

@@ -314,3 +314,127 @@ async fn soak_alb_groups_under_faults() {
     })
     .await;
 }
+
+/// DNS alone: Ingresses get, change and lose hostnames while Route 53 calls fail, throttle
+/// and lose responses and the controller is killed; afterwards the zone holds exactly the
+/// live names (with their ownership records) and nothing of the dead ones.
+#[tokio::test]
+async fn dns_records_converge_after_faults_and_crashes() {
+    use crate::dns::{Dns, create_alb, patch_lb_hostname, route53};
+
+    let ctx = TestCtx::new("dns-faults").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let proxy = FaultProxy::start(&ctx.env.moto_url, 20).await.expect("proxy");
+    let (lb_host, _) = create_alb(&ctx, &unique_name("alb")).await;
+    let owner = unique_name("own");
+    let zone = ctx.env.seed.public_zone_id.clone();
+    let url = proxy.url();
+    let start = || {
+        Dns::start_with_env(
+            &ctx,
+            &owner,
+            "causeway.test",
+            &["--dns-zone-id-filter", &zone],
+            &[("AWS_ENDPOINT_URL", url.as_str())],
+        )
+    };
+    let mut dns = start();
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut rng = StdRng::seed_from_u64(20);
+    let mut live: BTreeMap<String, String> = BTreeMap::new();
+    let mut used: Vec<String> = Vec::new();
+    let apply = |name: String, host: String| {
+        let ctx = &ctx;
+        async move {
+            ctx.apply(&format!(
+                "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\nspec:\n  rules:\n  - host: {host}\n"
+            ))
+            .await
+            .expect("apply ingress");
+        }
+    };
+    proxy.set(FAULTS);
+    let began = Instant::now();
+    let (mut kills, mut next_kill) = (0u32, began + Duration::from_secs(8));
+    while began.elapsed() < Duration::from_secs(30) {
+        let name = format!("web{}", rng.random_range(0..8));
+        let host = format!("{}-{}.causeway.test", ctx.namespace, rng.random_range(0..1000));
+        match (live.contains_key(&name), rng.random_range(0..3)) {
+            (false, _) | (true, 0) => {
+                apply(name.clone(), host.clone()).await;
+                patch_lb_hostname(&api, &name, &lb_host).await;
+                used.push(host.clone());
+                live.insert(name, host);
+            }
+            (true, 1) => {
+                api.delete(&name, &DeleteParams::default()).await.expect("delete");
+                live.remove(&name);
+            }
+            _ => {}
+        }
+        if Instant::now() >= next_kill {
+            dns.proc.kill();
+            kills += 1;
+            dns = start();
+            next_kill = Instant::now() + Duration::from_secs(rng.random_range(6..12));
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..600))).await;
+    }
+    proxy.set(Faults::NONE);
+    let stopped = Instant::now();
+    let during = proxy.stats();
+    let r53 = route53(&ctx).await;
+    let wrong = |live: BTreeMap<String, String>| {
+        let (r53, zone, used) = (&r53, &zone, &used);
+        async move { dns_wrong(r53, zone, used, &live).await }
+    };
+    let result = wait_for("DNS convergence", Duration::from_secs(120), || async {
+        wrong(live.clone()).await.is_none().then_some(())
+    })
+    .await;
+    if let Err(e) = result {
+        panic!("{e}: {:?}\n{}", wrong(live.clone()).await, dns.proc.logs());
+    }
+    println!(
+        "dns churn: {} names, {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        used.len(),
+        during.calls,
+        during.throttled,
+        during.server_errors,
+        during.lost_responses,
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(during.injected() > 0 && kills > 0, "the churn injected nothing");
+    for name in live.keys() {
+        api.delete(name, &DeleteParams::default()).await.expect("delete");
+    }
+    wait_for("every record removed", Duration::from_secs(120), || async {
+        wrong(BTreeMap::new()).await.is_none().then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", dns.proc.logs()));
+    ctx.cleanup().await.ok();
+}
+
+/// The first host whose records are not what `live` wants: an A record and its TXT for a
+/// live name, nothing for the others.
+async fn dns_wrong(
+    r53: &aws_sdk_route53::Client,
+    zone: &str,
+    used: &[String],
+    live: &BTreeMap<String, String>,
+) -> Option<String> {
+    use crate::dns::{of_type, records_named};
+    use aws_sdk_route53::types::RrType;
+    for host in used {
+        let want = live.values().any(|h| h == host);
+        let sets = records_named(r53, zone, host).await;
+        let txt = records_named(r53, zone, &format!("a-{host}")).await;
+        let have = of_type(&sets, RrType::A).len() == 1 && txt.len() == 1;
+        let none = sets.is_empty() && txt.is_empty();
+        if (want && !have) || (!want && !none) {
+            return Some(format!("{host}: wanted {want}, records {sets:?}, txt {txt:?}"));
+        }
+    }
+    None
+}
