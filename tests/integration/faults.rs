@@ -324,7 +324,9 @@ async fn dns_records_converge_after_faults_and_crashes() {
 
     let ctx = TestCtx::new("dns-faults").await.expect("ctx");
     crate::crds::install(&ctx).await;
-    let proxy = FaultProxy::start(&ctx.env.moto_url, 20).await.expect("proxy");
+    let proxy = FaultProxy::start(&ctx.env.moto_url, 20)
+        .await
+        .expect("proxy");
     let (lb_host, _) = create_alb(&ctx, &unique_name("alb")).await;
     let owner = unique_name("own");
     let zone = ctx.env.seed.public_zone_id.clone();
@@ -358,7 +360,11 @@ async fn dns_records_converge_after_faults_and_crashes() {
     let (mut kills, mut next_kill) = (0u32, began + Duration::from_secs(8));
     while began.elapsed() < Duration::from_secs(30) {
         let name = format!("web{}", rng.random_range(0..8));
-        let host = format!("{}-{}.causeway.test", ctx.namespace, rng.random_range(0..1000));
+        let host = format!(
+            "{}-{}.causeway.test",
+            ctx.namespace,
+            rng.random_range(0..1000)
+        );
         match (live.contains_key(&name), rng.random_range(0..3)) {
             (false, _) | (true, 0) => {
                 apply(name.clone(), host.clone()).await;
@@ -367,7 +373,9 @@ async fn dns_records_converge_after_faults_and_crashes() {
                 live.insert(name, host);
             }
             (true, 1) => {
-                api.delete(&name, &DeleteParams::default()).await.expect("delete");
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .expect("delete");
                 live.remove(&name);
             }
             _ => {}
@@ -404,9 +412,14 @@ async fn dns_records_converge_after_faults_and_crashes() {
         during.lost_responses,
         stopped.elapsed().as_secs_f64()
     );
-    assert!(during.injected() > 0 && kills > 0, "the churn injected nothing");
+    assert!(
+        during.injected() > 0 && kills > 0,
+        "the churn injected nothing"
+    );
     for name in live.keys() {
-        api.delete(name, &DeleteParams::default()).await.expect("delete");
+        api.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
     wait_for("every record removed", Duration::from_secs(120), || async {
         wrong(BTreeMap::new()).await.is_none().then_some(())
@@ -433,7 +446,9 @@ async fn dns_wrong(
         let have = of_type(&sets, RrType::A).len() == 1 && txt.len() == 1;
         let none = sets.is_empty() && txt.is_empty();
         if (want && !have) || (!want && !none) {
-            return Some(format!("{host}: wanted {want}, records {sets:?}, txt {txt:?}"));
+            return Some(format!(
+                "{host}: wanted {want}, records {sets:?}, txt {txt:?}"
+            ));
         }
     }
     None

@@ -87,6 +87,9 @@ pub(super) fn parse_member(
         security_groups: security_groups(&a, env)?,
         manage_backend_sg_rules: a.bool("manage-backend-security-group-rules")?,
     };
+    if let Some(wanted) = &exclusive.subnets {
+        super::network::named_subnets(wanted, env)?;
+    }
     let mut certificates = a.list("certificate-arn");
     let mut default_target_type = env.default_target_type;
     if let Some(p) = params {
@@ -243,6 +246,17 @@ pub(super) fn parse_member(
         None if !tls_hosts.is_empty() || !certificates.is_empty() => vec![(Protocol::Https, 443)],
         None => vec![(Protocol::Http, 80)],
     };
+    // The annotation turns the whole group's HTTP listeners into redirects: set by an
+    // Ingress that does not itself listen on that HTTPS port, it would take its neighbours'
+    // rules away for nothing, so that Ingress is refused instead.
+    if let Ok(Some(port)) = a.int("ssl-redirect", 1, 65535)
+        && !ports.contains(&(Protocol::Https, port))
+    {
+        return Err(Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!("ssl-redirect {port} is not one of this Ingress's HTTPS listen ports"),
+        ));
+    }
 
     let mut tgs: BTreeMap<String, TargetGroupModel> = BTreeMap::new();
     let mut rules = Vec::new();

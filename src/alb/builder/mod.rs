@@ -60,6 +60,8 @@ pub struct Environment<'a> {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 /// Fixtures shared by the builder, planner and benchmark tests.

@@ -22,30 +22,7 @@ pub(super) fn resolve_subnets(
     env: &Environment<'_>,
 ) -> Result<Vec<String>, Problem> {
     if let Some(wanted) = &group.subnets {
-        let mut ids = Vec::new();
-        for w in wanted {
-            if w.starts_with("subnet-") {
-                ids.push(w.clone());
-                continue;
-            }
-            let Some(catalog) = env.subnets else {
-                ids.push(w.clone());
-                continue;
-            };
-            let found = catalog
-                .iter()
-                .find(|s| s.tags.get("Name") == Some(w))
-                .ok_or_else(|| {
-                    Problem::new(
-                        reason::NO_SUBNETS,
-                        format!("no subnet named {w:?} in the VPC"),
-                    )
-                })?;
-            ids.push(found.id.clone());
-        }
-        ids.sort();
-        ids.dedup();
-        return Ok(ids);
+        return named_subnets(wanted, env);
     }
     let Some(catalog) = env.subnets else {
         return Ok(Vec::new());
@@ -98,6 +75,35 @@ pub(super) fn resolve_subnets(
     }
     let mut ids: Vec<String> = by_az.values().map(|s| s.id.clone()).collect();
     ids.sort();
+    Ok(ids)
+}
+
+/// The `subnets` annotation's entries (IDs or Name tags), resolved in the VPC when its
+/// subnets are known. A member's own list is checked when it is parsed, so an entry that
+/// names no subnet of the VPC excludes that member only.
+pub(super) fn named_subnets(
+    wanted: &[String],
+    env: &Environment<'_>,
+) -> Result<Vec<String>, Problem> {
+    let mut ids = Vec::new();
+    for w in wanted {
+        let Some(catalog) = env.subnets else {
+            ids.push(w.clone());
+            continue;
+        };
+        let found = catalog
+            .iter()
+            .find(|s| s.id == *w || s.tags.get("Name") == Some(w))
+            .ok_or_else(|| {
+                Problem::new(
+                    reason::NO_SUBNETS,
+                    format!("no subnet {w:?} (by ID or Name tag) in the VPC"),
+                )
+            })?;
+        ids.push(found.id.clone());
+    }
+    ids.sort();
+    ids.dedup();
     Ok(ids)
 }
 
