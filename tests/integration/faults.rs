@@ -453,3 +453,74 @@ async fn dns_wrong(
     }
     None
 }
+
+/// Target registration alone: a binding's endpoints change while ELBv2 calls fail, throttle
+/// and lose responses and the controller is killed; afterwards the target group holds
+/// exactly the last endpoints.
+#[tokio::test]
+async fn targets_converge_after_faults_and_crashes() {
+    use crate::targets::{manual_service, start_with_env, target_group, targets, tgb, write_slice};
+    use aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum;
+    use std::collections::BTreeSet;
+
+    let ctx = TestCtx::new("tgb-faults").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let proxy = FaultProxy::start(&ctx.env.moto_url, 30)
+        .await
+        .expect("proxy");
+    let arn = target_group(&ctx, &ctx.env.seed.vpc_id, TargetTypeEnum::Ip).await;
+    ctx.apply(&manual_service("svc")).await.expect("svc");
+    let url = proxy.url();
+    let start = || start_with_env(&ctx, &[], &[("AWS_ENDPOINT_URL", url.as_str())]);
+    let mut c = start();
+    let mut rng = StdRng::seed_from_u64(30);
+    let pick = |rng: &mut StdRng| -> Vec<String> {
+        (1..=12)
+            .filter(|_| rng.random_range(0..2) == 0)
+            .map(|i| format!("192.168.200.{i}"))
+            .collect()
+    };
+    let mut ips = pick(&mut rng);
+    write_slice(&ctx, "svc", &ips).await;
+    ctx.apply(&tgb("svc", &arn, "svc", "ip", ""))
+        .await
+        .expect("tgb");
+    proxy.set(FAULTS);
+    let began = Instant::now();
+    let (mut kills, mut next_kill) = (0u32, began + Duration::from_secs(7));
+    while began.elapsed() < Duration::from_secs(25) {
+        ips = pick(&mut rng);
+        write_slice(&ctx, "svc", &ips).await;
+        if Instant::now() >= next_kill {
+            c.proc.kill();
+            kills += 1;
+            c = start();
+            next_kill = Instant::now() + Duration::from_secs(rng.random_range(5..9));
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..900))).await;
+    }
+    proxy.set(Faults::NONE);
+    let stopped = Instant::now();
+    let during = proxy.stats();
+    let want: BTreeSet<String> = ips.iter().map(|ip| format!("{ip}:8080")).collect();
+    wait_for(
+        "targets equal the last endpoints",
+        Duration::from_secs(120),
+        || async { (targets(&ctx, &arn).await == want).then_some(()) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: want {want:?}\n{}", c.proc.logs()));
+    println!(
+        "targets churn: {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        during.calls,
+        during.throttled,
+        during.server_errors,
+        during.lost_responses,
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(
+        during.injected() > 0 && kills > 0,
+        "the churn injected nothing"
+    );
+    ctx.cleanup().await.ok();
+}

@@ -20,6 +20,11 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 const DEADLINE: Duration = Duration::from_secs(90);
 
 fn start(ctx: &TestCtx, extra: &[&str]) -> Controller {
+    start_with_env(ctx, extra, &[])
+}
+
+/// [`start`] with extra environment, as a process of its own name.
+pub fn start_with_env(ctx: &TestCtx, extra: &[&str], env: &[(&str, &str)]) -> Controller {
     let lease = unique_name("tgb");
     let mut args = vec![
         "--controllers",
@@ -33,7 +38,13 @@ fn start(ctx: &TestCtx, extra: &[&str]) -> Controller {
         args.extend(["--webhook-enabled", "false"]);
     }
     args.extend(extra);
-    Controller::start(ctx, &format!("targets-{}", ctx.namespace), &lease, &args)
+    Controller::start_with_env(
+        ctx,
+        &unique_name(&format!("targets-{}", ctx.namespace)),
+        &lease,
+        &args,
+        env,
+    )
 }
 
 /// Counters read from the controller's metrics.
@@ -60,7 +71,7 @@ fn elbv2(conf: &aws_types::SdkConfig) -> aws_sdk_elasticloadbalancingv2::Client 
     aws_sdk_elasticloadbalancingv2::Client::new(conf)
 }
 
-async fn target_group(ctx: &TestCtx, vpc: &str, target_type: TargetTypeEnum) -> String {
+pub async fn target_group(ctx: &TestCtx, vpc: &str, target_type: TargetTypeEnum) -> String {
     let conf = ctx.aws().await;
     let out = elbv2(&conf)
         .create_target_group()
@@ -79,7 +90,7 @@ async fn target_group(ctx: &TestCtx, vpc: &str, target_type: TargetTypeEnum) -> 
 }
 
 /// Registered targets as `id:port`.
-async fn targets(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
+pub async fn targets(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
     let conf = ctx.aws().await;
     let out = elbv2(&conf)
         .describe_target_health()
@@ -191,7 +202,7 @@ spec:
     )
 }
 
-fn tgb(name: &str, arn: &str, service: &str, target_type: &str, extra: &str) -> String {
+pub fn tgb(name: &str, arn: &str, service: &str, target_type: &str, extra: &str) -> String {
     let b = fixtures::target_group_binding("", name, arn, service, 80, target_type);
     // `extra`: more of the spec, as YAML indented under `spec:`.
     let mut patch: serde_json::Value = if extra.trim().is_empty() {
@@ -689,7 +700,7 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
 
 /// A Service without selector whose EndpointSlice the test writes itself, so each change
 /// is exactly one endpoint.
-fn manual_service(name: &str) -> String {
+pub fn manual_service(name: &str) -> String {
     let svc = fixtures::service("", name, 80, None, serde_json::json!({}));
     let svc = fixtures::with(svc, serde_json::json!({"metadata": {"namespace": null}}));
     serde_json::to_string(&svc).expect("serialisable")
@@ -708,7 +719,7 @@ fn manual_slice(ctx: &TestCtx, name: &str, ips: &[String]) -> serde_json::Value 
     })
 }
 
-async fn write_slice(ctx: &TestCtx, name: &str, ips: &[String]) {
+pub async fn write_slice(ctx: &TestCtx, name: &str, ips: &[String]) {
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch(
         &format!("{name}-manual"),
