@@ -97,7 +97,7 @@ impl Problem {
             message: message.into(),
         }
     }
-    fn annotation(key: &str, message: impl std::fmt::Display) -> Self {
+    pub fn annotation(key: &str, message: impl std::fmt::Display) -> Self {
         Problem::new(
             reason::INVALID_ANNOTATION,
             format!("annotation {PREFIX}{key}: {message}"),
@@ -307,7 +307,70 @@ fn check_keys(attrs: &BTreeMap<String, String>, known: &[&str], what: &str) -> R
             ));
         }
     }
+    for (key, value) in attrs {
+        if let Some(expected) = attribute_value_error(key, value) {
+            return Err(Problem::new(
+                reason::INVALID_ATTRIBUTE,
+                format!("{what} attribute {key}={value:?}: expected {expected}"),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// An IPv4 or IPv6 CIDR (`10.0.0.0/8`, `::/0`).
+pub(crate) fn valid_cidr(c: &str) -> bool {
+    let Some((ip, len)) = c.split_once('/') else {
+        return false;
+    };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => len.parse::<u8>().is_ok_and(|l| l <= 32),
+        Ok(std::net::IpAddr::V6(_)) => len.parse::<u8>().is_ok_and(|l| l <= 128),
+        Err(_) => false,
+    }
+}
+
+/// What ELBv2 would refuse of an attribute's value, for the attributes whose values have a
+/// fixed shape; checked here so one Ingress's typo is not a failed call for its group.
+fn attribute_value_error(key: &str, value: &str) -> Option<&'static str> {
+    let int_in = |lo: i64, hi: i64| value.parse::<i64>().is_ok_and(|v| (lo..=hi).contains(&v));
+    let ok = match key {
+        k if k.ends_with(".enabled") => value == "true" || value == "false",
+        "idle_timeout.timeout_seconds" => int_in(1, 4000),
+        "client_keep_alive.seconds" => int_in(60, 604800),
+        "deregistration_delay.timeout_seconds" => int_in(0, 3600),
+        "slow_start.duration_seconds" => value == "0" || int_in(30, 900),
+        "stickiness.lb_cookie.duration_seconds" | "stickiness.app_cookie.duration_seconds" => {
+            int_in(1, 604800)
+        }
+        "stickiness.type" => {
+            ["lb_cookie", "app_cookie", "source_ip", "source_ip_dest_ip"].contains(&value)
+        }
+        "load_balancing.algorithm.type" => [
+            "round_robin",
+            "least_outstanding_requests",
+            "weighted_random",
+        ]
+        .contains(&value),
+        "routing.http.desync_mitigation_mode" => {
+            ["monitor", "defensive", "strictest"].contains(&value)
+        }
+        "routing.http.xff_header_processing.mode" => {
+            ["append", "preserve", "remove"].contains(&value)
+        }
+        _ => true,
+    };
+    if ok {
+        return None;
+    }
+    Some(match key {
+        k if k.ends_with(".enabled") => "true or false",
+        "stickiness.type"
+        | "load_balancing.algorithm.type"
+        | "routing.http.desync_mitigation_mode"
+        | "routing.http.xff_header_processing.mode" => "one of the values ELBv2 accepts",
+        _ => "a number of seconds in the range ELBv2 accepts",
+    })
 }
 
 pub fn check_lb_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
@@ -333,6 +396,32 @@ pub struct TargetGroupSettings {
     pub unhealthy: i32,
     pub success_codes: String,
     pub attributes: BTreeMap<String, String>,
+}
+
+/// `success-codes` as ELBv2 takes it: codes and `low-high` ranges, comma-separated; HTTP
+/// codes 200 to 499, gRPC codes 0 to 99. Checked here, so a bad value is the Ingress's
+/// problem instead of a CreateTargetGroup error for the whole group.
+fn check_success_codes(codes: &str, grpc: bool) -> Result<(), Problem> {
+    let (min, max) = if grpc { (0, 99) } else { (200, 499) };
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|c| (min..=max).contains(c))
+    };
+    let ok = !codes.trim().is_empty()
+        && codes.split(',').all(|part| match part.split_once('-') {
+            Some((lo, hi)) => matches!((code(lo), code(hi)), (Some(l), Some(h)) if l <= h),
+            None => code(part).is_some(),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::annotation(
+            "success-codes",
+            format!("{codes:?} is not a list of codes or ranges from {min} to {max}"),
+        ))
+    }
 }
 
 pub fn target_group_settings(
@@ -398,24 +487,40 @@ pub fn target_group_settings(
     let mut attributes = ingress.map("target-group-attributes")?;
     attributes.extend(service.map("target-group-attributes")?);
     check_tg_attributes(&attributes)?;
+    let success_codes = service
+        .string("success-codes")
+        .or_else(|| ingress.string("success-codes"))
+        .unwrap_or_else(|| default_codes.into());
+    check_success_codes(&success_codes, protocol_version == "GRPC")?;
+    let health_path = service
+        .string("healthcheck-path")
+        .or_else(|| ingress.string("healthcheck-path"))
+        .unwrap_or_else(|| "/".into());
+    if !health_path.starts_with('/')
+        || health_path.len() > 1024
+        || health_path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Problem::annotation(
+            "healthcheck-path",
+            format!(
+                "{health_path:?} is not a path (it starts with /, at most 1024 characters, no spaces)"
+            ),
+        ));
+    }
     Ok(TargetGroupSettings {
         target_type,
         protocol,
         protocol_version,
-        health_path: service
-            .string("healthcheck-path")
-            .or_else(|| ingress.string("healthcheck-path"))
-            .unwrap_or_else(|| "/".into()),
+        health_path,
         health_port,
         health_protocol,
         interval,
         timeout,
         healthy,
         unhealthy,
-        success_codes: service
-            .string("success-codes")
-            .or_else(|| ingress.string("success-codes"))
-            .unwrap_or_else(|| default_codes.into()),
+        success_codes,
         attributes,
     })
 }
@@ -662,10 +767,19 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
                     .http_request_method_config
                     .ok_or_else(|| missing("http-request-method"))?
                     .values)),
-                "source-ip" => RuleCondition::SourceIp(set(c
-                    .source_ip_config
-                    .ok_or_else(|| missing("source-ip"))?
-                    .values)),
+                "source-ip" => {
+                    let values = c
+                        .source_ip_config
+                        .ok_or_else(|| missing("source-ip"))?
+                        .values;
+                    if let Some(v) = values.iter().find(|v| !valid_cidr(v)) {
+                        return Err(Problem::annotation(
+                            &format!("conditions.{name}"),
+                            format!("source-ip {v:?} is not a CIDR"),
+                        ));
+                    }
+                    RuleCondition::SourceIp(set(values))
+                }
                 "http-header" => {
                     let h = c.http_header_config.ok_or_else(|| missing("http-header"))?;
                     RuleCondition::HttpHeader {
@@ -694,6 +808,30 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn success_codes_and_attribute_values_are_checked_before_aws_sees_them() {
+        for ok in ["200", "200-399", "200,201,302", "404"] {
+            assert!(super::check_success_codes(ok, false).is_ok(), "{ok}");
+        }
+        for bad in ["abc", "600", "199", "200-100", "200,abc", "200-", ""] {
+            assert!(super::check_success_codes(bad, false).is_err(), "{bad}");
+        }
+        assert!(super::check_success_codes("0-12", true).is_ok());
+        assert!(super::check_success_codes("200", true).is_err());
+
+        let attrs =
+            |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(check_tg_attributes(&attrs("deregistration_delay.timeout_seconds", "30")).is_ok());
+        assert!(check_tg_attributes(&attrs("deregistration_delay.timeout_seconds", "-1")).is_err());
+        assert!(check_tg_attributes(&attrs("stickiness.enabled", "sometimes")).is_err());
+        assert!(check_tg_attributes(&attrs("stickiness.type", "lb_cookie")).is_ok());
+        assert!(check_lb_attributes(&attrs("idle_timeout.timeout_seconds", "abc")).is_err());
+        assert!(check_lb_attributes(&attrs("idle_timeout.timeout_seconds", "60")).is_ok());
+        assert!(check_lb_attributes(&attrs("access_logs.s3.bucket", "my-bucket")).is_ok());
+        assert!(valid_cidr("10.0.0.0/8") && valid_cidr("::/0"));
+        assert!(!valid_cidr("10.0.0.0/33") && !valid_cidr("not-a-cidr") && !valid_cidr("10.0.0.1"));
+    }
+
     use super::*;
 
     #[test]

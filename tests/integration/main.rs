@@ -7,6 +7,7 @@ mod alb;
 mod chart;
 mod common;
 mod controller;
+mod corpus;
 mod crds;
 mod dns;
 mod faults;

@@ -75,6 +75,17 @@ pub(super) fn parse_member(
 
     let mut lb_attributes = a.map("load-balancer-attributes")?;
     let mut tags = a.map("tags")?;
+    // What ELBv2 and EC2 would refuse for the whole group is refused for this Ingress.
+    if let Some((k, v)) = tags.iter().find(|(k, v)| {
+        k.is_empty() || k.len() > 128 || v.len() > 256 || k.to_ascii_lowercase().starts_with("aws:")
+    }) {
+        return Err(Problem::annotation(
+            "tags",
+            format!(
+                "tag {k:?}={v:?}: keys are 1 to 128 characters and not aws:, values at most 256"
+            ),
+        ));
+    }
     let mut exclusive = Exclusive {
         scheme: a.scheme()?,
         ip_address_type: a.ip_address_type()?,
@@ -91,6 +102,12 @@ pub(super) fn parse_member(
         super::network::named_subnets(wanted, env)?;
     }
     let mut certificates = a.list("certificate-arn");
+    if let Some(c) = certificates.iter().find(|c| !c.starts_with("arn:")) {
+        return Err(Problem::annotation(
+            "certificate-arn",
+            format!("{c:?} is not an ARN"),
+        ));
+    }
     let mut default_target_type = env.default_target_type;
     if let Some(p) = params {
         let fields = [
@@ -225,7 +242,7 @@ pub(super) fn parse_member(
     }
     if let Some(cidrs) = &exclusive.inbound_cidrs {
         for c in cidrs {
-            if !valid_cidr(c) {
+            if !crate::alb::annotations::valid_cidr(c) {
                 return Err(Problem::new(
                     reason::INVALID_ANNOTATION,
                     format!("inbound-cidrs: {c:?} is not a CIDR"),
@@ -398,17 +415,6 @@ fn domain_matches(pattern: &str, host: &str) -> bool {
             .split_once('.')
             .is_some_and(|(label, h)| !label.is_empty() && h == rest),
         None => pattern == host,
-    }
-}
-
-fn valid_cidr(c: &str) -> bool {
-    let Some((ip, len)) = c.split_once('/') else {
-        return false;
-    };
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => len.parse::<u8>().is_ok_and(|l| l <= 32),
-        Ok(std::net::IpAddr::V6(_)) => len.parse::<u8>().is_ok_and(|l| l <= 128),
-        Err(_) => false,
     }
 }
 
