@@ -1,0 +1,162 @@
+#[test]
+fn success_codes_and_attribute_values_are_checked_before_aws_sees_them() {
+    for ok in ["200", "200-399", "200,201,302", "404"] {
+        assert!(super::check_success_codes(ok, false).is_ok(), "{ok}");
+    }
+    for bad in ["abc", "600", "199", "200-100", "200,abc", "200-", ""] {
+        assert!(super::check_success_codes(bad, false).is_err(), "{bad}");
+    }
+    assert!(super::check_success_codes("0-12", true).is_ok());
+    assert!(super::check_success_codes("200", true).is_err());
+
+    let attrs =
+        |k: &str, v: &str| std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+    assert!(check_tg_attributes(&attrs("deregistration_delay.timeout_seconds", "30")).is_ok());
+    assert!(check_tg_attributes(&attrs("deregistration_delay.timeout_seconds", "-1")).is_err());
+    assert!(check_tg_attributes(&attrs("stickiness.enabled", "sometimes")).is_err());
+    assert!(check_tg_attributes(&attrs("stickiness.type", "lb_cookie")).is_ok());
+    assert!(check_lb_attributes(&attrs("idle_timeout.timeout_seconds", "abc")).is_err());
+    assert!(check_lb_attributes(&attrs("idle_timeout.timeout_seconds", "60")).is_ok());
+    assert!(check_lb_attributes(&attrs("access_logs.s3.bucket", "my-bucket")).is_ok());
+    assert!(valid_cidr("10.0.0.0/8") && valid_cidr("::/0"));
+    assert!(!valid_cidr("10.0.0.0/33") && !valid_cidr("not-a-cidr") && !valid_cidr("10.0.0.1"));
+}
+
+use super::*;
+
+#[test]
+fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
+    let anns = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(unsupported(&anns(&[("scheme", "internal")])), None);
+    assert_eq!(unsupported(&anns(&[("auth-type", "none")])), None);
+    assert_eq!(
+        unsupported(&anns(&[("shield-advanced-protection", "false")])),
+        None
+    );
+    let p = unsupported(&anns(&[("auth-type", "cognito"), ("scheme", "internal")])).unwrap();
+    assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION);
+    assert!(
+        p.message.contains("alb.ingress.kubernetes.io/auth-type"),
+        "{}",
+        p.message
+    );
+    let p = unsupported(&anns(&[(
+        "listener-attributes.HTTP-80",
+        "routing.http.response.server.enabled=false",
+    )]))
+    .unwrap();
+    assert!(p.message.contains("listener-attributes.HTTP-80"));
+    assert!(unsupported(&anns(&[("wafv2-acl-arn", "arn:aws:wafv2:x")])).is_some());
+    // Other prefixes are not ours to judge.
+    let mut other = anns(&[]);
+    other.insert("kubernetes.io/ingress.class".into(), "alb".into());
+    other.insert("zzz/auth-type".into(), "cognito".into());
+    assert_eq!(unsupported(&other), None);
+}
+
+fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (format!("{PREFIX}{k}"), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn listen_ports_parse_and_reject_garbage() {
+    let a = ann(&[("listen-ports", r#"[{"HTTP":80},{"HTTPS":443}]"#)]);
+    assert_eq!(
+        Annotations(&a).listen_ports().unwrap(),
+        Some(vec![(Protocol::Http, 80), (Protocol::Https, 443)])
+    );
+    let bad = ann(&[("listen-ports", r#"[{"HTTP":80"#)]);
+    let err = Annotations(&bad).listen_ports().unwrap_err();
+    assert_eq!(err.reason, reason::INVALID_ANNOTATION);
+    assert!(err.message.contains("malformed JSON"), "{}", err.message);
+    let bad = ann(&[("listen-ports", r#"[{"TCP":80}]"#)]);
+    assert!(Annotations(&bad).listen_ports().is_err());
+}
+
+#[test]
+fn actions_parse() {
+    let a = parse_action(
+        "blue-green",
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"blue","servicePort":"80","weight":20},{"serviceName":"green","servicePort":80,"weight":80}],"targetGroupStickinessConfig":{"enabled":true,"durationSeconds":200}}}"#,
+    )
+    .unwrap();
+    let ActionSpec::Forward {
+        targets,
+        stickiness,
+    } = a
+    else {
+        panic!()
+    };
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[1].1, 80);
+    assert_eq!(stickiness, Some(200));
+    let r = parse_action(
+        "r",
+        r#"{"type":"redirect","redirectConfig":{"protocol":"HTTPS","port":"443","statusCode":"HTTP_301"}}"#,
+    )
+    .unwrap();
+    let ActionSpec::Fixed(Action::Redirect(r)) = r else {
+        panic!()
+    };
+    assert_eq!(r.host, "#{host}");
+    let e = parse_action("x", r#"{"type":"teleport"}"#).unwrap_err();
+    assert_eq!(e.reason, reason::UNKNOWN_ACTION);
+    assert!(parse_action("x", "{").is_err());
+}
+
+#[test]
+fn conditions_parse() {
+    let c = parse_conditions(
+        "svc",
+        r#"[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"X-Env","values":["canary"]}},{"field":"query-string","queryStringConfig":{"values":[{"key":"v","value":"2"}]}}]"#,
+    )
+    .unwrap();
+    assert_eq!(c.len(), 2);
+    assert!(parse_conditions("svc", r#"[{"field":"moon-phase"}]"#).is_err());
+}
+
+#[test]
+fn service_annotations_override_the_ingress() {
+    let i = ann(&[("healthcheck-path", "/ing"), ("target-type", "ip")]);
+    let s = ann(&[("healthcheck-path", "/svc")]);
+    let t =
+        target_group_settings(&Annotations(&s), &Annotations(&i), TargetType::Instance).unwrap();
+    assert_eq!(t.health_path, "/svc");
+    assert_eq!(t.target_type, TargetType::Ip);
+    assert_eq!(t.interval, 15);
+    assert_eq!(t.success_codes, "200");
+}
+
+#[test]
+fn unknown_attributes_are_rejected() {
+    let i = ann(&[(
+        "target-group-attributes",
+        "stickiness.enabled=true,bogus.key=1",
+    )]);
+    let e = target_group_settings(
+        &Annotations(&BTreeMap::new()),
+        &Annotations(&i),
+        TargetType::Ip,
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, reason::INVALID_ATTRIBUTE);
+    assert!(
+        check_lb_attributes(
+            &[("idle_timeout.timeout_seconds".to_string(), "60".to_string())].into()
+        )
+        .is_ok()
+    );
+    assert!(
+        check_lb_attributes(&[("access_logs.s3.bucket".to_string(), "b".to_string())].into())
+            .is_ok()
+    );
+    assert!(check_lb_attributes(&[("nope".to_string(), "b".to_string())].into()).is_err());
+}
