@@ -67,6 +67,8 @@ impl Stats {
 
 struct State {
     faults: Faults,
+    /// Operations whose next calls lose their responses, whatever the draw: (name, count).
+    lose_next: Vec<(String, u32)>,
     rng: StdRng,
     stats: Stats,
 }
@@ -279,6 +281,7 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             faults: Faults::NONE,
+            lose_next: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
             stats: Stats::default(),
         }));
@@ -318,7 +321,16 @@ impl FaultProxy {
                 Duration::from_millis(st.rng.random_range(0..=f.max_latency.as_millis() as u64))
             };
             let x: f64 = st.rng.random();
-            let draw = if x < f.throttle {
+            let forced = st
+                .lose_next
+                .iter_mut()
+                .find(|(op, n)| *op == operation && *n > 0)
+                .map(|(_, n)| *n -= 1)
+                .is_some();
+            let draw = if forced {
+                st.stats.lost_responses += 1;
+                Draw::Lose
+            } else if x < f.throttle {
                 st.stats.throttled += 1;
                 Draw::Throttle
             } else if x < f.throttle + f.server_error {
@@ -363,6 +375,16 @@ impl FaultProxy {
     /// Switches faults (from the next call on).
     pub fn set(&self, faults: Faults) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).faults = faults;
+    }
+
+    /// The next `n` calls of `operation` (e.g. `CreateRule`) are applied and their responses
+    /// lost, whatever the probabilities.
+    pub fn lose_next(&self, operation: &str, n: u32) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lose_next
+            .push((operation.to_string(), n));
     }
 
     pub fn stats(&self) -> Stats {

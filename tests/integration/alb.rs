@@ -1157,7 +1157,7 @@ fn calls(metrics: &str, writes: bool) -> u64 {
         .sum()
 }
 
-async fn metrics(alb: &Alb) -> String {
+pub async fn metrics(alb: &Alb) -> String {
     http_get(&format!("http://127.0.0.1:{}/metrics", alb.port))
         .await
         .map(|(_, b)| b)

@@ -524,3 +524,71 @@ async fn targets_converge_after_faults_and_crashes() {
     );
     ctx.cleanup().await.ok();
 }
+
+/// A create whose response is lost is retried by the SDK and meets what the first attempt
+/// made (`PriorityInUse`, `DuplicateTargetGroupName`, ...): the step adopts it, so the
+/// reconcile does not fail at all.
+#[tokio::test]
+async fn a_create_whose_response_is_lost_is_adopted_in_the_same_reconcile() {
+    let ctx = TestCtx::new("adopt").await.expect("ctx");
+    let class = alb::class(&ctx).await;
+    let proxy = FaultProxy::start(&ctx.env.moto_url, 1)
+        .await
+        .expect("proxy");
+    ctx.apply(&alb::services(false)).await.expect("services");
+    // Not CreateLoadBalancer or CreateListener: ELBv2 answers a repeat of those with the
+    // existing resource, but moto makes a second one.
+    for op in ["CreateSecurityGroup", "CreateTargetGroup", "CreateRule"] {
+        proxy.lose_next(op, 1);
+    }
+    let url = proxy.url();
+    let lease = unique_name("adopt-lease");
+    let controller = alb::restart(
+        &ctx,
+        &format!("adopt-{}", ctx.namespace),
+        &class,
+        &lease,
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let group = format!("{}-adopt", ctx.namespace);
+    let yaml = alb::ingress(
+        "web",
+        &class,
+        &[("alb.ingress.kubernetes.io/group.name", &group)],
+        &alb::rule(&host(&ctx, "web"), "/", "web"),
+    );
+    ctx.apply(&yaml).await.expect("ingress");
+    let dns = alb::wait_hostname(&ctx, &controller, "web").await;
+    let stats = proxy.stats();
+    assert_eq!(stats.lost_responses, 3, "{stats:?}");
+    let metrics = alb::metrics(&controller).await;
+    let failed: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("causeway_reconcile_errors_total{") && l.contains("controller=\"alb\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        failed,
+        0.0,
+        "a reconcile failed:\n{}",
+        controller.proc.logs()
+    );
+    let elb = alb::elb_client(&ctx).await;
+    let lbs = load_balancers_of(&ctx, &elb, &group).await;
+    assert_eq!(
+        lbs.values().collect::<Vec<_>>(),
+        [&dns],
+        "one load balancer"
+    );
+    let (arn, _) = lbs.iter().next().expect("one");
+    let hosts = alb::hosts_of(&alb::rules_of(&elb, arn, 80).await);
+    assert_eq!(hosts, [host(&ctx, "web")], "one rule");
+    let ours = alb::tagged_with(&ctx, &group).await;
+    assert_eq!(
+        ours.len(),
+        4,
+        "one LB, one TG, the frontend and backend SGs: {ours:?}"
+    );
+}

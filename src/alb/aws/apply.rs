@@ -4,6 +4,7 @@
 //! Steps name what they change by our names; [`Ids`] resolves those to the IDs and ARNs
 //! observed or created by an earlier step.
 
+mod adopt;
 mod load_balancers;
 mod security_groups;
 mod target_groups;

@@ -246,7 +246,7 @@ impl AlbAws<'_> {
     }
 
     /// DescribeTags on our ARNs only, 20 per call.
-    async fn tags(&self, arns: &[String]) -> Result<HashMap<String, Tags>, AwsError> {
+    pub(super) async fn tags(&self, arns: &[String]) -> Result<HashMap<String, Tags>, AwsError> {
         let mut out = HashMap::new();
         for chunk in arns.chunks(20) {
             let r = self

@@ -48,14 +48,22 @@ impl AlbAws<'_> {
             .set_security_groups(Some(security_groups))
             .set_tags(Some(elb_tags(tags)))
             .send()
-            .await
-            .map_err(|e| AwsError::call("CreateLoadBalancer", e))?;
-        let arn = r
-            .load_balancers()
-            .first()
-            .and_then(|l| l.load_balancer_arn())
-            .unwrap_or_default()
-            .to_owned();
+            .await;
+        let arn = match r {
+            Ok(r) => r
+                .load_balancers()
+                .first()
+                .and_then(|l| l.load_balancer_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(e) => {
+                let e = AwsError::call("CreateLoadBalancer", e);
+                match e.code() == Some(super::adopt::DUPLICATE_LOAD_BALANCER) {
+                    true => self.adopt_load_balancer(name, tags).await?.ok_or(e)?,
+                    false => return Err(e),
+                }
+            }
+        };
         if !attributes.is_empty() {
             self.lb_attributes(&arn, attributes).await?;
         }
@@ -162,14 +170,23 @@ impl AlbAws<'_> {
             .set_ssl_policy(listener.ssl_policy.clone())
             .default_actions(sdk_action(&listener.default_action, tgs)?)
             .send()
-            .await
-            .map_err(|e| AwsError::call("CreateListener", e))?;
-        let arn = r
-            .listeners()
-            .first()
-            .and_then(|l| l.listener_arn())
-            .unwrap_or_default()
-            .to_owned();
+            .await;
+        let arn = match r {
+            Ok(r) => r
+                .listeners()
+                .first()
+                .and_then(|l| l.listener_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            // The listener is on our load balancer: the next reconcile plans it as observed.
+            Err(e) => {
+                let e = AwsError::call("CreateListener", e);
+                match e.code() == Some(super::adopt::DUPLICATE_LISTENER) {
+                    true => self.adopt_listener(lb_arn, listener.port).await?.ok_or(e)?,
+                    false => return Err(e),
+                }
+            }
+        };
         self.extra_certificates(&arn, &listener.certificates)
             .await?;
         Ok(arn)
@@ -270,7 +287,8 @@ impl AlbAws<'_> {
         rule: &RuleModel,
         tgs: &HashMap<String, String>,
     ) -> Result<(), AwsError> {
-        self.aws
+        let r = self
+            .aws
             .elbv2
             .create_rule()
             .listener_arn(listener)
@@ -278,9 +296,19 @@ impl AlbAws<'_> {
             .set_conditions(Some(rule.conditions.iter().map(sdk_condition).collect()))
             .actions(sdk_action(&rule.action, tgs)?)
             .send()
-            .await
-            .map_err(|e| AwsError::call("CreateRule", e))?;
-        Ok(())
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = AwsError::call("CreateRule", e);
+                if e.code() == Some(super::adopt::PRIORITY_IN_USE)
+                    && self.adopt_rule(listener, rule).await?
+                {
+                    return Ok(());
+                }
+                Err(e)
+            }
+        }
     }
 
     pub(super) async fn modify_rule(

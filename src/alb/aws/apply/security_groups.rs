@@ -29,9 +29,17 @@ impl AlbAws<'_> {
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| AwsError::call("CreateSecurityGroup", e))?;
-        Ok(r.group_id().unwrap_or_default().to_owned())
+            .await;
+        match r {
+            Ok(r) => Ok(r.group_id().unwrap_or_default().to_owned()),
+            Err(e) => {
+                let e = AwsError::call("CreateSecurityGroup", e);
+                match e.code() == Some(super::adopt::DUPLICATE_SECURITY_GROUP) {
+                    true => self.adopt_security_group(name, tags).await?.ok_or(e),
+                    false => Err(e),
+                }
+            }
+        }
     }
 
     pub(super) async fn authorize_ingress(

@@ -32,14 +32,25 @@ impl AlbAws<'_> {
             .matcher(sdk_matcher(&tg.health_check.success_codes))
             .set_tags(Some(elb_tags(&tg.tags)))
             .send()
-            .await
-            .map_err(|e| AwsError::call("CreateTargetGroup", e))?;
-        let arn = r
-            .target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .unwrap_or_default()
-            .to_owned();
+            .await;
+        let arn = match r {
+            Ok(r) => r
+                .target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(e) => {
+                let e = AwsError::call("CreateTargetGroup", e);
+                match e.code() == Some(super::adopt::DUPLICATE_TARGET_GROUP) {
+                    true => self
+                        .adopt_target_group(&tg.name, &tg.tags)
+                        .await?
+                        .ok_or(e)?,
+                    false => return Err(e),
+                }
+            }
+        };
         if !tg.attributes.is_empty() {
             self.tg_attributes(&arn, &tg.attributes).await?;
         }
