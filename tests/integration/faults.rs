@@ -33,6 +33,16 @@ struct Churn {
     duration: Duration,
     /// Mean time between SIGKILLs of the controller.
     kill_every: Duration,
+    /// When set: AWS calls are counted over this window in steady state before the churn
+    /// (one Ingress per group, converged) and again after it.
+    idle_window: Option<Duration>,
+}
+
+/// AWS calls through the proxy over `window`, per minute.
+async fn calls_per_minute(proxy: &FaultProxy, window: Duration) -> f64 {
+    let start = proxy.stats().calls;
+    tokio::time::sleep(window).await;
+    (proxy.stats().calls - start) as f64 * 60.0 / window.as_secs_f64()
 }
 
 /// What the churn left: live Ingress → its group.
@@ -156,10 +166,33 @@ async fn churn(churn: Churn) {
     let mut generation = 0;
     let mut controller: Alb = start(generation);
 
-    proxy.set(FAULTS);
     let mut rng = StdRng::seed_from_u64(churn.seed);
     let mut live: Live = BTreeMap::new();
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut idle_before = None;
+    if let Some(window) = churn.idle_window {
+        for g in 0..churn.groups {
+            let name = format!("web{g}");
+            apply_ingress(&ctx, &controller.class, &name, g, "/").await;
+            live.insert(name, g);
+        }
+        wait_for(
+            "steady state before the churn",
+            Duration::from_secs(180),
+            || async {
+                unconverged(&ctx, &churn, &live)
+                    .await
+                    .is_none()
+                    .then_some(())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", controller.proc.logs()));
+        // The last writes' watch events settle first.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        idle_before = Some(calls_per_minute(&proxy, window).await);
+    }
+    proxy.set(FAULTS);
     let began = Instant::now();
     let mut next_kill = began + churn.kill_every.mul_f64(rng.random_range(0.5..1.5));
     let (mut kills, mut ops) = (0u32, 0u32);
@@ -249,6 +282,14 @@ async fn churn(churn: Churn) {
         during.injected() > 0 && kills > 0,
         "the churn injected nothing"
     );
+    if let (Some(window), Some(before)) = (churn.idle_window, idle_before) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let after = calls_per_minute(&proxy, window).await;
+        println!(
+            "steady state: {before:.1} AWS calls per minute before the churn, {after:.1} after ({} s windows)",
+            window.as_secs()
+        );
+    }
 
     // Everything goes, and nothing of ours is left; the foreign target group stays.
     for name in live.keys() {
@@ -293,6 +334,7 @@ async fn alb_groups_converge_after_faults_and_crashes() {
         groups: 4,
         duration: Duration::from_secs(45),
         kill_every: Duration::from_secs(12),
+        idle_window: None,
     })
     .await;
 }
@@ -311,6 +353,7 @@ async fn soak_alb_groups_under_faults() {
         groups: 5,
         duration: Duration::from_secs(150),
         kill_every: Duration::from_secs(12),
+        idle_window: Some(Duration::from_secs(60)),
     })
     .await;
 }
