@@ -38,6 +38,18 @@ struct Churn {
     idle_window: Option<Duration>,
 }
 
+/// What a churn injected and how long it took to converge, for its output line.
+fn faults_line(stats: &causeway_testenv::faults::Stats, kills: u32, converged: Duration) -> String {
+    format!(
+        "{kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        stats.calls,
+        stats.throttled,
+        stats.server_errors,
+        stats.lost_responses,
+        converged.as_secs_f64()
+    )
+}
+
 /// AWS calls through the proxy over `window`, per minute.
 async fn calls_per_minute(proxy: &FaultProxy, window: Duration) -> f64 {
     let start = proxy.stats().calls;
@@ -270,13 +282,9 @@ async fn churn(churn: Churn) {
         );
     }
     println!(
-        "churn seed {}: {ops} operations, {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        "churn seed {}: {ops} operations, {}",
         churn.seed,
-        during.calls,
-        during.throttled,
-        during.server_errors,
-        during.lost_responses,
-        converged_after.as_secs_f64()
+        faults_line(&during, kills, converged_after)
     );
     assert!(
         during.injected() > 0 && kills > 0,
@@ -447,13 +455,9 @@ async fn dns_records_converge_after_faults_and_crashes() {
         panic!("{e}: {:?}\n{}", wrong(live.clone()).await, dns.proc.logs());
     }
     println!(
-        "dns churn: {} names, {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
+        "dns churn: {} names, {}",
         used.len(),
-        during.calls,
-        during.throttled,
-        during.server_errors,
-        during.lost_responses,
-        stopped.elapsed().as_secs_f64()
+        faults_line(&during, kills, stopped.elapsed())
     );
     assert!(
         during.injected() > 0 && kills > 0,
@@ -554,12 +558,8 @@ async fn targets_converge_after_faults_and_crashes() {
     .await
     .unwrap_or_else(|e| panic!("{e}: want {want:?}\n{}", c.proc.logs()));
     println!(
-        "targets churn: {kills} kills, {} calls of which {} throttled, {} 5xx, {} lost responses; converged {:.1} s after the faults stopped",
-        during.calls,
-        during.throttled,
-        during.server_errors,
-        during.lost_responses,
-        stopped.elapsed().as_secs_f64()
+        "targets churn: {}",
+        faults_line(&during, kills, stopped.elapsed())
     );
     assert!(
         during.injected() > 0 && kills > 0,
