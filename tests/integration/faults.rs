@@ -102,6 +102,22 @@ async fn load_balancers_of(
         .collect()
 }
 
+/// The hosts of the rules on the load balancer's listener on `port`; `None` while there is
+/// no such listener.
+async fn hosts_on(elb: &elb::Client, lb_arn: &str, port: i32) -> Option<Vec<String>> {
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .ok()?;
+    listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(port))?;
+    Some(alb::hosts_of(&alb::rules_of(elb, lb_arn, port).await))
+}
+
 /// `None` once every live Ingress has its group's one load balancer's hostname and a rule
 /// for its host there, and no group without members has a load balancer; otherwise what
 /// is still wrong.
@@ -127,7 +143,9 @@ async fn unconverged(ctx: &TestCtx, churn: &Churn, live: &Live) -> Option<String
             return Some(format!("group {g} has {} load balancers", lbs.len()));
         }
         let (arn, dns) = lbs.iter().next().expect("one");
-        let hosts = alb::hosts_of(&alb::rules_of(&elb, arn, 80).await);
+        let Some(hosts) = hosts_on(&elb, arn, 80).await else {
+            return Some(format!("group {g} has no listener on 80 yet"));
+        };
         for name in members {
             if alb::hostname(ctx, name).await.as_deref() != Some(dns.as_str()) {
                 return Some(format!("{name} lacks hostname {dns}"));
