@@ -93,24 +93,8 @@ proptest! {
             json!({}),
             json!([path_rule(Some("good.causeway.test"), "/", "Prefix", "web", 80)]),
         );
-        let tags = Tags::new();
-        let sn = subnets();
-        let cs = certs();
         let svcs = services();
-        let out = build(
-            "shop",
-            &[member(&bad), member(&good)],
-            &Environment {
-                cluster: "c1",
-                default_tags: &tags,
-                external_managed_tags: &BTreeSet::new(),
-                default_target_type: TargetType::Instance,
-                services: &svcs,
-                subnets: Some(&sn),
-                certificates: Some(&cs),
-                security_groups: None,
-            },
-        );
+        let out = super::tests::build_with("shop", &[member(&bad), member(&good)], &svcs);
         let g = out.members.iter().find(|m| m.name == "good").expect("the neighbour");
         prop_assert!(g.problem.is_none(), "{key}={value:?}: neighbour got {:?}", g.problem);
         let hosts: Vec<String> = out

@@ -35,7 +35,7 @@ fn member<'a>(ing: &'a Ingress, group: Option<&str>, order: i32) -> Member<'a> {
     }
 }
 
-fn build_with(
+pub(super) fn build_with(
     stack: &str,
     members: &[Member<'_>],
     svcs: &BTreeMap<(String, String), Service>,
