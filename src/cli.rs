@@ -162,7 +162,7 @@ pub struct ControllerArgs {
     pub vpc_id: Option<String>,
 
     /// Elect a leader among replicas through a coordination.k8s.io Lease.
-    #[arg(long, env = "CAUSEWAY_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CAUSEWAY_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub leader_elect: bool,
 
     /// Namespace holding the leader-election Lease.
@@ -224,7 +224,7 @@ pub struct TargetsArgs {
     pub resync: Duration,
 
     /// Serve the pod readiness-gate mutating webhook (on every replica).
-    #[arg(id = "webhook_enabled", long = "webhook-enabled", env = "CAUSEWAY_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "webhook_enabled", long = "webhook-enabled", env = "CAUSEWAY_WEBHOOK_ENABLED", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub webhook_enabled: bool,
 
     /// Address the webhook's HTTPS server listens on.
@@ -444,7 +444,7 @@ pub struct DnsArgs {
     pub policy: DnsPolicyArg,
 
     /// Plan and log changes without submitting them.
-    #[arg(id = "dns_dry_run", long = "dns-dry-run", env = "CAUSEWAY_DNS_DRY_RUN", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "dns_dry_run", long = "dns-dry-run", env = "CAUSEWAY_DNS_DRY_RUN", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub dry_run: bool,
 
     /// TTL of records that do not set one, and of ownership records.
@@ -453,7 +453,7 @@ pub struct DnsArgs {
     pub default_ttl: u32,
 
     /// EvaluateTargetHealth of aliases that do not set it.
-    #[arg(id = "dns_evaluate_target_health", long = "dns-evaluate-target-health", env = "CAUSEWAY_DNS_EVALUATE_TARGET_HEALTH", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "dns_evaluate_target_health", long = "dns-evaluate-target-health", env = "CAUSEWAY_DNS_EVALUATE_TARGET_HEALTH", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub evaluate_target_health: bool,
 
     /// Quiet time after a change before it is published; changes within it are batched.
@@ -561,7 +561,7 @@ pub struct AlbArgs {
     pub controller_name: String,
 
     /// Also claim aws-load-balancer-controller's IngressClasses (`ingress.k8s.aws/alb`) and the legacy `kubernetes.io/ingress.class: alb`, to replace it in place.
-    #[arg(id = "alb_claim_lbc_class", long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "alb_claim_lbc_class", long = "alb-claim-lbc-class", env = "CAUSEWAY_ALB_CLAIM_LBC_CLASS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub claim_lbc_class: bool,
 
     /// Tags added to every ALB resource, as `k=v,k=v`.
@@ -654,7 +654,7 @@ pub struct AgentArgs {
     pub metrics_addr: SocketAddr,
 
     /// Install the nat PREROUTING DNAT rule for 169.254.169.254:80 (left in place on exit: fail closed).
-    #[arg(long, env = "CAUSEWAY_IPTABLES", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CAUSEWAY_IPTABLES", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub iptables: bool,
 
     /// Pod interface glob for the DNAT rule: eni+ (VPC CNI), cali+ (Calico), cni0, lxc+ (Cilium).
@@ -666,7 +666,7 @@ pub struct AgentArgs {
     pub iptables_bin: String,
 
     /// Remove our DNAT rule for --iptables-interface, then exit (uninstalling the agent).
-    #[arg(long, env = "CAUSEWAY_CLEANUP_IPTABLES", default_value_t = false)]
+    #[arg(long, env = "CAUSEWAY_CLEANUP_IPTABLES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cleanup_iptables: bool,
 
     /// Prefix for bare role names, e.g. arn:aws:iam::123456789012:role/ (discovered through STS when unset).
@@ -674,11 +674,11 @@ pub struct AgentArgs {
     pub base_role_arn: Option<String>,
 
     /// Enforce namespaces' iam.amazonaws.com/allowed-roles annotation.
-    #[arg(long, env = "CAUSEWAY_NAMESPACE_RESTRICTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CAUSEWAY_NAMESPACE_RESTRICTIONS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub namespace_restrictions: bool,
 
     /// One STS session per role shared by its pods, instead of one per pod (fewer STS calls, less audit detail).
-    #[arg(long, env = "CAUSEWAY_SESSION_PER_ROLE", default_value_t = false)]
+    #[arg(long, env = "CAUSEWAY_SESSION_PER_ROLE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub session_per_role: bool,
 
     /// Role served to hostNetwork pods (requests from the node's IP); they get nothing when unset.
@@ -686,7 +686,7 @@ pub struct AgentArgs {
     pub host_network_role: Option<String>,
 
     /// Require IMDSv2 tokens on every metadata read.
-    #[arg(long, env = "CAUSEWAY_REQUIRE_IMDSV2", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CAUSEWAY_REQUIRE_IMDSV2", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub require_imdsv2: bool,
 
     /// The real metadata service (host:port), for the allow-listed paths only.

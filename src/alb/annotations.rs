@@ -2,11 +2,9 @@
 //! names and formats). Pure: each parser returns the value or a [`Problem`] that says exactly
 //! what is wrong, so a bad annotation excludes one Ingress, never the group.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use super::model::{Action, IpAddressType, Protocol, Redirect, RuleCondition, Scheme, TargetType};
+use super::model::{IpAddressType, Protocol, Scheme, TargetType};
 
 pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
 
@@ -33,6 +31,7 @@ pub mod reason {
     pub const NO_SUBNETS: &str = "SubnetsNotFound";
     pub const UNSUPPORTED_ANNOTATION: &str = "UnsupportedAnnotation";
     pub const SECURITY_GROUP_NOT_FOUND: &str = "SecurityGroupNotFound";
+    pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
 }
 
 /// aws-load-balancer-controller annotations causeway does not implement, with the value that
@@ -424,6 +423,11 @@ fn check_success_codes(codes: &str, grpc: bool) -> Result<(), Problem> {
     }
 }
 
+/// `backend-protocol-version` of gRPC targets.
+pub const GRPC: &str = "GRPC";
+/// The health check path of gRPC target groups unless `healthcheck-path` says otherwise.
+pub const GRPC_HEALTH_PATH: &str = "/AWS.ALB/healthcheck";
+
 pub fn target_group_settings(
     service: &Annotations<'_>,
     ingress: &Annotations<'_>,
@@ -479,10 +483,12 @@ pub fn target_group_settings(
             format!("{health_port:?} is not traffic-port or a port number"),
         ));
     }
-    let default_codes = if protocol_version == "GRPC" {
-        "12"
-    } else {
-        "200"
+    let grpc = protocol_version == GRPC;
+    // gRPC targets are checked as the peer checks them: the gRPC health path, status 12
+    // (UNIMPLEMENTED, what a server without that method answers) meaning alive.
+    let (default_codes, default_path) = match grpc {
+        true => ("12", GRPC_HEALTH_PATH),
+        false => ("200", "/"),
     };
     let mut attributes = ingress.map("target-group-attributes")?;
     attributes.extend(service.map("target-group-attributes")?);
@@ -491,11 +497,11 @@ pub fn target_group_settings(
         .string("success-codes")
         .or_else(|| ingress.string("success-codes"))
         .unwrap_or_else(|| default_codes.into());
-    check_success_codes(&success_codes, protocol_version == "GRPC")?;
+    check_success_codes(&success_codes, grpc)?;
     let health_path = service
         .string("healthcheck-path")
         .or_else(|| ingress.string("healthcheck-path"))
-        .unwrap_or_else(|| "/".into());
+        .unwrap_or_else(|| default_path.into());
     if !health_path.starts_with('/')
         || health_path.len() > 1024
         || health_path
@@ -525,286 +531,8 @@ pub fn target_group_settings(
     })
 }
 
-// ---- actions.* and conditions.* ----
-
-/// An `actions.<name>` annotation, before target groups are resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ActionSpec {
-    Forward {
-        targets: Vec<(ForwardTarget, i32)>,
-        stickiness: Option<i32>,
-    },
-    Fixed(Action),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ForwardTarget {
-    Arn(String),
-    Service { name: String, port: String },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawAction {
-    #[serde(rename = "type")]
-    type_: String,
-    #[serde(rename = "targetGroupARN")]
-    target_group_arn: Option<String>,
-    forward_config: Option<RawForward>,
-    redirect_config: Option<RawRedirect>,
-    fixed_response_config: Option<RawFixed>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawForward {
-    #[serde(default)]
-    target_groups: Vec<RawTarget>,
-    target_group_stickiness_config: Option<RawStickiness>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawTarget {
-    #[serde(rename = "targetGroupARN")]
-    target_group_arn: Option<String>,
-    service_name: Option<String>,
-    service_port: Option<serde_json::Value>,
-    weight: Option<i32>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawStickiness {
-    enabled: Option<bool>,
-    duration_seconds: Option<i32>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawRedirect {
-    protocol: Option<String>,
-    host: Option<String>,
-    port: Option<String>,
-    path: Option<String>,
-    query: Option<String>,
-    status_code: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawFixed {
-    content_type: Option<String>,
-    message_body: Option<String>,
-    status_code: String,
-}
-
-pub fn parse_action(name: &str, raw: &str) -> Result<ActionSpec, Problem> {
-    let key = format!("actions.{name}");
-    let a: RawAction = serde_json::from_str(raw)
-        .map_err(|e| Problem::annotation(&key, format!("malformed JSON: {e}")))?;
-    match a.type_.as_str() {
-        "forward" => {
-            let mut targets = Vec::new();
-            if let Some(arn) = a.target_group_arn {
-                targets.push((ForwardTarget::Arn(arn), 1));
-            }
-            let mut stickiness = None;
-            if let Some(f) = a.forward_config {
-                for t in f.target_groups {
-                    let weight = t.weight.unwrap_or(1);
-                    if !(0..=999).contains(&weight) {
-                        return Err(Problem::annotation(
-                            &key,
-                            format!("weight {weight} is outside 0..=999"),
-                        ));
-                    }
-                    let target = match (t.target_group_arn, t.service_name) {
-                        (Some(arn), _) => ForwardTarget::Arn(arn),
-                        (None, Some(name)) => {
-                            let port = match t.service_port {
-                                Some(serde_json::Value::String(s)) => s,
-                                Some(serde_json::Value::Number(n)) => n.to_string(),
-                                _ => {
-                                    return Err(Problem::annotation(
-                                        &key,
-                                        format!("service {name:?} needs a servicePort"),
-                                    ));
-                                }
-                            };
-                            ForwardTarget::Service { name, port }
-                        }
-                        (None, None) => {
-                            return Err(Problem::annotation(
-                                &key,
-                                "a target group needs targetGroupARN or serviceName",
-                            ));
-                        }
-                    };
-                    targets.push((target, weight));
-                }
-                if let Some(s) = f.target_group_stickiness_config
-                    && s.enabled == Some(true)
-                {
-                    stickiness = Some(s.duration_seconds.unwrap_or(3600));
-                }
-            }
-            if targets.is_empty() {
-                return Err(Problem::annotation(&key, "forward names no target group"));
-            }
-            if targets.len() > 5 {
-                return Err(Problem::annotation(
-                    &key,
-                    "forward allows at most 5 target groups",
-                ));
-            }
-            Ok(ActionSpec::Forward {
-                targets,
-                stickiness,
-            })
-        }
-        "redirect" => {
-            let r = a
-                .redirect_config
-                .ok_or_else(|| Problem::annotation(&key, "redirect needs redirectConfig"))?;
-            if !["HTTP_301", "HTTP_302"].contains(&r.status_code.as_str()) {
-                return Err(Problem::annotation(
-                    &key,
-                    "statusCode must be HTTP_301 or HTTP_302",
-                ));
-            }
-            Ok(ActionSpec::Fixed(Action::Redirect(Redirect::new(
-                r.protocol,
-                r.host,
-                r.port,
-                r.path,
-                r.query,
-                r.status_code,
-            ))))
-        }
-        "fixed-response" => {
-            let f = a.fixed_response_config.ok_or_else(|| {
-                Problem::annotation(&key, "fixed-response needs fixedResponseConfig")
-            })?;
-            if !f
-                .status_code
-                .parse::<u16>()
-                .is_ok_and(|c| (200..600).contains(&c))
-            {
-                return Err(Problem::annotation(
-                    &key,
-                    "statusCode must be 2XX, 4XX or 5XX",
-                ));
-            }
-            Ok(ActionSpec::Fixed(Action::FixedResponse {
-                status_code: f.status_code,
-                content_type: f.content_type,
-                message_body: f.message_body,
-            }))
-        }
-        other => Err(Problem::new(
-            reason::UNKNOWN_ACTION,
-            format!(
-                "annotation {PREFIX}{key}: unknown action type {other:?} (forward, redirect or fixed-response)"
-            ),
-        )),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawCondition {
-    field: String,
-    host_header_config: Option<RawValues>,
-    path_pattern_config: Option<RawValues>,
-    http_request_method_config: Option<RawValues>,
-    source_ip_config: Option<RawValues>,
-    http_header_config: Option<RawHeader>,
-    query_string_config: Option<RawQuery>,
-}
-
-#[derive(Deserialize)]
-struct RawValues {
-    values: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawHeader {
-    http_header_name: String,
-    values: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct RawQuery {
-    values: Vec<RawKv>,
-}
-
-#[derive(Deserialize)]
-struct RawKv {
-    key: Option<String>,
-    value: String,
-}
-
-pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Problem> {
-    let key = format!("conditions.{name}");
-    let list: Vec<RawCondition> = serde_json::from_str(raw)
-        .map_err(|e| Problem::annotation(&key, format!("malformed JSON: {e}")))?;
-    let missing = |what: &str| Problem::annotation(&key, format!("{what} needs its config"));
-    let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
-    list.into_iter()
-        .map(|c| {
-            Ok(match c.field.as_str() {
-                "host-header" => RuleCondition::HostHeader(set(c
-                    .host_header_config
-                    .ok_or_else(|| missing("host-header"))?
-                    .values)),
-                "path-pattern" => RuleCondition::PathPattern(set(c
-                    .path_pattern_config
-                    .ok_or_else(|| missing("path-pattern"))?
-                    .values)),
-                "http-request-method" => RuleCondition::HttpRequestMethod(set(c
-                    .http_request_method_config
-                    .ok_or_else(|| missing("http-request-method"))?
-                    .values)),
-                "source-ip" => {
-                    let values = c
-                        .source_ip_config
-                        .ok_or_else(|| missing("source-ip"))?
-                        .values;
-                    if let Some(v) = values.iter().find(|v| !valid_cidr(v)) {
-                        return Err(Problem::annotation(
-                            &format!("conditions.{name}"),
-                            format!("source-ip {v:?} is not a CIDR"),
-                        ));
-                    }
-                    RuleCondition::SourceIp(set(values))
-                }
-                "http-header" => {
-                    let h = c.http_header_config.ok_or_else(|| missing("http-header"))?;
-                    RuleCondition::HttpHeader {
-                        name: h.http_header_name,
-                        values: set(h.values),
-                    }
-                }
-                "query-string" => RuleCondition::QueryString(
-                    c.query_string_config
-                        .ok_or_else(|| missing("query-string"))?
-                        .values
-                        .into_iter()
-                        .map(|kv| (kv.key.unwrap_or_default(), kv.value))
-                        .collect(),
-                ),
-                other => {
-                    return Err(Problem::annotation(
-                        &key,
-                        format!("unknown condition field {other:?}"),
-                    ));
-                }
-            })
-        })
-        .collect()
-}
+mod actions;
+pub use actions::{ActionSpec, ForwardTarget, named_target_groups, parse_action, parse_conditions};
 
 #[cfg(test)]
 mod tests;

@@ -144,6 +144,7 @@ pub async fn plan_report(
                     subnets: subnets.as_deref(),
                     certificates: certificates.as_deref(),
                     security_groups: None,
+                    target_groups: None,
                 },
             ),
         );

@@ -168,6 +168,14 @@ impl LoadBalancerModel {
     pub fn rule_count(&self) -> usize {
         self.listeners.iter().map(|l| l.rules.len()).sum()
     }
+
+    /// The tags of one of its listeners (`resource` is the port, as the peer writes it) or
+    /// rules (`<port>:<priority>`): its own cluster, stack and user tags, with that resource.
+    pub fn part_tags(&self, resource: String) -> Tags {
+        let mut tags = self.tags.clone();
+        tags.insert(TAG_RESOURCE.into(), resource);
+        tags
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +307,9 @@ pub struct HealthCheck {
     pub healthy_threshold: i32,
     pub unhealthy_threshold: i32,
     pub success_codes: String,
+    /// The success codes are gRPC status codes (a `GrpcCode` matcher), not HTTP codes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grpc: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

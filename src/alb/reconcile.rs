@@ -26,7 +26,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::annotations::Annotations;
+use super::annotations::{Annotations, named_target_groups};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
@@ -108,6 +108,7 @@ struct Discovered {
     subnets: Option<Vec<SubnetInfo>>,
     certificates: Option<Vec<CertInfo>>,
     security_groups: Option<BTreeMap<String, Vec<String>>>,
+    target_groups: Option<BTreeMap<String, String>>,
     services: BTreeMap<(String, String), Service>,
 }
 
@@ -293,6 +294,22 @@ impl<A: AlbApi> Reconciler<A> {
                     .map_err(Error::Discover)?,
             )
         };
+        // Target groups that actions.* annotations name by targetGroupName.
+        let tg_names: BTreeSet<String> = f
+            .active
+            .iter()
+            .flat_map(|(i, _)| named_target_groups(i.annotations()))
+            .collect();
+        let target_groups = if tg_names.is_empty() {
+            None
+        } else {
+            Some(
+                self.aws
+                    .resolve_target_groups(&tg_names)
+                    .await
+                    .map_err(Error::Discover)?,
+            )
+        };
         let namespaces: BTreeSet<String> =
             f.active.iter().filter_map(|(i, _)| i.namespace()).collect();
         let mut services = BTreeMap::new();
@@ -307,6 +324,7 @@ impl<A: AlbApi> Reconciler<A> {
             subnets,
             certificates,
             security_groups,
+            target_groups,
             services,
         })
     }
@@ -346,6 +364,7 @@ impl<A: AlbApi> Reconciler<A> {
                         subnets: d.subnets.as_deref(),
                         certificates,
                         security_groups: d.security_groups.as_ref(),
+                        target_groups: d.target_groups.as_ref(),
                     },
                 ),
             )

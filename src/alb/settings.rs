@@ -46,6 +46,7 @@ pub struct Discovered<'a> {
     pub subnets: Option<&'a [SubnetInfo]>,
     pub certificates: Option<&'a [CertInfo]>,
     pub security_groups: Option<&'a BTreeMap<String, Vec<String>>>,
+    pub target_groups: Option<&'a BTreeMap<String, String>>,
 }
 
 impl AlbSettings {
@@ -61,6 +62,7 @@ impl AlbSettings {
             subnets: d.subnets,
             certificates: d.certificates,
             security_groups: d.security_groups,
+            target_groups: d.target_groups,
         }
     }
 }

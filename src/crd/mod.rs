@@ -67,11 +67,37 @@ pub(crate) fn drop_null_enum_values(schema: &mut schemars::Schema) {
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
         TargetGroupBinding::crd(),
-        IngressClassParams::crd(),
+        spec_defaults_to_empty(IngressClassParams::crd()),
         DNSEndpoint::crd(),
         IamRoleBinding::crd(),
         LoadBalancerGroup::crd(),
     ]
+}
+
+/// `spec` may be left out and reads back as `{}`: aws-load-balancer-controller's chart
+/// writes an IngressClassParams with no spec, and its CRD accepts that. The apiserver applies
+/// the default, so every object causeway reads has a spec.
+fn spec_defaults_to_empty(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON;
+    for version in &mut crd.spec.versions {
+        let Some(root) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        if let Some(required) = &mut root.required {
+            required.retain(|r| r != "spec");
+            if required.is_empty() {
+                root.required = None;
+            }
+        }
+        if let Some(spec) = root.properties.as_mut().and_then(|p| p.get_mut("spec")) {
+            spec.default = Some(JSON(serde_json::json!({})));
+        }
+    }
+    crd
 }
 
 /// The file a CRD is kept in under `crds/`: `<group>_<plural>.yaml`, as controller-gen names them.

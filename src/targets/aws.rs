@@ -27,6 +27,15 @@ pub struct AwsCallError {
     pub message: String,
 }
 
+impl AwsCallError {
+    /// The resource the call named does not exist (a target group deleted under us).
+    pub fn not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| errors::code_kind(c) == errors::ErrorKind::NotFound)
+    }
+}
+
 fn err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsCallError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,

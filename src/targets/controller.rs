@@ -753,8 +753,19 @@ impl<A: TargetsApi> Reconciler<A> {
         Ok(changed)
     }
 
+    /// Whether the binding's namespace is being deleted (a failed read says no).
+    async fn namespace_terminating(&self, b: &TargetGroupBinding) -> bool {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.ctx.client.clone());
+        match api.get_opt(&b.namespace().unwrap_or_default()).await {
+            Ok(Some(ns)) => ns.metadata.deletion_timestamp.is_some(),
+            Ok(None) | Err(_) => false,
+        }
+    }
+
     /// Deletion: deregister every target, then (once draining is over, bounded by the
-    /// deregistration delay) remove the security group rules this binding added.
+    /// deregistration delay) remove the security group rules this binding added. A target
+    /// group deleted already has no targets left to drain, and a namespace being deleted
+    /// takes its pods with it: neither waits for draining.
     async fn cleanup(&self, b: &TargetGroupBinding) -> Result<(), Error> {
         let uid = b.uid().unwrap_or_default();
         let arn = match self.target_group(b).await? {
@@ -763,23 +774,26 @@ impl<A: TargetsApi> Reconciler<A> {
             Err(_) => None,
         };
         let mut draining = 0;
-        if let Some((arn, delay)) = &arn {
-            let mut observed: Observed = self
-                .aws
-                .describe_target_health(arn)
-                .await
-                .map_err(Error::Observe)?;
+        if let Some((arn, delay)) = &arn
+            && let Some(mut observed) =
+                gone_is_empty(self.aws.describe_target_health(arn).await).map_err(Error::Observe)?
+        {
             if b.spec.multi_cluster_target_group {
                 let ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
                 let mine = ours.get(&uid).cloned().unwrap_or_default();
                 observed.retain(|t, _| mine.contains(t));
             }
             let plan = plan_targets(&BTreeSet::new(), &observed);
+            let mut gone = false;
             for batch in &plan.deregister {
-                self.aws
-                    .deregister(arn, batch)
-                    .await
-                    .map_err(Error::Register)?;
+                match self.aws.deregister(arn, batch).await {
+                    Ok(()) => {}
+                    Err(e) if e.not_found() => {
+                        gone = true;
+                        break;
+                    }
+                    Err(e) => return Err(Error::Register(e)),
+                }
                 info!(binding = %Self::owner(b), op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
             }
             let deleting_for = b
@@ -792,12 +806,12 @@ impl<A: TargetsApi> Reconciler<A> {
                         .as_secs()
                 })
                 .unwrap_or(0);
-            if deleting_for < *delay as i64 {
-                let now = self
-                    .aws
-                    .describe_target_health(arn)
-                    .await
-                    .map_err(Error::Observe)?;
+            if !gone
+                && deleting_for < *delay as i64
+                && !self.namespace_terminating(b).await
+                && let Some(now) = gone_is_empty(self.aws.describe_target_health(arn).await)
+                    .map_err(Error::Observe)?
+            {
                 draining = now
                     .values()
                     .filter(|s| **s == TargetState::Draining)
@@ -1088,3 +1102,14 @@ pub async fn run(ctx: Arc<Context>, settings: TargetsSettings, stop: watch::Rece
 
 #[cfg(test)]
 mod tests;
+
+/// A target health read of a target group that no longer exists: `None`, nothing to undo.
+fn gone_is_empty(
+    r: Result<Observed, tgaws::AwsCallError>,
+) -> Result<Option<Observed>, tgaws::AwsCallError> {
+    match r {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if e.not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}

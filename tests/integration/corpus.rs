@@ -270,3 +270,235 @@ async fn every_bad_ingress_gets_an_event_and_its_reason_and_the_neighbour_is_ser
     assert!(!alb.proc.logs().contains("panicked"), "{}", alb.proc.logs());
     ctx.cleanup().await.ok();
 }
+
+/// Hostile DNSEndpoint records, one per object: (dnsName, recordType, targets as YAML, extra
+/// endpoint fields as YAML). `{z}` is the managed zone's domain.
+const BAD_RECORDS: &[(&str, &str, &str, &str)] = &[
+    ("", "A", "[10.0.0.1]", ""),
+    (".", "A", "[10.0.0.1]", ""),
+    ("a..b.{z}", "A", "[10.0.0.1]", ""),
+    ("-edge.{z}", "A", "[10.0.0.1]", ""),
+    ("edge-.{z}", "A", "[10.0.0.1]", ""),
+    ("sp ace.{z}", "A", "[10.0.0.1]", ""),
+    ("bang!.{z}", "A", "[10.0.0.1]", ""),
+    ("ünïcode.{z}", "A", "[10.0.0.1]", ""),
+    ("a.*.{z}", "A", "[10.0.0.1]", ""),
+    ("*x.{z}", "A", "[10.0.0.1]", ""),
+    ("{long}.{z}", "A", "[10.0.0.1]", ""),
+    ("{deep}{z}", "A", "[10.0.0.1]", ""),
+    ("outside.example.org", "A", "[10.0.0.1]", ""),
+    ("{z}", "CNAME", "[elsewhere.example.org]", ""),
+    ("type.{z}", "TLSA", "[\"3 1 1 abcd\"]", ""),
+    ("type2.{z}", "SSHFP", "[\"1 1 abcd\"]", ""),
+    ("v4.{z}", "A", "[not-an-ip]", ""),
+    ("v4b.{z}", "A", "[\"::1\"]", ""),
+    ("v4c.{z}", "A", "[\"10.0.0.256\"]", ""),
+    ("v6.{z}", "AAAA", "[10.0.0.1]", ""),
+    ("none.{z}", "A", "[]", ""),
+    ("empty.{z}", "A", "[\"\"]", ""),
+    ("cname2.{z}", "CNAME", "[a.example.org, b.example.org]", ""),
+    ("cname3.{z}", "CNAME", "[\"not a host\"]", ""),
+    ("mx.{z}", "MX", "[\"10\"]", ""),
+    ("mx2.{z}", "MX", "[\"70000 mail.example.org\"]", ""),
+    ("mx3.{z}", "MX", "[\"ten mail.example.org\"]", ""),
+    ("srv.{z}", "SRV", "[\"1 2 sip.example.org\"]", ""),
+    ("srv2.{z}", "SRV", "[\"1 2 70000 sip.example.org\"]", ""),
+    ("caa.{z}", "CAA", "[\"256 issue \\\"ca.example\\\"\"]", ""),
+    (
+        "sub.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: s, providerSpecific: [{name: aws/geolocation-subdivision-code, value: CA}]",
+    ),
+    ("ptr.{z}", "PTR", "[\"not a host\"]", ""),
+    (
+        "geo2.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: g, providerSpecific: [{name: aws/geolocation-continent-code, value: EU}, {name: aws/geolocation-country-code, value: DE}]",
+    ),
+    (
+        "sid.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: \"{sid}\", providerSpecific: [{name: aws/weight, value: \"1\"}]",
+    ),
+    (
+        "weight.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: w, providerSpecific: [{name: aws/weight, value: abc}]",
+    ),
+    (
+        "weight2.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: w, providerSpecific: [{name: aws/weight, value: \"-1\"}]",
+    ),
+    (
+        "nosid.{z}",
+        "A",
+        "[10.0.0.1]",
+        "providerSpecific: [{name: aws/weight, value: \"10\"}]",
+    ),
+    (
+        "alias.{z}",
+        "TXT",
+        "[x.example.org]",
+        "providerSpecific: [{name: alias, value: \"true\"}]",
+    ),
+    (
+        "geo.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: g, providerSpecific: [{name: aws/geolocation-country-code, value: ZZZ}]",
+    ),
+    (
+        "fail.{z}",
+        "A",
+        "[10.0.0.1]",
+        "setIdentifier: f, providerSpecific: [{name: aws/failover, value: sideways}]",
+    ),
+];
+
+/// Hostile Service annotations for external-dns (suffix after `external-dns.alpha.kubernetes.io/`).
+const BAD_SERVICE_ANNOTATIONS: &[(&str, &str)] = &[
+    ("hostname", "bad..name.{z}"),
+    ("hostname", "-x.{z}"),
+    ("hostname", "ok.{z},sp ace.{z}"),
+    ("hostname", "{long}.{z}"),
+    ("hostname", "a.*.{z}"),
+    ("ttl", "abc"),
+    ("ttl", "-5"),
+    ("aws-weight", "heavy"),
+    ("set-identifier", ""),
+];
+
+fn fill(template: &str, zone: &str) -> String {
+    template
+        .replace("{z}", zone)
+        .replace("{long}", &"x".repeat(64))
+        .replace("{deep}", &"abcdefghi.".repeat(26))
+        .replace("{sid}", &"s".repeat(129))
+}
+
+/// Bad DNS input as a corpus: every hostile record of a DNSEndpoint and every hostile
+/// external-dns annotation of a Service gets a Warning Event (and the DNSEndpoint a Ready=False
+/// condition), nothing panics, and the good neighbours in the same zone are published.
+#[tokio::test]
+async fn every_bad_record_and_hostname_gets_an_event_and_the_neighbours_are_published() {
+    use crate::dns;
+    use aws_sdk_route53::types::RrType;
+    use k8s_openapi::api::core::v1::Service;
+
+    let ctx = TestCtx::new("dns-corpus").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let zone = "causeway.test";
+    let tag = &ctx.namespace;
+    let mut manifests = String::new();
+    let mut records = BTreeMap::new();
+    for (i, (name, record_type, targets, extra)) in BAD_RECORDS.iter().enumerate() {
+        let object = format!("bad{i}");
+        let extra = match extra.is_empty() {
+            true => String::new(),
+            false => format!(", {}", fill(extra, zone)),
+        };
+        manifests.push_str(&format!(
+            "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {{name: {object}}}\nspec:\n  endpoints:\n  - {{dnsName: \"{}\", recordType: \"{record_type}\", targets: {}{extra}}}\n",
+            fill(name, zone),
+            fill(targets, zone),
+        ));
+        records.insert(object, format!("{name} {record_type} {targets} {extra}"));
+    }
+    let good = format!("good-{tag}.{zone}");
+    manifests.push_str(&format!(
+        "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {{name: good}}\nspec:\n  endpoints:\n  - {{dnsName: {good}, recordType: A, targets: [10.0.0.9]}}\n"
+    ));
+    let mut services = BTreeMap::new();
+    for (i, (key, value)) in BAD_SERVICE_ANNOTATIONS.iter().enumerate() {
+        let object = format!("svc{i}");
+        let hostname = match *key {
+            "hostname" => String::new(),
+            _ => format!("    external-dns.alpha.kubernetes.io/hostname: {object}-{tag}.{zone}\n"),
+        };
+        manifests.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {object}\n  annotations:\n{hostname}    external-dns.alpha.kubernetes.io/{key}: \"{}\"\nspec:\n  type: LoadBalancer\n  selector: {{app: none}}\n  ports: [{{port: 80}}]\n",
+            fill(value, zone)
+        ));
+        services.insert(object, format!("{key}={value}"));
+    }
+    let good_svc = format!("svc-good-{tag}.{zone}");
+    manifests.push_str(&format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: svc-good\n  annotations:\n    external-dns.alpha.kubernetes.io/hostname: {good_svc}\nspec:\n  type: LoadBalancer\n  selector: {{app: none}}\n  ports: [{{port: 80}}]\n"
+    ));
+    ctx.apply(&manifests).await.expect("apply the corpus");
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    for name in services.keys().map(String::as_str).chain(["svc-good"]) {
+        api.patch_status(
+            name,
+            &Default::default(),
+            &kube::api::Patch::Merge(serde_json::json!({
+                "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.20"}]}}
+            })),
+        )
+        .await
+        .expect("patch status");
+    }
+
+    let owner = causeway_testenv::support::unique_name("own");
+    let dns = dns::Dns::start(&ctx, &owner, &[]);
+    let r53 = dns::route53(&ctx).await;
+    let seed = &ctx.env.seed;
+    for name in [&good, &good_svc] {
+        wait_for(
+            &format!("{name} published"),
+            Duration::from_secs(60),
+            || async {
+                let sets = dns::records_named(&r53, &seed.public_zone_id, name).await;
+                (!dns::of_type(&sets, RrType::A).is_empty()).then_some(())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", dns.proc.logs()));
+    }
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let missing = || async {
+        let warned: BTreeMap<String, String> = events
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .filter_map(|e| Some((e.involved_object.name?, e.reason.unwrap_or_default())))
+            .collect();
+        let mut out = Vec::new();
+        for (object, what) in &records {
+            let ready = dns::ready_condition(&ctx, object).await;
+            if !warned.contains_key(object) || ready.is_none_or(|(s, _, _)| s != "False") {
+                out.push(format!("{object} ({what})"));
+            }
+        }
+        for (object, what) in &services {
+            if !warned.contains_key(object) {
+                out.push(format!("{object} ({what})"));
+            }
+        }
+        out
+    };
+    let result = wait_for(
+        "an Event for every bad record and hostname",
+        Duration::from_secs(60),
+        || async { missing().await.is_empty().then_some(()) },
+    )
+    .await;
+    if let Err(e) = result {
+        panic!("{e}: {:?}\n{}", missing().await, dns.proc.logs());
+    }
+    assert_eq!(
+        dns::ready_condition(&ctx, "good").await.map(|(s, _, _)| s),
+        Some("True".to_string())
+    );
+    assert!(!dns.proc.logs().contains("panicked"), "{}", dns.proc.logs());
+    ctx.cleanup().await.ok();
+}

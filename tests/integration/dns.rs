@@ -23,7 +23,7 @@ pub struct Dns {
 
 impl Dns {
     /// A controller for the seeded `causeway.test` zones.
-    fn start(ctx: &TestCtx, owner: &str, extra: &[&str]) -> Dns {
+    pub fn start(ctx: &TestCtx, owner: &str, extra: &[&str]) -> Dns {
         let zones = format!(
             "{},{}",
             ctx.env.seed.public_zone_id, ctx.env.seed.private_zone_id
@@ -85,7 +85,7 @@ impl Dns {
         sample_sum(&self.metrics().await, name, fragments)
     }
 
-    async fn passes(&self) -> f64 {
+    pub async fn passes(&self) -> f64 {
         self.counter("causeway_reconcile_total", &["controller=\"dns\""])
             .await
     }
@@ -170,7 +170,7 @@ async fn put_record(
         .expect("write record to moto");
 }
 
-async fn ready_condition(ctx: &TestCtx, name: &str) -> Option<(String, String, Option<i64>)> {
+pub async fn ready_condition(ctx: &TestCtx, name: &str) -> Option<(String, String, Option<i64>)> {
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let obj = api.get_opt(name).await.ok()??;
     let generation = obj.metadata.generation;
@@ -182,7 +182,7 @@ async fn ready_condition(ctx: &TestCtx, name: &str) -> Option<(String, String, O
     Some((c.status.clone(), c.reason.clone(), c.observed_generation))
 }
 
-async fn events_for(ctx: &TestCtx, name: &str) -> Vec<(String, String)> {
+pub async fn events_for(ctx: &TestCtx, name: &str) -> Vec<(String, String)> {
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.list(&ListParams::default())
         .await

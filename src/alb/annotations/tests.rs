@@ -23,6 +23,7 @@ fn success_codes_and_attribute_values_are_checked_before_aws_sees_them() {
 }
 
 use super::*;
+use crate::alb::model::{Action, RuleCondition};
 
 #[test]
 fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
@@ -159,4 +160,96 @@ fn unknown_attributes_are_rejected() {
             .is_ok()
     );
     assert!(check_lb_attributes(&[("nope".to_string(), "b".to_string())].into()).is_err());
+}
+
+#[test]
+fn action_and_condition_keys_match_case_insensitively_as_go_reads_them() {
+    // The migration guide's legacy format, capitalised as Go's encoding/json accepts it.
+    let a = parse_action(
+        "legacy",
+        r#"{"Type":"forward","TargetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/1"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        a,
+        ActionSpec::Forward {
+            targets: vec![(
+                ForwardTarget::Arn(
+                    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/1".into()
+                ),
+                1
+            )],
+            stickiness: None,
+        }
+    );
+    // A weighted forward with stickiness written as the docs capitalise it.
+    let a = parse_action(
+        "w",
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"a","servicePort":80,"weight":1},{"serviceName":"b","servicePort":80,"weight":1}],"TargetGroupStickinessConfig":{"Enabled":true,"DurationSeconds":120}}}"#,
+    )
+    .unwrap();
+    let ActionSpec::Forward { stickiness, .. } = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(stickiness, Some(120));
+    // Capitalised Values, and Go's sourceIPConfig spelling.
+    let c = parse_conditions(
+        "m",
+        r#"[{"field":"http-request-method","httpRequestMethodConfig":{"Values":["GET","HEAD"]}},{"field":"source-ip","sourceIPConfig":{"values":["192.168.0.0/16"]}}]"#,
+    )
+    .unwrap();
+    assert!(c.contains(&RuleCondition::HttpRequestMethod(
+        ["GET".to_string(), "HEAD".to_string()].into()
+    )));
+    assert!(c.contains(&RuleCondition::SourceIp(
+        ["192.168.0.0/16".to_string()].into()
+    )));
+    // As in Go, the later of two keys that fold to one name wins.
+    let c = parse_conditions(
+        "h",
+        r#"[{"field":"host-header","hostHeaderConfig":{"values":["a.example.com"],"VALUES":["b.example.com"]}}]"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c,
+        vec![RuleCondition::HostHeader(
+            ["b.example.com".to_string()].into()
+        )]
+    );
+    // Values are not folded: the type is still matched exactly.
+    assert!(parse_action("x", r#"{"type":"Forward","targetGroupARN":"arn:x"}"#).is_err());
+}
+
+#[test]
+fn a_forward_may_name_its_target_group() {
+    let a = parse_action("n", r#"{"type":"forward","targetGroupName":"legacy-tg"}"#).unwrap();
+    assert_eq!(
+        a,
+        ActionSpec::Forward {
+            targets: vec![(ForwardTarget::Name("legacy-tg".into()), 1)],
+            stickiness: None,
+        }
+    );
+    let a = parse_action(
+        "n",
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"targetGroupName":"one","weight":10},{"serviceName":"svc","servicePort":80,"weight":90}]}}"#,
+    )
+    .unwrap();
+    let ActionSpec::Forward { targets, .. } = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(targets[0], (ForwardTarget::Name("one".into()), 10));
+    let anns: BTreeMap<String, String> = [
+        (
+            format!("{PREFIX}actions.n"),
+            r#"{"type":"forward","targetGroupName":"legacy-tg"}"#.to_string(),
+        ),
+        (format!("{PREFIX}actions.bad"), "not json".to_string()),
+        (
+            "other/actions.x".to_string(),
+            r#"{"type":"forward","targetGroupName":"no"}"#.to_string(),
+        ),
+    ]
+    .into();
+    assert_eq!(named_target_groups(&anns), vec!["legacy-tg".to_string()]);
 }

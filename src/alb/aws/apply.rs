@@ -181,10 +181,11 @@ impl AlbAws<'_> {
                 Step::CreateListener {
                     load_balancer,
                     listener,
+                    tags,
                 } => {
                     let lb_arn = ids.load_balancer(load_balancer)?;
                     let arn = self
-                        .create_listener(&lb_arn, listener, &ids.target_groups)
+                        .create_listener(&lb_arn, listener, tags, &ids.target_groups)
                         .await?;
                     ids.listeners
                         .insert((load_balancer.clone(), listener.port), arn);
@@ -219,9 +220,10 @@ impl AlbAws<'_> {
                     load_balancer,
                     port,
                     rule,
+                    tags,
                 } => {
                     let listener = ids.listener(load_balancer, *port)?;
-                    self.create_rule(&listener, rule, &ids.target_groups)
+                    self.create_rule(&listener, rule, tags, &ids.target_groups)
                         .await?
                 }
                 Step::ModifyRule {

@@ -478,8 +478,11 @@ pub(super) fn observed_load_balancer(
     }
 }
 
-pub(super) fn sdk_matcher(success_codes: &str) -> Matcher {
-    Matcher::builder().http_code(success_codes).build()
+pub(super) fn sdk_matcher(h: &HealthCheck) -> Matcher {
+    match h.grpc {
+        true => Matcher::builder().grpc_code(&h.success_codes).build(),
+        false => Matcher::builder().http_code(&h.success_codes).build(),
+    }
 }
 
 /// The HTTP (or gRPC) codes of a matcher; `200` when there is none.
@@ -500,6 +503,7 @@ pub(super) fn model_health_check(tg: &elb::types::TargetGroup) -> HealthCheck {
         healthy_threshold: tg.healthy_threshold_count().unwrap_or(5),
         unhealthy_threshold: tg.unhealthy_threshold_count().unwrap_or(2),
         success_codes: model_success_codes(tg.matcher()),
+        grpc: tg.matcher().is_some_and(|m| m.grpc_code().is_some()),
     }
 }
 

@@ -83,6 +83,32 @@ impl AlbAws<'_> {
         Ok(out)
     }
 
+    /// Target groups by name → ARN, one read per name (a read of several names fails as a
+    /// whole when one is missing); a missing name is left out.
+    pub async fn resolve_target_groups(
+        aws: &AwsClients,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let mut out = BTreeMap::new();
+        for name in names {
+            match aws.elbv2.describe_target_groups().names(name).send().await {
+                Ok(r) => {
+                    if let Some(arn) = r.target_groups().first().and_then(|t| t.target_group_arn())
+                    {
+                        out.insert(name.clone(), arn.to_owned());
+                    }
+                }
+                Err(e) => {
+                    let e = AwsError::call("DescribeTargetGroups", e);
+                    if !e.not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Issued ACM certificates and the names they cover.
     pub async fn certificates(aws: &AwsClients) -> Result<Vec<CertInfo>, AwsError> {
         let mut out = Vec::new();

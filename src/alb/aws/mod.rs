@@ -131,6 +131,11 @@ pub(crate) trait AlbApi: Send + Sync + 'static {
         scope: Scope<'_>,
         entries: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>> + Send;
+    /// Target group names → ARNs; a name that does not exist is left out.
+    fn resolve_target_groups(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
     /// What we own of the group: by recorded ARN and by the desired names.
     fn observe(
         &self,
@@ -172,6 +177,12 @@ impl AlbApi for AwsClients {
         entries: &BTreeSet<String>,
     ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
         scoped(self, scope).resolve_security_groups(entries).await
+    }
+    fn resolve_target_groups(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
+        AlbAws::resolve_target_groups(self, names)
     }
     async fn observe(
         &self,

@@ -283,7 +283,7 @@ pub(super) fn parse_member(
         if let Some(h) = &host {
             rule_hosts.push(h.clone());
         }
-        for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+        for path in sorted_paths(rule.http.iter().flat_map(|h| h.paths.iter())) {
             let mut conditions = Vec::new();
             if let Some(h) = &host {
                 conditions.push(RuleCondition::HostHeader([h.clone()].into()));
@@ -458,6 +458,21 @@ fn backend_action(
                 for (t, w) in targets {
                     match t {
                         ForwardTarget::Arn(arn) => out.push((TargetRef::Arn(arn), w)),
+                        ForwardTarget::Name(name) => {
+                            let arn = match env.target_groups {
+                                None => name,
+                                Some(found) => found.get(&name).cloned().ok_or_else(|| {
+                                    Problem::new(
+                                        reason::TARGET_GROUP_NOT_FOUND,
+                                        format!(
+                                            "actions.{}: no target group is named {name:?}",
+                                            svc.name
+                                        ),
+                                    )
+                                })?,
+                            };
+                            out.push((TargetRef::Arn(arn), w));
+                        }
                         ForwardTarget::Service { name, port } => {
                             let port = match port.parse::<i32>() {
                                 Ok(n) => ServicePortRef::Number(n),
@@ -513,4 +528,18 @@ fn backend_action(
     let action = Action::forward_to(&tg.name);
     tgs.insert(tg.key.clone(), tg);
     Ok(action)
+}
+
+/// The paths of one Ingress rule in the order the peer gives them priorities: Exact paths
+/// first, then Prefix paths, longest first, then the rest, each in manifest order otherwise.
+fn sorted_paths<'a>(
+    paths: impl Iterator<Item = &'a k8s_openapi::api::networking::v1::HTTPIngressPath>,
+) -> Vec<&'a k8s_openapi::api::networking::v1::HTTPIngressPath> {
+    let mut paths: Vec<_> = paths.collect();
+    paths.sort_by_key(|p| match p.path_type.as_str() {
+        "Exact" => (0, 0),
+        "Prefix" => (1, usize::MAX - p.path.as_deref().unwrap_or_default().len()),
+        _ => (2, 0),
+    });
+    paths
 }

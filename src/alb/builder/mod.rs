@@ -57,6 +57,9 @@ pub struct Environment<'a> {
     /// The `security-groups` annotation entries (IDs or `Name` tags) → the IDs they match in
     /// the VPC. `None` when not read: entries are used as written.
     pub security_groups: Option<&'a BTreeMap<String, Vec<String>>>,
+    /// Target groups that `actions.*` annotations name by `targetGroupName` → their ARNs (a
+    /// name that is missing was not found). `None` when not read: names are used as written.
+    pub target_groups: Option<&'a BTreeMap<String, String>>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use super::Environment;
-use crate::alb::annotations::{Annotations, Problem, reason, target_group_settings};
+use crate::alb::annotations::{Annotations, GRPC, Problem, reason, target_group_settings};
 use crate::alb::model::*;
 use crate::alb::naming;
 
@@ -93,6 +93,7 @@ pub(super) fn target_group(
             &settings.protocol_version,
         ],
     );
+    let grpc = settings.protocol_version == GRPC;
     Ok(TargetGroupModel {
         key,
         name,
@@ -108,6 +109,7 @@ pub(super) fn target_group(
             timeout_seconds: settings.timeout,
             healthy_threshold: settings.healthy,
             unhealthy_threshold: settings.unhealthy,
+            grpc,
             success_codes: settings.success_codes,
         },
         attributes: settings.attributes,

@@ -55,6 +55,7 @@ pub(super) fn build_with(
             subnets: Some(&sn),
             certificates: Some(&cs),
             security_groups: None,
+            target_groups: None,
         },
     )
 }
@@ -541,6 +542,7 @@ fn subnet_discovery_needs_two_azs() {
             subnets: Some(&one_az),
             certificates: None,
             security_groups: None,
+            target_groups: None,
         },
     );
     assert_eq!(
@@ -588,6 +590,7 @@ fn security_groups_annotation_replaces_the_managed_frontend_group() {
                 subnets: Some(&sn),
                 certificates: None,
                 security_groups: Some(&found),
+                target_groups: None,
             },
         )
     };

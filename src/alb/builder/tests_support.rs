@@ -84,6 +84,7 @@ pub fn build_group(stack: &str, ings: &[Ingress]) -> GroupModel {
             subnets: Some(&sn),
             certificates: Some(&cs),
             security_groups: None,
+            target_groups: None,
         },
     )
     .model

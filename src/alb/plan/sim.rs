@@ -273,6 +273,7 @@ impl Sim {
             Step::CreateListener {
                 load_balancer,
                 listener,
+                ..
             } => {
                 let arn = self.id("arn:listener/");
                 let default_action = self.resolve(&listener.default_action);
@@ -345,6 +346,7 @@ impl Sim {
                 load_balancer,
                 port,
                 rule,
+                ..
             } => {
                 let arn = self.id("arn:rule/");
                 let action = self.resolve(&rule.action);

@@ -76,6 +76,7 @@ pub enum Step {
     CreateListener {
         load_balancer: String,
         listener: Box<ListenerModel>,
+        tags: Tags,
     },
     /// `certificates` holds at most the default certificate; the others are added and
     /// removed by their own steps.
@@ -98,6 +99,7 @@ pub enum Step {
         load_balancer: String,
         port: i32,
         rule: Box<RuleModel>,
+        tags: Tags,
     },
     ModifyRule {
         arn: String,
@@ -184,6 +186,7 @@ impl Step {
             Step::CreateListener {
                 load_balancer,
                 listener,
+                ..
             } => format!(
                 "create listener {} {} on {load_balancer}",
                 listener.protocol.as_str(),
@@ -200,6 +203,7 @@ impl Step {
                 load_balancer,
                 port,
                 rule,
+                ..
             } => format!(
                 "create rule {} on {load_balancer}:{port} for {}",
                 rule.priority, rule.member

@@ -164,6 +164,7 @@ fn foreign(seed: u8) -> Observed {
                 healthy_threshold: 2,
                 unhealthy_threshold: 2,
                 success_codes: "200".into(),
+                grpc: false,
             },
             attributes: Default::default(),
             tags: tags.clone(),

@@ -64,6 +64,23 @@ impl AlbApi for FakeAws {
     async fn subnets(&self, _scope: Scope<'_>) -> Result<Vec<SubnetInfo>, AwsError> {
         Ok(subnets())
     }
+    async fn resolve_target_groups(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(names
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    format!(
+                        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{n}/0"
+                    ),
+                )
+            })
+            .collect())
+    }
+
     async fn resolve_security_groups(
         &self,
         _scope: Scope<'_>,

@@ -547,3 +547,98 @@ async fn a_failed_status_write_is_a_step_error_and_the_next_reconcile_writes_it(
     w.reconcile().await.unwrap();
     assert_eq!(status_counts(&stored(&w.api)), (Some(1), Some(0)));
 }
+
+#[tokio::test]
+async fn a_binding_whose_target_group_is_gone_releases_its_finalizer_at_once_and_revokes_its_rules()
+{
+    let aws = FakeAws::with_group(ARN);
+    let mut w = world(web_binding(), &[("10.0.0.1", true)], aws).await;
+    w.reconcile().await.unwrap();
+    w.aws.lock().rules.push((
+        "ns/web".into(),
+        plan::OwnedRule {
+            rule_id: "sgr-1".into(),
+            rule: plan::IngressRule {
+                group_id: "sg-node".into(),
+                protocol: "tcp".into(),
+                from_port: 8080,
+                to_port: 8080,
+                peer: plan::Peer::Cidr("10.0.0.0/16".into()),
+            },
+        },
+    ));
+    // The load balancer's reconciler deleted the target group (with its targets), then the
+    // binding is deleted: nothing is left to drain, and the answer is not "retry".
+    w.aws.lock().groups.clear();
+    w.aws.lock().health.clear();
+    w.aws
+        .lock()
+        .fail
+        .insert("DescribeTargetHealth", "TargetGroupNotFound");
+    let deleting = fixtures::with(
+        stored(&w.api),
+        json!({"metadata": {"finalizers": [TARGETS_FINALIZER], "deletionTimestamp": k8s_openapi::jiff::Timestamp::now().to_string()}}),
+    );
+    w.api.put(&deleting);
+    w.aws.take_calls();
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    let calls = w.aws.take_calls();
+    assert!(
+        calls.contains(&"RevokeSecurityGroupIngress sg-node sgr-1".to_string()),
+        "{calls:?}"
+    );
+    assert!(w.aws.lock().rules.is_empty());
+    assert!(w.api.get::<TargetGroupBinding>(Some("ns"), "web").is_none());
+}
+
+#[tokio::test]
+async fn a_binding_in_a_namespace_being_deleted_does_not_wait_for_draining() {
+    let aws = FakeAws::with_group(ARN);
+    aws.lock().health.insert(
+        ARN.to_string(),
+        [(
+            plan::Target {
+                id: "10.0.0.1".into(),
+                port: 8080,
+            },
+            TargetState::Healthy,
+        )]
+        .into(),
+    );
+    aws.lock().rules.push((
+        "ns/web".into(),
+        plan::OwnedRule {
+            rule_id: "sgr-1".into(),
+            rule: plan::IngressRule {
+                group_id: "sg-node".into(),
+                protocol: "tcp".into(),
+                from_port: 8080,
+                to_port: 8080,
+                peer: plan::Peer::Cidr("10.0.0.0/16".into()),
+            },
+        },
+    ));
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let deleting = fixtures::with(
+        web_binding(),
+        json!({"metadata": {"finalizers": [TARGETS_FINALIZER], "deletionTimestamp": now}}),
+    );
+    let mut w = world(deleting, &[("10.0.0.1", true)], aws).await;
+    w.api.put(
+        &serde_json::from_value::<k8s_openapi::api::core::v1::Namespace>(json!({
+            "metadata": {"name": "ns", "deletionTimestamp": now, "finalizers": ["kubernetes"]}
+        }))
+        .unwrap(),
+    );
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    let calls = w.aws.take_calls();
+    assert!(
+        calls.contains(&"DeregisterTargets 10.0.0.1:8080".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"RevokeSecurityGroupIngress sg-node sgr-1".to_string()),
+        "{calls:?}"
+    );
+    assert!(w.api.get::<TargetGroupBinding>(Some("ns"), "web").is_none());
+}

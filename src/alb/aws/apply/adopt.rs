@@ -129,12 +129,16 @@ impl AlbAws<'_> {
             .map(str::to_owned))
     }
 
-    /// Whether our listener already has `rule`: the same priority and conditions.
+    /// The rule at `rule`'s priority on our listener, if it is ours: it has the same
+    /// conditions (a rule an earlier create of ours left before listeners and rules were
+    /// tagged), or it carries our cluster and stack tags. `Some((arn, true))` when it already
+    /// has the conditions, `Some((arn, false))` when it must be modified to them.
     pub(super) async fn adopt_rule(
         &self,
         listener: &str,
         rule: &RuleModel,
-    ) -> Result<bool, AwsError> {
+        tags: &Tags,
+    ) -> Result<Option<(String, bool)>, AwsError> {
         let mut pages = self
             .aws
             .elbv2
@@ -144,22 +148,29 @@ impl AlbAws<'_> {
             .send();
         let mut wanted = rule.conditions.clone();
         wanted.sort();
+        let mut found = None;
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::call("DescribeRules", e))?;
-            if page
+            found = page
                 .rules()
                 .iter()
                 .filter_map(observed_rule)
-                .any(|o| o.priority == rule.priority && o.conditions == wanted)
-            {
-                tracing::info!(
-                    listener,
-                    priority = rule.priority,
-                    "adopted a rule an earlier create left"
-                );
-                return Ok(true);
+                .find(|o| o.priority == rule.priority);
+            if found.is_some() {
+                break;
             }
         }
-        Ok(false)
+        let Some(o) = found else { return Ok(None) };
+        let same = o.conditions == wanted;
+        if !same && self.adopted_if_ours(o.arn.clone(), tags).await?.is_none() {
+            return Ok(None);
+        }
+        tracing::info!(
+            listener,
+            priority = rule.priority,
+            same,
+            "adopted a rule an earlier create left"
+        );
+        Ok(Some((o.arn, same)))
     }
 }

@@ -157,6 +157,7 @@ impl AlbAws<'_> {
         &self,
         lb_arn: &str,
         listener: &ListenerModel,
+        tags: &Tags,
         tgs: &HashMap<String, String>,
     ) -> Result<String, AwsError> {
         let r = self
@@ -169,6 +170,7 @@ impl AlbAws<'_> {
             .set_certificates(default_certificate(&listener.certificates))
             .set_ssl_policy(listener.ssl_policy.clone())
             .default_actions(sdk_action(&listener.default_action, tgs)?)
+            .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
         let arn = match r {
@@ -285,6 +287,7 @@ impl AlbAws<'_> {
         &self,
         listener: &str,
         rule: &RuleModel,
+        tags: &Tags,
         tgs: &HashMap<String, String>,
     ) -> Result<(), AwsError> {
         let r = self
@@ -295,18 +298,24 @@ impl AlbAws<'_> {
             .priority(rule.priority)
             .set_conditions(Some(rule.conditions.iter().map(sdk_condition).collect()))
             .actions(sdk_action(&rule.action, tgs)?)
+            .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
                 let e = AwsError::call("CreateRule", e);
-                if e.code() == Some(super::adopt::PRIORITY_IN_USE)
-                    && self.adopt_rule(listener, rule).await?
-                {
-                    return Ok(());
+                if e.code() != Some(super::adopt::PRIORITY_IN_USE) {
+                    return Err(e);
                 }
-                Err(e)
+                match self.adopt_rule(listener, rule, tags).await? {
+                    Some((_, true)) => Ok(()),
+                    Some((arn, false)) => {
+                        self.modify_rule(&arn, &rule.conditions, &rule.action, tgs)
+                            .await
+                    }
+                    None => Err(e),
+                }
             }
         }
     }

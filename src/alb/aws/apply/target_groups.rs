@@ -29,7 +29,7 @@ impl AlbAws<'_> {
             .health_check_timeout_seconds(tg.health_check.timeout_seconds)
             .healthy_threshold_count(tg.health_check.healthy_threshold)
             .unhealthy_threshold_count(tg.health_check.unhealthy_threshold)
-            .matcher(sdk_matcher(&tg.health_check.success_codes))
+            .matcher(sdk_matcher(&tg.health_check))
             .set_tags(Some(elb_tags(&tg.tags)))
             .send()
             .await;
@@ -73,7 +73,7 @@ impl AlbAws<'_> {
             .health_check_timeout_seconds(h.timeout_seconds)
             .healthy_threshold_count(h.healthy_threshold)
             .unhealthy_threshold_count(h.unhealthy_threshold)
-            .matcher(sdk_matcher(&h.success_codes))
+            .matcher(sdk_matcher(h))
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyTargetGroup", e))?;

@@ -101,9 +101,17 @@ fn health_check_gen() -> impl Strategy<Value = HealthCheck> {
         protocol_gen(),
         (5i32..300, 2i32..120, 2i32..10, 2i32..10),
         "[0-9]{3}(-[0-9]{3})?(,[0-9]{3}){0,2}",
+        any::<bool>(),
     )
         .prop_map(
-            |(path, port, protocol, (interval, timeout, healthy, unhealthy), success_codes)| {
+            |(
+                path,
+                port,
+                protocol,
+                (interval, timeout, healthy, unhealthy),
+                success_codes,
+                grpc,
+            )| {
                 HealthCheck {
                     path,
                     port,
@@ -113,6 +121,7 @@ fn health_check_gen() -> impl Strategy<Value = HealthCheck> {
                     healthy_threshold: healthy,
                     unhealthy_threshold: unhealthy,
                     success_codes,
+                    grpc,
                 }
             },
         )
@@ -242,7 +251,7 @@ proptest! {
             .health_check_timeout_seconds(h.timeout_seconds)
             .healthy_threshold_count(h.healthy_threshold)
             .unhealthy_threshold_count(h.unhealthy_threshold)
-            .matcher(sdk_matcher(&h.success_codes))
+            .matcher(sdk_matcher(&h))
             .build();
         prop_assert_eq!(model_health_check(&sdk), h);
     }
