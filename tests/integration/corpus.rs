@@ -164,6 +164,19 @@ const BAD_ANNOTATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Warning Events of the namespace: involved object name → reason.
+async fn warnings(events: &Api<Event>) -> BTreeMap<String, String> {
+    events
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| Some((e.involved_object.name?, e.reason.unwrap_or_default())))
+        .collect()
+}
+
 #[tokio::test]
 async fn every_bad_ingress_gets_an_event_and_its_reason_and_the_neighbour_is_served() {
     let ctx = TestCtx::new("corpus").await.expect("ctx");
@@ -236,15 +249,7 @@ async fn every_bad_ingress_gets_an_event_and_its_reason_and_the_neighbour_is_ser
 
     let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let missing = || async {
-        let warned: BTreeMap<String, String> = events
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.type_.as_deref() == Some("Warning"))
-            .filter_map(|e| Some((e.involved_object.name?, e.reason.unwrap_or_default())))
-            .collect();
+        let warned = warnings(&events).await;
         let status = groups.get(&group).await.ok().and_then(|g| g.status);
         let reasons: BTreeMap<String, Option<String>> = status
             .iter()
@@ -463,15 +468,7 @@ async fn every_bad_record_and_hostname_gets_an_event_and_the_neighbours_are_publ
     }
     let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let missing = || async {
-        let warned: BTreeMap<String, String> = events
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.type_.as_deref() == Some("Warning"))
-            .filter_map(|e| Some((e.involved_object.name?, e.reason.unwrap_or_default())))
-            .collect();
+        let warned = warnings(&events).await;
         let mut out = Vec::new();
         for (object, what) in &records {
             let ready = dns::ready_condition(&ctx, object).await;

@@ -135,6 +135,23 @@ impl FakeAws {
             h.insert(t.clone(), state);
         }
     }
+    /// A rule `ns/web` added to the node security group earlier (`sgr-1`: tcp 8080 from
+    /// 10.0.0.0/16).
+    fn add_node_rule(&self) {
+        self.lock().rules.push((
+            "ns/web".into(),
+            plan::OwnedRule {
+                rule_id: "sgr-1".into(),
+                rule: plan::IngressRule {
+                    group_id: "sg-node".into(),
+                    protocol: "tcp".into(),
+                    from_port: 8080,
+                    to_port: 8080,
+                    peer: plan::Peer::Cidr("10.0.0.0/16".into()),
+                },
+            },
+        ));
+    }
     fn take_calls(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().calls)
     }
@@ -488,19 +505,7 @@ async fn deletion_keeps_the_rules_until_targets_drain_then_removes_them_and_the_
         ARN.to_string(),
         [(registered.clone(), TargetState::Healthy)].into(),
     );
-    aws.lock().rules.push((
-        "ns/web".into(),
-        plan::OwnedRule {
-            rule_id: "sgr-1".into(),
-            rule: plan::IngressRule {
-                group_id: "sg-node".into(),
-                protocol: "tcp".into(),
-                from_port: 8080,
-                to_port: 8080,
-                peer: plan::Peer::Cidr("10.0.0.0/16".into()),
-            },
-        },
-    ));
+    aws.add_node_rule();
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let deleting = fixtures::with(
         web_binding(),
@@ -554,19 +559,7 @@ async fn a_binding_whose_target_group_is_gone_releases_its_finalizer_at_once_and
     let aws = FakeAws::with_group(ARN);
     let mut w = world(web_binding(), &[("10.0.0.1", true)], aws).await;
     w.reconcile().await.unwrap();
-    w.aws.lock().rules.push((
-        "ns/web".into(),
-        plan::OwnedRule {
-            rule_id: "sgr-1".into(),
-            rule: plan::IngressRule {
-                group_id: "sg-node".into(),
-                protocol: "tcp".into(),
-                from_port: 8080,
-                to_port: 8080,
-                peer: plan::Peer::Cidr("10.0.0.0/16".into()),
-            },
-        },
-    ));
+    w.aws.add_node_rule();
     // The load balancer's reconciler deleted the target group (with its targets), then the
     // binding is deleted: nothing is left to drain, and the answer is not "retry".
     w.aws.lock().groups.clear();
@@ -605,19 +598,7 @@ async fn a_binding_in_a_namespace_being_deleted_does_not_wait_for_draining() {
         )]
         .into(),
     );
-    aws.lock().rules.push((
-        "ns/web".into(),
-        plan::OwnedRule {
-            rule_id: "sgr-1".into(),
-            rule: plan::IngressRule {
-                group_id: "sg-node".into(),
-                protocol: "tcp".into(),
-                from_port: 8080,
-                to_port: 8080,
-                peer: plan::Peer::Cidr("10.0.0.0/16".into()),
-            },
-        },
-    ));
+    aws.add_node_rule();
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let deleting = fixtures::with(
         web_binding(),
