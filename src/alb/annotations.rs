@@ -32,21 +32,14 @@ pub mod reason {
     pub const UNSUPPORTED_ANNOTATION: &str = "UnsupportedAnnotation";
     pub const SECURITY_GROUP_NOT_FOUND: &str = "SecurityGroupNotFound";
     pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
 }
 
 /// aws-load-balancer-controller annotations causeway does not implement, with the value that
 /// is a no-op (`None`: any value asks for something). An Ingress that asks for one of these is
-/// rejected rather than served without it: an ALB without the authentication, WAF or
+/// rejected rather than served without it: an ALB without the WAF, protection or
 /// security groups its manifest names must never go live.
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[
-    ("auth-type", Some("none")),
-    ("auth-idp-cognito", None),
-    ("auth-idp-oidc", None),
-    ("auth-on-unauthenticated-request", None),
-    ("auth-scope", None),
-    ("auth-session-cookie", None),
-    ("auth-session-timeout", None),
-    ("jwt-validation", None),
     ("waf-acl-id", None),
     ("wafv2-acl-arn", None),
     ("shield-advanced-protection", Some("false")),
@@ -532,7 +525,12 @@ pub fn target_group_settings(
 }
 
 mod actions;
+mod auth;
 pub use actions::{ActionSpec, ForwardTarget, named_target_groups, parse_action, parse_conditions};
+pub use auth::{
+    OidcClients, SECRET_CLIENT_ID, SECRET_CLIENT_ID_LEGACY, SECRET_CLIENT_SECRET, before_action,
+    oidc_secret_name,
+};
 
 #[cfg(test)]
 mod tests;

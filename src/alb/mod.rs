@@ -17,6 +17,7 @@ pub(crate) mod naming;
 pub mod observed;
 pub mod plan;
 mod reconcile;
+mod secrets;
 pub(crate) mod settings;
 pub(crate) mod status;
 
@@ -125,6 +126,7 @@ pub async fn plan_report(
                 aws: a,
                 vpc_id: v,
                 cluster: cluster_name,
+                secrets: &aws::NO_SECRETS,
             };
             (
                 adapter.subnets().await.ok(),
@@ -145,6 +147,7 @@ pub async fn plan_report(
                     certificates: certificates.as_deref(),
                     security_groups: None,
                     target_groups: None,
+                    oidc_clients: None,
                 },
             ),
         );
@@ -189,6 +192,7 @@ pub async fn plan_report(
                     aws: a,
                     vpc_id: v,
                     cluster: cluster_name,
+                    secrets: &aws::NO_SECRETS,
                 };
                 match adapter
                     .observe(&aws::Known::default(), &build.model, aws::Depth::Full)

@@ -221,6 +221,111 @@ pub enum Action {
         content_type: Option<String>,
         message_body: Option<String>,
     },
+    /// `first` (action order 1), then `then` (order 2): only on HTTPS listeners.
+    Authenticated {
+        first: Box<Authenticate>,
+        then: Box<Action>,
+    },
+}
+
+/// What runs before a rule's action on an HTTPS listener: a user login with Cognito or an
+/// OIDC provider, or the validation of a JSON Web Token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Authenticate {
+    Cognito(CognitoAuth),
+    Oidc(OidcAuth),
+    Jwt(JwtValidation),
+}
+
+/// The session settings both login kinds share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSession {
+    /// `authenticate`, `deny` or `allow`.
+    pub on_unauthenticated: String,
+    pub scope: String,
+    pub cookie: String,
+    /// Seconds.
+    pub timeout: i64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_params: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CognitoAuth {
+    pub user_pool_arn: String,
+    pub client_id: String,
+    pub domain: String,
+    pub session: AuthSession,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcAuth {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub user_info_endpoint: String,
+    pub client_id: String,
+    /// Where the client secret is; the secret itself never enters the model (nor the status
+    /// or a plan printed from it): the applier takes it from [`ClientSecrets`].
+    pub secret: ClientSecretRef,
+    pub session: AuthSession,
+}
+
+/// The Secret holding an OIDC client secret. ELBv2 never returns the secret, so an observed
+/// action cannot say which Secret it came from: the reference takes no part in comparisons.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClientSecretRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PartialEq for ClientSecretRef {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ClientSecretRef {}
+
+/// OIDC client secrets by (namespace, Secret name), read at fetch time for the applier.
+/// Its `Debug` shows the names only.
+#[derive(Clone, Default)]
+pub struct ClientSecrets(BTreeMap<(String, String), String>);
+
+impl ClientSecrets {
+    pub fn new(secrets: BTreeMap<(String, String), String>) -> Self {
+        ClientSecrets(secrets)
+    }
+    pub const fn empty() -> Self {
+        ClientSecrets(BTreeMap::new())
+    }
+    pub fn get(&self, r: &ClientSecretRef) -> Option<&str> {
+        self.0
+            .get(&(r.namespace.clone(), r.name.clone()))
+            .map(String::as_str)
+    }
+}
+
+impl std::fmt::Debug for ClientSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtValidation {
+    pub jwks_endpoint: String,
+    pub issuer: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<JwtClaim>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtClaim {
+    pub name: String,
+    /// `single-string`, `string-array` or `space-separated-values`.
+    pub format: String,
+    pub values: Vec<String>,
 }
 
 /// A redirect with every field filled in (AWS reports the `#{...}` defaults back).
@@ -268,9 +373,26 @@ impl Action {
             stickiness: None,
         }
     }
+    /// `then` with `first` before it, or `then` alone.
+    pub fn authenticated(first: Option<&Authenticate>, then: &Action) -> Action {
+        match first {
+            Some(first) => Action::Authenticated {
+                first: Box::new(first.clone()),
+                then: Box::new(then.clone()),
+            },
+            None => then.clone(),
+        }
+    }
+    /// The action that answers the request (past any authentication).
+    pub fn last(&self) -> &Action {
+        match self {
+            Action::Authenticated { then, .. } => then.last(),
+            other => other,
+        }
+    }
     /// Target group names this action forwards to.
     pub fn target_names(&self) -> impl Iterator<Item = &str> {
-        let targets: &[(TargetRef, i32)] = match self {
+        let targets: &[(TargetRef, i32)] = match self.last() {
             Action::Forward { targets, .. } => targets,
             _ => &[],
         };

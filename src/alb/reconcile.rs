@@ -26,16 +26,17 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::annotations::{Annotations, named_target_groups};
+use super::annotations::{Annotations, OidcClients, named_target_groups};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
 use super::class;
 use super::controller::Reconciler;
-use super::model::GroupModel;
+use super::model::{ClientSecrets, GroupModel};
 use super::naming;
 use super::observed::Observed;
 use super::plan::{self, Step};
+use super::secrets;
 use super::settings;
 use super::status::{self, ApplyOutcome};
 use crate::crd::{
@@ -100,6 +101,10 @@ pub(super) struct Fetched {
     active: Vec<(Arc<Ingress>, class::Membership)>,
     /// Deleted or departed Ingresses whose rules must go before their finalizer does.
     releasing: Vec<Arc<Ingress>>,
+    /// The OIDC client Secrets the members name: client IDs for the builder (or why a
+    /// Secret could not be used), client secrets for the applier.
+    oidc_clients: OidcClients,
+    client_secrets: ClientSecrets,
 }
 
 /// What discovery found for the builder.
@@ -202,12 +207,21 @@ impl<A: AlbApi> Reconciler<A> {
                 _ => {}
             }
         }
+        let wanted = secrets::wanted(
+            active.iter().map(|(i, _)| i.as_ref()),
+            &self.stores.services.state(),
+        );
+        let (oidc_clients, client_secrets) = secrets::read(&self.ctx.client, &wanted)
+            .await
+            .map_err(|e| Error::Fetch(boxed(e)))?;
         Ok(Some(Fetched {
             object_name,
             group,
             previous,
             active,
             releasing,
+            oidc_clients,
+            client_secrets,
         }))
     }
 
@@ -365,6 +379,7 @@ impl<A: AlbApi> Reconciler<A> {
                         certificates,
                         security_groups: d.security_groups.as_ref(),
                         target_groups: d.target_groups.as_ref(),
+                        oidc_clients: Some(&f.oidc_clients),
                     },
                 ),
             )
@@ -428,7 +443,10 @@ impl<A: AlbApi> Reconciler<A> {
         } else {
             info!(steps = plan.steps.len(), "applying plan");
             self.record_pending(f, &plan.steps).await?;
-            let result = self.aws.apply(scope, &plan.steps, &observed).await;
+            let result = self
+                .aws
+                .apply(scope, &plan.steps, &observed, &f.client_secrets)
+                .await;
             // A failed step may leave something we created; desired names find it.
             let mut after = self
                 .aws

@@ -47,6 +47,7 @@ pub struct Discovered<'a> {
     pub certificates: Option<&'a [CertInfo]>,
     pub security_groups: Option<&'a BTreeMap<String, Vec<String>>>,
     pub target_groups: Option<&'a BTreeMap<String, String>>,
+    pub oidc_clients: Option<&'a super::annotations::OidcClients>,
 }
 
 impl AlbSettings {
@@ -63,6 +64,7 @@ impl AlbSettings {
             certificates: d.certificates,
             security_groups: d.security_groups,
             target_groups: d.target_groups,
+            oidc_clients: d.oidc_clients,
         }
     }
 }

@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const WAIT: Duration = Duration::from_secs(90);
+pub const WAIT: Duration = Duration::from_secs(90);
 
 pub struct Alb {
     pub proc: Proc,
@@ -277,14 +277,14 @@ pub fn rule(host: &str, path: &str, service: &str) -> String {
     )
 }
 
-async fn delete_ingress(ctx: &TestCtx, name: &str) {
+pub async fn delete_ingress(ctx: &TestCtx, name: &str) {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.delete(name, &DeleteParams::default())
         .await
         .expect("delete ingress");
 }
 
-async fn wait_gone(ctx: &TestCtx, alb: &Alb, name: &str) {
+pub async fn wait_gone(ctx: &TestCtx, alb: &Alb, name: &str) {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     wait_for(&format!("Ingress {name} gone"), WAIT, || async {
         matches!(api.get_opt(name).await, Ok(None)).then_some(())
@@ -1133,7 +1133,7 @@ async fn moving_between_groups_and_deleting_leaves_nothing() {
     ctx.cleanup().await.ok();
 }
 
-fn calls(metrics: &str, writes: bool) -> u64 {
+pub fn calls(metrics: &str, writes: bool) -> u64 {
     metrics
         .lines()
         .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))

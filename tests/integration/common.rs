@@ -193,11 +193,16 @@ static CHART_RBAC: OnceLock<Result<(), String>> = OnceLock::new();
 const CHART_NAMESPACE: &str = "causeway-system";
 
 fn chart_rbac_docs(namespace: &str) -> Vec<Value> {
+    chart_rbac_docs_with(namespace, &[])
+}
+
+fn chart_rbac_docs_with(namespace: &str, values: &[&str]) -> Vec<Value> {
     let env = shared_env().expect("env");
     let out = Command::new(&env.helm)
         .args(["template", "causeway"])
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/causeway"))
         .args(["--namespace", namespace, "--set", "clusterName=ci"])
+        .args(values)
         .output()
         .expect("helm");
     assert!(
@@ -288,6 +293,24 @@ pub fn install_chart_webhook_configuration(ctx: &TestCtx, url: &str) {
         hook["clientConfig"] = serde_json::json!({ "url": url });
     }
     kubectl_apply(ctx, &docs).expect("apply the chart's webhook configuration");
+}
+
+/// What the chart renders for `alb.oidcSecrets: [{namespace: <test namespace>, name}]`: the
+/// Role and RoleBinding that let the controller get that one Secret.
+pub fn grant_oidc_secret(ctx: &TestCtx, name: &str) {
+    let value = serde_json::json!([{"namespace": ctx.namespace, "name": name}]);
+    let docs: Vec<Value> = chart_rbac_docs_with(
+        CHART_NAMESPACE,
+        &["--set-json", &format!("alb.oidcSecrets={value}")],
+    )
+    .into_iter()
+    .filter(|d| {
+        (d["kind"] == "Role" || d["kind"] == "RoleBinding")
+            && d["metadata"]["namespace"] == ctx.namespace.as_str()
+    })
+    .collect();
+    assert_eq!(docs.len(), 2, "the chart renders a Role and a RoleBinding");
+    kubectl_apply(ctx, &docs).expect("granting the Secret");
 }
 
 /// A kubeconfig that authenticates as the chart's `causeway-<component>` ServiceAccount (a

@@ -4,6 +4,7 @@
 
 mod agent;
 mod alb;
+mod alb_auth;
 mod chart;
 mod common;
 mod controller;

@@ -79,7 +79,10 @@ pub(super) fn fold_keys(value: serde_json::Value, known: &[&str]) -> serde_json:
 }
 
 /// `raw` as `T`, with keys folded to `known`.
-fn from_json<T: serde::de::DeserializeOwned>(raw: &str, known: &[&str]) -> serde_json::Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    raw: &str,
+    known: &[&str],
+) -> serde_json::Result<T> {
     serde_json::from_value(fold_keys(serde_json::from_str(raw)?, known))
 }
 

@@ -39,10 +39,10 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
         unsupported(&anns(&[("shield-advanced-protection", "false")])),
         None
     );
-    let p = unsupported(&anns(&[("auth-type", "cognito"), ("scheme", "internal")])).unwrap();
+    let p = unsupported(&anns(&[("waf-acl-id", "acl"), ("scheme", "internal")])).unwrap();
     assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION);
     assert!(
-        p.message.contains("alb.ingress.kubernetes.io/auth-type"),
+        p.message.contains("alb.ingress.kubernetes.io/waf-acl-id"),
         "{}",
         p.message
     );

@@ -8,12 +8,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_ec2 as ec2;
 use aws_sdk_elasticloadbalancingv2 as elb;
 use elb::types::{
-    ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig, HostHeaderConditionConfig,
-    HttpHeaderConditionConfig, HttpRequestMethodConditionConfig, LoadBalancerAttribute,
-    LoadBalancerSchemeEnum, Matcher, PathPatternConditionConfig, ProtocolEnum,
-    QueryStringConditionConfig, QueryStringKeyValuePair, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, SourceIpConditionConfig, TargetGroupAttribute,
-    TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
+    ActionTypeEnum, AuthenticateCognitoActionConditionalBehaviorEnum,
+    AuthenticateCognitoActionConfig, AuthenticateOidcActionConditionalBehaviorEnum,
+    AuthenticateOidcActionConfig, FixedResponseActionConfig, ForwardActionConfig,
+    HostHeaderConditionConfig, HttpHeaderConditionConfig, HttpRequestMethodConditionConfig,
+    JwtValidationActionAdditionalClaim, JwtValidationActionAdditionalClaimFormatEnum,
+    JwtValidationActionConfig, LoadBalancerAttribute, LoadBalancerSchemeEnum, Matcher,
+    PathPatternConditionConfig, ProtocolEnum, QueryStringConditionConfig, QueryStringKeyValuePair,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, SourceIpConditionConfig,
+    TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
 };
 
 use super::AwsError;
@@ -155,12 +158,35 @@ pub(super) fn model_target_type(t: Option<&TargetTypeEnum>) -> TargetType {
 
 // ---------- listeners: actions, conditions, certificates ----------
 
-/// `tgs`: our target group names → their ARNs, for forward targets named by us.
-pub(super) fn sdk_action(
+/// An action as ELBv2's list: what authenticates first (order 1), then what answers.
+/// `tgs`: our target group names → their ARNs, for forward targets named by us; `secrets`:
+/// the OIDC client secrets.
+pub(super) fn sdk_actions(
     a: &Action,
     tgs: &HashMap<String, String>,
-) -> Result<elb::types::Action, AwsError> {
-    Ok(match a {
+    secrets: &ClientSecrets,
+) -> Result<Vec<elb::types::Action>, AwsError> {
+    let mut out = Vec::new();
+    push_actions(a, tgs, secrets, &mut out)?;
+    if out.len() > 1 {
+        for (i, a) in out.iter_mut().enumerate() {
+            a.order = Some(i as i32 + 1);
+        }
+    }
+    Ok(out)
+}
+
+fn push_actions(
+    a: &Action,
+    tgs: &HashMap<String, String>,
+    secrets: &ClientSecrets,
+    out: &mut Vec<elb::types::Action>,
+) -> Result<(), AwsError> {
+    let one = match a {
+        Action::Authenticated { first, then } => {
+            out.push(sdk_authenticate(first, secrets)?);
+            return push_actions(then, tgs, secrets, out);
+        }
         Action::Forward {
             targets,
             stickiness,
@@ -221,11 +247,194 @@ pub(super) fn sdk_action(
                     .build(),
             )
             .build(),
+    };
+    out.push(one);
+    Ok(())
+}
+
+fn sdk_authenticate(
+    a: &Authenticate,
+    secrets: &ClientSecrets,
+) -> Result<elb::types::Action, AwsError> {
+    let extra = |s: &AuthSession| {
+        (!s.extra_params.is_empty()).then(|| {
+            s.extra_params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>()
+        })
+    };
+    Ok(match a {
+        Authenticate::Cognito(c) => elb::types::Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateCognito)
+            .authenticate_cognito_config(
+                AuthenticateCognitoActionConfig::builder()
+                    .user_pool_arn(&c.user_pool_arn)
+                    .user_pool_client_id(&c.client_id)
+                    .user_pool_domain(&c.domain)
+                    .session_cookie_name(&c.session.cookie)
+                    .scope(&c.session.scope)
+                    .session_timeout(c.session.timeout)
+                    .set_authentication_request_extra_params(extra(&c.session))
+                    .on_unauthenticated_request(
+                        AuthenticateCognitoActionConditionalBehaviorEnum::from(
+                            c.session.on_unauthenticated.as_str(),
+                        ),
+                    )
+                    .build(),
+            )
+            .build(),
+        Authenticate::Oidc(o) => {
+            let secret = secrets.get(&o.secret).ok_or_else(|| {
+                AwsError::Missing(format!(
+                    "the client secret of Secret {}/{} was not read",
+                    o.secret.namespace, o.secret.name
+                ))
+            })?;
+            elb::types::Action::builder()
+                .r#type(ActionTypeEnum::AuthenticateOidc)
+                .authenticate_oidc_config(
+                    AuthenticateOidcActionConfig::builder()
+                        .issuer(&o.issuer)
+                        .authorization_endpoint(&o.authorization_endpoint)
+                        .token_endpoint(&o.token_endpoint)
+                        .user_info_endpoint(&o.user_info_endpoint)
+                        .client_id(&o.client_id)
+                        .client_secret(secret)
+                        .session_cookie_name(&o.session.cookie)
+                        .scope(&o.session.scope)
+                        .session_timeout(o.session.timeout)
+                        .set_authentication_request_extra_params(extra(&o.session))
+                        .on_unauthenticated_request(
+                            AuthenticateOidcActionConditionalBehaviorEnum::from(
+                                o.session.on_unauthenticated.as_str(),
+                            ),
+                        )
+                        .build(),
+                )
+                .build()
+        }
+        Authenticate::Jwt(j) => elb::types::Action::builder()
+            .r#type(ActionTypeEnum::JwtValidation)
+            .jwt_validation_config(
+                JwtValidationActionConfig::builder()
+                    .jwks_endpoint(&j.jwks_endpoint)
+                    .issuer(&j.issuer)
+                    .set_additional_claims((!j.claims.is_empty()).then(|| {
+                        j.claims
+                            .iter()
+                            .map(|c| {
+                                JwtValidationActionAdditionalClaim::builder()
+                                    .name(&c.name)
+                                    .format(JwtValidationActionAdditionalClaimFormatEnum::from(
+                                        c.format.as_str(),
+                                    ))
+                                    .set_values(Some(c.values.clone()))
+                                    .build()
+                            })
+                            .collect()
+                    }))
+                    .build(),
+            )
+            .build(),
     })
 }
 
+/// What ran before the answering action, as the model has it (`None`: not an authentication).
+/// ELBv2 fills in what was not set, so every field has a value.
+fn model_authenticate(a: &elb::types::Action) -> Option<Authenticate> {
+    let s = |v: Option<&str>| v.unwrap_or_default().to_owned();
+    let extra = |m: Option<&HashMap<String, String>>| {
+        m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    };
+    let session = |on: Option<&str>, scope, cookie, timeout: Option<i64>, params| AuthSession {
+        on_unauthenticated: on.unwrap_or("authenticate").to_owned(),
+        scope: s(scope).to_owned(),
+        cookie: s(cookie),
+        timeout: timeout.unwrap_or_default(),
+        extra_params: extra(params),
+    };
+    match a.r#type()? {
+        ActionTypeEnum::AuthenticateCognito => {
+            let c = a.authenticate_cognito_config()?;
+            Some(Authenticate::Cognito(CognitoAuth {
+                user_pool_arn: s(c.user_pool_arn()),
+                client_id: s(c.user_pool_client_id()),
+                domain: s(c.user_pool_domain()),
+                session: session(
+                    c.on_unauthenticated_request().map(|b| b.as_str()),
+                    c.scope(),
+                    c.session_cookie_name(),
+                    c.session_timeout(),
+                    c.authentication_request_extra_params(),
+                ),
+            }))
+        }
+        ActionTypeEnum::AuthenticateOidc => {
+            let o = a.authenticate_oidc_config()?;
+            Some(Authenticate::Oidc(OidcAuth {
+                issuer: s(o.issuer()),
+                authorization_endpoint: s(o.authorization_endpoint()),
+                token_endpoint: s(o.token_endpoint()),
+                user_info_endpoint: s(o.user_info_endpoint()),
+                client_id: s(o.client_id()),
+                secret: ClientSecretRef::default(),
+                session: session(
+                    o.on_unauthenticated_request().map(|b| b.as_str()),
+                    o.scope(),
+                    o.session_cookie_name(),
+                    o.session_timeout(),
+                    o.authentication_request_extra_params(),
+                ),
+            }))
+        }
+        ActionTypeEnum::JwtValidation => {
+            let j = a.jwt_validation_config()?;
+            Some(Authenticate::Jwt(JwtValidation {
+                jwks_endpoint: s(j.jwks_endpoint()),
+                issuer: s(j.issuer()),
+                claims: j
+                    .additional_claims()
+                    .iter()
+                    .map(|c| JwtClaim {
+                        name: s(c.name()),
+                        format: c
+                            .format()
+                            .map(|f| f.as_str().to_owned())
+                            .unwrap_or_default(),
+                        values: c.values().to_vec(),
+                    })
+                    .collect(),
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// A rule's or listener's actions, in their order, as one model action. An action before
+/// the last that is not an authentication comes back as one that matches nothing desired.
+pub(super) fn model_actions(actions: &[elb::types::Action]) -> Action {
+    let mut sorted: Vec<&elb::types::Action> = actions.iter().collect();
+    sorted.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
+    let Some((last, before)) = sorted.split_last() else {
+        return Action::not_found();
+    };
+    let mut action = model_action(last);
+    for a in before.iter().rev() {
+        action = match model_authenticate(a) {
+            Some(first) => Action::Authenticated {
+                first: Box::new(first),
+                then: Box::new(action),
+            },
+            None => model_action(a),
+        };
+    }
+    action
+}
+
 /// Forward targets come back as [`TargetRef::Arn`].
-pub(super) fn model_action(a: &elb::types::Action) -> Action {
+fn model_action(a: &elb::types::Action) -> Action {
     match a.r#type() {
         Some(ActionTypeEnum::Forward) => {
             let mut targets: Vec<(TargetRef, i32)> = a
@@ -414,11 +623,7 @@ pub(super) fn observed_rule(rule: &elb::types::Rule) -> Option<ObservedRule> {
         arn: rule.rule_arn().unwrap_or_default().to_owned(),
         priority,
         conditions,
-        action: rule
-            .actions()
-            .first()
-            .map(model_action)
-            .unwrap_or_else(Action::not_found),
+        action: model_actions(rule.actions()),
     })
 }
 
@@ -439,11 +644,7 @@ pub(super) fn observed_listener(
             .ssl_policy()
             .filter(|_| protocol == Protocol::Https)
             .map(str::to_owned),
-        default_action: l
-            .default_actions()
-            .first()
-            .map(model_action)
-            .unwrap_or_else(Action::not_found),
+        default_action: model_actions(l.default_actions()),
         rules,
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use super::builder::{CertInfo, SubnetInfo};
-use super::model::GroupModel;
+use super::model::{ClientSecrets, GroupModel};
 use super::observed::Observed;
 use super::plan::Step;
 use crate::aws::AwsClients;
@@ -94,7 +94,12 @@ pub struct AlbAws<'a> {
     pub aws: &'a AwsClients,
     pub vpc_id: &'a str,
     pub cluster: &'a str,
+    /// OIDC client secrets, for the steps that write authentication actions.
+    pub secrets: &'a ClientSecrets,
 }
+
+/// For the calls that write no authentication action.
+pub(crate) static NO_SECRETS: ClientSecrets = ClientSecrets::empty();
 
 impl AlbAws<'_> {
     /// The filter that keeps an EC2 read inside our VPC.
@@ -144,12 +149,14 @@ pub(crate) trait AlbApi: Send + Sync + 'static {
         desired: &GroupModel,
         depth: Depth,
     ) -> impl Future<Output = Result<Observed, AwsError>> + Send;
-    /// The plan's steps, in order; the first failure stops it.
+    /// The plan's steps, in order; the first failure stops it. `secrets`: the OIDC client
+    /// secrets the steps' authentication actions name.
     fn apply(
         &self,
         scope: Scope<'_>,
         steps: &[Step],
         observed: &Observed,
+        secrets: &ClientSecrets,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
@@ -158,6 +165,7 @@ fn scoped<'a>(aws: &'a AwsClients, scope: Scope<'a>) -> AlbAws<'a> {
         aws,
         vpc_id: scope.vpc_id,
         cluster: scope.cluster,
+        secrets: &NO_SECRETS,
     }
 }
 
@@ -198,7 +206,13 @@ impl AlbApi for AwsClients {
         scope: Scope<'_>,
         steps: &[Step],
         observed: &Observed,
+        secrets: &ClientSecrets,
     ) -> Result<(), AwsError> {
-        scoped(self, scope).apply(steps, observed).await
+        AlbAws {
+            secrets,
+            ..scoped(self, scope)
+        }
+        .apply(steps, observed)
+        .await
     }
 }

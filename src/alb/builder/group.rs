@@ -282,13 +282,15 @@ fn shard_listeners(
             }
         }
     }
-    let default_action = members
+    let (default_action, default_auth) = members
         .iter()
-        .find_map(|(_, m)| m.default_action.clone())
-        .unwrap_or_else(Action::not_found);
+        .find_map(|(_, m)| Some((m.default_action.clone()?, m.default_auth.clone())))
+        .unwrap_or_else(|| (Action::not_found(), None));
     let mut listeners = Vec::new();
     for (&port, &protocol) in &ports {
         let redirect = protocol == Protocol::Http && group.ssl_redirect.is_some();
+        // Authentication runs on HTTPS listeners only, as the peer builds it.
+        let auth = |a: &Option<Authenticate>| a.clone().filter(|_| protocol == Protocol::Https);
         let mut rules = Vec::new();
         if !redirect {
             for (_, m) in members {
@@ -299,7 +301,7 @@ fn shard_listeners(
                     rules.push(RuleModel {
                         priority: rules.len() as i32 + 1,
                         conditions: r.conditions.clone(),
-                        action: r.action.clone(),
+                        action: Action::authenticated(auth(&r.auth).as_ref(), &r.action),
                         member: m.id.clone(),
                     });
                 }
@@ -329,7 +331,7 @@ fn shard_listeners(
                     "HTTP_301".into(),
                 ))
             } else {
-                default_action.clone()
+                Action::authenticated(auth(&default_auth).as_ref(), &default_action)
             },
             rules,
         });

@@ -12,8 +12,8 @@ use super::network::security_groups;
 use super::target_group::{target_group, target_group_key};
 use super::{Environment, Member};
 use crate::alb::annotations::{
-    ActionSpec, Annotations, ForwardTarget, Problem, check_lb_attributes, parse_action,
-    parse_conditions, reason,
+    ActionSpec, Annotations, ForwardTarget, Problem, before_action, check_lb_attributes,
+    parse_action, parse_conditions, reason,
 };
 use crate::alb::model::*;
 use crate::crd::ingress_class_params::{IpAddressType as CrdIpType, LoadBalancerScheme};
@@ -42,6 +42,9 @@ pub(super) struct Exclusive {
 pub(super) struct RuleSpec {
     pub(super) conditions: Vec<RuleCondition>,
     pub(super) action: Action,
+    /// What runs before `action` on HTTPS listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) auth: Option<Authenticate>,
 }
 
 /// One member, parsed: everything it contributes to the group. Serialised as the member's
@@ -55,6 +58,9 @@ pub(super) struct MemberSpec {
     pub(super) certificates: Vec<String>,
     pub(super) rules: Vec<RuleSpec>,
     pub(super) default_action: Option<Action>,
+    /// What runs before `default_action` on HTTPS listeners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) default_auth: Option<Authenticate>,
     pub(super) target_groups: Vec<TargetGroupModel>,
 }
 
@@ -335,7 +341,12 @@ pub(super) fn parse_member(
                 conditions.push(RuleCondition::PathPattern(["/*".to_string()].into()));
             }
             conditions.sort();
-            rules.push(RuleSpec { conditions, action });
+            let auth = backend_auth(ing, &ns, &path.backend, env)?;
+            rules.push(RuleSpec {
+                conditions,
+                action,
+                auth,
+            });
         }
     }
     let default_action = match &spec.default_backend {
@@ -349,6 +360,10 @@ pub(super) fn parse_member(
             default_target_type,
             &mut tgs,
         )?),
+        None => None,
+    };
+    let default_auth = match &spec.default_backend {
+        Some(b) => backend_auth(ing, &ns, b, env)?,
         None => None,
     };
 
@@ -404,8 +419,43 @@ pub(super) fn parse_member(
         certificates,
         rules,
         default_action,
+        default_auth,
         target_groups: tgs.into_values().collect(),
     })
+}
+
+/// What runs before a backend's action on HTTPS listeners. When the backend forwards to one
+/// Service, that Service's `auth-*` annotations override the Ingress's, as the peer merges them.
+fn backend_auth(
+    ing: &Ingress,
+    ns: &str,
+    backend: &IngressBackend,
+    env: &Environment<'_>,
+) -> Result<Option<Authenticate>, Problem> {
+    let service = backend.service.as_ref().and_then(|svc| {
+        let use_annotation =
+            svc.port.as_ref().and_then(|p| p.name.as_deref()) == Some("use-annotation");
+        let name = match use_annotation {
+            false => svc.name.clone(),
+            true => {
+                let raw = Annotations(ing.annotations()).get(&format!("actions.{}", svc.name))?;
+                match parse_action(&svc.name, raw).ok()? {
+                    ActionSpec::Forward { targets, .. } => match targets.as_slice() {
+                        [(ForwardTarget::Service { name, .. }, _)] => name.clone(),
+                        _ => return None,
+                    },
+                    ActionSpec::Fixed(_) => return None,
+                }
+            }
+        };
+        env.services.get(&(ns.to_owned(), name))
+    });
+    before_action(
+        ing.annotations(),
+        service.map(|s| s.annotations()),
+        ns,
+        env.oidc_clients,
+    )
 }
 
 fn domain_matches(pattern: &str, host: &str) -> bool {

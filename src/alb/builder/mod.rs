@@ -60,6 +60,9 @@ pub struct Environment<'a> {
     /// Target groups that `actions.*` annotations name by `targetGroupName` → their ARNs (a
     /// name that is missing was not found). `None` when not read: names are used as written.
     pub target_groups: Option<&'a BTreeMap<String, String>>,
+    /// The client IDs of the OIDC Secrets members name. `None` when Secrets were not read (a
+    /// plan without cluster access): client IDs are left empty.
+    pub oidc_clients: Option<&'a crate::alb::annotations::OidcClients>,
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ pub(super) fn build_with(
             certificates: Some(&cs),
             security_groups: None,
             target_groups: None,
+            oidc_clients: None,
         },
     )
 }
@@ -543,6 +544,7 @@ fn subnet_discovery_needs_two_azs() {
             certificates: None,
             security_groups: None,
             target_groups: None,
+            oidc_clients: None,
         },
     );
     assert_eq!(
@@ -591,6 +593,7 @@ fn security_groups_annotation_replaces_the_managed_frontend_group() {
                 certificates: None,
                 security_groups: Some(&found),
                 target_groups: None,
+                oidc_clients: None,
             },
         )
     };
@@ -685,4 +688,69 @@ fn ingress_class_params_fields_causeway_lacks_fail_closed_and_ssl_redirect_port_
         );
         assert!(out.model.load_balancers.is_empty());
     }
+}
+
+/// Authentication wraps a backend's action on HTTPS listeners only, and a backend Service's
+/// `auth-*` annotations override the Ingress's for that backend alone.
+#[test]
+fn authentication_runs_before_the_action_on_https_listeners_only() {
+    let cognito = r#"{"userPoolARN":"arn:aws:cognito-idp:us-east-1:1:userpool/p","userPoolClientID":"c","userPoolDomain":"d"}"#;
+    let ing = ingress(
+        "ns",
+        "web",
+        json!({
+            "alb.ingress.kubernetes.io/listen-ports": r#"[{"HTTP":80},{"HTTPS":443}]"#,
+            "alb.ingress.kubernetes.io/auth-type": "cognito",
+            "alb.ingress.kubernetes.io/auth-idp-cognito": cognito,
+        }),
+        json!([
+            path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80),
+            path_rule(Some("a.causeway.test"), "/api", "Prefix", "api", 80),
+        ]),
+    );
+    let mut svcs = services();
+    svcs.insert(
+        ("ns".into(), "api".into()),
+        service(
+            "ns",
+            "api",
+            80,
+            None,
+            json!({"alb.ingress.kubernetes.io/target-type": "ip", "alb.ingress.kubernetes.io/auth-type": "none"}),
+        ),
+    );
+    let out = build_with("ns/web", &[member(&ing, None, 0)], &svcs);
+    assert!(out.members[0].problem.is_none(), "{:?}", out.members);
+    let lb = &out.model.load_balancers[0];
+    let on = |port: i32| {
+        let l = lb.listeners.iter().find(|l| l.port == port).unwrap();
+        l.rules
+            .iter()
+            .map(|r| matches!(r.action, Action::Authenticated { .. }))
+            .collect::<Vec<_>>()
+    };
+    // Rules in manifest order (two Ingress rules): web, then api, whose Service turns
+    // authentication off for itself.
+    assert_eq!(on(443), [true, false]);
+    assert_eq!(on(80), [false, false]);
+    let https = lb.listeners.iter().find(|l| l.port == 443).unwrap();
+    let Action::Authenticated { first, then } = &https.rules[0].action else {
+        panic!("not authenticated");
+    };
+    assert!(
+        matches!(first.as_ref(), crate::alb::model::Authenticate::Cognito(c) if c.client_id == "c")
+    );
+    assert_eq!(then.target_names().count(), 1);
+    assert_eq!(https.rules[0].action.target_names().count(), 1);
+
+    // Malformed authentication refuses the Ingress, HTTP-only or not.
+    let bad = ingress(
+        "ns",
+        "bad",
+        json!({"alb.ingress.kubernetes.io/auth-type": "cognito"}),
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let out = build_with("ns/bad", &[member(&bad, None, 0)], &svcs);
+    let p = out.members[0].problem.as_ref().expect("refused");
+    assert_eq!(p.reason, reason::INVALID_ANNOTATION);
 }

@@ -85,6 +85,7 @@ pub fn build_group(stack: &str, ings: &[Ingress]) -> GroupModel {
             certificates: Some(&cs),
             security_groups: None,
             target_groups: None,
+            oidc_clients: None,
         },
     )
     .model

@@ -468,6 +468,10 @@ fn by_name(action: &Action, names: &BTreeMap<&str, &str>) -> Action {
                 .collect(),
             stickiness: *stickiness,
         },
+        Action::Authenticated { first, then } => Action::Authenticated {
+            first: first.clone(),
+            then: Box::new(by_name(then, names)),
+        },
         other => other.clone(),
     }
 }

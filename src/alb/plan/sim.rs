@@ -74,6 +74,10 @@ impl Sim {
                 targets: targets.iter().map(|(t, w)| (self.tg_arn(t), *w)).collect(),
                 stickiness: *stickiness,
             },
+            Action::Authenticated { first, then } => Action::Authenticated {
+                first: first.clone(),
+                then: Box::new(self.resolve(then)),
+            },
             o => o.clone(),
         }
     }
@@ -194,7 +198,7 @@ impl Sim {
             Step::DeleteTargetGroup { arn } => {
                 let used = self.state.load_balancers.iter().flat_map(|l| &l.listeners).any(|l| {
                     std::iter::once(&l.default_action).chain(l.rules.iter().map(|r| &r.action)).any(|a| {
-                        matches!(a, Action::Forward { targets, .. } if targets.iter().any(|(t, _)| *t == TargetRef::Arn(arn.clone())))
+                        matches!(a.last(), Action::Forward { targets, .. } if targets.iter().any(|(t, _)| *t == TargetRef::Arn(arn.clone())))
                     })
                 });
                 assert!(!used, "ResourceInUse: target group {arn} is still used");

@@ -144,6 +144,7 @@ impl AlbApi for FakeAws {
         _scope: Scope<'_>,
         steps: &[Step],
         _observed: &Observed,
+        _secrets: &crate::alb::model::ClientSecrets,
     ) -> Result<(), AwsError> {
         let mut st = self.lock();
         for s in steps {

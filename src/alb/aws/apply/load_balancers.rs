@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum};
 
 use super::super::convert::{
-    elb_tags, protocol, sdk_action, sdk_certificates, sdk_condition, sdk_ip_address_type,
+    elb_tags, protocol, sdk_actions, sdk_certificates, sdk_condition, sdk_ip_address_type,
     sdk_lb_attributes, sdk_scheme,
 };
 use super::super::{AlbAws, AwsError};
@@ -169,7 +169,11 @@ impl AlbAws<'_> {
             .protocol(protocol(listener.protocol))
             .set_certificates(default_certificate(&listener.certificates))
             .set_ssl_policy(listener.ssl_policy.clone())
-            .default_actions(sdk_action(&listener.default_action, tgs)?)
+            .set_default_actions(Some(sdk_actions(
+                &listener.default_action,
+                tgs,
+                self.secrets,
+            )?))
             .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
@@ -211,7 +215,7 @@ impl AlbAws<'_> {
             .protocol(protocol(p))
             .set_certificates(default_certificate(certificates))
             .set_ssl_policy(ssl_policy.clone())
-            .default_actions(sdk_action(default_action, tgs)?)
+            .set_default_actions(Some(sdk_actions(default_action, tgs, self.secrets)?))
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyListener", e))?;
@@ -297,7 +301,7 @@ impl AlbAws<'_> {
             .listener_arn(listener)
             .priority(rule.priority)
             .set_conditions(Some(rule.conditions.iter().map(sdk_condition).collect()))
-            .actions(sdk_action(&rule.action, tgs)?)
+            .set_actions(Some(sdk_actions(&rule.action, tgs, self.secrets)?))
             .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
@@ -332,7 +336,7 @@ impl AlbAws<'_> {
             .modify_rule()
             .rule_arn(arn)
             .set_conditions(Some(conditions.iter().map(sdk_condition).collect()))
-            .actions(sdk_action(action, tgs)?)
+            .set_actions(Some(sdk_actions(action, tgs, self.secrets)?))
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyRule", e))?;

@@ -67,7 +67,91 @@ fn action_gen() -> impl Strategy<Value = Action> {
                 message_body,
             },
         );
-    prop_oneof![forward, redirect, fixed]
+    let answer = prop_oneof![forward, redirect, fixed];
+    (prop::option::of(auth_gen()), answer)
+        .prop_map(|(first, then)| Action::authenticated(first.as_ref(), &then))
+}
+
+/// The client secret every generated OIDC action names.
+fn secrets() -> ClientSecrets {
+    ClientSecrets::new([(("ns".into(), "oidc".into()), "s3cret".into())].into())
+}
+
+fn session_gen() -> impl Strategy<Value = AuthSession> {
+    (
+        prop::sample::select(vec!["authenticate", "deny", "allow"]),
+        text(),
+        text(),
+        1i64..=604_800,
+        prop::collection::btree_map("[a-z]{1,8}", text(), 0..3),
+    )
+        .prop_map(|(on, scope, cookie, timeout, extra_params)| AuthSession {
+            on_unauthenticated: on.to_owned(),
+            scope,
+            cookie,
+            timeout,
+            extra_params,
+        })
+}
+
+fn auth_gen() -> impl Strategy<Value = Authenticate> {
+    let cognito = (arn(), text(), text(), session_gen()).prop_map(
+        |(user_pool_arn, client_id, domain, session)| {
+            Authenticate::Cognito(CognitoAuth {
+                user_pool_arn,
+                client_id,
+                domain,
+                session,
+            })
+        },
+    );
+    let oidc = (text(), text(), text(), text(), text(), session_gen()).prop_map(
+        |(
+            issuer,
+            authorization_endpoint,
+            token_endpoint,
+            user_info_endpoint,
+            client_id,
+            session,
+        )| {
+            Authenticate::Oidc(OidcAuth {
+                issuer,
+                authorization_endpoint,
+                token_endpoint,
+                user_info_endpoint,
+                client_id,
+                secret: ClientSecretRef {
+                    namespace: "ns".into(),
+                    name: "oidc".into(),
+                },
+                session,
+            })
+        },
+    );
+    let claim = (
+        "[a-z]{1,8}",
+        prop::sample::select(vec![
+            "single-string",
+            "string-array",
+            "space-separated-values",
+        ]),
+        prop::collection::vec(text(), 1..3),
+    )
+        .prop_map(|(name, format, values)| JwtClaim {
+            name,
+            format: format.to_owned(),
+            values,
+        });
+    let jwt = (text(), text(), prop::collection::vec(claim, 0..3)).prop_map(
+        |(jwks_endpoint, issuer, claims)| {
+            Authenticate::Jwt(JwtValidation {
+                jwks_endpoint,
+                issuer,
+                claims,
+            })
+        },
+    );
+    prop_oneof![cognito, oidc, jwt]
 }
 
 fn condition_gen() -> impl Strategy<Value = RuleCondition> {
@@ -130,8 +214,8 @@ fn health_check_gen() -> impl Strategy<Value = HealthCheck> {
 proptest! {
     #[test]
     fn actions_round_trip(action in action_gen()) {
-        let sdk = sdk_action(&action, &HashMap::new()).expect("ARN targets need no lookup");
-        prop_assert_eq!(model_action(&sdk), action);
+        let sdk = sdk_actions(&action, &HashMap::new(), &secrets()).expect("ARN targets need no lookup");
+        prop_assert_eq!(model_actions(&sdk), action);
     }
 
     /// Our target groups are named in the model and come back by ARN.
@@ -150,7 +234,7 @@ proptest! {
             targets: targets.values().map(|(a, w)| (TargetRef::Arn(a.clone()), *w)).collect(),
             stickiness,
         };
-        prop_assert_eq!(model_action(&sdk_action(&named, &tgs).expect("all named")), by_arn);
+        prop_assert_eq!(model_actions(&sdk_actions(&named, &tgs, &secrets()).expect("all named")), by_arn);
     }
 
     #[test]
@@ -170,7 +254,7 @@ proptest! {
             .priority(priority.to_string())
             .is_default(false)
             .set_conditions(Some(conditions.iter().map(sdk_condition).collect()))
-            .actions(sdk_action(&action, &HashMap::new()).expect("ARN targets"))
+            .set_actions(Some(sdk_actions(&action, &HashMap::new(), &secrets()).expect("ARN targets")))
             .build();
         let mut sorted = conditions.clone();
         sorted.sort();
@@ -198,7 +282,7 @@ proptest! {
             .protocol(super::protocol(protocol))
             .set_certificates(Some(sdk_certificates(&certificates)))
             .set_ssl_policy(ssl_policy.clone())
-            .default_actions(sdk_action(&default_action, &HashMap::new()).expect("ARN targets"))
+            .set_default_actions(Some(sdk_actions(&default_action, &HashMap::new(), &secrets()).expect("ARN targets")))
             .build();
         let observed = observed_listener(&sdk, model_certificates(sdk.certificates()), Vec::new());
         prop_assert_eq!(observed, ObservedListener {

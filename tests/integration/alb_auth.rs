@@ -1,0 +1,210 @@
+//! Authentication on HTTPS listeners (`auth-type` oidc and cognito) against moto: the rule's
+//! actions, the OIDC client read from its Secret, a backend Service's override, and no
+//! rewrites of an unchanged group.
+
+use crate::alb::{
+    WAIT, calls, delete_ingress, elb_client, ingress, lb_by_dns, metrics, rule, rules_of, services,
+    start, wait_gone, wait_hostname,
+};
+use crate::common::grant_oidc_secret;
+use aws_sdk_elasticloadbalancingv2 as elb;
+use causeway_testenv::support::{TestCtx, wait_for};
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, Patch, PatchParams};
+use std::time::Duration;
+
+const OIDC: &str = r#"{"issuer":"https://idp.causeway.test","authorizationEndpoint":"https://idp.causeway.test/authorize","tokenEndpoint":"https://idp.causeway.test/token","userInfoEndpoint":"https://idp.causeway.test/userinfo","secretName":"oidc-client"}"#;
+const COGNITO: &str = r#"{"userPoolARN":"arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc","userPoolClientID":"pool-client","userPoolDomain":"causeway-test"}"#;
+
+/// The rule's action types in order, e.g. `["authenticate-oidc", "forward"]`.
+fn action_types(rule: &elb::types::Rule) -> Vec<String> {
+    let mut actions = rule.actions().to_vec();
+    actions.sort_by_key(|a| a.order().unwrap_or_default());
+    actions
+        .iter()
+        .map(|a| {
+            a.r#type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn oidc_from_a_secret_and_a_services_cognito_override_on_the_https_rules_only() {
+    let ctx = TestCtx::new("albauth").await.expect("ctx");
+    let alb = start(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    grant_oidc_secret(&ctx, "oidc-client");
+    ctx.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: oidc-client}\nstringData: {clientID: my-client, clientSecret: \"s3cret\\n\"}\n",
+    )
+    .await
+    .expect("secret");
+    ctx.apply(&ingress(
+        "auth",
+        &alb.class,
+        &[
+            (
+                "alb.ingress.kubernetes.io/listen-ports",
+                r#"[{"HTTP":80},{"HTTPS":443}]"#,
+            ),
+            ("alb.ingress.kubernetes.io/auth-type", "oidc"),
+            ("alb.ingress.kubernetes.io/auth-idp-oidc", OIDC),
+            ("alb.ingress.kubernetes.io/auth-scope", "openid email"),
+        ],
+        &rule("shop.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("ingress");
+    let dns = wait_hostname(&ctx, &alb, "auth").await;
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &dns).await;
+    let lb_arn = lb.load_balancer_arn().unwrap().to_owned();
+
+    let https = rules_of(&elb, &lb_arn, 443).await;
+    assert_eq!(https.len(), 1);
+    assert_eq!(action_types(&https[0]), ["authenticate-oidc", "forward"]);
+    let oidc = https[0]
+        .actions()
+        .iter()
+        .find_map(|a| a.authenticate_oidc_config())
+        .expect("oidc config");
+    assert_eq!(oidc.client_id(), Some("my-client"));
+    assert_eq!(oidc.issuer(), Some("https://idp.causeway.test"));
+    assert_eq!(oidc.scope(), Some("openid email"));
+    assert_eq!(oidc.session_cookie_name(), Some("AWSELBAuthSessionCookie"));
+    assert_eq!(oidc.session_timeout(), Some(604_800));
+    // Authentication is for HTTPS listeners only, as the peer builds it.
+    let http = rules_of(&elb, &lb_arn, 80).await;
+    assert_eq!(action_types(&http[0]), ["forward"]);
+
+    // An unchanged group is not rewritten: ELBv2 never returns the client secret, and the
+    // comparison must not take that for a change.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = metrics(&alb).await;
+    let (r0, w0) = (calls(&before, false), calls(&before, true));
+    ctx.apply(&ingress(
+        "auth",
+        &alb.class,
+        &[
+            (
+                "alb.ingress.kubernetes.io/listen-ports",
+                r#"[{"HTTP":80},{"HTTPS":443}]"#,
+            ),
+            ("alb.ingress.kubernetes.io/auth-type", "oidc"),
+            ("alb.ingress.kubernetes.io/auth-idp-oidc", OIDC),
+            ("alb.ingress.kubernetes.io/auth-scope", "openid email"),
+            ("causeway.dev/resync", "1"),
+        ],
+        &rule("shop.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("touch");
+    wait_for("a resync reconcile", WAIT, || async {
+        (calls(&metrics(&alb).await, false) > r0).then_some(())
+    })
+    .await
+    .expect("resync");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let w1 = calls(&metrics(&alb).await, true);
+    assert_eq!(
+        w1 - w0,
+        0,
+        "an unchanged group must not write\n{}",
+        alb.proc.logs()
+    );
+
+    // The backend Service's auth annotations override the Ingress's.
+    let svc: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    svc.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            "alb.ingress.kubernetes.io/auth-type": "cognito",
+            "alb.ingress.kubernetes.io/auth-idp-cognito": COGNITO,
+            "alb.ingress.kubernetes.io/auth-on-unauthenticated-request": "deny",
+        }}})),
+    )
+    .await
+    .expect("annotate the service");
+    let cognito = wait_for("a cognito rule", WAIT, || async {
+        let rules = rules_of(&elb, &lb_arn, 443).await;
+        (action_types(rules.first()?) == ["authenticate-cognito", "forward"]).then(|| {
+            rules[0]
+                .actions()
+                .iter()
+                .find_map(|a| a.authenticate_cognito_config().cloned())
+        })?
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    assert_eq!(cognito.user_pool_client_id(), Some("pool-client"));
+    assert_eq!(cognito.user_pool_domain(), Some("causeway-test"));
+    assert_eq!(
+        cognito.on_unauthenticated_request().map(|b| b.as_str()),
+        Some("deny")
+    );
+    assert_eq!(cognito.scope(), Some("openid email"));
+
+    delete_ingress(&ctx, "auth").await;
+    wait_gone(&ctx, &alb, "auth").await;
+    ctx.cleanup().await.ok();
+}
+
+/// An OIDC Secret that does not exist refuses that Ingress with its reason and an Event;
+/// its neighbour in the group is served.
+#[tokio::test]
+async fn a_missing_oidc_secret_refuses_only_that_ingress() {
+    let ctx = TestCtx::new("albauth2").await.expect("ctx");
+    let alb = start(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    // Readable, but not there.
+    grant_oidc_secret(&ctx, "oidc-client");
+    let group = ("alb.ingress.kubernetes.io/group.name", "authgroup");
+    let ports = (
+        "alb.ingress.kubernetes.io/listen-ports",
+        r#"[{"HTTPS":443}]"#,
+    );
+    ctx.apply(&ingress(
+        "nosecret",
+        &alb.class,
+        &[
+            group,
+            ports,
+            ("alb.ingress.kubernetes.io/auth-type", "oidc"),
+            ("alb.ingress.kubernetes.io/auth-idp-oidc", OIDC),
+        ],
+        &rule("a.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("ingress");
+    ctx.apply(&ingress(
+        "plain",
+        &alb.class,
+        &[group, ports],
+        &rule("b.causeway.test", "/", "web"),
+    ))
+    .await
+    .expect("ingress");
+    wait_hostname(&ctx, &alb, "plain").await;
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for("a SecretNotFound event", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("nosecret")
+                    && e.reason.as_deref() == Some("SecretNotFound")
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    for name in ["nosecret", "plain"] {
+        delete_ingress(&ctx, name).await;
+    }
+    wait_gone(&ctx, &alb, "plain").await;
+    ctx.cleanup().await.ok();
+}
