@@ -55,7 +55,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
 ];
 
 /// Annotation families (a prefix of the key) causeway does not implement.
-const UNSUPPORTED_FAMILIES: &[&str] = &["listener-attributes.", "transforms.", "frontend-nlb-"];
+const UNSUPPORTED_FAMILIES: &[&str] = &["transforms.", "frontend-nlb-"];
 
 /// The first annotation on the Ingress that asks for something causeway does not implement.
 pub fn unsupported(annotations: &BTreeMap<String, String>) -> Option<Problem> {
@@ -161,17 +161,25 @@ impl<'a> Annotations<'a> {
         }
     }
 
-    /// `k=v,k=v` maps (tags, attributes).
+    /// `k=v,k=v` maps (tags, attributes), read as the peer reads them: `\\,` is a comma in
+    /// a value, and so is a comma not followed by another `key=`.
     pub fn map(&self, key: &str) -> Result<BTreeMap<String, String>, Problem> {
         let mut out = BTreeMap::new();
-        for item in self.list(key) {
-            let Some((k, v)) = item.split_once('=') else {
-                return Err(Problem::annotation(
-                    key,
-                    format!("{item:?} is not key=value"),
-                ));
-            };
-            out.insert(k.trim().to_owned(), v.trim().to_owned());
+        let Some(raw) = self.get(key) else {
+            return Ok(out);
+        };
+        for item in split_pairs(raw) {
+            match item.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    out.insert(k.trim().to_owned(), v.trim().to_owned());
+                }
+                _ => {
+                    return Err(Problem::annotation(
+                        key,
+                        format!("{item:?} is not key=value"),
+                    ));
+                }
+            }
         }
         Ok(out)
     }
@@ -311,6 +319,89 @@ fn check_keys(attrs: &BTreeMap<String, String>, known: &[&str], what: &str) -> R
 }
 
 /// An IPv4 or IPv6 CIDR (`10.0.0.0/8`, `::/0`).
+/// The `key=value` items of a map annotation: a backslash takes the next character as it is,
+/// and a comma ends an item only when what follows holds another `=`.
+fn split_pairs(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some() => {
+                if let Some((_, next)) = chars.next() {
+                    current.push(next);
+                }
+            }
+            ',' => {
+                let rest = s[i + 1..].trim();
+                if rest.contains('=') {
+                    out.push(current.trim().to_owned());
+                    current.clear();
+                } else if !rest.is_empty() {
+                    out.push(current.trim().to_owned());
+                    out.push(rest.to_owned());
+                    return out;
+                } else {
+                    current.push(c);
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_owned());
+    }
+    out
+}
+
+/// `listener-attributes.<PROTOCOL>-<port>` annotations, by `PROTOCOL-port`: each key must
+/// name an ALB listener attribute (`routing.http.request.*` or `routing.http.response.*`).
+pub fn listener_attributes(
+    annotations: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, Problem> {
+    let family = format!("{PREFIX}listener-attributes.");
+    let mut out = BTreeMap::new();
+    for key in annotations.keys() {
+        let Some(listener) = key.strip_prefix(&family) else {
+            continue;
+        };
+        let short = &key[PREFIX.len()..];
+        let valid_listener = listener.split_once('-').is_some_and(|(p, port)| {
+            Protocol::parse(p).is_some_and(|x| x.as_str() == p)
+                && port.parse::<u16>().is_ok_and(|n| n > 0)
+        });
+        if !valid_listener {
+            return Err(Problem::annotation(
+                short,
+                "the suffix must be a listener, HTTP-<port> or HTTPS-<port>",
+            ));
+        }
+        let attrs = Annotations(annotations).map(short)?;
+        for (k, v) in &attrs {
+            let name_ok = (k.starts_with("routing.http.request.")
+                || k.starts_with("routing.http.response."))
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
+            if !name_ok {
+                return Err(Problem::new(
+                    reason::INVALID_ATTRIBUTE,
+                    format!("{short}: {k:?} is not an ALB listener attribute"),
+                ));
+            }
+            if k == "routing.http.response.server.enabled" && v != "true" && v != "false" {
+                return Err(Problem::new(
+                    reason::INVALID_ATTRIBUTE,
+                    format!("{short}: {k} must be true or false, not {v:?}"),
+                ));
+            }
+        }
+        if !attrs.is_empty() {
+            out.insert(listener.to_owned(), attrs);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn valid_cidr(c: &str) -> bool {
     let Some((ip, len)) = c.split_once('/') else {
         return false;

@@ -185,6 +185,9 @@ pub struct ListenerModel {
     /// The first is the default certificate.
     pub certificates: Vec<String>,
     pub ssl_policy: Option<String>,
+    /// Only the keys we set; attributes we never set are never read or reset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
     pub default_action: Action,
     /// In priority order; priorities are 1.. with no gaps.
     pub rules: Vec<RuleModel>,

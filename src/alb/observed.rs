@@ -39,6 +39,8 @@ pub struct ObservedListener {
     pub protocol: Protocol,
     pub certificates: Vec<String>,
     pub ssl_policy: Option<String>,
+    /// Only the attributes that were read (the keys we set).
+    pub attributes: BTreeMap<String, String>,
     /// Forward targets are `TargetRef::Arn`.
     pub default_action: Action,
     pub rules: Vec<ObservedRule>,

@@ -350,10 +350,11 @@ const BAD_RECORDS: &[(&str, &str, &str, &str)] = &[
         "[10.0.0.1]",
         "providerSpecific: [{name: aws/weight, value: \"10\"}]",
     ),
+    // An ALIAS points at a hostname, never an address.
     (
         "alias.{z}",
-        "TXT",
-        "[x.example.org]",
+        "A",
+        "[10.0.0.1]",
         "providerSpecific: [{name: alias, value: \"true\"}]",
     ),
     (

@@ -4,7 +4,7 @@
 
 mod agent;
 mod alb;
-mod alb_auth;
+mod alb_features;
 mod chart;
 mod common;
 mod controller;

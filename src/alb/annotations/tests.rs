@@ -47,11 +47,11 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
         p.message
     );
     let p = unsupported(&anns(&[(
-        "listener-attributes.HTTP-80",
-        "routing.http.response.server.enabled=false",
+        "transforms.web",
+        r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"^/a","replace":"/b"}]}}]"#,
     )]))
     .unwrap();
-    assert!(p.message.contains("listener-attributes.HTTP-80"));
+    assert!(p.message.contains("transforms.web"));
     assert!(unsupported(&anns(&[("wafv2-acl-arn", "arn:aws:wafv2:x")])).is_some());
     // Other prefixes are not ours to judge.
     let mut other = anns(&[]);
@@ -252,4 +252,52 @@ fn a_forward_may_name_its_target_group() {
     ]
     .into();
     assert_eq!(named_target_groups(&anns), vec!["legacy-tg".to_string()]);
+}
+
+#[test]
+fn map_annotations_split_as_the_peer_splits_them() {
+    let a = ann(&[(
+        "listener-attributes.HTTPS-443",
+        r"routing.http.response.access_control_allow_headers.header_value=exampleValue\,anotherExampleValue,routing.http.response.server.enabled=false",
+    )]);
+    let got = listener_attributes(&a).unwrap();
+    let attrs = &got["HTTPS-443"];
+    assert_eq!(
+        attrs["routing.http.response.access_control_allow_headers.header_value"],
+        "exampleValue,anotherExampleValue"
+    );
+    assert_eq!(attrs["routing.http.response.server.enabled"], "false");
+    // A comma not followed by another key=value stays in the value... unless more text
+    // follows, which is malformed.
+    let tags = ann(&[("tags", "a=1,b=2")]);
+    assert_eq!(Annotations(&tags).map("tags").unwrap().len(), 2);
+    assert!(Annotations(&ann(&[("tags", "a=1,b")])).map("tags").is_err());
+    assert!(Annotations(&ann(&[("tags", "=1")])).map("tags").is_err());
+    for (key, value) in [
+        (
+            "listener-attributes.TCP-80",
+            "routing.http.response.server.enabled=true",
+        ),
+        (
+            "listener-attributes.HTTP-0",
+            "routing.http.response.server.enabled=true",
+        ),
+        (
+            "listener-attributes.http-80",
+            "routing.http.response.server.enabled=true",
+        ),
+        (
+            "listener-attributes.HTTP-80",
+            "idle_timeout.timeout_seconds=60",
+        ),
+        (
+            "listener-attributes.HTTP-80",
+            "routing.http.response.server.enabled=maybe",
+        ),
+    ] {
+        assert!(
+            listener_attributes(&ann(&[(key, value)])).is_err(),
+            "{key}: {value}"
+        );
+    }
 }

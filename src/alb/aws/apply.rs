@@ -207,6 +207,9 @@ impl AlbAws<'_> {
                     )
                     .await?
                 }
+                Step::SetListenerAttributes { arn, attributes } => {
+                    self.listener_attributes(arn, attributes).await?
+                }
                 Step::AddListenerCertificates { arn, certificates } => {
                     self.add_certificates(arn, certificates).await?
                 }

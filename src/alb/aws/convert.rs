@@ -635,6 +635,7 @@ pub(super) fn observed_listener(
 ) -> ObservedListener {
     let protocol = model_protocol(l.protocol());
     ObservedListener {
+        attributes: BTreeMap::new(),
         arn: l.listener_arn().unwrap_or_default().to_owned(),
         port: l.port().unwrap_or_default(),
         protocol,

@@ -135,6 +135,10 @@ impl AlbAws<'_> {
             o.attributes = attributes;
             if depth == Depth::Full {
                 o.listeners = self.listeners(&arn).await?;
+                if let Some(d) = wanted {
+                    self.observe_listener_attributes(d, &mut o.listeners)
+                        .await?;
+                }
             }
             observed.load_balancers.push(o);
         }
@@ -265,6 +269,37 @@ impl AlbAws<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// The attributes desired listeners set, read for those listeners only.
+    async fn observe_listener_attributes(
+        &self,
+        desired: &LoadBalancerModel,
+        listeners: &mut [ObservedListener],
+    ) -> Result<(), AwsError> {
+        for o in listeners {
+            let Some(d) = desired.listeners.iter().find(|d| d.port == o.port) else {
+                continue;
+            };
+            if d.attributes.is_empty() {
+                continue;
+            }
+            let r = self
+                .aws
+                .elbv2
+                .describe_listener_attributes()
+                .listener_arn(&o.arn)
+                .send()
+                .await
+                .map_err(|e| AwsError::call("DescribeListenerAttributes", e))?;
+            o.attributes = r
+                .attributes()
+                .iter()
+                .filter_map(|a| Some((a.key()?.to_owned(), a.value()?.to_owned())))
+                .filter(|(k, _)| d.attributes.contains_key(k))
+                .collect();
+        }
+        Ok(())
     }
 
     async fn listeners(&self, lb_arn: &str) -> Result<Vec<ObservedListener>, AwsError> {

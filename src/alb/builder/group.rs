@@ -321,6 +321,11 @@ fn shard_listeners(
                     .clone()
                     .unwrap_or_else(|| DEFAULT_SSL_POLICY.into())
             }),
+            attributes: group
+                .listener_attributes
+                .get(&format!("{}-{port}", protocol.as_str()))
+                .cloned()
+                .unwrap_or_default(),
             default_action: if redirect {
                 Action::Redirect(Redirect::new(
                     Some("HTTPS".into()),
@@ -408,6 +413,27 @@ fn agree(
             &group.manage_backend_sg_rules,
             &e.manage_backend_sg_rules,
         )?,
+        listener_attributes: {
+            let mut all = group.listener_attributes.clone();
+            for (listener, attrs) in &e.listener_attributes {
+                let merged = all.entry(listener.clone()).or_default();
+                for (k, v) in attrs {
+                    match merged.get(k) {
+                        Some(theirs) if theirs != v => {
+                            return Err(conflict(
+                                &format!("listener-attributes.{listener} {k}"),
+                                v,
+                                theirs,
+                            ));
+                        }
+                        _ => {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            all
+        },
     };
     for (k, v) in &m.tags {
         if let Some(existing) = tags.get(k)

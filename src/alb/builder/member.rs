@@ -36,6 +36,10 @@ pub(super) struct Exclusive {
     pub(super) security_groups: Option<Vec<String>>,
     #[serde(default)]
     pub(super) manage_backend_sg_rules: Option<bool>,
+    /// `listener-attributes.<PROTOCOL>-<port>`, by `PROTOCOL-port`: merged key by key across
+    /// the group, as the peer merges them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) listener_attributes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -103,6 +107,7 @@ pub(super) fn parse_member(
         inbound_cidrs: Some(a.list("inbound-cidrs")).filter(|v| !v.is_empty()),
         security_groups: security_groups(&a, env)?,
         manage_backend_sg_rules: a.bool("manage-backend-security-group-rules")?,
+        listener_attributes: crate::alb::annotations::listener_attributes(anns)?,
     };
     if let Some(wanted) = &exclusive.subnets {
         super::network::named_subnets(wanted, env)?;

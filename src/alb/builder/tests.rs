@@ -754,3 +754,43 @@ fn authentication_runs_before_the_action_on_https_listeners_only() {
     let p = out.members[0].problem.as_ref().expect("refused");
     assert_eq!(p.reason, reason::INVALID_ANNOTATION);
 }
+
+/// Listener attributes merge key by key across a group; a different value for the same key
+/// refuses the later member only.
+#[test]
+fn listener_attributes_merge_across_the_group_key_by_key() {
+    let attrs = |v: &str| json!({"alb.ingress.kubernetes.io/listener-attributes.HTTP-80": v});
+    let a = ingress(
+        "ns",
+        "a",
+        attrs("routing.http.response.server.enabled=false"),
+        json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let b = ingress(
+        "ns",
+        "b",
+        attrs("routing.http.response.x_frame_options.header_value=DENY"),
+        json!([path_rule(Some("b.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let c = ingress(
+        "ns",
+        "c",
+        attrs("routing.http.response.server.enabled=true"),
+        json!([path_rule(Some("c.causeway.test"), "/", "Prefix", "web", 80)]),
+    );
+    let svcs = services();
+    let members = [
+        member(&a, Some("g"), 1),
+        member(&b, Some("g"), 2),
+        member(&c, Some("g"), 3),
+    ];
+    let out = build_with("g", &members, &svcs);
+    let problems: Vec<_> = out.members.iter().map(|m| m.problem.is_some()).collect();
+    assert_eq!(problems, [false, false, true], "{:?}", out.members);
+    let l = &out.model.load_balancers[0].listeners[0];
+    assert_eq!(l.attributes.len(), 2);
+    assert_eq!(
+        l.attributes["routing.http.response.server.enabled"],
+        "false"
+    );
+}

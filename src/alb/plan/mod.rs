@@ -307,6 +307,13 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                     default_action: l.default_action.clone(),
                 });
             }
+            let attributes = missing_attributes(&l.attributes, &ol.attributes);
+            if !attributes.is_empty() {
+                p.listeners.push(Step::SetListenerAttributes {
+                    arn: ol.arn.clone(),
+                    attributes,
+                });
+            }
             // Extra (SNI) certificates: the default is never in the add or remove lists.
             let default = l.certificates.first();
             let have: BTreeSet<&String> = ol.certificates.iter().skip(1).collect();
@@ -409,6 +416,7 @@ fn without_rules(l: &ListenerModel) -> ListenerModel {
         protocol: l.protocol,
         certificates: l.certificates.clone(),
         ssl_policy: l.ssl_policy.clone(),
+        attributes: l.attributes.clone(),
         default_action: l.default_action.clone(),
         rules: Vec::new(),
     }

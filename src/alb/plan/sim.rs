@@ -297,9 +297,13 @@ impl Sim {
                     protocol: listener.protocol,
                     certificates: listener.certificates.clone(),
                     ssl_policy: listener.ssl_policy.clone(),
+                    attributes: listener.attributes.clone(),
                     default_action,
                     rules: Vec::new(),
                 });
+            }
+            Step::SetListenerAttributes { arn, attributes } => {
+                self.listener_mut(arn).attributes.extend(attributes.clone());
             }
             Step::ModifyListener {
                 arn,

@@ -72,7 +72,12 @@ pub enum Step {
         arn: String,
         attributes: BTreeMap<String, String>,
     },
+    SetListenerAttributes {
+        arn: String,
+        attributes: BTreeMap<String, String>,
+    },
     /// `load_balancer` is a name; targets in actions are target group names or foreign ARNs.
+    /// The listener's attributes are set right after it is created.
     CreateListener {
         load_balancer: String,
         listener: Box<ListenerModel>,
@@ -145,6 +150,7 @@ impl Step {
             | Step::SetSecurityGroups { arn, .. }
             | Step::SetIpAddressType { arn, .. }
             | Step::SetLoadBalancerAttributes { arn, .. }
+            | Step::SetListenerAttributes { arn, .. }
             | Step::ModifyListener { arn, .. }
             | Step::ModifyRule { arn, .. }
             | Step::DeleteRule { arn }
@@ -193,6 +199,7 @@ impl Step {
                 listener.port
             ),
             Step::ModifyListener { arn, .. } => format!("modify listener {arn}"),
+            Step::SetListenerAttributes { arn, .. } => format!("set attributes of {arn}"),
             Step::AddListenerCertificates { arn, certificates } => {
                 format!("add {} certificate(s) to {arn}", certificates.len())
             }

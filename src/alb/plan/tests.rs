@@ -134,6 +134,7 @@ fn foreign(seed: u8) -> Observed {
             attributes: Default::default(),
             tags: tags.clone(),
             listeners: vec![ObservedListener {
+                attributes: BTreeMap::new(),
                 arn: "arn:foreign-listener".into(),
                 port: 80,
                 protocol: Protocol::Http,

@@ -195,7 +195,36 @@ impl AlbAws<'_> {
         };
         self.extra_certificates(&arn, &listener.certificates)
             .await?;
+        if !listener.attributes.is_empty() {
+            self.listener_attributes(&arn, &listener.attributes).await?;
+        }
         Ok(arn)
+    }
+
+    pub(super) async fn listener_attributes(
+        &self,
+        arn: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
+        self.aws
+            .elbv2
+            .modify_listener_attributes()
+            .listener_arn(arn)
+            .set_attributes(Some(
+                attributes
+                    .iter()
+                    .map(|(k, v)| {
+                        aws_sdk_elasticloadbalancingv2::types::ListenerAttribute::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| AwsError::call("ModifyListenerAttributes", e))?;
+        Ok(())
     }
 
     /// `certificates` holds at most the default certificate.

@@ -286,6 +286,7 @@ proptest! {
             .build();
         let observed = observed_listener(&sdk, model_certificates(sdk.certificates()), Vec::new());
         prop_assert_eq!(observed, ObservedListener {
+            attributes: BTreeMap::new(),
             arn: "arn:listener".into(),
             port,
             protocol,

@@ -1,6 +1,6 @@
-//! Authentication on HTTPS listeners (`auth-type` oidc and cognito) against moto: the rule's
-//! actions, the OIDC client read from its Secret, a backend Service's override, and no
-//! rewrites of an unchanged group.
+//! The peer's per-listener features against moto: authentication on HTTPS listeners
+//! (`auth-type` oidc and cognito: the rule's actions, the OIDC client read from its Secret, a
+//! backend Service's override, no rewrites of an unchanged group) and listener attributes.
 
 use crate::alb::{
     WAIT, calls, delete_ingress, elb_client, ingress, lb_by_dns, metrics, rule, rules_of, services,
@@ -206,5 +206,58 @@ async fn a_missing_oidc_secret_refuses_only_that_ingress() {
         delete_ingress(&ctx, name).await;
     }
     wait_gone(&ctx, &alb, "plain").await;
+    ctx.cleanup().await.ok();
+}
+
+/// `listener-attributes.HTTP-80` is set on the listener, changed in place, and not
+/// rewritten while unchanged.
+#[tokio::test]
+async fn listener_attributes_are_set_and_changed_on_their_listener() {
+    let ctx = TestCtx::new("alblattr").await.expect("ctx");
+    let alb = start(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    let with = |value: &str| {
+        ingress(
+            "attrs",
+            &alb.class,
+            &[(
+                "alb.ingress.kubernetes.io/listener-attributes.HTTP-80",
+                &format!("routing.http.response.server.enabled={value}"),
+            )],
+            &rule("attrs.causeway.test", "/", "web"),
+        )
+    };
+    ctx.apply(&with("false")).await.expect("ingress");
+    let dns = wait_hostname(&ctx, &alb, "attrs").await;
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &dns).await;
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .expect("listeners");
+    let arn = listeners.listeners()[0].listener_arn().unwrap().to_owned();
+    let server = || async {
+        let r = elb
+            .describe_listener_attributes()
+            .listener_arn(&arn)
+            .send()
+            .await
+            .ok()?;
+        r.attributes()
+            .iter()
+            .find(|a| a.key() == Some("routing.http.response.server.enabled"))
+            .and_then(|a| a.value().map(str::to_owned))
+    };
+    assert_eq!(server().await.as_deref(), Some("false"));
+    ctx.apply(&with("true")).await.expect("edit");
+    wait_for("the attribute changed", WAIT, || async {
+        (server().await.as_deref() == Some("true")).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    delete_ingress(&ctx, "attrs").await;
+    wait_gone(&ctx, &alb, "attrs").await;
     ctx.cleanup().await.ok();
 }
