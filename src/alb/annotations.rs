@@ -55,7 +55,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
 ];
 
 /// Annotation families (a prefix of the key) causeway does not implement.
-const UNSUPPORTED_FAMILIES: &[&str] = &["transforms.", "frontend-nlb-"];
+const UNSUPPORTED_FAMILIES: &[&str] = &["frontend-nlb-"];
 
 /// The first annotation on the Ingress that asks for something causeway does not implement.
 pub fn unsupported(annotations: &BTreeMap<String, String>) -> Option<Problem> {
@@ -617,7 +617,10 @@ pub fn target_group_settings(
 
 mod actions;
 mod auth;
-pub use actions::{ActionSpec, ForwardTarget, named_target_groups, parse_action, parse_conditions};
+pub use actions::{
+    ActionSpec, ForwardTarget, named_target_groups, parse_action, parse_conditions,
+    parse_transforms,
+};
 pub use auth::{
     OidcClients, SECRET_CLIENT_ID, SECRET_CLIENT_ID_LEGACY, SECRET_CLIENT_SECRET, before_action,
     oidc_secret_name,

@@ -198,6 +198,9 @@ pub struct RuleModel {
     pub priority: i32,
     pub conditions: Vec<RuleCondition>,
     pub action: Action,
+    /// Rewrites of the request before it is forwarded (`transforms.<service>`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
     /// The member the rule comes from, `namespace/name`.
     pub member: String,
 }
@@ -404,6 +407,19 @@ impl Action {
             TargetRef::Arn(_) => None,
         })
     }
+}
+
+/// A rule transform: regex rewrites of the host header or of the URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transform {
+    HostHeaderRewrite(Vec<Rewrite>),
+    UrlRewrite(Vec<Rewrite>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rewrite {
+    pub regex: String,
+    pub replace: String,
 }
 
 /// A rule condition in normal form: values sorted and deduplicated.

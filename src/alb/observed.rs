@@ -53,6 +53,7 @@ pub struct ObservedRule {
     /// Sorted.
     pub conditions: Vec<RuleCondition>,
     pub action: Action,
+    pub transforms: Vec<Transform>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

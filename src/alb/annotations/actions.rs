@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::{PREFIX, Problem, reason, valid_cidr};
-use crate::alb::model::{Action, Redirect, RuleCondition};
+use crate::alb::model::{Action, Redirect, Rewrite, RuleCondition, Transform};
 
 /// Every object key of the action JSON, as the structs below spell it.
 const ACTION_KEYS: &[&str] = &[
@@ -394,4 +394,75 @@ pub fn named_target_groups(
             _ => None,
         })
         .collect()
+}
+
+/// Every object key of the transforms JSON, as the structs below spell it.
+const TRANSFORM_KEYS: &[&str] = &[
+    "type",
+    "hostHeaderRewriteConfig",
+    "urlRewriteConfig",
+    "rewrites",
+    "regex",
+    "replace",
+];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTransform {
+    #[serde(rename = "type")]
+    type_: String,
+    host_header_rewrite_config: Option<RawRewrites>,
+    url_rewrite_config: Option<RawRewrites>,
+}
+
+#[derive(Deserialize)]
+struct RawRewrites {
+    #[serde(default)]
+    rewrites: Vec<RawRewrite>,
+}
+
+#[derive(Deserialize)]
+struct RawRewrite {
+    #[serde(default)]
+    regex: String,
+    #[serde(default)]
+    replace: String,
+}
+
+/// A `transforms.<name>` annotation: a JSON list of `host-header-rewrite` and `url-rewrite`
+/// transforms, each with its regex rewrites.
+pub fn parse_transforms(name: &str, raw: &str) -> Result<Vec<Transform>, Problem> {
+    let key = format!("transforms.{name}");
+    let bad = |m: String| Problem::annotation(&key, m);
+    let list: Vec<RawTransform> = from_json(raw, TRANSFORM_KEYS).map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for t in list {
+        let (config, make): (_, fn(Vec<Rewrite>) -> Transform) = match t.type_.as_str() {
+            "host-header-rewrite" => (t.host_header_rewrite_config, Transform::HostHeaderRewrite),
+            "url-rewrite" => (t.url_rewrite_config, Transform::UrlRewrite),
+            other => {
+                return Err(bad(format!(
+                    "transform type {other:?} is not host-header-rewrite or url-rewrite"
+                )));
+            }
+        };
+        let config = config.ok_or_else(|| bad(format!("{} needs its config", t.type_)))?;
+        if config.rewrites.is_empty() {
+            return Err(bad(format!("{} has no rewrites", t.type_)));
+        }
+        if let Some(r) = config.rewrites.iter().find(|r| r.regex.is_empty()) {
+            return Err(bad(format!("a rewrite to {:?} has no regex", r.replace)));
+        }
+        out.push(make(
+            config
+                .rewrites
+                .into_iter()
+                .map(|r| Rewrite {
+                    regex: r.regex,
+                    replace: r.replace,
+                })
+                .collect(),
+        ));
+    }
+    Ok(out)
 }

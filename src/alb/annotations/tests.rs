@@ -23,7 +23,7 @@ fn success_codes_and_attribute_values_are_checked_before_aws_sees_them() {
 }
 
 use super::*;
-use crate::alb::model::{Action, RuleCondition};
+use crate::alb::model::{Action, Rewrite, RuleCondition, Transform};
 
 #[test]
 fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
@@ -46,12 +46,8 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
         "{}",
         p.message
     );
-    let p = unsupported(&anns(&[(
-        "transforms.web",
-        r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"^/a","replace":"/b"}]}}]"#,
-    )]))
-    .unwrap();
-    assert!(p.message.contains("transforms.web"));
+    let p = unsupported(&anns(&[("frontend-nlb-scheme", "internal")])).unwrap();
+    assert!(p.message.contains("frontend-nlb-scheme"));
     assert!(unsupported(&anns(&[("wafv2-acl-arn", "arn:aws:wafv2:x")])).is_some());
     // Other prefixes are not ours to judge.
     let mut other = anns(&[]);
@@ -299,5 +295,32 @@ fn map_annotations_split_as_the_peer_splits_them() {
             listener_attributes(&ann(&[(key, value)])).is_err(),
             "{key}: {value}"
         );
+    }
+}
+
+#[test]
+fn transforms_parse_the_documented_examples_and_refuse_the_rest() {
+    let url = r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"regex":"^\\/api\\/(.+)$","replace":"/$1"}]}}]"#;
+    assert_eq!(
+        parse_transforms("my-service", url).unwrap(),
+        [Transform::UrlRewrite(vec![Rewrite {
+            regex: r"^\/api\/(.+)$".into(),
+            replace: "/$1".into()
+        }])]
+    );
+    let host = r#"[{"Type":"host-header-rewrite","HostHeaderRewriteConfig":{"Rewrites":[{"Regex":"^(.+)\\.example\\.com$","Replace":"$1.example.org"}]}}]"#;
+    assert!(matches!(
+        parse_transforms("s", host).unwrap().as_slice(),
+        [Transform::HostHeaderRewrite(r)] if r[0].replace == "$1.example.org"
+    ));
+    for bad in [
+        "{}",
+        r#"[{"type":"header-rewrite"}]"#,
+        r#"[{"type":"url-rewrite"}]"#,
+        r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[]}}]"#,
+        r#"[{"type":"url-rewrite","urlRewriteConfig":{"rewrites":[{"replace":"/"}]}}]"#,
+    ] {
+        let p = parse_transforms("s", bad).unwrap_err();
+        assert!(p.message.contains("transforms.s"), "{bad}: {}", p.message);
     }
 }

@@ -233,8 +233,9 @@ impl AlbAws<'_> {
                     arn,
                     conditions,
                     action,
+                    transforms,
                 } => {
-                    self.modify_rule(arn, conditions, action, &ids.target_groups)
+                    self.modify_rule(arn, conditions, action, transforms, &ids.target_groups)
                         .await?
                 }
                 Step::DeleteRule { arn } => self.delete_rule(arn).await?,

@@ -412,6 +412,68 @@ fn model_authenticate(a: &elb::types::Action) -> Option<Authenticate> {
     }
 }
 
+pub(super) fn sdk_transforms(transforms: &[Transform]) -> Vec<elb::types::RuleTransform> {
+    let rewrites = |rs: &[Rewrite]| {
+        rs.iter()
+            .map(|r| {
+                elb::types::RewriteConfig::builder()
+                    .regex(&r.regex)
+                    .replace(&r.replace)
+                    .build()
+            })
+            .collect::<Vec<_>>()
+    };
+    transforms
+        .iter()
+        .map(|t| match t {
+            Transform::HostHeaderRewrite(rs) => elb::types::RuleTransform::builder()
+                .r#type(elb::types::TransformTypeEnum::HostHeaderRewrite)
+                .host_header_rewrite_config(
+                    elb::types::HostHeaderRewriteConfig::builder()
+                        .set_rewrites(Some(rewrites(rs)))
+                        .build(),
+                )
+                .build(),
+            Transform::UrlRewrite(rs) => elb::types::RuleTransform::builder()
+                .r#type(elb::types::TransformTypeEnum::UrlRewrite)
+                .url_rewrite_config(
+                    elb::types::UrlRewriteConfig::builder()
+                        .set_rewrites(Some(rewrites(rs)))
+                        .build(),
+                )
+                .build(),
+        })
+        .collect()
+}
+
+/// A transform of a type we do not know comes back as a URL rewrite of nothing, which matches
+/// nothing desired.
+fn model_transform(t: &elb::types::RuleTransform) -> Transform {
+    let rewrites = |rs: &[elb::types::RewriteConfig]| {
+        rs.iter()
+            .map(|r| Rewrite {
+                regex: r.regex().unwrap_or_default().to_owned(),
+                replace: r.replace().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    };
+    match t.r#type() {
+        Some(elb::types::TransformTypeEnum::HostHeaderRewrite) => {
+            Transform::HostHeaderRewrite(rewrites(
+                t.host_header_rewrite_config()
+                    .map(|c| c.rewrites())
+                    .unwrap_or_default(),
+            ))
+        }
+        Some(elb::types::TransformTypeEnum::UrlRewrite) => Transform::UrlRewrite(rewrites(
+            t.url_rewrite_config()
+                .map(|c| c.rewrites())
+                .unwrap_or_default(),
+        )),
+        _ => Transform::UrlRewrite(Vec::new()),
+    }
+}
+
 /// A rule's or listener's actions, in their order, as one model action. An action before
 /// the last that is not an authentication comes back as one that matches nothing desired.
 pub(super) fn model_actions(actions: &[elb::types::Action]) -> Action {
@@ -624,6 +686,7 @@ pub(super) fn observed_rule(rule: &elb::types::Rule) -> Option<ObservedRule> {
         priority,
         conditions,
         action: model_actions(rule.actions()),
+        transforms: rule.transforms().iter().map(model_transform).collect(),
     })
 }
 

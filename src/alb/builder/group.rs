@@ -302,6 +302,7 @@ fn shard_listeners(
                         priority: rules.len() as i32 + 1,
                         conditions: r.conditions.clone(),
                         action: Action::authenticated(auth(&r.auth).as_ref(), &r.action),
+                        transforms: r.transforms.clone(),
                         member: m.id.clone(),
                     });
                 }

@@ -13,7 +13,7 @@ use super::target_group::{target_group, target_group_key};
 use super::{Environment, Member};
 use crate::alb::annotations::{
     ActionSpec, Annotations, ForwardTarget, Problem, before_action, check_lb_attributes,
-    parse_action, parse_conditions, reason,
+    parse_action, parse_conditions, parse_transforms, reason,
 };
 use crate::alb::model::*;
 use crate::crd::ingress_class_params::{IpAddressType as CrdIpType, LoadBalancerScheme};
@@ -49,6 +49,8 @@ pub(super) struct RuleSpec {
     /// What runs before `action` on HTTPS listeners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) auth: Option<Authenticate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) transforms: Vec<Transform>,
 }
 
 /// One member, parsed: everything it contributes to the group. Serialised as the member's
@@ -342,6 +344,13 @@ pub(super) fn parse_member(
             {
                 conditions.extend(parse_conditions(&svc.name, raw)?);
             }
+            let transforms = match path.backend.service.as_ref() {
+                Some(svc) => match a.get(&format!("transforms.{}", svc.name)) {
+                    Some(raw) => parse_transforms(&svc.name, raw)?,
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
             if conditions.is_empty() {
                 conditions.push(RuleCondition::PathPattern(["/*".to_string()].into()));
             }
@@ -351,6 +360,7 @@ pub(super) fn parse_member(
                 conditions,
                 action,
                 auth,
+                transforms,
             });
         }
     }

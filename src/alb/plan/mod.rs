@@ -366,11 +366,13 @@ fn rules(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                     Some(or) => {
                         if or.conditions != r.conditions
                             || by_name(&or.action, &tg_names) != r.action
+                            || or.transforms != r.transforms
                         {
                             p.rules.push(Step::ModifyRule {
                                 arn: or.arn.clone(),
                                 conditions: r.conditions.clone(),
                                 action: r.action.clone(),
+                                transforms: r.transforms.clone(),
                             });
                         }
                     }

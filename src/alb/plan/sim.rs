@@ -374,12 +374,14 @@ impl Sim {
                     priority: rule.priority,
                     conditions: rule.conditions.clone(),
                     action,
+                    transforms: rule.transforms.clone(),
                 });
             }
             Step::ModifyRule {
                 arn,
                 conditions,
                 action,
+                transforms,
             } => {
                 let action = self.resolve(action);
                 let r = self
@@ -392,6 +394,7 @@ impl Sim {
                     .unwrap();
                 r.conditions = conditions.clone();
                 r.action = action;
+                r.transforms = transforms.clone();
             }
             Step::DeleteRule { arn } => {
                 for l in self

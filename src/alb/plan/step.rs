@@ -106,10 +106,12 @@ pub enum Step {
         rule: Box<RuleModel>,
         tags: Tags,
     },
+    /// Empty `transforms` removes the rule's transforms.
     ModifyRule {
         arn: String,
         conditions: Vec<RuleCondition>,
         action: Action,
+        transforms: Vec<Transform>,
     },
     DeleteRule {
         arn: String,

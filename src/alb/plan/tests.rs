@@ -146,6 +146,7 @@ fn foreign(seed: u8) -> Observed {
                     priority: 1,
                     conditions: vec![],
                     action: Action::not_found(),
+                    transforms: vec![],
                 }],
             }],
         }],

@@ -6,11 +6,12 @@ use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum};
 
 use super::super::convert::{
     elb_tags, protocol, sdk_actions, sdk_certificates, sdk_condition, sdk_ip_address_type,
-    sdk_lb_attributes, sdk_scheme,
+    sdk_lb_attributes, sdk_scheme, sdk_transforms,
 };
 use super::super::{AlbAws, AwsError};
 use crate::alb::model::{
     Action, IpAddressType, ListenerModel, Protocol, RuleCondition, RuleModel, Scheme, Tags,
+    Transform,
 };
 
 /// The default certificate, as CreateListener and ModifyListener take it.
@@ -331,6 +332,7 @@ impl AlbAws<'_> {
             .priority(rule.priority)
             .set_conditions(Some(rule.conditions.iter().map(sdk_condition).collect()))
             .set_actions(Some(sdk_actions(&rule.action, tgs, self.secrets)?))
+            .set_transforms((!rule.transforms.is_empty()).then(|| sdk_transforms(&rule.transforms)))
             .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
@@ -344,8 +346,14 @@ impl AlbAws<'_> {
                 match self.adopt_rule(listener, rule, tags).await? {
                     Some((_, true)) => Ok(()),
                     Some((arn, false)) => {
-                        self.modify_rule(&arn, &rule.conditions, &rule.action, tgs)
-                            .await
+                        self.modify_rule(
+                            &arn,
+                            &rule.conditions,
+                            &rule.action,
+                            &rule.transforms,
+                            tgs,
+                        )
+                        .await
                     }
                     None => Err(e),
                 }
@@ -358,14 +366,21 @@ impl AlbAws<'_> {
         arn: &str,
         conditions: &[RuleCondition],
         action: &Action,
+        transforms: &[Transform],
         tgs: &HashMap<String, String>,
     ) -> Result<(), AwsError> {
+        let (transforms, reset) = match transforms.is_empty() {
+            true => (None, Some(true)),
+            false => (Some(sdk_transforms(transforms)), None),
+        };
         self.aws
             .elbv2
             .modify_rule()
             .rule_arn(arn)
             .set_conditions(Some(conditions.iter().map(sdk_condition).collect()))
             .set_actions(Some(sdk_actions(action, tgs, self.secrets)?))
+            .set_transforms(transforms)
+            .set_reset_transforms(reset)
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyRule", e))?;

@@ -211,7 +211,27 @@ fn health_check_gen() -> impl Strategy<Value = HealthCheck> {
         )
 }
 
+fn rewrites_gen() -> impl Strategy<Value = Vec<Rewrite>> {
+    prop::collection::vec(
+        (text(), text()).prop_map(|(regex, replace)| Rewrite { regex, replace }),
+        1..3,
+    )
+}
+
+fn transform_gen() -> impl Strategy<Value = Transform> {
+    prop_oneof![
+        rewrites_gen().prop_map(Transform::HostHeaderRewrite),
+        rewrites_gen().prop_map(Transform::UrlRewrite),
+    ]
+}
+
 proptest! {
+    #[test]
+    fn transforms_round_trip(transforms in prop::collection::vec(transform_gen(), 0..3)) {
+        let sdk = sdk_transforms(&transforms);
+        prop_assert_eq!(sdk.iter().map(model_transform).collect::<Vec<_>>(), transforms);
+    }
+
     #[test]
     fn actions_round_trip(action in action_gen()) {
         let sdk = sdk_actions(&action, &HashMap::new(), &secrets()).expect("ARN targets need no lookup");
@@ -260,7 +280,13 @@ proptest! {
         sorted.sort();
         prop_assert_eq!(
             observed_rule(&sdk),
-            Some(ObservedRule { arn: "arn:rule".into(), priority, conditions: sorted, action })
+            Some(ObservedRule {
+                arn: "arn:rule".into(),
+                priority,
+                conditions: sorted,
+                action,
+                transforms: Vec::new(),
+            })
         );
     }
 
