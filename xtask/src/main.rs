@@ -141,6 +141,22 @@ async fn env_status(dir: &Path) -> Result<()> {
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(binaries::repo_root());
+    // `cargo xtask` runs us with xtask's package variables set. Build scripts (ring's among
+    // them) rerun when one of those they watch changes, so a cargo started with them rebuilds
+    // ring, rustls, kube and everything above them, and the next plain cargo rebuilds them
+    // back: the inner cargo gets the environment a shell would give it.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_CRATE_")
+            || key.starts_with("CARGO_BIN_")
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "OUT_DIR"
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     cmd
 }
 
