@@ -139,6 +139,25 @@ pub fn stale(
         .collect()
 }
 
+/// Holds back the deletion of every target group a binding still names: the binding's
+/// finalizer deregisters its targets and revokes its security-group rules first, and it
+/// needs the target group for that. Returns how many were held; they go once the binding
+/// has released them (a later reconcile).
+pub fn hold_bound_target_groups(
+    steps: &mut Vec<crate::alb::plan::Step>,
+    existing: &[std::sync::Arc<TargetGroupBinding>],
+) -> usize {
+    let bound: BTreeSet<&str> = existing
+        .iter()
+        .filter_map(|b| b.spec.target_group_arn.as_deref())
+        .collect();
+    let before = steps.len();
+    steps.retain(|s| {
+        !matches!(s, crate::alb::plan::Step::DeleteTargetGroup { arn } if bound.contains(arn.as_str()))
+    });
+    before - steps.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +259,48 @@ mod tests {
             stale("g", &build, &existing),
             [("ns".to_owned(), "k8s-old-tg".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_target_group_is_deleted_only_once_no_binding_names_it() {
+        use crate::alb::plan::Step;
+        use crate::fixtures;
+        let steps = || {
+            vec![
+                Step::DeleteRule {
+                    arn: "arn:rule".into(),
+                },
+                Step::DeleteTargetGroup {
+                    arn: "arn:tg/bound".into(),
+                },
+                Step::DeleteTargetGroup {
+                    arn: "arn:tg/free".into(),
+                },
+            ]
+        };
+        let binding = Arc::new(fixtures::target_group_binding(
+            "ns",
+            "b",
+            "arn:tg/bound",
+            "web",
+            80,
+            "ip",
+        ));
+        let mut held = steps();
+        assert_eq!(hold_bound_target_groups(&mut held, &[binding]), 1);
+        assert_eq!(
+            held,
+            [
+                Step::DeleteRule {
+                    arn: "arn:rule".into()
+                },
+                Step::DeleteTargetGroup {
+                    arn: "arn:tg/free".into()
+                },
+            ]
+        );
+        let mut free = steps();
+        assert_eq!(hold_bound_target_groups(&mut free, &[]), 0);
+        assert_eq!(free, steps());
     }
 }

@@ -50,6 +50,8 @@ use crate::k8s::runtime::{Cause, Next, StepError};
 const CERTIFICATE_RECHECK: Duration = Duration::from_secs(10);
 /// When a group is looked at again while a member's certificate is not found.
 const CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
+/// When a group is looked at again while a target group waits for its binding to let go.
+const BINDING_RELEASE_REQUEUE: Duration = Duration::from_secs(3);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -121,12 +123,16 @@ struct Discovered {
 struct GroupPlan {
     stale_bindings: Vec<BindingKey>,
     steps: Vec<Step>,
+    /// Target group deletions held back until their bindings are gone.
+    held: usize,
 }
 
 /// What apply left: AWS as re-read, and how the steps went.
 struct Applied {
     observed: Observed,
     outcome: Result<(), AwsError>,
+    /// Target group deletions that wait for their bindings.
+    held: usize,
 }
 
 impl<A: AlbApi> Reconciler<A> {
@@ -438,6 +444,7 @@ impl<A: AlbApi> Reconciler<A> {
     ) -> Result<Applied, Error> {
         self.prune_bindings(&f.object_name, build, plan.stale_bindings)
             .await?;
+        let held = plan.held;
         let (observed, outcome) = if plan.steps.is_empty() {
             (observed, Ok(()))
         } else {
@@ -479,7 +486,11 @@ impl<A: AlbApi> Reconciler<A> {
                 .await
                 .map_err(|e| Error::Bindings(boxed(e)))?;
         }
-        Ok(Applied { observed, outcome })
+        Ok(Applied {
+            observed,
+            outcome,
+            held,
+        })
     }
 
     /// Before anything is created: the names about to be created go into the group's
@@ -537,7 +548,11 @@ impl<A: AlbApi> Reconciler<A> {
         build: &BuildOutput,
         applied: Applied,
     ) -> Result<Next, Error> {
-        let Applied { observed, outcome } = applied;
+        let Applied {
+            observed,
+            outcome,
+            held,
+        } = applied;
         let apply_outcome = match &outcome {
             Ok(()) => ApplyOutcome::Converged,
             Err(AwsError::DependencyViolation(id)) => ApplyOutcome::Failed {
@@ -571,8 +586,11 @@ impl<A: AlbApi> Reconciler<A> {
         }
         outcome.map_err(Error::Apply)?;
         self.release(f.releasing).await?;
-        // A certificate may be imported or issued soon: look again without waiting for a change.
-        Ok(if certificate_missing(build) {
+        // A certificate may be imported or issued soon, and a binding releases its target
+        // group within seconds: look again without waiting for a change.
+        Ok(if held > 0 {
+            Next::After(BINDING_RELEASE_REQUEUE)
+        } else if certificate_missing(build) {
             Next::After(CERTIFICATE_REQUEUE)
         } else {
             Next::AwaitChange
@@ -784,9 +802,12 @@ fn plan_group(
     bindings: Vec<Arc<TargetGroupBinding>>,
     cluster: &str,
 ) -> GroupPlan {
+    let mut steps = plan::plan(&build.model, observed, cluster);
+    let held = bindings::hold_bound_target_groups(&mut steps, &bindings);
     GroupPlan {
         stale_bindings: bindings::stale(object_name, build, &bindings),
-        steps: plan::plan(&build.model, observed, cluster),
+        steps,
+        held,
     }
 }
 

@@ -376,8 +376,20 @@ async fn a_deleted_ingress_takes_everything_we_made_with_it_before_its_finalizer
         .unwrap();
     assert!(w.ingress().is_some());
 
+    // The target group waits while its binding is there (the binding's finalizer
+    // deregisters the targets first); the next look, once the binding is gone, deletes it.
+    assert_eq!(
+        w.reconcile().await.unwrap(),
+        Next::After(BINDING_RELEASE_REQUEUE)
+    );
+    let mut applied = w.aws.take_applied();
+    assert!(
+        !applied.iter().any(|s| s == "DeleteTargetGroup"),
+        "{applied:?}"
+    );
+    assert!(w.api.all::<TargetGroupBinding>().is_empty());
     assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
-    let applied = w.aws.take_applied();
+    applied.extend(w.aws.take_applied());
     for kind in [
         "DeleteLoadBalancer",
         "DeleteTargetGroup",
@@ -426,6 +438,8 @@ async fn what_a_crash_left_before_its_arns_were_recorded_is_found_by_name_and_de
         .delete("web", &DeleteParams::default())
         .await
         .unwrap();
+    // Twice: the target group's deletion waits for its binding to go.
+    w.reconcile().await.unwrap();
     w.reconcile().await.unwrap();
     let state = &w.aws.lock().sim.state;
     assert!(
