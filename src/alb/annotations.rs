@@ -33,6 +33,7 @@ pub mod reason {
     pub const SECURITY_GROUP_NOT_FOUND: &str = "SecurityGroupNotFound";
     pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    pub const WEB_ACL_NOT_FOUND: &str = "WebACLNotFound";
 }
 
 /// aws-load-balancer-controller annotations causeway does not implement, with the value that
@@ -41,8 +42,6 @@ pub mod reason {
 /// security groups its manifest names must never go live.
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("waf-acl-id", None),
-    ("wafv2-acl-arn", None),
-    ("shield-advanced-protection", Some("false")),
     ("security-group-prefix-lists", None),
     ("mutual-authentication", None),
     ("customer-owned-ipv4-pool", None),
@@ -400,6 +399,71 @@ pub fn listener_attributes(
         }
     }
     Ok(out)
+}
+
+/// The web ACL names and ARNs `wafv2-acl-name` and `wafv2-acl-arn` give (not `none`): what
+/// discovery looks up.
+pub fn named_web_acls(annotations: &BTreeMap<String, String>) -> Vec<String> {
+    let a = Annotations(annotations);
+    ["wafv2-acl-name", "wafv2-acl-arn"]
+        .iter()
+        .filter_map(|k| a.get(k))
+        .filter(|n| *n != "none")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `wafv2-acl-arn` / `wafv2-acl-name` (`none`: no web ACL), checked and resolved by
+/// `web_acls` (name or ARN → ARN of the ones that exist; `None` when not read: taken as
+/// written).
+pub fn web_acl(
+    annotations: &BTreeMap<String, String>,
+    web_acls: Option<&BTreeMap<String, String>>,
+) -> Result<Option<Option<String>>, Problem> {
+    let a = Annotations(annotations);
+    let by_arn = match a.get("wafv2-acl-arn") {
+        None => None,
+        Some("none") => Some(None),
+        Some(arn)
+            if arn.starts_with("arn:")
+                && arn.contains(":wafv2:")
+                && arn.contains(":regional/webacl/") =>
+        {
+            if web_acls.is_some_and(|found| !found.contains_key(arn)) {
+                return Err(Problem::new(
+                    reason::WEB_ACL_NOT_FOUND,
+                    format!("wafv2-acl-arn: there is no regional web ACL {arn}"),
+                ));
+            }
+            Some(Some(arn.to_owned()))
+        }
+        Some(other) => {
+            return Err(Problem::annotation(
+                "wafv2-acl-arn",
+                format!("{other:?} is not a regional WAFv2 web ACL ARN, nor none"),
+            ));
+        }
+    };
+    let by_name = match a.get("wafv2-acl-name") {
+        None => None,
+        Some("none") => Some(None),
+        Some(name) => Some(Some(match web_acls {
+            None => name.to_owned(),
+            Some(found) => found.get(name).cloned().ok_or_else(|| {
+                Problem::new(
+                    reason::WEB_ACL_NOT_FOUND,
+                    format!("wafv2-acl-name: no regional web ACL is named {name:?}"),
+                )
+            })?,
+        })),
+    };
+    match (by_arn, by_name) {
+        (Some(x), Some(y)) if x != y => Err(Problem::annotation(
+            "wafv2-acl-name",
+            "wafv2-acl-arn and wafv2-acl-name name different web ACLs",
+        )),
+        (x, y) => Ok(x.or(y)),
+    }
 }
 
 pub(crate) fn valid_cidr(c: &str) -> bool {

@@ -148,6 +148,7 @@ pub async fn plan_report(
                     security_groups: None,
                     target_groups: None,
                     oidc_clients: None,
+                    web_acls: None,
                 },
             ),
         );

@@ -162,6 +162,26 @@ pub struct LoadBalancerModel {
     pub listeners: Vec<ListenerModel>,
     /// Member Ingresses served by this ALB, as `namespace/name`.
     pub members: Vec<String>,
+    /// The add-ons the group asks for; `None` leaves what AWS has alone.
+    #[serde(default, skip_serializing_if = "Addons::is_empty")]
+    pub addons: Addons,
+}
+
+/// WAFv2 and Shield Advanced settings of a load balancer. `None` in a field: the group does
+/// not say, and what AWS has is left alone (the peer's rule: only `none` / `false` removes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addons {
+    /// `Some(Some(arn))`: associated with that regional web ACL; `Some(None)`: with none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_acl: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shield: Option<bool>,
+}
+
+impl Addons {
+    pub fn is_empty(&self) -> bool {
+        self.web_acl.is_none() && self.shield.is_none()
+    }
 }
 
 impl LoadBalancerModel {

@@ -30,6 +30,10 @@ pub struct ObservedLoadBalancer {
     pub attributes: BTreeMap<String, String>,
     pub tags: Tags,
     pub listeners: Vec<ObservedListener>,
+    /// The associated web ACL's ARN; read only when the desired model sets one.
+    pub web_acl: Option<String>,
+    /// The Shield Advanced protection's ID; read only when the desired model says.
+    pub shield_protection: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

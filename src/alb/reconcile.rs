@@ -26,7 +26,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::annotations::{Annotations, OidcClients, named_target_groups};
+use super::annotations::{Annotations, OidcClients, named_target_groups, named_web_acls};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
@@ -116,6 +116,7 @@ struct Discovered {
     certificates: Option<Vec<CertInfo>>,
     security_groups: Option<BTreeMap<String, Vec<String>>>,
     target_groups: Option<BTreeMap<String, String>>,
+    web_acls: Option<BTreeMap<String, String>>,
     services: BTreeMap<(String, String), Service>,
 }
 
@@ -330,6 +331,30 @@ impl<A: AlbApi> Reconciler<A> {
                     .map_err(Error::Discover)?,
             )
         };
+        // Web ACLs named by wafv2-acl-name or -arn, on Ingresses or their IngressClassParams.
+        let acl_names: BTreeSet<String> = f
+            .active
+            .iter()
+            .flat_map(|(i, m)| {
+                named_web_acls(i.annotations()).into_iter().chain(
+                    m.params
+                        .iter()
+                        .flat_map(|p| [p.spec.wafv2_acl_name.clone(), p.spec.wafv2_acl_arn.clone()])
+                        .flatten()
+                        .filter(|n| n != "none"),
+                )
+            })
+            .collect();
+        let web_acls = if acl_names.is_empty() {
+            None
+        } else {
+            Some(
+                self.aws
+                    .resolve_web_acls(&acl_names)
+                    .await
+                    .map_err(Error::Discover)?,
+            )
+        };
         let namespaces: BTreeSet<String> =
             f.active.iter().filter_map(|(i, _)| i.namespace()).collect();
         let mut services = BTreeMap::new();
@@ -345,6 +370,7 @@ impl<A: AlbApi> Reconciler<A> {
             certificates,
             security_groups,
             target_groups,
+            web_acls,
             services,
         })
     }
@@ -386,6 +412,7 @@ impl<A: AlbApi> Reconciler<A> {
                         security_groups: d.security_groups.as_ref(),
                         target_groups: d.target_groups.as_ref(),
                         oidc_clients: Some(&f.oidc_clients),
+                        web_acls: d.web_acls.as_ref(),
                     },
                 ),
             )

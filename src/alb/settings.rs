@@ -48,6 +48,7 @@ pub struct Discovered<'a> {
     pub security_groups: Option<&'a BTreeMap<String, Vec<String>>>,
     pub target_groups: Option<&'a BTreeMap<String, String>>,
     pub oidc_clients: Option<&'a super::annotations::OidcClients>,
+    pub web_acls: Option<&'a BTreeMap<String, String>>,
 }
 
 impl AlbSettings {
@@ -65,6 +66,7 @@ impl AlbSettings {
             security_groups: d.security_groups,
             target_groups: d.target_groups,
             oidc_clients: d.oidc_clients,
+            web_acls: d.web_acls,
         }
     }
 }

@@ -147,6 +147,8 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub acm: aws_sdk_acm::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
+    pub shield: aws_sdk_shield::Client,
 }
 
 /// Builds one service client from the shared config, adding the family's limiter and the
@@ -312,6 +314,27 @@ impl AwsClients {
                 buckets,
                 metrics,
                 AwsService::Acm
+            ),
+            wafv2: service_client!(
+                aws_sdk_wafv2,
+                &config,
+                https,
+                buckets,
+                metrics,
+                AwsService::Wafv2
+            ),
+            // Shield Advanced's API lives in us-east-1 only.
+            shield: service_client!(
+                aws_sdk_shield,
+                &config
+                    .clone()
+                    .into_builder()
+                    .region(aws_config::Region::new("us-east-1"))
+                    .build(),
+                https,
+                buckets,
+                metrics,
+                AwsService::Shield
             ),
         })
     }

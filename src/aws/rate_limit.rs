@@ -32,16 +32,20 @@ pub enum AwsService {
     Iam,
     Sts,
     Acm,
+    Wafv2,
+    Shield,
 }
 
 impl AwsService {
-    pub const ALL: [AwsService; 6] = [
+    pub const ALL: [AwsService; 8] = [
         AwsService::Elbv2,
         AwsService::Ec2,
         AwsService::Route53,
         AwsService::Iam,
         AwsService::Sts,
         AwsService::Acm,
+        AwsService::Wafv2,
+        AwsService::Shield,
     ];
 
     /// The `service` label of `causeway_aws_api_calls_total` and the key in `--aws-rate-limits`.
@@ -53,6 +57,8 @@ impl AwsService {
             AwsService::Iam => "iam",
             AwsService::Sts => "sts",
             AwsService::Acm => "acm",
+            AwsService::Wafv2 => "wafv2",
+            AwsService::Shield => "shield",
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct RateLimits {
     pub iam: Limit,
     pub sts: Limit,
     pub acm: Limit,
+    pub wafv2: Limit,
+    pub shield: Limit,
 }
 
 impl Default for RateLimits {
@@ -100,6 +108,8 @@ impl Default for RateLimits {
             iam: Limit::new(10.0, 10),
             sts: Limit::new(50.0, 50),
             acm: Limit::new(10.0, 10),
+            wafv2: Limit::new(5.0, 5),
+            shield: Limit::new(2.0, 2),
         }
     }
 }
@@ -113,6 +123,8 @@ impl RateLimits {
             AwsService::Iam => self.iam,
             AwsService::Sts => self.sts,
             AwsService::Acm => self.acm,
+            AwsService::Wafv2 => self.wafv2,
+            AwsService::Shield => self.shield,
         }
     }
 
@@ -124,6 +136,8 @@ impl RateLimits {
             AwsService::Iam => &mut self.iam,
             AwsService::Sts => &mut self.sts,
             AwsService::Acm => &mut self.acm,
+            AwsService::Wafv2 => &mut self.wafv2,
+            AwsService::Shield => &mut self.shield,
         };
         *slot = limit;
     }
@@ -152,7 +166,9 @@ impl RateLimits {
 pub enum RateLimitError {
     #[error("rate limit entry {0:?} is not of the form service=rate[:burst]")]
     Syntax(String),
-    #[error("unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm)")]
+    #[error(
+        "unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm, wafv2, shield)"
+    )]
     UnknownService(String),
     #[error("rate limit for {0} is given twice")]
     Duplicate(&'static str),

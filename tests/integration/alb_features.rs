@@ -1,6 +1,7 @@
 //! The peer's per-listener features against moto: authentication on HTTPS listeners
 //! (`auth-type` oidc and cognito: the rule's actions, the OIDC client read from its Secret, a
-//! backend Service's override, no rewrites of an unchanged group) and listener attributes.
+//! backend Service's override, no rewrites of an unchanged group), listener attributes, and
+//! the WAFv2 and Shield Advanced add-ons.
 
 use crate::alb::{
     WAIT, calls, delete_ingress, elb_client, ingress, lb_by_dns, metrics, rule, rules_of, services,
@@ -259,5 +260,92 @@ async fn listener_attributes_are_set_and_changed_on_their_listener() {
     .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
     delete_ingress(&ctx, "attrs").await;
     wait_gone(&ctx, &alb, "attrs").await;
+    ctx.cleanup().await.ok();
+}
+
+/// `wafv2-acl-name` associates the ALB with that web ACL and `none` takes it off;
+/// `shield-advanced-protection` creates and deletes its protection.
+#[tokio::test]
+async fn web_acl_and_shield_protection_follow_the_annotations() {
+    use aws_sdk_wafv2::types::{AllowAction, DefaultAction, Scope, VisibilityConfig};
+    let ctx = TestCtx::new("albwaf").await.expect("ctx");
+    let alb = start(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    let conf = ctx.aws().await;
+    let waf = aws_sdk_wafv2::Client::new(&conf);
+    let acl_name = format!("acl-{}", ctx.namespace);
+    let acl = waf
+        .create_web_acl()
+        .name(&acl_name)
+        .scope(Scope::Regional)
+        .default_action(
+            DefaultAction::builder()
+                .allow(AllowAction::builder().build())
+                .build(),
+        )
+        .visibility_config(
+            VisibilityConfig::builder()
+                .sampled_requests_enabled(false)
+                .cloud_watch_metrics_enabled(false)
+                .metric_name("causeway")
+                .build()
+                .expect("visibility"),
+        )
+        .send()
+        .await
+        .expect("create web ACL");
+    let acl_arn = acl.summary().and_then(|s| s.arn()).expect("arn").to_owned();
+    let with = |acl: &str, shield: &str| {
+        ingress(
+            "waf",
+            &alb.class,
+            &[
+                ("alb.ingress.kubernetes.io/wafv2-acl-name", acl),
+                (
+                    "alb.ingress.kubernetes.io/shield-advanced-protection",
+                    shield,
+                ),
+            ],
+            &rule("waf.causeway.test", "/", "web"),
+        )
+    };
+    ctx.apply(&with(&acl_name, "true")).await.expect("ingress");
+    let dns = wait_hostname(&ctx, &alb, "waf").await;
+    let elb = elb_client(&ctx).await;
+    let lb_arn = lb_by_dns(&elb, &dns)
+        .await
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    let shield = aws_sdk_shield::Client::new(&conf);
+    let state = || async {
+        let acl = waf
+            .get_web_acl_for_resource()
+            .resource_arn(&lb_arn)
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.web_acl().map(|a| a.arn().to_owned()));
+        let protected = shield
+            .describe_protection()
+            .resource_arn(&lb_arn)
+            .send()
+            .await
+            .is_ok();
+        (acl, protected)
+    };
+    wait_for("associated and protected", WAIT, || async {
+        (state().await == (Some(acl_arn.clone()), true)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    ctx.apply(&with("none", "false")).await.expect("edit");
+    wait_for("disassociated and unprotected", WAIT, || async {
+        (state().await == (None, false)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    delete_ingress(&ctx, "waf").await;
+    wait_gone(&ctx, &alb, "waf").await;
     ctx.cleanup().await.ok();
 }

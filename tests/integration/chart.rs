@@ -320,9 +320,10 @@ fn kustomize_base_is_the_chart_rendered() {
 /// The IAM actions the code calls, found in the AWS adapters' source: every SDK call is written
 /// `<client>.<operation>()` with the client named after its service.
 fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
-    let re =
-        regex::Regex::new(r"\b(elbv2|ec2|route53|iam|sts|acm)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
-            .expect("regex");
+    let re = regex::Regex::new(
+        r"\b(elbv2|ec2|route53|iam|sts|acm|wafv2|shield)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)",
+    )
+    .expect("regex");
     let prefix = |svc: &str| -> String {
         match svc {
             "elbv2" => "elasticloadbalancing".to_string(),
@@ -346,7 +347,7 @@ fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
             let shipped = src.split("#[cfg(test)]").next().unwrap_or("");
             for c in re
                 .captures_iter(shipped)
-                .filter(|c| !matches!(&c[2], "clone" | "config"))
+                .filter(|c| !matches!(&c[2], "clone" | "config" | "is_some" | "is_none"))
             {
                 let op: String = c[2]
                     .split('_')
@@ -357,9 +358,12 @@ fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
                             .unwrap_or_default()
                     })
                     .collect();
-                out.entry(statement_for(&p))
-                    .or_default()
-                    .insert(format!("{}:{op}", prefix(&c[1])));
+                let actions = out.entry(statement_for(&p)).or_default();
+                actions.insert(format!("{}:{op}", prefix(&c[1])));
+                // Associating a web ACL with a load balancer is also ELBv2's SetWebAcl.
+                if &c[1] == "wafv2" && op.ends_with("WebAcl") && !op.starts_with("Get") {
+                    actions.insert("elasticloadbalancing:SetWebAcl".to_string());
+                }
             }
         }
     }

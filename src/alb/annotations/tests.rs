@@ -48,7 +48,7 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
     );
     let p = unsupported(&anns(&[("frontend-nlb-scheme", "internal")])).unwrap();
     assert!(p.message.contains("frontend-nlb-scheme"));
-    assert!(unsupported(&anns(&[("wafv2-acl-arn", "arn:aws:wafv2:x")])).is_some());
+    assert!(unsupported(&anns(&[("mutual-authentication", "[]")])).is_some());
     // Other prefixes are not ours to judge.
     let mut other = anns(&[]);
     other.insert("kubernetes.io/ingress.class".into(), "alb".into());
@@ -323,4 +323,43 @@ fn transforms_parse_the_documented_examples_and_refuse_the_rest() {
         let p = parse_transforms("s", bad).unwrap_err();
         assert!(p.message.contains("transforms.s"), "{bad}: {}", p.message);
     }
+}
+
+#[test]
+fn web_acls_by_arn_or_name_and_none() {
+    let arn = "arn:aws:wafv2:us-east-1:1:regional/webacl/a/1";
+    let found: BTreeMap<String, String> = [
+        ("a".to_string(), arn.to_string()),
+        (arn.to_string(), arn.to_string()),
+    ]
+    .into();
+    let get = |pairs: &[(&str, &str)]| web_acl(&ann(pairs), Some(&found));
+    assert_eq!(get(&[]), Ok(None));
+    assert_eq!(get(&[("wafv2-acl-arn", arn)]), Ok(Some(Some(arn.into()))));
+    assert_eq!(get(&[("wafv2-acl-name", "a")]), Ok(Some(Some(arn.into()))));
+    assert_eq!(get(&[("wafv2-acl-name", "none")]), Ok(Some(None)));
+    assert_eq!(
+        get(&[("wafv2-acl-arn", arn), ("wafv2-acl-name", "a")]),
+        Ok(Some(Some(arn.into())))
+    );
+    for bad in [
+        &[("wafv2-acl-arn", "acl-1")][..],
+        &[(
+            "wafv2-acl-arn",
+            "arn:aws:wafv2:us-east-1:1:global/webacl/a/1",
+        )],
+        &[(
+            "wafv2-acl-arn",
+            "arn:aws:wafv2:us-east-1:1:regional/webacl/b/2",
+        )],
+        &[("wafv2-acl-name", "b")],
+        &[("wafv2-acl-arn", "none"), ("wafv2-acl-name", "a")],
+    ] {
+        assert!(get(bad).is_err(), "{bad:?}");
+    }
+    // Not read (a plan without AWS): taken as written.
+    assert_eq!(
+        web_acl(&ann(&[("wafv2-acl-name", "b")]), None),
+        Ok(Some(Some("b".into())))
+    );
 }

@@ -207,6 +207,18 @@ impl AlbAws<'_> {
                     )
                     .await?
                 }
+                Step::SetWebAcl {
+                    load_balancer,
+                    web_acl,
+                } => {
+                    let arn = ids.load_balancer(load_balancer)?;
+                    self.set_web_acl(&arn, web_acl.as_deref()).await?
+                }
+                Step::CreateProtection { load_balancer } => {
+                    let arn = ids.load_balancer(load_balancer)?;
+                    self.create_protection(&arn).await?
+                }
+                Step::DeleteProtection { id } => self.delete_protection(id).await?,
                 Step::SetListenerAttributes { arn, attributes } => {
                     self.listener_attributes(arn, attributes).await?
                 }

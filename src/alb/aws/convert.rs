@@ -740,6 +740,8 @@ pub(super) fn observed_load_balancer(
         attributes: BTreeMap::new(),
         tags,
         listeners: Vec::new(),
+        web_acl: None,
+        shield_protection: None,
     }
 }
 

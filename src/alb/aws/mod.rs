@@ -9,6 +9,7 @@
 //! group names), `observe` (what we own, as [`Observed`](super::observed::Observed)) and
 //! `apply` (the [`Step`](super::plan::Step)s, one file per resource family).
 
+mod addons;
 mod apply;
 mod convert;
 mod discovery;
@@ -141,6 +142,11 @@ pub(crate) trait AlbApi: Send + Sync + 'static {
         &self,
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
+    /// Regional WAFv2 web ACL names → ARNs; a name that does not exist is left out.
+    fn resolve_web_acls(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
     /// What we own of the group: by recorded ARN and by the desired names.
     fn observe(
         &self,
@@ -191,6 +197,12 @@ impl AlbApi for AwsClients {
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
         AlbAws::resolve_target_groups(self, names)
+    }
+    fn resolve_web_acls(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
+        AlbAws::resolve_web_acls(self, names)
     }
     async fn observe(
         &self,

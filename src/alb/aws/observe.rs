@@ -133,6 +133,14 @@ impl AlbAws<'_> {
             };
             let mut o = observed_load_balancer(lb, lb_tags);
             o.attributes = attributes;
+            if let Some(d) = wanted {
+                if d.addons.web_acl.is_some() {
+                    o.web_acl = self.web_acl_of(&arn).await?;
+                }
+                if d.addons.shield.is_some() {
+                    o.shield_protection = self.protection_of(&arn).await?;
+                }
+            }
             if depth == Depth::Full {
                 o.listeners = self.listeners(&arn).await?;
                 if let Some(d) = wanted {

@@ -251,6 +251,10 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             tags: with_resource(&lb_key),
             listeners,
             members: members.iter().map(|(_, m)| m.id.clone()).collect(),
+            addons: Addons {
+                web_acl: group.web_acl.clone(),
+                shield: group.shield,
+            },
         });
     }
     model.target_groups.sort_by(|a, b| a.name.cmp(&b.name));
@@ -414,6 +418,8 @@ fn agree(
             &group.manage_backend_sg_rules,
             &e.manage_backend_sg_rules,
         )?,
+        web_acl: merge("wafv2-acl-arn", &group.web_acl, &e.web_acl)?,
+        shield: merge("shield-advanced-protection", &group.shield, &e.shield)?,
         listener_attributes: {
             let mut all = group.listener_attributes.clone();
             for (listener, attrs) in &e.listener_attributes {

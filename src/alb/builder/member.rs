@@ -40,6 +40,11 @@ pub(super) struct Exclusive {
     /// the group, as the peer merges them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) listener_attributes: BTreeMap<String, BTreeMap<String, String>>,
+    /// `Some(None)`: no web ACL (`none`).
+    #[serde(default)]
+    pub(super) web_acl: Option<Option<String>>,
+    #[serde(default)]
+    pub(super) shield: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,6 +115,8 @@ pub(super) fn parse_member(
         security_groups: security_groups(&a, env)?,
         manage_backend_sg_rules: a.bool("manage-backend-security-group-rules")?,
         listener_attributes: crate::alb::annotations::listener_attributes(anns)?,
+        web_acl: crate::alb::annotations::web_acl(anns, env.web_acls)?,
+        shield: a.bool("shield-advanced-protection")?,
     };
     if let Some(wanted) = &exclusive.subnets {
         super::network::named_subnets(wanted, env)?;
@@ -138,10 +145,6 @@ pub(super) fn parse_member(
                 p.authentication_configuration.is_some(),
                 "authenticationConfiguration",
             ),
-            (
-                p.wafv2_acl_arn.is_some() || p.wafv2_acl_name.is_some(),
-                "wafv2AclArn/wafv2AclName",
-            ),
         ];
         if let Some((_, field)) = fields.iter().find(|(set, _)| *set) {
             let name = m
@@ -156,6 +159,18 @@ pub(super) fn parse_member(
                     "IngressClassParams {name} sets spec.{field}, which causeway does not implement; the Ingress is not served without it"
                 ),
             ));
+        }
+        // The class's web ACL pins the group's, whatever the Ingresses say.
+        let pinned: BTreeMap<String, String> = [
+            p.wafv2_acl_arn.as_ref().map(|v| ("wafv2-acl-arn", v)),
+            p.wafv2_acl_name.as_ref().map(|v| ("wafv2-acl-name", v)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (format!("{}{k}", crate::alb::annotations::PREFIX), v.clone()))
+        .collect();
+        if !pinned.is_empty() {
+            exclusive.web_acl = crate::alb::annotations::web_acl(&pinned, env.web_acls)?;
         }
         if let Some(port) = &p.ssl_redirect_port {
             exclusive.ssl_redirect = Some(

@@ -63,6 +63,9 @@ pub struct Environment<'a> {
     /// The client IDs of the OIDC Secrets members name. `None` when Secrets were not read (a
     /// plan without cluster access): client IDs are left empty.
     pub oidc_clients: Option<&'a crate::alb::annotations::OidcClients>,
+    /// Regional web ACL names `wafv2-acl-name` gives → their ARNs (a missing name was not
+    /// found). `None` when not read: names are used as written.
+    pub web_acls: Option<&'a BTreeMap<String, String>>,
 }
 
 #[cfg(test)]

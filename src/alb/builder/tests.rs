@@ -57,6 +57,7 @@ pub(super) fn build_with(
             security_groups: None,
             target_groups: None,
             oidc_clients: None,
+            web_acls: None,
         },
     )
 }
@@ -545,6 +546,7 @@ fn subnet_discovery_needs_two_azs() {
             security_groups: None,
             target_groups: None,
             oidc_clients: None,
+            web_acls: None,
         },
     );
     assert_eq!(
@@ -594,6 +596,7 @@ fn security_groups_annotation_replaces_the_managed_frontend_group() {
                 security_groups: Some(&found),
                 target_groups: None,
                 oidc_clients: None,
+                web_acls: None,
             },
         )
     };
@@ -674,9 +677,18 @@ fn ingress_class_params_fields_causeway_lacks_fail_closed_and_ssl_redirect_port_
     assert_eq!(http.port, 80);
     assert!(matches!(&http.default_action, Action::Redirect(r) if r.port == "443"));
 
+    // The class's web ACL pins the group's.
+    let acl = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1";
+    let out = with(json!({"wafv2AclArn": acl}));
+    assert_eq!(out.members[0].problem, None);
+    assert_eq!(
+        out.model.load_balancers[0].addons.web_acl,
+        Some(Some(acl.to_string()))
+    );
+
     for spec in [
         json!({"listeners": [{"protocol": "HTTP", "port": 80, "listenerAttributes": [{"key": "k", "value": "v"}]}]}),
-        json!({"wafv2AclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"}),
+        json!({"minimumLoadBalancerCapacity": {"capacityUnits": 100}}),
     ] {
         let out = with(spec.clone());
         let p = out.members[0].problem.as_ref().expect("fails closed");

@@ -86,6 +86,7 @@ pub fn build_group(stack: &str, ings: &[Ingress]) -> GroupModel {
             security_groups: None,
             target_groups: None,
             oidc_clients: None,
+            web_acls: None,
         },
     )
     .model

@@ -49,6 +49,8 @@ struct Phases {
     load_balancers: Vec<Step>,
     listeners: Vec<Step>,
     rules: Vec<Step>,
+    /// WAFv2 and Shield: after the routing, so a refused add-on holds up nothing else.
+    addons: Vec<Step>,
     rule_deletes: Vec<Step>,
     listener_deletes: Vec<Step>,
     lb_deletes: Vec<Step>,
@@ -65,6 +67,7 @@ impl Phases {
         steps.extend(self.load_balancers);
         steps.extend(self.listeners);
         steps.extend(self.rules);
+        steps.extend(self.addons);
         steps.extend(self.rule_deletes);
         steps.extend(self.listener_deletes);
         steps.extend(self.lb_deletes);
@@ -216,8 +219,10 @@ fn load_balancers(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                 attributes: lb.attributes.clone(),
                 tags: lb.tags.clone(),
             });
+            addons(lb, None, p);
             continue;
         };
+        addons(lb, Some(o), p);
         if !lb.subnets.is_empty() && o.subnets != lb.subnets {
             p.load_balancers.push(Step::SetSubnets {
                 arn: o.arn.clone(),
@@ -275,6 +280,27 @@ fn load_balancers(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
             p.lb_deletes
                 .push(Step::DeleteLoadBalancer { arn: o.arn.clone() });
         }
+    }
+}
+
+/// WAFv2 and Shield Advanced, by the load balancer's name (it may be created in this plan).
+fn addons(lb: &LoadBalancerModel, o: Option<&ObservedLoadBalancer>, p: &mut Phases) {
+    let have_acl = o.and_then(|o| o.web_acl.clone());
+    if let Some(want) = &lb.addons.web_acl
+        && *want != have_acl
+    {
+        p.addons.push(Step::SetWebAcl {
+            load_balancer: lb.name.clone(),
+            web_acl: want.clone(),
+        });
+    }
+    let protection = o.and_then(|o| o.shield_protection.clone());
+    match (lb.addons.shield, protection) {
+        (Some(true), None) => p.addons.push(Step::CreateProtection {
+            load_balancer: lb.name.clone(),
+        }),
+        (Some(false), Some(id)) => p.addons.push(Step::DeleteProtection { id }),
+        _ => {}
     }
 }
 

@@ -104,6 +104,14 @@ impl Sim {
             .tags
     }
 
+    fn lb_named(&mut self, name: &str) -> &mut ObservedLoadBalancer {
+        self.state
+            .load_balancers
+            .iter_mut()
+            .find(|l| l.name == name)
+            .expect("load balancer by name")
+    }
+
     fn listener_mut(&mut self, arn: &str) -> &mut ObservedListener {
         self.state
             .load_balancers
@@ -231,7 +239,28 @@ impl Sim {
                     attributes: attributes.clone(),
                     tags: tags.clone(),
                     listeners: Vec::new(),
+                    web_acl: None,
+                    shield_protection: None,
                 });
+            }
+            Step::SetWebAcl {
+                load_balancer,
+                web_acl,
+            } => {
+                self.lb_named(load_balancer).web_acl = web_acl.clone();
+            }
+            Step::CreateProtection { load_balancer } => {
+                let id = self.id("protection-");
+                let lb = self.lb_named(load_balancer);
+                assert!(lb.shield_protection.is_none(), "ResourceAlreadyExists");
+                lb.shield_protection = Some(id);
+            }
+            Step::DeleteProtection { id } => {
+                for lb in &mut self.state.load_balancers {
+                    if lb.shield_protection.as_ref() == Some(id) {
+                        lb.shield_protection = None;
+                    }
+                }
             }
             Step::SetSubnets { arn, subnets } => {
                 self.state

@@ -72,6 +72,18 @@ pub enum Step {
         arn: String,
         attributes: BTreeMap<String, String>,
     },
+    /// `load_balancer` is a name. `None` disassociates.
+    SetWebAcl {
+        load_balancer: String,
+        web_acl: Option<String>,
+    },
+    /// Shield Advanced protection for the load balancer named.
+    CreateProtection {
+        load_balancer: String,
+    },
+    DeleteProtection {
+        id: String,
+    },
     SetListenerAttributes {
         arn: String,
         attributes: BTreeMap<String, String>,
@@ -202,6 +214,18 @@ impl Step {
             ),
             Step::ModifyListener { arn, .. } => format!("modify listener {arn}"),
             Step::SetListenerAttributes { arn, .. } => format!("set attributes of {arn}"),
+            Step::SetWebAcl {
+                load_balancer,
+                web_acl: Some(acl),
+            } => format!("associate {load_balancer} with web ACL {acl}"),
+            Step::SetWebAcl {
+                load_balancer,
+                web_acl: None,
+            } => format!("disassociate {load_balancer} from its web ACL"),
+            Step::CreateProtection { load_balancer } => {
+                format!("protect {load_balancer} with Shield Advanced")
+            }
+            Step::DeleteProtection { id } => format!("delete Shield Advanced protection {id}"),
             Step::AddListenerCertificates { arn, certificates } => {
                 format!("add {} certificate(s) to {arn}", certificates.len())
             }

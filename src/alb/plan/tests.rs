@@ -131,6 +131,8 @@ fn foreign(seed: u8) -> Observed {
             ip_address_type: IpAddressType::Ipv4,
             subnets: vec![],
             security_groups: vec!["sg-foreign".into()],
+            web_acl: None,
+            shield_protection: None,
             attributes: Default::default(),
             tags: tags.clone(),
             listeners: vec![ObservedListener {
@@ -395,4 +397,50 @@ fn extra_certificates_and_tags_we_no_longer_want_are_removed() {
         ["arn:c1"]
     );
     assert!(plan(&m3, &sim.state, "c1").is_empty());
+}
+
+/// WAFv2 and Shield come after the routing, converge, and are left alone when unset.
+#[test]
+fn addons_are_planned_after_the_rules_and_only_when_the_group_says() {
+    let acl = "arn:aws:wafv2:us-east-1:1:regional/webacl/a/1";
+    let with = |anns: serde_json::Value| {
+        let ing = ingress(
+            "ns",
+            "a",
+            anns,
+            serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+        );
+        build_group("ns/a", std::slice::from_ref(&ing))
+    };
+    let on = with(serde_json::json!({
+        "alb.ingress.kubernetes.io/wafv2-acl-arn": acl,
+        "alb.ingress.kubernetes.io/shield-advanced-protection": "true",
+    }));
+    let mut sim = Sim::new(Observed::default());
+    let steps = plan(&on, &sim.state, "c1");
+    let rule = steps
+        .iter()
+        .position(|s| matches!(s, Step::CreateRule { .. }));
+    let waf = steps
+        .iter()
+        .position(|s| matches!(s, Step::SetWebAcl { .. }));
+    let shield = steps
+        .iter()
+        .position(|s| matches!(s, Step::CreateProtection { .. }));
+    assert!(rule < waf && rule < shield, "{steps:#?}");
+    sim.apply(&steps);
+    assert!(plan(&on, &sim.state, "c1").is_empty());
+    assert_eq!(sim.state.load_balancers[0].web_acl.as_deref(), Some(acl));
+    // Unset: nothing is planned, whatever AWS has.
+    assert!(plan(&with(serde_json::json!({})), &sim.state, "c1").is_empty());
+    // none / false take them off.
+    let off = with(serde_json::json!({
+        "alb.ingress.kubernetes.io/wafv2-acl-arn": "none",
+        "alb.ingress.kubernetes.io/shield-advanced-protection": "false",
+    }));
+    let steps = plan(&off, &sim.state, "c1");
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    sim.apply(&steps);
+    assert!(plan(&off, &sim.state, "c1").is_empty());
+    assert!(sim.state.load_balancers[0].shield_protection.is_none());
 }

@@ -64,6 +64,21 @@ impl AlbApi for FakeAws {
     async fn subnets(&self, _scope: Scope<'_>) -> Result<Vec<SubnetInfo>, AwsError> {
         Ok(subnets())
     }
+    async fn resolve_web_acls(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(names
+            .iter()
+            .map(|n| match n.starts_with("arn:") {
+                true => (n.clone(), n.clone()),
+                false => (
+                    n.clone(),
+                    format!("arn:aws:wafv2:us-east-1:1:regional/webacl/{n}/1"),
+                ),
+            })
+            .collect())
+    }
     async fn resolve_target_groups(
         &self,
         names: &BTreeSet<String>,
