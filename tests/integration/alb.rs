@@ -277,6 +277,23 @@ pub fn rule(host: &str, path: &str, service: &str) -> String {
     )
 }
 
+/// Waits for an Event with `reason` on the Ingress `name`.
+pub async fn wait_event(ctx: &TestCtx, alb: &Alb, name: &str, reason: &str) {
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for(&format!("a {reason} Event on {name}"), WAIT, || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+}
+
 pub async fn delete_ingress(ctx: &TestCtx, name: &str) {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.delete(name, &DeleteParams::default())
@@ -474,18 +491,7 @@ async fn group_of_three_with_one_bad_member() {
     assert!(hostname(&ctx, "b").await.is_none());
 
     let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    wait_for("ServiceNotFound event on b", WAIT, || async {
-        let l = events.list(&ListParams::default()).await.ok()?;
-        l.items
-            .iter()
-            .any(|e| {
-                e.involved_object.name.as_deref() == Some("b")
-                    && e.reason.as_deref() == Some("ServiceNotFound")
-            })
-            .then_some(())
-    })
-    .await
-    .expect("event");
+    wait_event(&ctx, &alb, "b", "ServiceNotFound").await;
 
     let elb = elb_client(&ctx).await;
     let lb = lb_by_dns(&elb, &dns_a).await;
@@ -646,19 +652,7 @@ async fn security_groups_annotation_attaches_named_groups_and_creates_none() {
         !ours.iter().any(|r| r.starts_with("sg-")),
         "no managed security group: {ours:?}"
     );
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    wait_for("SecurityGroupNotFound event on bad", WAIT, || async {
-        let l = events.list(&ListParams::default()).await.ok()?;
-        l.items
-            .iter()
-            .any(|e| {
-                e.involved_object.name.as_deref() == Some("bad")
-                    && e.reason.as_deref() == Some("SecurityGroupNotFound")
-            })
-            .then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    wait_event(&ctx, &alb, "bad", "SecurityGroupNotFound").await;
 
     for n in ["web", "bad"] {
         delete_ingress(&ctx, n).await;

@@ -5,7 +5,7 @@
 
 use crate::alb::{
     WAIT, calls, delete_ingress, elb_client, ingress, lb_by_dns, metrics, rule, rules_of, services,
-    start, wait_gone, wait_hostname,
+    start, wait_event, wait_gone, wait_hostname,
 };
 use crate::common::grant_oidc_secret;
 use aws_sdk_elasticloadbalancingv2 as elb;
@@ -189,20 +189,7 @@ async fn a_missing_oidc_secret_refuses_only_that_ingress() {
     .await
     .expect("ingress");
     wait_hostname(&ctx, &alb, "plain").await;
-    let events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    wait_for("a SecretNotFound event", WAIT, || async {
-        let list = events.list(&Default::default()).await.ok()?;
-        list.items
-            .iter()
-            .any(|e| {
-                e.involved_object.name.as_deref() == Some("nosecret")
-                    && e.reason.as_deref() == Some("SecretNotFound")
-            })
-            .then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    wait_event(&ctx, &alb, "nosecret", "SecretNotFound").await;
     for name in ["nosecret", "plain"] {
         delete_ingress(&ctx, name).await;
     }

@@ -85,6 +85,34 @@ pub(super) fn model_lb_attributes(
         .collect()
 }
 
+pub(super) fn sdk_listener_attributes(
+    attributes: &BTreeMap<String, String>,
+) -> Vec<elb::types::ListenerAttribute> {
+    attributes
+        .iter()
+        .map(|(k, v)| {
+            elb::types::ListenerAttribute::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect()
+}
+
+pub(super) fn model_listener_attributes(
+    attributes: &[elb::types::ListenerAttribute],
+) -> BTreeMap<String, String> {
+    attributes
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.key()?.to_owned(),
+                a.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 pub(super) fn sdk_tg_attributes(
     attributes: &BTreeMap<String, String>,
 ) -> Vec<TargetGroupAttribute> {

@@ -7,9 +7,9 @@ use aws_sdk_ec2::types::Filter;
 use aws_sdk_elasticloadbalancingv2 as elb;
 
 use super::convert::{
-    model_certificates, model_elb_tags, model_lb_attributes, model_tg_attributes,
-    observed_listener, observed_load_balancer, observed_rule, observed_security_group,
-    observed_target_group,
+    model_certificates, model_elb_tags, model_lb_attributes, model_listener_attributes,
+    model_tg_attributes, observed_listener, observed_load_balancer, observed_rule,
+    observed_security_group, observed_target_group,
 };
 use super::{AlbAws, AwsError, Depth, Known};
 use crate::alb::model::*;
@@ -300,10 +300,8 @@ impl AlbAws<'_> {
                 .send()
                 .await
                 .map_err(|e| AwsError::call("DescribeListenerAttributes", e))?;
-            o.attributes = r
-                .attributes()
-                .iter()
-                .filter_map(|a| Some((a.key()?.to_owned(), a.value()?.to_owned())))
+            o.attributes = model_listener_attributes(r.attributes())
+                .into_iter()
                 .filter(|(k, _)| d.attributes.contains_key(k))
                 .collect();
         }

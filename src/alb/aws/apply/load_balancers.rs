@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum};
 
 use super::super::convert::{
     elb_tags, protocol, sdk_actions, sdk_certificates, sdk_condition, sdk_ip_address_type,
-    sdk_lb_attributes, sdk_scheme, sdk_transforms,
+    sdk_lb_attributes, sdk_listener_attributes, sdk_scheme, sdk_transforms,
 };
 use super::super::{AlbAws, AwsError};
 use crate::alb::model::{
@@ -211,17 +211,7 @@ impl AlbAws<'_> {
             .elbv2
             .modify_listener_attributes()
             .listener_arn(arn)
-            .set_attributes(Some(
-                attributes
-                    .iter()
-                    .map(|(k, v)| {
-                        aws_sdk_elasticloadbalancingv2::types::ListenerAttribute::builder()
-                            .key(k)
-                            .value(v)
-                            .build()
-                    })
-                    .collect(),
-            ))
+            .set_attributes(Some(sdk_listener_attributes(attributes)))
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyListenerAttributes", e))?;
