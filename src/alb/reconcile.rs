@@ -214,10 +214,11 @@ impl<A: AlbApi> Reconciler<A> {
                 _ => {}
             }
         }
-        let wanted = secrets::wanted(
-            active.iter().map(|(i, _)| i.as_ref()),
-            &self.stores.services.state(),
-        );
+        let wanted = secrets::wanted(active.iter().map(|(i, _)| i.as_ref()), |ns, name| {
+            self.stores
+                .services
+                .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns))
+        });
         let (oidc_clients, client_secrets) = secrets::read(&self.ctx.client, &wanted)
             .await
             .map_err(|e| Error::Fetch(boxed(e)))?;

@@ -15,9 +15,10 @@ use super::annotations::{
 use super::model::ClientSecrets;
 
 /// The (namespace, name) of every Secret the Ingresses or their backend Services name.
+/// `service` finds a Service by namespace and name (the store's index: no scan per Ingress).
 pub(super) fn wanted<'a>(
     ingresses: impl Iterator<Item = &'a Ingress>,
-    services: &[Arc<Service>],
+    service: impl Fn(&str, &str) -> Option<Arc<Service>>,
 ) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for ing in ingresses {
@@ -37,9 +38,8 @@ pub(super) fn wanted<'a>(
             )
             .filter_map(|b| b.service.as_ref().map(|s| s.name.as_str()))
             .collect();
-        for svc in services {
-            if svc.namespace().as_deref() == Some(ns.as_str())
-                && backends.contains(svc.name_any().as_str())
+        for backend in backends {
+            if let Some(svc) = service(&ns, backend)
                 && let Some(name) = oidc_secret_name(svc.annotations())
             {
                 out.insert((ns.clone(), name));
