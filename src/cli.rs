@@ -37,6 +37,8 @@ pub struct Cli {
 pub enum Reconciler {
     /// Ingress → ALB.
     Alb,
+    /// Service type LoadBalancer → NLB.
+    Nlb,
     /// TargetGroupBinding → registered targets.
     Targets,
     /// Ingress, Service and DNSEndpoint → Route 53.
@@ -132,18 +134,22 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub alb: AlbArgs,
 
+    #[command(flatten)]
+    pub nlb: NlbArgs,
+
     /// Name of this cluster; every AWS resource causeway creates is tagged with it.
     #[arg(long, env = "CAUSEWAY_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
 
-    /// Reconcilers to run, comma-separated: alb, targets, dns, iam (IamRoleBinding validation).
-    /// Leave one out to keep its peer (aws-load-balancer-controller, external-dns, kube2iam).
+    /// Reconcilers to run, comma-separated: alb, nlb, targets, dns, iam (IamRoleBinding
+    /// validation). Leave one out to keep its peer (aws-load-balancer-controller,
+    /// external-dns, kube2iam).
     #[arg(
         long,
         env = "CAUSEWAY_CONTROLLERS",
         value_enum,
         value_delimiter = ',',
-        default_value = "alb,targets,dns,iam"
+        default_value = "alb,nlb,targets,dns,iam"
     )]
     pub controllers: Vec<Reconciler>,
 
@@ -607,6 +613,38 @@ impl AlbArgs {
                 .unwrap_or(crate::alb::model::TargetType::Instance),
             resync: self.resync,
             ..crate::alb::AlbSettings::default()
+        }
+    }
+}
+
+/// Service → NLB flags.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "NLB (Service type LoadBalancer)")]
+pub struct NlbArgs {
+    /// The `spec.loadBalancerClass` causeway serves (the peer's class by default). Services
+    /// without a class are served when they carry the peer's legacy
+    /// `service.beta.kubernetes.io/aws-load-balancer-type: external` or `nlb-ip`.
+    #[arg(
+        id = "nlb_load_balancer_class",
+        long = "nlb-load-balancer-class",
+        env = "CAUSEWAY_NLB_LOAD_BALANCER_CLASS",
+        default_value = "service.k8s.aws/nlb"
+    )]
+    pub load_balancer_class: String,
+
+    /// Target type when the Service does not set `nlb-target-type`.
+    #[arg(id = "nlb_default_target_type", long = "nlb-default-target-type", env = "CAUSEWAY_NLB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
+    pub default_target_type: String,
+}
+
+impl NlbArgs {
+    /// The NLB reconciler's settings; it shares the ALB's tags, VPC and resync.
+    pub fn settings(&self, shared: crate::alb::AlbSettings) -> crate::nlb::NlbSettings {
+        crate::nlb::NlbSettings {
+            load_balancer_class: self.load_balancer_class.clone(),
+            default_target_type: crate::alb::model::TargetType::parse(&self.default_target_type)
+                .unwrap_or(crate::alb::model::TargetType::Instance),
+            shared,
         }
     }
 }

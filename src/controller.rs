@@ -41,6 +41,7 @@ const FAILED_LINGER: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 struct Enabled {
     alb: Option<crate::alb::AlbSettings>,
+    nlb: Option<crate::nlb::NlbSettings>,
     targets: Option<crate::targets::settings::TargetsSettings>,
     dns: Option<crate::dns::DnsSettings>,
     iam: bool,
@@ -103,6 +104,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     let on = |r: Reconciler| args.controllers.contains(&r);
     let enabled = Enabled {
         alb: on(Reconciler::Alb).then(|| args.alb.settings(args.vpc_id.clone())),
+        nlb: on(Reconciler::Nlb).then(|| args.nlb.settings(args.alb.settings(args.vpc_id.clone()))),
         targets: on(Reconciler::Targets).then(|| args.targets.settings(args.vpc_id.clone())),
         dns: if on(Reconciler::Dns) {
             Some(args.dns.settings().map_err(ControllerError::Dns)?)
@@ -286,6 +288,9 @@ fn reconcilers_for(
     }
     if let Some(settings) = enabled.alb.clone() {
         s.spawn("alb", crate::alb::run(ctx.clone(), settings, stop.clone()));
+    }
+    if let Some(settings) = enabled.nlb.clone() {
+        s.spawn("nlb", crate::nlb::run(ctx.clone(), settings, stop.clone()));
     }
     if let Some(settings) = enabled.dns.clone() {
         s.spawn(

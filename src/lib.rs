@@ -14,6 +14,7 @@ pub mod dns;
 pub mod fixtures;
 pub mod iam;
 pub mod k8s;
+pub mod nlb;
 pub mod plan;
 pub(crate) mod targets;
 pub mod telemetry;

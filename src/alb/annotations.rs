@@ -34,6 +34,8 @@ pub mod reason {
     pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     pub const WEB_ACL_NOT_FOUND: &str = "WebACLNotFound";
+    pub const UNSUPPORTED_PORT: &str = "UnsupportedPort";
+    pub const NODE_PORT_MISSING: &str = "NodePortMissing";
 }
 
 /// aws-load-balancer-controller annotations causeway does not implement, with the value that
@@ -96,22 +98,37 @@ impl Problem {
     }
 }
 
-/// Reads `alb.ingress.kubernetes.io/<key>`.
-pub struct Annotations<'a>(pub &'a BTreeMap<String, String>);
+/// Reads `<prefix><key>`: `alb.ingress.kubernetes.io/<key>` on Ingresses and the Services
+/// they route to, `service.beta.kubernetes.io/aws-load-balancer-<key>` on NLB Services.
+pub struct Annotations<'a>(pub &'a BTreeMap<String, String>, pub &'static str);
 
 impl<'a> Annotations<'a> {
+    /// The ALB annotations (`alb.ingress.kubernetes.io/`).
+    pub fn alb(map: &'a BTreeMap<String, String>) -> Self {
+        Annotations(map, PREFIX)
+    }
+
+    /// The problem of an annotation of this prefix.
+    pub fn problem(&self, key: &str, message: impl std::fmt::Display) -> Problem {
+        Problem::new(
+            reason::INVALID_ANNOTATION,
+            format!("annotation {}{key}: {message}", self.1),
+        )
+    }
+
     pub fn get(&self, key: &str) -> Option<&'a str> {
         // The full key is assembled on the stack: lookups run for every path of every member.
+        let prefix = self.1;
         let mut buf = [0u8; 128];
-        let full = PREFIX.len() + key.len();
+        let full = prefix.len() + key.len();
         let value = if full <= buf.len() {
-            buf[..PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
-            buf[PREFIX.len()..full].copy_from_slice(key.as_bytes());
+            buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+            buf[prefix.len()..full].copy_from_slice(key.as_bytes());
             // Both parts are UTF-8, so their concatenation is too.
             let k = std::str::from_utf8(&buf[..full]).ok()?;
             self.0.get(k)
         } else {
-            self.0.get(&format!("{PREFIX}{key}"))
+            self.0.get(&format!("{prefix}{key}"))
         };
         value.map(|s| s.trim()).filter(|s| !s.is_empty())
     }
@@ -126,12 +143,9 @@ impl<'a> Annotations<'a> {
         };
         let n: i64 = raw
             .parse()
-            .map_err(|_| Problem::annotation(key, format!("{raw:?} is not a number")))?;
+            .map_err(|_| self.problem(key, format!("{raw:?} is not a number")))?;
         if n < min || n > max {
-            return Err(Problem::annotation(
-                key,
-                format!("{n} is outside {min}..={max}"),
-            ));
+            return Err(self.problem(key, format!("{n} is outside {min}..={max}")));
         }
         Ok(Some(n as i32))
     }
@@ -153,10 +167,7 @@ impl<'a> Annotations<'a> {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(other) => Err(Problem::annotation(
-                key,
-                format!("{other:?} is not true or false"),
-            )),
+            Some(other) => Err(self.problem(key, format!("{other:?} is not true or false"))),
         }
     }
 
@@ -173,10 +184,7 @@ impl<'a> Annotations<'a> {
                     out.insert(k.trim().to_owned(), v.trim().to_owned());
                 }
                 _ => {
-                    return Err(Problem::annotation(
-                        key,
-                        format!("{item:?} is not key=value"),
-                    ));
+                    return Err(self.problem(key, format!("{item:?} is not key=value")));
                 }
             }
         }
@@ -187,7 +195,7 @@ impl<'a> Annotations<'a> {
         self.get("scheme")
             .map(|s| {
                 Scheme::parse(s).ok_or_else(|| {
-                    Problem::annotation(
+                    self.problem(
                         "scheme",
                         format!("{s:?} is not internal or internet-facing"),
                     )
@@ -199,9 +207,8 @@ impl<'a> Annotations<'a> {
     pub fn ip_address_type(&self) -> Result<Option<IpAddressType>, Problem> {
         self.get("ip-address-type")
             .map(|s| {
-                IpAddressType::parse(s).ok_or_else(|| {
-                    Problem::annotation("ip-address-type", format!("{s:?} is unknown"))
-                })
+                IpAddressType::parse(s)
+                    .ok_or_else(|| self.problem("ip-address-type", format!("{s:?} is unknown")))
             })
             .transpose()
     }
@@ -210,7 +217,7 @@ impl<'a> Annotations<'a> {
         self.get("target-type")
             .map(|s| {
                 TargetType::parse(s).ok_or_else(|| {
-                    Problem::annotation("target-type", format!("{s:?} is not instance or ip"))
+                    self.problem("target-type", format!("{s:?} is not instance or ip"))
                 })
             })
             .transpose()
@@ -220,7 +227,7 @@ impl<'a> Annotations<'a> {
         self.get(key)
             .map(|s| {
                 Protocol::parse(s)
-                    .ok_or_else(|| Problem::annotation(key, format!("{s:?} is not HTTP or HTTPS")))
+                    .ok_or_else(|| self.problem(key, format!("{s:?} is not HTTP or HTTPS")))
             })
             .transpose()
     }
@@ -289,6 +296,46 @@ const TG_ATTRIBUTES: &[&str] = &[
     "target_group_health.",
     "target_health_state.",
 ];
+
+/// Attribute keys ELBv2 accepts on an NLB.
+const NLB_ATTRIBUTES: &[&str] = &[
+    "deletion_protection.enabled",
+    "load_balancing.cross_zone.enabled",
+    "dns_record.client_routing_policy",
+    "ipv6.deny_all_igw_traffic",
+    "zonal_shift.config.enabled",
+    "secondary_ips.auto_assigned.per_subnet",
+    "access_logs.s3.",
+];
+
+/// Attribute keys ELBv2 accepts on an NLB target group.
+const NLB_TG_ATTRIBUTES: &[&str] = &[
+    "deregistration_delay.timeout_seconds",
+    "deregistration_delay.connection_termination.enabled",
+    "proxy_protocol_v2.enabled",
+    "preserve_client_ip.enabled",
+    "stickiness.enabled",
+    "stickiness.type",
+    "load_balancing.cross_zone.enabled",
+    "target_failover.",
+    "target_group_health.",
+    "target_health_state.",
+];
+
+/// Attribute keys ELBv2 accepts on an NLB listener.
+const NLB_LISTENER_ATTRIBUTES: &[&str] = &["tcp.idle_timeout.seconds"];
+
+pub fn check_nlb_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
+    check_keys(attrs, NLB_ATTRIBUTES, "network load balancer")
+}
+
+pub fn check_nlb_tg_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
+    check_keys(attrs, NLB_TG_ATTRIBUTES, "network target group")
+}
+
+pub fn check_nlb_listener_attributes(attrs: &BTreeMap<String, String>) -> Result<(), Problem> {
+    check_keys(attrs, NLB_LISTENER_ATTRIBUTES, "network listener")
+}
 
 fn check_keys(attrs: &BTreeMap<String, String>, known: &[&str], what: &str) -> Result<(), Problem> {
     for key in attrs.keys() {
@@ -375,7 +422,7 @@ pub fn listener_attributes(
                 "the suffix must be a listener, HTTP-<port> or HTTPS-<port>",
             ));
         }
-        let attrs = Annotations(annotations).map(short)?;
+        let attrs = Annotations::alb(annotations).map(short)?;
         for (k, v) in &attrs {
             let name_ok = (k.starts_with("routing.http.request.")
                 || k.starts_with("routing.http.response."))
@@ -404,7 +451,7 @@ pub fn listener_attributes(
 /// The web ACL names and ARNs `wafv2-acl-name` and `wafv2-acl-arn` give (not `none`): what
 /// discovery looks up.
 pub fn named_web_acls(annotations: &BTreeMap<String, String>) -> Vec<String> {
-    let a = Annotations(annotations);
+    let a = Annotations::alb(annotations);
     ["wafv2-acl-name", "wafv2-acl-arn"]
         .iter()
         .filter_map(|k| a.get(k))
@@ -420,7 +467,7 @@ pub fn web_acl(
     annotations: &BTreeMap<String, String>,
     web_acls: Option<&BTreeMap<String, String>>,
 ) -> Result<Option<Option<String>>, Problem> {
-    let a = Annotations(annotations);
+    let a = Annotations::alb(annotations);
     let by_arn = match a.get("wafv2-acl-arn") {
         None => None,
         Some("none") => Some(None),
@@ -490,9 +537,15 @@ fn attribute_value_error(key: &str, value: &str) -> Option<&'static str> {
         "stickiness.lb_cookie.duration_seconds" | "stickiness.app_cookie.duration_seconds" => {
             int_in(1, 604800)
         }
-        "stickiness.type" => {
-            ["lb_cookie", "app_cookie", "source_ip", "source_ip_dest_ip"].contains(&value)
-        }
+        "stickiness.type" => [
+            "lb_cookie",
+            "app_cookie",
+            "source_ip",
+            "source_ip_dest_ip",
+            "source_ip_dest_ip_proto",
+        ]
+        .contains(&value),
+        "tcp.idle_timeout.seconds" => int_in(60, 6000),
         "load_balancing.algorithm.type" => [
             "round_robin",
             "least_outstanding_requests",

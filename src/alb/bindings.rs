@@ -1,8 +1,8 @@
-//! The TargetGroupBindings a group hands target registration over with (pure): one per
-//! target group that exists in AWS, owned by the group's LoadBalancerGroup, with a
-//! `networking.ingress` rule from the ALB's backend security group. The ALB reconciler plans
-//! them like its AWS resources: stale ones go before the target groups, wanted ones are
-//! written after the target groups exist.
+//! The TargetGroupBindings a stack hands target registration over with (pure): one per
+//! target group that exists in AWS, owned by the stack's LoadBalancerGroup, with a
+//! `networking.ingress` rule from the load balancer's backend security group. The ALB and
+//! NLB reconcilers plan them like their AWS resources: stale ones go before the target
+//! groups, wanted ones are written after the target groups exist.
 
 use std::collections::BTreeSet;
 
@@ -10,8 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
-use super::builder::BuildOutput;
-use super::model::{ServicePortRef, TAG_RESOURCE, TargetType};
+use super::model::{GroupModel, Protocol, ServicePortRef, TargetType};
 use super::observed::Observed;
 use crate::crd::target_group_binding::{
     NetworkingIngressRule, NetworkingPeer, NetworkingPort, NetworkingProtocol, SecurityGroup,
@@ -38,20 +37,39 @@ fn port_ref(p: &ServicePortRef) -> IntOrString {
 pub fn desired(
     object_name: &str,
     owner: Option<&OwnerReference>,
-    build: &BuildOutput,
+    model: &GroupModel,
     observed: &Observed,
     vpc_id: Option<&str>,
 ) -> Vec<TargetGroupBinding> {
     let mut out = Vec::new();
-    for tg in &build.model.target_groups {
+    let resource_key = model.kind.resource_key();
+    for tg in &model.target_groups {
         let Some(o) = observed.target_groups.iter().find(|o| o.name == tg.name) else {
             continue;
         };
         let backend = observed
             .security_groups
             .iter()
-            .find(|s| s.tags.get(TAG_RESOURCE) == Some(&tg.binding.backend_security_group))
+            .find(|s| s.tags.get(resource_key) == Some(&tg.binding.backend_security_group))
             .map(|s| s.id.clone());
+        let protocols: &[NetworkingProtocol] = match tg.protocol {
+            Protocol::Udp => &[NetworkingProtocol::Udp],
+            Protocol::TcpUdp => &[NetworkingProtocol::Tcp, NetworkingProtocol::Udp],
+            _ => &[NetworkingProtocol::Tcp],
+        };
+        let mut ports: Vec<NetworkingPort> = protocols
+            .iter()
+            .map(|p| NetworkingPort {
+                protocol: Some(*p),
+                port: Some(port_ref(&tg.binding.target_port)),
+            })
+            .collect();
+        if let Some(p) = tg.binding.health_check_port {
+            ports.push(NetworkingPort {
+                protocol: Some(NetworkingProtocol::Tcp),
+                port: Some(IntOrString::Int(p)),
+            });
+        }
         let mut tgb = TargetGroupBinding::new(
             &tg.name,
             TargetGroupBindingSpec {
@@ -73,13 +91,15 @@ pub fn desired(
                             ip_block: None,
                             security_group: Some(SecurityGroup { group_id: id }),
                         }],
-                        ports: vec![NetworkingPort {
-                            protocol: Some(NetworkingProtocol::Tcp),
-                            port: Some(port_ref(&tg.binding.target_port)),
-                        }],
+                        ports,
                     }],
                 }),
-                node_selector: None,
+                node_selector: (!tg.binding.node_labels.is_empty()).then(|| {
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                        match_labels: Some(tg.binding.node_labels.clone()),
+                        ..Default::default()
+                    }
+                }),
                 ip_address_type: None,
                 vpc_id: vpc_id.map(str::to_owned),
                 iam_role_arn_to_assume: None,
@@ -122,11 +142,10 @@ pub fn to_write<'a>(
 /// Bindings labelled for this group whose target group is no longer in the model.
 pub fn stale(
     object_name: &str,
-    build: &BuildOutput,
+    model: &GroupModel,
     existing: &[std::sync::Arc<TargetGroupBinding>],
 ) -> Vec<BindingKey> {
-    let wanted: BTreeSet<BindingKey> = build
-        .model
+    let wanted: BTreeSet<BindingKey> = model
         .target_groups
         .iter()
         .map(|t| (t.binding.namespace.clone(), t.name.clone()))
@@ -166,7 +185,7 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
-    fn converged() -> (BuildOutput, Observed) {
+    fn converged() -> (GroupModel, Observed) {
         let ings = vec![ingress(
             "ns",
             "front",
@@ -179,12 +198,7 @@ mod tests {
         let model = build_group("ns/front", &ings);
         let mut sim = Sim::new(Observed::default());
         sim.apply(&plan(&model, &sim.state, "c1"));
-        let build = BuildOutput {
-            model,
-            members: Vec::new(),
-            notes: Vec::new(),
-        };
-        (build, sim.state)
+        (model, sim.state)
     }
 
     #[test]
@@ -199,7 +213,7 @@ mod tests {
             ..Default::default()
         };
         let wanted = desired("g", Some(&owner), &build, &observed, Some("vpc-1"));
-        assert_eq!(wanted.len(), build.model.target_groups.len());
+        assert_eq!(wanted.len(), build.target_groups.len());
         assert_eq!(wanted.len(), 2);
         for b in &wanted {
             let tg = observed

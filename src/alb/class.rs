@@ -148,7 +148,7 @@ pub fn membership(
     }
 
     let anns = ingress.annotations();
-    let a = Annotations(anns);
+    let a = Annotations::alb(anns);
     let group_name = m
         .params
         .as_ref()

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -38,11 +38,6 @@ pub(super) struct Stores {
     pub params: Store<IngressClassParams>,
 }
 
-struct Cached<T> {
-    value: T,
-    at: Instant,
-}
-
 /// The reconciler, over an AWS adapter: the SDK's in production, a fake in the
 /// reconcile-level tests.
 pub(super) struct Reconciler<A = crate::aws::AwsClients> {
@@ -50,9 +45,7 @@ pub(super) struct Reconciler<A = crate::aws::AwsClients> {
     pub aws: A,
     pub settings: AlbSettings,
     pub stores: Stores,
-    vpc_id: tokio::sync::OnceCell<String>,
-    subnets: tokio::sync::Mutex<Option<Cached<Vec<SubnetInfo>>>>,
-    certificates: tokio::sync::Mutex<Option<Cached<Vec<CertInfo>>>>,
+    discovery: super::cache::DiscoveryCache,
 }
 
 /// What a watch saw, before it is turned into group keys (which needs every store).
@@ -214,9 +207,7 @@ impl<A: AlbApi> Reconciler<A> {
             aws,
             settings,
             stores,
-            vpc_id: tokio::sync::OnceCell::new(),
-            subnets: tokio::sync::Mutex::new(None),
-            certificates: tokio::sync::Mutex::new(None),
+            discovery: Default::default(),
         }
     }
 
@@ -270,7 +261,7 @@ impl<A: AlbApi> Reconciler<A> {
             .groups
             .state()
             .iter()
-            .filter(|g| g.spec.controller == self.owner())
+            .filter(|g| g.spec.controller == self.owner() && g.spec.kind.is_ingress())
             .map(|g| g.spec.stack.clone())
             .collect();
         for i in self.stores.ingresses.state() {
@@ -287,7 +278,7 @@ impl<A: AlbApi> Reconciler<A> {
             .groups
             .state()
             .iter()
-            .filter(|g| g.spec.controller == self.owner())
+            .filter(|g| g.spec.controller == self.owner() && g.spec.kind.is_ingress())
             .filter(|g| {
                 g.status.as_ref().is_some_and(|s| {
                     s.members
@@ -341,39 +332,27 @@ impl<A: AlbApi> Reconciler<A> {
 
     /// `--vpc-id`, or the VPC of the subnets tagged for the cluster (looked up once).
     pub(super) async fn vpc_id(&self) -> Result<String, super::aws::AwsError> {
-        if let Some(v) = &self.settings.vpc_id {
-            return Ok(v.clone());
-        }
-        self.vpc_id
-            .get_or_try_init(|| self.aws.cluster_vpc(&self.ctx.cluster_name))
+        self.discovery
+            .vpc_id(
+                &self.aws,
+                self.settings.vpc_id.as_ref(),
+                &self.ctx.cluster_name,
+            )
             .await
-            .cloned()
     }
 
     /// The VPC id if it is known without a call.
     pub(super) fn known_vpc_id(&self) -> Option<String> {
-        self.settings
-            .vpc_id
-            .clone()
-            .or_else(|| self.vpc_id.get().cloned())
+        self.discovery.known_vpc_id(self.settings.vpc_id.as_ref())
     }
 
     pub(super) async fn subnets(
         &self,
         scope: Scope<'_>,
     ) -> Result<Vec<SubnetInfo>, super::aws::AwsError> {
-        let mut guard = self.subnets.lock().await;
-        if let Some(c) = guard.as_ref()
-            && c.at.elapsed() < self.settings.discovery_ttl
-        {
-            return Ok(c.value.clone());
-        }
-        let value = self.aws.subnets(scope).await?;
-        *guard = Some(Cached {
-            value: value.clone(),
-            at: Instant::now(),
-        });
-        Ok(value)
+        self.discovery
+            .subnets(&self.aws, scope, self.settings.discovery_ttl)
+            .await
     }
 
     /// The issued ACM certificates, read again when the cached list is older than `max_age`.
@@ -381,17 +360,6 @@ impl<A: AlbApi> Reconciler<A> {
         &self,
         max_age: Duration,
     ) -> Result<Vec<CertInfo>, super::aws::AwsError> {
-        let mut guard = self.certificates.lock().await;
-        if let Some(c) = guard.as_ref()
-            && c.at.elapsed() < max_age
-        {
-            return Ok(c.value.clone());
-        }
-        let value = self.aws.certificates().await?;
-        *guard = Some(Cached {
-            value: value.clone(),
-            at: Instant::now(),
-        });
-        Ok(value)
+        self.discovery.certificates(&self.aws, max_age).await
     }
 }

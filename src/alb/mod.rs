@@ -8,8 +8,9 @@
 
 pub(crate) mod annotations;
 pub(crate) mod aws;
-mod bindings;
+pub(crate) mod bindings;
 pub mod builder;
+pub(crate) mod cache;
 pub mod class;
 mod controller;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod plan;
 mod reconcile;
 mod secrets;
 pub(crate) mod settings;
+pub(crate) mod stack;
 pub(crate) mod status;
 
 pub use controller::run;
@@ -200,7 +202,7 @@ pub async fn plan_report(
                     .await
                 {
                     Ok(mut observed) => {
-                        observed.retain_owned(cluster_name, stack);
+                        observed.retain_owned(cluster_name, build.model.kind, stack);
                         let steps = plan::plan(&build.model, &observed, cluster_name);
                         if steps.is_empty() {
                             let _ = writeln!(out, "  actions: none (AWS matches)");

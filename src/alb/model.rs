@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// Tag keys of the peer (aws-load-balancer-controller), kept so ownership reads the same.
-pub use crate::aws::tags::{CLUSTER as TAG_CLUSTER, RESOURCE as TAG_RESOURCE, STACK as TAG_STACK};
+pub use crate::aws::tags::{
+    CLUSTER as TAG_CLUSTER, RESOURCE as TAG_RESOURCE, STACK as TAG_STACK, StackKind,
+};
 
 /// ELBv2's quota: rules per ALB (default rules not counted).
 pub const MAX_RULES_PER_ALB: usize = 100;
@@ -18,8 +20,12 @@ pub type Tags = BTreeMap<String, String>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupModel {
-    /// The `ingress.k8s.aws/stack` tag value: the group name, or `namespace/name`.
+    /// The stack tag value: the group name or `namespace/name` of an Ingress group, or the
+    /// `namespace/name` of a Service.
     pub stack: String,
+    /// What the stack comes from, which names its stack and resource tag keys.
+    #[serde(default, skip_serializing_if = "StackKind::is_ingress")]
+    pub kind: StackKind,
     pub load_balancers: Vec<LoadBalancerModel>,
     pub target_groups: Vec<TargetGroupModel>,
     pub security_groups: Vec<SecurityGroupModel>,
@@ -33,6 +39,7 @@ impl GroupModel {
     pub fn empty(stack: &str) -> Self {
         GroupModel {
             stack: stack.to_owned(),
+            kind: StackKind::Ingress,
             load_balancers: Vec::new(),
             target_groups: Vec::new(),
             security_groups: Vec::new(),
@@ -103,6 +110,14 @@ pub enum Protocol {
     Http,
     #[serde(rename = "HTTPS")]
     Https,
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "TCP_UDP")]
+    TcpUdp,
+    #[serde(rename = "TLS")]
+    Tls,
 }
 
 impl Protocol {
@@ -110,14 +125,37 @@ impl Protocol {
         match self {
             Protocol::Http => "HTTP",
             Protocol::Https => "HTTPS",
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::TcpUdp => "TCP_UDP",
+            Protocol::Tls => "TLS",
         }
     }
+    /// An ALB protocol (HTTP or HTTPS), in any case.
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_uppercase().as_str() {
             "HTTP" => Some(Protocol::Http),
             "HTTPS" => Some(Protocol::Https),
             _ => None,
         }
+    }
+    /// Any protocol ELBv2 has (ALB and NLB), in any case.
+    pub fn parse_any(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "TCP_UDP" => Some(Protocol::TcpUdp),
+            "TLS" => Some(Protocol::Tls),
+            _ => Protocol::parse(s),
+        }
+    }
+    /// Terminates TLS: takes certificates and a security policy.
+    pub fn is_secure(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Tls)
+    }
+    /// An HTTP protocol: has a protocol version, and health checks with a path and codes.
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Https)
     }
 }
 
@@ -144,12 +182,44 @@ impl TargetType {
     }
 }
 
-/// One ALB (one shard of a group).
+/// Which kind of ELBv2 load balancer; fixed at creation.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadBalancerKind {
+    #[default]
+    Application,
+    Network,
+}
+
+impl LoadBalancerKind {
+    pub fn is_application(&self) -> bool {
+        *self == LoadBalancerKind::Application
+    }
+}
+
+/// What a network load balancer's node in one subnet gets: an Elastic IP (internet-facing)
+/// or a fixed private address (internal).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv4: Option<String>,
+}
+
+/// One ALB (one shard of a group), or the NLB of a Service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerModel {
     /// `LoadBalancer` for the first shard, `LoadBalancer-<n>` for the others.
     pub key: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "LoadBalancerKind::is_application")]
+    pub kind: LoadBalancerKind,
+    /// By subnet ID: fixed addresses of an NLB, set at creation only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subnet_mappings: BTreeMap<String, SubnetMapping>,
     pub scheme: Scheme,
     pub ip_address_type: IpAddressType,
     /// Sorted subnet IDs; empty when discovery had no data (plan without AWS access).
@@ -193,7 +263,12 @@ impl LoadBalancerModel {
     /// rules (`<port>:<priority>`): its own cluster, stack and user tags, with that resource.
     pub fn part_tags(&self, resource: String) -> Tags {
         let mut tags = self.tags.clone();
-        tags.insert(TAG_RESOURCE.into(), resource);
+        let key = [StackKind::Ingress, StackKind::Service]
+            .into_iter()
+            .map(StackKind::resource_key)
+            .find(|k| tags.contains_key(*k))
+            .unwrap_or(TAG_RESOURCE);
+        tags.insert(key.into(), resource);
         tags
     }
 }
@@ -205,6 +280,9 @@ pub struct ListenerModel {
     /// The first is the default certificate.
     pub certificates: Vec<String>,
     pub ssl_policy: Option<String>,
+    /// The ALPN policy of a TLS listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn_policy: Option<String>,
     /// Only the keys we set; attributes we never set are never read or reset.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
@@ -500,6 +578,12 @@ pub struct BindingModel {
     pub target_port: ServicePortRef,
     /// Key of the backend security group that reaches the targets.
     pub backend_security_group: String,
+    /// A health check port other than the traffic port (a NodePort), reached over TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_port: Option<i32>,
+    /// Only nodes with these labels are targets (instance mode).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -533,4 +617,39 @@ pub struct SgRule {
     pub port: i32,
     /// An IPv4 or IPv6 CIDR.
     pub cidr: String,
+    #[serde(default, skip_serializing_if = "IpProtocol::is_tcp")]
+    pub protocol: IpProtocol,
+}
+
+impl SgRule {
+    pub fn tcp(port: i32, cidr: impl Into<String>) -> Self {
+        SgRule {
+            port,
+            cidr: cidr.into(),
+            protocol: IpProtocol::Tcp,
+        }
+    }
+}
+
+/// The IP protocol of a security group rule.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum IpProtocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl IpProtocol {
+    pub fn is_tcp(&self) -> bool {
+        *self == IpProtocol::Tcp
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpProtocol::Tcp => "tcp",
+            IpProtocol::Udp => "udp",
+        }
+    }
 }

@@ -40,9 +40,40 @@ pub fn target_group_name(cluster: &str, stack: &str, key: &str, immutable: &[&st
     let mut parts = vec![cluster, stack, key];
     parts.extend_from_slice(immutable);
     let (ns_svc, _) = key.split_once('-').unwrap_or((key, ""));
-    let ns = sanitize(ns_svc.split('/').next().unwrap_or(""), 8);
-    let svc = sanitize(key.rsplit_once('-').map_or("", |(_, s)| s), 8);
-    format!("k8s-{ns}-{svc}-{}", hash_hex(&parts, 10))
+    let ns = ns_svc.split('/').next().unwrap_or("");
+    let svc = key.rsplit_once('-').map_or("", |(_, s)| s);
+    short_name(ns, svc, &parts)
+}
+
+/// `k8s-<ns>-<name>-<hash>` (8, 8 and 10 characters at most): the shape of the peer's NLB
+/// and target group names.
+fn short_name(ns: &str, name: &str, parts: &[&str]) -> String {
+    format!(
+        "k8s-{}-{}-{}",
+        sanitize(ns, 8),
+        sanitize(name, 8),
+        hash_hex(parts, 10)
+    )
+}
+
+/// The NLB of Service `ns/name`; the hash keeps it apart from any ALB's name.
+pub fn service_load_balancer_name(cluster: &str, ns: &str, name: &str, scheme: &str) -> String {
+    short_name(ns, name, &[cluster, "service", ns, name, scheme])
+}
+
+/// The target group of one port of Service `ns/name`; `immutable`: the fields that cannot
+/// change in place.
+pub fn service_target_group_name(
+    cluster: &str,
+    ns: &str,
+    name: &str,
+    port: i32,
+    immutable: &[&str],
+) -> String {
+    let port = port.to_string();
+    let mut parts = vec![cluster, "service", ns, name, &port];
+    parts.extend_from_slice(immutable);
+    short_name(ns, name, &parts)
 }
 
 /// Security group names are unique per VPC and may be 255 characters.
@@ -62,6 +93,11 @@ pub fn group_object_name(stack: &str) -> String {
         Some((ns, name)) => format!("ingress.{ns}.{name}"),
         None => stack.to_owned(),
     }
+}
+
+/// The LoadBalancerGroup object of Service `ns/name`'s NLB.
+pub fn service_object_name(ns: &str, name: &str) -> String {
+    format!("service.{ns}.{name}")
 }
 
 #[cfg(test)]

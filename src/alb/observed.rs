@@ -43,6 +43,7 @@ pub struct ObservedListener {
     pub protocol: Protocol,
     pub certificates: Vec<String>,
     pub ssl_policy: Option<String>,
+    pub alpn_policy: Option<String>,
     /// Only the attributes that were read (the keys we set).
     pub attributes: BTreeMap<String, String>,
     /// Forward targets are `TargetRef::Arn`.
@@ -83,32 +84,32 @@ pub struct ObservedSecurityGroup {
 }
 
 /// Whether `tags` say the resource belongs to this cluster and group.
-pub fn owned(tags: &Tags, cluster: &str, stack: &str) -> bool {
+pub fn owned(tags: &Tags, cluster: &str, kind: StackKind, stack: &str) -> bool {
     tags.get(TAG_CLUSTER).map(String::as_str) == Some(cluster)
-        && tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+        && tags.get(kind.stack_key()).map(String::as_str) == Some(stack)
 }
 
 impl Observed {
     /// Drops everything not tagged for `cluster` and `stack`; returns what was dropped (by
     /// ARN or ID) so it can be reported, never touched.
-    pub fn retain_owned(&mut self, cluster: &str, stack: &str) -> Vec<String> {
+    pub fn retain_owned(&mut self, cluster: &str, kind: StackKind, stack: &str) -> Vec<String> {
         let mut foreign = Vec::new();
         self.load_balancers.retain(|x| {
-            let keep = owned(&x.tags, cluster, stack);
+            let keep = owned(&x.tags, cluster, kind, stack);
             if !keep {
                 foreign.push(x.arn.clone());
             }
             keep
         });
         self.target_groups.retain(|x| {
-            let keep = owned(&x.tags, cluster, stack);
+            let keep = owned(&x.tags, cluster, kind, stack);
             if !keep {
                 foreign.push(x.arn.clone());
             }
             keep
         });
         self.security_groups.retain(|x| {
-            let keep = owned(&x.tags, cluster, stack);
+            let keep = owned(&x.tags, cluster, kind, stack);
             if !keep {
                 foreign.push(x.id.clone());
             }

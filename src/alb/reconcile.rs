@@ -21,23 +21,22 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
 use super::annotations::{Annotations, OidcClients, named_target_groups, named_web_acls};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
-use super::bindings::{self, BindingKey, GROUP_LABEL};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
 use super::class;
 use super::controller::Reconciler;
-use super::model::{ClientSecrets, GroupModel};
+use super::model::ClientSecrets;
 use super::naming;
 use super::observed::Observed;
-use super::plan::{self, Step};
 use super::secrets;
 use super::settings;
+use super::stack::{self, StackPlan, ignore_not_found};
 use super::status::{self, ApplyOutcome};
 use crate::crd::{
     LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding,
@@ -120,14 +119,6 @@ struct Discovered {
     services: BTreeMap<(String, String), Service>,
 }
 
-/// The plan: stale bindings first, then the AWS steps.
-struct GroupPlan {
-    stale_bindings: Vec<BindingKey>,
-    steps: Vec<Step>,
-    /// Target group deletions held back until their bindings are gone.
-    held: usize,
-}
-
 /// What apply left: AWS as re-read, and how the steps went.
 struct Applied {
     observed: Observed,
@@ -145,17 +136,17 @@ impl<A: AlbApi> Reconciler<A> {
         let discovered = self.discover(&fetched).await?;
         let build = self.desired(stack, &fetched, &discovered).await?;
         let scope = self.scope(&discovered.vpc_id);
-        let known = known(fetched.previous.as_ref());
+        let known = stack::known(fetched.previous.as_ref());
         let observed = self.observe(scope, stack, &known, &build).await?;
-        let plan = plan_group(
+        let plan = stack::plan_stack(
             &fetched.object_name,
-            &build,
+            &build.model,
             &observed,
             self.cached_bindings(),
             &self.ctx.cluster_name,
         );
         let applied = self
-            .apply(scope, stack, &fetched, &build, &known, plan, observed)
+            .apply(scope, &fetched, &build, &known, plan, observed)
             .await?;
         self.status(stack, fetched, &build, applied).await
     }
@@ -181,7 +172,7 @@ impl<A: AlbApi> Reconciler<A> {
             .get_opt(&object_name)
             .await
             .map_err(|e| Error::Fetch(boxed(e)))?
-            .filter(|g| g.spec.stack == stack);
+            .filter(|g| g.spec.stack == stack && g.spec.kind.is_ingress());
         if group
             .as_ref()
             .is_some_and(|g| g.spec.controller != self.owner())
@@ -268,6 +259,7 @@ impl<A: AlbApi> Reconciler<A> {
             LoadBalancerGroupSpec {
                 stack: stack.to_owned(),
                 controller: self.owner().to_owned(),
+                kind: Default::default(),
             },
         );
         crate::k8s::apply::apply(&groups, &obj).await
@@ -304,7 +296,7 @@ impl<A: AlbApi> Reconciler<A> {
         let sg_entries: BTreeSet<String> = f
             .active
             .iter()
-            .flat_map(|(i, _)| Annotations(i.annotations()).list("security-groups"))
+            .flat_map(|(i, _)| Annotations::alb(i.annotations()).list("security-groups"))
             .collect();
         let security_groups = if sg_entries.is_empty() {
             None
@@ -446,7 +438,7 @@ impl<A: AlbApi> Reconciler<A> {
             .observe(scope, known, &build.model, Depth::Full)
             .await
             .map_err(Error::Observe)?;
-        let foreign = observed.retain_owned(&self.ctx.cluster_name, stack);
+        let foreign = observed.retain_owned(&self.ctx.cluster_name, build.model.kind, stack);
         if !foreign.is_empty() {
             warn!(
                 ?foreign,
@@ -456,115 +448,52 @@ impl<A: AlbApi> Reconciler<A> {
         Ok(observed)
     }
 
-    /// Apply: stale bindings go before their target groups; then the AWS steps; then AWS is
-    /// re-read (success or not, so status records every ARN); then the bindings for the
-    /// target groups that exist are written.
-    #[allow(clippy::too_many_arguments)]
+    /// Apply: stale bindings go before their target groups; then the AWS steps (their names
+    /// recorded first); then AWS is re-read (success or not, so status records every ARN);
+    /// then the bindings for the target groups that exist are written.
     async fn apply(
         &self,
         scope: Scope<'_>,
-        stack: &str,
         f: &Fetched,
         build: &BuildOutput,
         known: &Known,
-        plan: GroupPlan,
+        plan: StackPlan,
         observed: Observed,
     ) -> Result<Applied, Error> {
-        self.prune_bindings(&f.object_name, build, plan.stale_bindings)
-            .await?;
-        let held = plan.held;
-        let (observed, outcome) = if plan.steps.is_empty() {
-            (observed, Ok(()))
-        } else {
-            info!(steps = plan.steps.len(), "applying plan");
-            self.record_pending(f, &plan.steps).await?;
-            let result = self
-                .aws
-                .apply(scope, &plan.steps, &observed, &f.client_secrets)
-                .await;
-            // A failed step may leave something we created; desired names find it.
-            let mut after = self
-                .aws
-                .observe(
-                    scope,
-                    known,
-                    &without_attributes(&build.model),
-                    Depth::Resources,
-                )
-                .await
-                .map_err(Error::Observe)?;
-            after.retain_owned(&self.ctx.cluster_name, stack);
-            (after, result)
-        };
-        let owner = f.group.as_ref().and_then(|g| g.controller_owner_ref(&()));
-        let wanted = bindings::desired(
+        let client = &self.ctx.client;
+        stack::prune_bindings(client, &f.object_name, &build.model, plan.stale_bindings)
+            .await
+            .map_err(Error::Bindings)?;
+        stack::record_pending(client, &f.object_name, f.previous.as_ref(), &plan.steps)
+            .await
+            .map_err(Error::Status)?;
+        let (observed, outcome) = stack::apply_steps(
+            &self.aws,
+            scope,
+            known,
+            &build.model,
+            &plan.steps,
+            observed,
+            &f.client_secrets,
+        )
+        .await
+        .map_err(Error::Observe)?;
+        stack::write_bindings(
+            client,
             &f.object_name,
-            owner.as_ref(),
-            build,
+            f.group.as_ref(),
+            &build.model,
             &observed,
             self.known_vpc_id().as_deref(),
-        );
-        let existing = self.cached_bindings();
-        for tgb in bindings::to_write(&wanted, &existing) {
-            let api: Api<TargetGroupBinding> = Api::namespaced(
-                self.ctx.client.clone(),
-                &tgb.namespace().unwrap_or_default(),
-            );
-            crate::k8s::apply::apply(&api, tgb)
-                .await
-                .map_err(|e| Error::Bindings(boxed(e)))?;
-        }
+            &self.cached_bindings(),
+        )
+        .await
+        .map_err(Error::Bindings)?;
         Ok(Applied {
             observed,
             outcome,
-            held,
+            held: plan.held,
         })
-    }
-
-    /// Before anything is created: the names about to be created go into the group's
-    /// status, so that whatever a lost response or a crash leaves is found by name next time
-    /// (the status written after the re-read drops them, their ARNs recorded instead).
-    async fn record_pending(&self, f: &Fetched, steps: &[Step]) -> Result<(), Error> {
-        let mut status = f.previous.clone().unwrap_or_default();
-        if !status.pending_creates.extend(&pending_creates(steps)) {
-            return Ok(());
-        }
-        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
-        crate::k8s::apply::apply_status::<LoadBalancerGroup>(&groups, &f.object_name, &status)
-            .await
-            .map_err(|e| Error::Status(boxed(e)))?;
-        Ok(())
-    }
-
-    async fn prune_bindings(
-        &self,
-        object_name: &str,
-        build: &BuildOutput,
-        stale: Vec<BindingKey>,
-    ) -> Result<(), Error> {
-        // The cache can lag right after a create; a label-selected list is exact.
-        let stale = if stale.is_empty() && build.model.target_groups.is_empty() {
-            let api: Api<TargetGroupBinding> = Api::all(self.ctx.client.clone());
-            api.list(&ListParams::default().labels(&format!("{GROUP_LABEL}={object_name}")))
-                .await
-                .map_err(|e| Error::Bindings(boxed(e)))?
-                .items
-                .iter()
-                .map(|b| (b.namespace().unwrap_or_default(), b.name_any()))
-                .collect()
-        } else {
-            stale
-        };
-        for (ns, name) in stale {
-            let api: Api<TargetGroupBinding> = Api::namespaced(self.ctx.client.clone(), &ns);
-            ignore_not_found(
-                api.delete(&name, &DeleteParams::default())
-                    .await
-                    .map(|_| ()),
-            )
-            .map_err(|e| Error::Bindings(boxed(e)))?;
-        }
-        Ok(())
     }
 
     /// Status: the group's status (or its deletion once nothing is left), member hostnames
@@ -787,71 +716,6 @@ impl<A: AlbApi> Reconciler<A> {
     }
 }
 
-/// The ARNs and IDs recorded in the group's status.
-fn known(previous: Option<&LoadBalancerGroupStatus>) -> Known {
-    Known {
-        load_balancer_arns: previous
-            .iter()
-            .flat_map(|s| s.load_balancers.iter().filter_map(|l| l.arn.clone()))
-            .collect(),
-        target_group_arns: previous
-            .iter()
-            .flat_map(|s| s.target_groups.iter().map(|t| t.id.clone()))
-            .collect(),
-        security_group_ids: previous
-            .iter()
-            .flat_map(|s| s.security_groups.iter().map(|t| t.id.clone()))
-            .collect(),
-        pending: previous
-            .map(|s| s.pending_creates.clone())
-            .unwrap_or_default(),
-    }
-}
-
-/// The names the plan's steps create.
-fn pending_creates(steps: &[Step]) -> crate::crd::load_balancer_group::PendingCreates {
-    let mut p = crate::crd::load_balancer_group::PendingCreates::default();
-    for s in steps {
-        match s {
-            Step::CreateLoadBalancer { name, .. } => p.load_balancers.push(name.clone()),
-            Step::CreateTargetGroup(tg) => p.target_groups.push(tg.name.clone()),
-            Step::CreateSecurityGroup { name, .. } => p.security_groups.push(name.clone()),
-            _ => {}
-        }
-    }
-    p
-}
-
-/// Plan (pure): the AWS steps and the bindings whose target group is no longer wanted.
-fn plan_group(
-    object_name: &str,
-    build: &BuildOutput,
-    observed: &Observed,
-    bindings: Vec<Arc<TargetGroupBinding>>,
-    cluster: &str,
-) -> GroupPlan {
-    let mut steps = plan::plan(&build.model, observed, cluster);
-    let held = bindings::hold_bound_target_groups(&mut steps, &bindings);
-    GroupPlan {
-        stale_bindings: bindings::stale(object_name, build, &bindings),
-        steps,
-        held,
-    }
-}
-
-/// The desired model without attributes: the re-read after apply needs names and ARNs, not
-/// another round of attribute reads.
-fn without_attributes(desired: &GroupModel) -> GroupModel {
-    let mut m = desired.clone();
-    m.load_balancers
-        .iter_mut()
-        .for_each(|l| l.attributes.clear());
-    m.target_groups
-        .iter_mut()
-        .for_each(|t| t.attributes.clear());
-    m
-}
-
 /// Whether a member is left out (or kept on its last accepted configuration) for want of a
 /// certificate.
 fn certificate_missing(build: &BuildOutput) -> bool {
@@ -860,13 +724,6 @@ fn certificate_missing(build: &BuildOutput) -> bool {
             .as_ref()
             .is_some_and(|p| p.reason == super::annotations::reason::CERTIFICATE_NOT_FOUND)
     })
-}
-
-fn ignore_not_found(r: Result<(), kube::Error>) -> Result<(), kube::Error> {
-    match r {
-        Err(kube::Error::Api(ref s)) if s.code == 404 => Ok(()),
-        other => other,
-    }
 }
 
 fn ingress_ref(ing: &Ingress) -> ObjectReference {

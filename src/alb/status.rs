@@ -160,7 +160,7 @@ pub fn group_status(
         .map(|t| OwnedResource {
             key: t
                 .tags
-                .get(super::model::TAG_RESOURCE)
+                .get(build.model.kind.resource_key())
                 .cloned()
                 .unwrap_or_default(),
             name: t.name.clone(),
@@ -174,7 +174,7 @@ pub fn group_status(
         .map(|s| OwnedResource {
             key: s
                 .tags
-                .get(super::model::TAG_RESOURCE)
+                .get(build.model.kind.resource_key())
                 .cloned()
                 .unwrap_or_default(),
             name: s.name.clone(),
@@ -189,7 +189,7 @@ pub fn group_status(
             all_lbs.push(LoadBalancerStatus {
                 key: o
                     .tags
-                    .get(super::model::TAG_RESOURCE)
+                    .get(build.model.kind.resource_key())
                     .cloned()
                     .unwrap_or_default(),
                 name: o.name.clone(),

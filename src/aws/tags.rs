@@ -7,6 +7,52 @@ pub const CLUSTER: &str = "elbv2.k8s.aws/cluster";
 pub const STACK: &str = "ingress.k8s.aws/stack";
 /// What the resource is within its stack (`LoadBalancer`, `ManagedLBSecurityGroup`, ...).
 pub const RESOURCE: &str = "ingress.k8s.aws/resource";
+/// The Service (`namespace/name`) that owns an NLB resource.
+pub const SERVICE_STACK: &str = "service.k8s.aws/stack";
+/// What an NLB resource is within its Service's stack.
+pub const SERVICE_RESOURCE: &str = "service.k8s.aws/resource";
+
+/// What a stack of load balancer resources comes from; it names the stack and resource tag
+/// keys, as the peer writes them.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum StackKind {
+    /// An IngressGroup (or an Ingress that is a group of one).
+    #[default]
+    Ingress,
+    /// A Service of type LoadBalancer.
+    Service,
+}
+
+impl StackKind {
+    pub fn stack_key(self) -> &'static str {
+        match self {
+            StackKind::Ingress => STACK,
+            StackKind::Service => SERVICE_STACK,
+        }
+    }
+    pub fn resource_key(self) -> &'static str {
+        match self {
+            StackKind::Ingress => RESOURCE,
+            StackKind::Service => SERVICE_RESOURCE,
+        }
+    }
+    pub fn is_ingress(&self) -> bool {
+        *self == StackKind::Ingress
+    }
+}
+
 /// The TargetGroupBinding (`namespace/name`) that owns a security group rule.
 pub const TARGET_GROUP_BINDING: &str = "causeway.dev/targetgroupbinding";
 

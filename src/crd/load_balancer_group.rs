@@ -84,6 +84,14 @@ pub struct LoadBalancerGroupSpec {
     /// instances (other controller names) leave it alone.
     #[serde(default)]
     pub controller: String,
+
+    /// What the stack comes from: `ingress` (an IngressGroup's ALBs, the default) or
+    /// `service` (a Service's NLB, whose stack is `<namespace>/<name>`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::aws::tags::StackKind::is_ingress"
+    )]
+    pub kind: crate::aws::tags::StackKind,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]

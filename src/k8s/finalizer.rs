@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 pub const ALB_FINALIZER: &str = "causeway.dev/alb";
 /// Guards target registrations behind a TargetGroupBinding.
 pub const TARGETS_FINALIZER: &str = "causeway.dev/targets";
+/// On Services whose NLB we made: the peer's finalizer, so either controller can clean up.
+pub const NLB_FINALIZER: &str = "service.k8s.aws/resources";
 /// Finalizer names the tests patch with.
 #[cfg(test)]
 const DNS_FINALIZER: &str = "causeway.dev/dns";

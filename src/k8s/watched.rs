@@ -11,6 +11,8 @@
 //! | alb | IngressClass, IngressClassParams, LoadBalancerGroup | cluster | none |
 //! | alb | Service | all namespaces | [`alb_service`]: annotations, type, ports |
 //! | alb | Namespace | cluster | [`alb_namespace`]: labels |
+//! | nlb | Service | all namespaces | [`nlb_service`]: the spec and annotations of type LoadBalancer only |
+//! | nlb | LoadBalancerGroup | cluster | none |
 //! | target-group-binding | TargetGroupBinding | `--targets-namespace` or all | none |
 //! | target-group-binding | Service | `--targets-namespace` or all | [`targets_service`]: ports, selector, type |
 //! | target-group-binding | EndpointSlice | label `kubernetes.io/service-name` | [`targets_slice`]: first address, conditions, node, pod |
@@ -62,6 +64,20 @@ pub fn alb_service(s: &mut Service) {
         s.spec = Some(ServiceSpec {
             ports: spec.ports,
             type_: spec.type_,
+            ..Default::default()
+        });
+    }
+}
+
+/// NLB: only LoadBalancer Services are read (spec, annotations, finalizers, status); of
+/// the others only the identity is kept, so a type change away from LoadBalancer is seen.
+pub fn nlb_service(s: &mut Service) {
+    s.metadata.labels = None;
+    if s.spec.as_ref().and_then(|x| x.type_.as_deref()) != Some("LoadBalancer") {
+        s.metadata.annotations = None;
+        s.status = None;
+        s.spec = s.spec.take().map(|x| ServiceSpec {
+            type_: x.type_,
             ..Default::default()
         });
     }

@@ -132,7 +132,7 @@ fn merged(
 
 /// The Secret an `auth-idp-oidc` annotation names, if it parses: what the fetch step reads.
 pub fn oidc_secret_name(annotations: &BTreeMap<String, String>) -> Option<String> {
-    let raw = Annotations(annotations).get("auth-idp-oidc")?;
+    let raw = Annotations::alb(annotations).get("auth-idp-oidc")?;
     from_json::<RawOidc>(raw, AUTH_KEYS)
         .ok()
         .map(|o| o.secret_name)
@@ -149,7 +149,7 @@ pub fn authenticate(
     clients: Option<&OidcClients>,
 ) -> Result<Option<Authenticate>, Problem> {
     let anns = merged(ingress, service);
-    let a = Annotations(&anns);
+    let a = Annotations::alb(&anns);
     // Both IdP configurations are parsed whatever the type, as the peer parses them: a
     // malformed one is refused even while unused.
     let cognito = a
@@ -293,7 +293,7 @@ pub fn authenticate(
 
 /// The `jwt-validation` annotation of the Ingress.
 pub fn jwt_validation(ingress: &BTreeMap<String, String>) -> Result<Option<Authenticate>, Problem> {
-    let Some(raw) = Annotations(ingress).get("jwt-validation") else {
+    let Some(raw) = Annotations::alb(ingress).get("jwt-validation") else {
         return Ok(None);
     };
     let j: RawJwt =

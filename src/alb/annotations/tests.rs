@@ -67,15 +67,15 @@ fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn listen_ports_parse_and_reject_garbage() {
     let a = ann(&[("listen-ports", r#"[{"HTTP":80},{"HTTPS":443}]"#)]);
     assert_eq!(
-        Annotations(&a).listen_ports().unwrap(),
+        Annotations::alb(&a).listen_ports().unwrap(),
         Some(vec![(Protocol::Http, 80), (Protocol::Https, 443)])
     );
     let bad = ann(&[("listen-ports", r#"[{"HTTP":80"#)]);
-    let err = Annotations(&bad).listen_ports().unwrap_err();
+    let err = Annotations::alb(&bad).listen_ports().unwrap_err();
     assert_eq!(err.reason, reason::INVALID_ANNOTATION);
     assert!(err.message.contains("malformed JSON"), "{}", err.message);
     let bad = ann(&[("listen-ports", r#"[{"TCP":80}]"#)]);
-    assert!(Annotations(&bad).listen_ports().is_err());
+    assert!(Annotations::alb(&bad).listen_ports().is_err());
 }
 
 #[test]
@@ -124,8 +124,12 @@ fn conditions_parse() {
 fn service_annotations_override_the_ingress() {
     let i = ann(&[("healthcheck-path", "/ing"), ("target-type", "ip")]);
     let s = ann(&[("healthcheck-path", "/svc")]);
-    let t =
-        target_group_settings(&Annotations(&s), &Annotations(&i), TargetType::Instance).unwrap();
+    let t = target_group_settings(
+        &Annotations::alb(&s),
+        &Annotations::alb(&i),
+        TargetType::Instance,
+    )
+    .unwrap();
     assert_eq!(t.health_path, "/svc");
     assert_eq!(t.target_type, TargetType::Ip);
     assert_eq!(t.interval, 15);
@@ -139,8 +143,8 @@ fn unknown_attributes_are_rejected() {
         "stickiness.enabled=true,bogus.key=1",
     )]);
     let e = target_group_settings(
-        &Annotations(&BTreeMap::new()),
-        &Annotations(&i),
+        &Annotations::alb(&BTreeMap::new()),
+        &Annotations::alb(&i),
         TargetType::Ip,
     )
     .unwrap_err();
@@ -266,9 +270,17 @@ fn map_annotations_split_as_the_peer_splits_them() {
     // A comma not followed by another key=value stays in the value... unless more text
     // follows, which is malformed.
     let tags = ann(&[("tags", "a=1,b=2")]);
-    assert_eq!(Annotations(&tags).map("tags").unwrap().len(), 2);
-    assert!(Annotations(&ann(&[("tags", "a=1,b")])).map("tags").is_err());
-    assert!(Annotations(&ann(&[("tags", "=1")])).map("tags").is_err());
+    assert_eq!(Annotations::alb(&tags).map("tags").unwrap().len(), 2);
+    assert!(
+        Annotations::alb(&ann(&[("tags", "a=1,b")]))
+            .map("tags")
+            .is_err()
+    );
+    assert!(
+        Annotations::alb(&ann(&[("tags", "=1")]))
+            .map("tags")
+            .is_err()
+    );
     for (key, value) in [
         (
             "listener-attributes.TCP-80",

@@ -11,6 +11,7 @@ mod target_groups;
 
 use std::collections::HashMap;
 
+use super::convert::sdk_subnet_mappings;
 use super::{AlbAws, AwsError};
 use crate::alb::observed::Observed;
 use crate::alb::plan::Step;
@@ -140,9 +141,11 @@ impl AlbAws<'_> {
                 // Load balancers.
                 Step::CreateLoadBalancer {
                     name,
+                    kind,
                     scheme,
                     ip_address_type,
                     subnets,
+                    subnet_mappings,
                     security_groups,
                     attributes,
                     tags,
@@ -150,9 +153,10 @@ impl AlbAws<'_> {
                     let arn = self
                         .create_load_balancer(
                             name,
+                            *kind,
                             *scheme,
                             *ip_address_type,
-                            subnets,
+                            &sdk_subnet_mappings(subnets, subnet_mappings),
                             ids.security_groups(security_groups)?,
                             attributes,
                             tags,
@@ -195,13 +199,14 @@ impl AlbAws<'_> {
                     protocol,
                     certificates,
                     ssl_policy,
+                    alpn_policy,
                     default_action,
                 } => {
                     self.modify_listener(
                         arn,
                         *protocol,
                         certificates,
-                        ssl_policy,
+                        (ssl_policy, alpn_policy),
                         default_action,
                         &ids.target_groups,
                     )

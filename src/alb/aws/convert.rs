@@ -140,14 +140,36 @@ pub(super) fn protocol(p: Protocol) -> ProtocolEnum {
     match p {
         Protocol::Http => ProtocolEnum::Http,
         Protocol::Https => ProtocolEnum::Https,
+        Protocol::Tcp => ProtocolEnum::Tcp,
+        Protocol::Udp => ProtocolEnum::Udp,
+        Protocol::TcpUdp => ProtocolEnum::TcpUdp,
+        Protocol::Tls => ProtocolEnum::Tls,
     }
 }
 
 /// HTTP when missing or not one we model.
 pub(super) fn model_protocol(p: Option<&ProtocolEnum>) -> Protocol {
     p.map(|p| p.as_str())
-        .and_then(Protocol::parse)
+        .and_then(Protocol::parse_any)
         .unwrap_or(Protocol::Http)
+}
+
+/// Every subnet as a mapping, with the fixed addresses the model gives it.
+pub(super) fn sdk_subnet_mappings(
+    subnets: &[String],
+    mappings: &BTreeMap<String, crate::alb::model::SubnetMapping>,
+) -> Vec<elb::types::SubnetMapping> {
+    subnets
+        .iter()
+        .map(|s| {
+            let m = mappings.get(s);
+            elb::types::SubnetMapping::builder()
+                .subnet_id(s)
+                .set_allocation_id(m.and_then(|m| m.allocation_id.clone()))
+                .set_private_ipv4_address(m.and_then(|m| m.private_ipv4.clone()))
+                .build()
+        })
+        .collect()
 }
 
 pub(super) fn sdk_scheme(s: Scheme) -> LoadBalancerSchemeEnum {
@@ -734,8 +756,13 @@ pub(super) fn observed_listener(
         // Some implementations report a policy on HTTP listeners too; it means nothing there.
         ssl_policy: l
             .ssl_policy()
-            .filter(|_| protocol == Protocol::Https)
+            .filter(|_| protocol.is_secure())
             .map(str::to_owned),
+        alpn_policy: l
+            .alpn_policy()
+            .first()
+            .filter(|a| protocol == Protocol::Tls && a.as_str() != "None")
+            .cloned(),
         default_action: model_actions(l.default_actions()),
         rules,
     }
@@ -787,18 +814,27 @@ pub(super) fn model_success_codes(m: Option<&Matcher>) -> String {
         .to_owned()
 }
 
-/// The health check of a target group, with AWS's defaults for fields it leaves out.
+/// The health check of a target group, with AWS's defaults for fields it leaves out. A TCP
+/// health check has no path and no codes, whatever a describe reports for them.
 pub(super) fn model_health_check(tg: &elb::types::TargetGroup) -> HealthCheck {
+    let protocol = model_protocol(tg.health_check_protocol());
+    let http = protocol.is_http();
     HealthCheck {
-        path: tg.health_check_path().unwrap_or("/").to_owned(),
+        path: match http {
+            true => tg.health_check_path().unwrap_or("/").to_owned(),
+            false => String::new(),
+        },
         port: tg.health_check_port().unwrap_or("traffic-port").to_owned(),
-        protocol: model_protocol(tg.health_check_protocol()),
+        protocol,
         interval_seconds: tg.health_check_interval_seconds().unwrap_or(30),
         timeout_seconds: tg.health_check_timeout_seconds().unwrap_or(5),
         healthy_threshold: tg.healthy_threshold_count().unwrap_or(5),
         unhealthy_threshold: tg.unhealthy_threshold_count().unwrap_or(2),
-        success_codes: model_success_codes(tg.matcher()),
-        grpc: tg.matcher().is_some_and(|m| m.grpc_code().is_some()),
+        success_codes: match http {
+            true => model_success_codes(tg.matcher()),
+            false => String::new(),
+        },
+        grpc: http && tg.matcher().is_some_and(|m| m.grpc_code().is_some()),
     }
 }
 
@@ -812,7 +848,10 @@ pub(super) fn observed_target_group(
         arn: tg.target_group_arn().unwrap_or_default().to_owned(),
         name: tg.target_group_name().unwrap_or_default().to_owned(),
         protocol: model_protocol(tg.protocol()),
-        protocol_version: tg.protocol_version().unwrap_or("HTTP1").to_owned(),
+        protocol_version: match model_protocol(tg.protocol()).is_http() {
+            true => tg.protocol_version().unwrap_or("HTTP1").to_owned(),
+            false => String::new(),
+        },
         port: tg.port().unwrap_or_default(),
         target_type: model_target_type(tg.target_type()),
         health_check: model_health_check(tg),
@@ -823,13 +862,14 @@ pub(super) fn observed_target_group(
 
 // ---------- EC2: security groups and subnets ----------
 
-/// One TCP permission per rule, to an IPv4 or IPv6 range (the same shape authorize and revoke take).
+/// One TCP or UDP permission per rule, to an IPv4 or IPv6 range (the same shape authorize
+/// and revoke take).
 pub(super) fn ip_permissions(rules: &[SgRule]) -> Vec<ec2::types::IpPermission> {
     rules
         .iter()
         .map(|r| {
             let p = ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
+                .ip_protocol(r.protocol.as_str())
                 .from_port(r.port)
                 .to_port(r.port);
             if r.cidr.contains(':') {
@@ -843,14 +883,17 @@ pub(super) fn ip_permissions(rules: &[SgRule]) -> Vec<ec2::types::IpPermission> 
         .collect()
 }
 
-/// The rules we model: single-port TCP from IPv4 or IPv6 ranges. Anything else (other
-/// protocols, port ranges, security group or prefix list peers) is not ours and left out.
+/// The rules we model: single-port TCP or UDP from IPv4 or IPv6 ranges. Anything else
+/// (other protocols, port ranges, security group or prefix list peers) is not ours and left
+/// out.
 pub(super) fn model_sg_rules(permissions: &[ec2::types::IpPermission]) -> BTreeSet<SgRule> {
     let mut ingress = BTreeSet::new();
     for p in permissions {
-        if p.ip_protocol() != Some("tcp") {
-            continue;
-        }
+        let protocol = match p.ip_protocol() {
+            Some("tcp") => IpProtocol::Tcp,
+            Some("udp") => IpProtocol::Udp,
+            _ => continue,
+        };
         let (Some(from), Some(to)) = (p.from_port(), p.to_port()) else {
             continue;
         };
@@ -862,6 +905,7 @@ pub(super) fn model_sg_rules(permissions: &[ec2::types::IpPermission]) -> BTreeS
                 ingress.insert(SgRule {
                     port: from,
                     cidr: c.to_owned(),
+                    protocol,
                 });
             }
         }
@@ -870,6 +914,7 @@ pub(super) fn model_sg_rules(permissions: &[ec2::types::IpPermission]) -> BTreeS
                 ingress.insert(SgRule {
                     port: from,
                     cidr: c.to_owned(),
+                    protocol,
                 });
             }
         }

@@ -106,7 +106,7 @@ impl AlbAws<'_> {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
             let name = lb.load_balancer_name().unwrap_or_default().to_owned();
             let lb_tags = tags.get(&arn).cloned().unwrap_or_default();
-            if !owned(&lb_tags, self.cluster, &desired.stack) {
+            if !owned(&lb_tags, self.cluster, desired.kind, &desired.stack) {
                 // Not ours (or not tagged): keep it out of the plan entirely.
                 observed
                     .load_balancers
@@ -158,7 +158,8 @@ impl AlbAws<'_> {
             let wanted = desired.target_groups.iter().find(|d| d.name == name);
             let attributes = match wanted {
                 Some(d)
-                    if !d.attributes.is_empty() && owned(&t_tags, self.cluster, &desired.stack) =>
+                    if !d.attributes.is_empty()
+                        && owned(&t_tags, self.cluster, desired.kind, &desired.stack) =>
                 {
                     let r = self
                         .aws

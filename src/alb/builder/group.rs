@@ -8,7 +8,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::ResourceExt;
 
 use super::member::{Exclusive, MemberSpec, parse_member};
-use super::network::{resolve_subnets, scheme, shard_security_groups};
+use super::network::{SecurityGroupSpec, resolve_subnets, scheme, shard_security_groups};
 use super::{DEFAULT_SSL_POLICY, Environment};
 use crate::alb::annotations::{Problem, reason};
 use crate::alb::class::Membership;
@@ -157,7 +157,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
     }
 
     let scheme = scheme(&group);
-    let subnets = match resolve_subnets(&group, scheme, env) {
+    let subnets = match resolve_subnets(group.subnets.as_deref(), scheme, env) {
         Ok(s) => s,
         Err(p) => {
             for (idx, _) in &accepted {
@@ -222,8 +222,14 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         };
         let lb_key = format!("LoadBalancer{suffix}");
         let (ports, listeners) = shard_listeners(members, &group);
-        let sgs =
-            shard_security_groups(&group, env.cluster, stack, &suffix, &ports, &with_resource);
+        let sg_spec = SecurityGroupSpec {
+            inbound_cidrs: group.inbound_cidrs.as_deref(),
+            ip_address_type: group.ip_address_type.unwrap_or(IpAddressType::Ipv4),
+            custom: group.security_groups.as_deref(),
+            manage_backend_rules: group.manage_backend_sg_rules,
+            ports: ports.keys().map(|p| (*p, IpProtocol::Tcp)).collect(),
+        };
+        let sgs = shard_security_groups(&sg_spec, env.cluster, stack, &suffix, &with_resource);
         model.security_groups.extend(sgs.managed);
         for (_, m) in members {
             for tg in &m.target_groups {
@@ -243,6 +249,8 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
         model.load_balancers.push(LoadBalancerModel {
             key: lb_key.clone(),
             name,
+            kind: LoadBalancerKind::Application,
+            subnet_mappings: BTreeMap::new(),
             scheme,
             ip_address_type: group.ip_address_type.unwrap_or(IpAddressType::Ipv4),
             subnets: subnets.clone(),
@@ -326,6 +334,7 @@ fn shard_listeners(
                     .clone()
                     .unwrap_or_else(|| DEFAULT_SSL_POLICY.into())
             }),
+            alpn_policy: None,
             attributes: group
                 .listener_attributes
                 .get(&format!("{}-{port}", protocol.as_str()))

@@ -87,7 +87,7 @@ pub(super) fn parse_member(
     if let Some(p) = crate::alb::annotations::unsupported(anns) {
         return Err(p);
     }
-    let a = Annotations(anns);
+    let a = Annotations::alb(anns);
     let params = m.membership.params.as_ref().map(|p| &p.spec);
 
     let mut lb_attributes = a.map("load-balancer-attributes")?;
@@ -468,7 +468,8 @@ fn backend_auth(
         let name = match use_annotation {
             false => svc.name.clone(),
             true => {
-                let raw = Annotations(ing.annotations()).get(&format!("actions.{}", svc.name))?;
+                let raw =
+                    Annotations::alb(ing.annotations()).get(&format!("actions.{}", svc.name))?;
                 match parse_action(&svc.name, raw).ok()? {
                     ActionSpec::Forward { targets, .. } => match targets.as_slice() {
                         [(ForwardTarget::Service { name, .. }, _)] => name.clone(),
@@ -488,7 +489,7 @@ fn backend_auth(
     )
 }
 
-fn domain_matches(pattern: &str, host: &str) -> bool {
+pub(crate) fn domain_matches(pattern: &str, host: &str) -> bool {
     let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
     match pattern.strip_prefix("*.") {
         Some(rest) => host
@@ -518,7 +519,7 @@ fn backend_action(
     let port = svc.port.as_ref();
     let port_name = port.and_then(|p| p.name.clone());
     if port_name.as_deref() == Some("use-annotation") {
-        let a = Annotations(ing.annotations());
+        let a = Annotations::alb(ing.annotations());
         let raw = a.get(&format!("actions.{}", svc.name)).ok_or_else(|| {
             Problem::new(
                 reason::INVALID_ANNOTATION,

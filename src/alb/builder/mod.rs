@@ -9,8 +9,8 @@
 //! `network` (scheme, subnets, security groups), `target_group` (one Service port).
 
 mod group;
-mod member;
-mod network;
+pub(crate) mod member;
+pub(crate) mod network;
 mod target_group;
 
 pub use group::{AcceptedSpec, BuildOutput, Member, MemberOutcome, build};

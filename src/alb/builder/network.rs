@@ -1,11 +1,12 @@
-//! Where a group's ALBs live and who may reach them: scheme, subnets (given, or discovered
+//! Where a load balancer lives and who may reach it: scheme, subnets (given, or discovered
 //! by role and cluster tags), and security groups (managed frontend and backend groups, or
-//! the ones the `security-groups` annotation names).
+//! the ones the `security-groups` annotation names). Shared by ALBs and NLBs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::member::Exclusive;
 use super::{Environment, ROLE_ELB, ROLE_INTERNAL_ELB, SubnetInfo};
+
 use crate::alb::annotations::{Annotations, Problem, reason};
 use crate::alb::model::*;
 use crate::alb::naming;
@@ -16,12 +17,14 @@ pub(super) fn scheme(group: &Exclusive) -> Scheme {
     group.scheme.unwrap_or(Scheme::Internal)
 }
 
-pub(super) fn resolve_subnets(
-    group: &Exclusive,
+/// The subnets named (IDs or Name tags), or else one per availability zone among those
+/// tagged for the scheme's role and usable by the cluster; at least two zones.
+pub(crate) fn resolve_subnets(
+    wanted: Option<&[String]>,
     scheme: Scheme,
     env: &Environment<'_>,
 ) -> Result<Vec<String>, Problem> {
-    if let Some(wanted) = &group.subnets {
+    if let Some(wanted) = wanted {
         return named_subnets(wanted, env);
     }
     let Some(catalog) = env.subnets else {
@@ -68,7 +71,7 @@ pub(super) fn resolve_subnets(
         return Err(Problem::new(
             reason::NO_SUBNETS,
             format!(
-                "an ALB needs subnets in at least 2 availability zones; subnets tagged {role} were found in {}",
+                "a load balancer needs subnets in at least 2 availability zones; subnets tagged {role} were found in {}",
                 by_az.len()
             ),
         ));
@@ -81,7 +84,7 @@ pub(super) fn resolve_subnets(
 /// The `subnets` annotation's entries (IDs or Name tags), resolved in the VPC when its
 /// subnets are known. A member's own list is checked when it is parsed, so an entry that
 /// names no subnet of the VPC excludes that member only.
-pub(super) fn named_subnets(
+pub(crate) fn named_subnets(
     wanted: &[String],
     env: &Environment<'_>,
 ) -> Result<Vec<String>, Problem> {
@@ -108,7 +111,7 @@ pub(super) fn named_subnets(
 }
 
 /// The `security-groups` annotation, resolved to IDs.
-pub(super) fn security_groups(
+pub(crate) fn security_groups(
     a: &Annotations<'_>,
     env: &Environment<'_>,
 ) -> Result<Option<Vec<String>>, Problem> {
@@ -148,44 +151,60 @@ pub(super) fn security_groups(
     Ok(Some(ids))
 }
 
-/// The security groups of one shard's ALB.
-pub(super) struct ShardSecurityGroups {
-    /// What the ALB gets: our groups by key, the annotation's by ID.
-    pub(super) attached: Vec<String>,
+/// The security groups of one load balancer.
+pub(crate) struct ShardSecurityGroups {
+    /// What the load balancer gets: our groups by key, the annotation's by ID.
+    pub(crate) attached: Vec<String>,
     /// The groups we manage for it: the frontend (unless the annotation replaces it) and the
     /// backend (when managed).
-    pub(super) managed: Vec<SecurityGroupModel>,
+    pub(crate) managed: Vec<SecurityGroupModel>,
     /// The key of the backend group the targets' rules refer to, when managed.
-    pub(super) backend: Option<String>,
+    pub(crate) backend: Option<String>,
 }
 
-/// The frontend group opens every listen port in `ports` to the inbound CIDRs (everyone,
-/// over IPv6 too for a dual-stack ALB, unless `inbound-cidrs` says otherwise).
-pub(super) fn shard_security_groups(
-    group: &Exclusive,
+/// What decides a load balancer's security groups.
+pub(crate) struct SecurityGroupSpec<'a> {
+    /// Who may reach the listeners; `None`: everyone (over IPv6 too unless `ip_address_type`
+    /// is IPv4).
+    pub(crate) inbound_cidrs: Option<&'a [String]>,
+    pub(crate) ip_address_type: IpAddressType,
+    /// The `security-groups` annotation's IDs, which replace the managed frontend group.
+    pub(crate) custom: Option<&'a [String]>,
+    /// `manage-backend-security-group-rules`.
+    pub(crate) manage_backend_rules: Option<bool>,
+    /// The listener ports the frontend group opens, by IP protocol.
+    pub(crate) ports: BTreeSet<(i32, IpProtocol)>,
+}
+
+/// The default inbound CIDRs: everyone, over IPv6 too for a dual-stack load balancer.
+pub(crate) fn everyone(ip_address_type: IpAddressType) -> Vec<String> {
+    let mut v = vec!["0.0.0.0/0".to_string()];
+    if ip_address_type != IpAddressType::Ipv4 {
+        v.push("::/0".into());
+    }
+    v
+}
+
+/// The frontend group opens every listen port to the inbound CIDRs; the backend group is
+/// what the targets' rules let in.
+pub(crate) fn shard_security_groups(
+    spec: &SecurityGroupSpec<'_>,
     cluster: &str,
     stack: &str,
     suffix: &str,
-    ports: &BTreeMap<i32, Protocol>,
     with_resource: &impl Fn(&str) -> Tags,
 ) -> ShardSecurityGroups {
     let frontend_key = format!("ManagedLBSecurityGroup{suffix}");
     let backend_key = format!("BackendSecurityGroup{suffix}");
-    let cidrs = group.inbound_cidrs.clone().unwrap_or_else(|| {
-        let mut v = vec!["0.0.0.0/0".to_string()];
-        if group
-            .ip_address_type
-            .is_some_and(|t| t != IpAddressType::Ipv4)
-        {
-            v.push("::/0".into());
-        }
-        v
-    });
+    let cidrs = spec
+        .inbound_cidrs
+        .map(<[String]>::to_vec)
+        .unwrap_or_else(|| everyone(spec.ip_address_type));
     // With the security-groups annotation, those replace the managed frontend group, and
     // the backend group (and the rules it gets on the targets) is kept only when
     // manage-backend-security-group-rules asks for it (as the peer does).
-    let custom = group.security_groups.clone();
-    let manage_backend = custom.is_none() || group.manage_backend_sg_rules == Some(true);
+    let custom = spec.custom.map(<[String]>::to_vec);
+    let manage_backend = custom.is_none() || spec.manage_backend_rules == Some(true);
     let mut attached = Vec::new();
     match &custom {
         Some(ids) => attached.extend(ids.iter().cloned()),
@@ -199,12 +218,14 @@ pub(super) fn shard_security_groups(
         managed.push(SecurityGroupModel {
             name: naming::security_group_name(cluster, stack, &frontend_key),
             description: format!("[k8s] managed security group for load balancer {stack}"),
-            ingress: ports
-                .keys()
-                .flat_map(|p| {
+            ingress: spec
+                .ports
+                .iter()
+                .flat_map(|(port, protocol)| {
                     cidrs.iter().map(move |c| SgRule {
-                        port: *p,
+                        port: *port,
                         cidr: c.clone(),
+                        protocol: *protocol,
                     })
                 })
                 .collect(),

@@ -61,8 +61,8 @@ pub(super) fn target_group(
     let empty = BTreeMap::new();
     let svc_anns = svc.metadata.annotations.as_ref().unwrap_or(&empty);
     let settings = target_group_settings(
-        &Annotations(svc_anns),
-        &Annotations(ing.annotations()),
+        &Annotations::alb(svc_anns),
+        &Annotations::alb(ing.annotations()),
         default_target_type,
     )?;
     let (tg_port, target_port) = match settings.target_type {
@@ -120,6 +120,8 @@ pub(super) fn target_group(
             service_port: port.clone(),
             target_port,
             backend_security_group: String::new(),
+            health_check_port: None,
+            node_labels: BTreeMap::new(),
         },
     })
 }

@@ -105,6 +105,7 @@ fn single_ingress_gives_one_alb_listener_rule_and_target_group() {
     // Frontend SG opens port 80 to the world; backend SG has no inbound rules.
     assert_eq!(m.security_groups.len(), 2);
     assert!(m.security_groups[0].ingress.contains(&SgRule {
+        protocol: IpProtocol::Tcp,
         port: 80,
         cidr: "0.0.0.0/0".into()
     }));

@@ -28,7 +28,7 @@ mod tests;
 /// The plan. `observed` may hold foreign resources: they are dropped first and never acted on.
 pub fn plan(desired: &GroupModel, observed: &Observed, cluster: &str) -> Vec<Step> {
     let mut observed = observed.clone();
-    observed.retain_owned(cluster, &desired.stack);
+    observed.retain_owned(cluster, desired.kind, &desired.stack);
 
     let mut phases = Phases::default();
     security_groups(desired, &observed, &mut phases);
@@ -212,9 +212,11 @@ fn load_balancers(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
         let Some(o) = existing(lb, observed) else {
             p.load_balancers.push(Step::CreateLoadBalancer {
                 name: lb.name.clone(),
+                kind: lb.kind,
                 scheme: lb.scheme,
                 ip_address_type: lb.ip_address_type,
                 subnets: lb.subnets.clone(),
+                subnet_mappings: lb.subnet_mappings.clone(),
                 security_groups: desired_sgs,
                 attributes: lb.attributes.clone(),
                 tags: lb.tags.clone(),
@@ -323,6 +325,7 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
             if ol.protocol != l.protocol
                 || ol.certificates.first() != l.certificates.first()
                 || ol.ssl_policy != l.ssl_policy
+                || ol.alpn_policy != l.alpn_policy
                 || observed_default != l.default_action
             {
                 p.listeners.push(Step::ModifyListener {
@@ -330,6 +333,7 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                     protocol: l.protocol,
                     certificates: l.certificates.iter().take(1).cloned().collect(),
                     ssl_policy: l.ssl_policy.clone(),
+                    alpn_policy: l.alpn_policy.clone(),
                     default_action: l.default_action.clone(),
                 });
             }
@@ -444,6 +448,7 @@ fn without_rules(l: &ListenerModel) -> ListenerModel {
         protocol: l.protocol,
         certificates: l.certificates.clone(),
         ssl_policy: l.ssl_policy.clone(),
+        alpn_policy: l.alpn_policy.clone(),
         attributes: l.attributes.clone(),
         default_action: l.default_action.clone(),
         rules: Vec::new(),

@@ -220,6 +220,7 @@ impl Sim {
                 security_groups,
                 attributes,
                 tags,
+                ..
             } => {
                 assert!(
                     !self.state.load_balancers.iter().any(|l| &l.name == name),
@@ -326,6 +327,7 @@ impl Sim {
                     protocol: listener.protocol,
                     certificates: listener.certificates.clone(),
                     ssl_policy: listener.ssl_policy.clone(),
+                    alpn_policy: listener.alpn_policy.clone(),
                     attributes: listener.attributes.clone(),
                     default_action,
                     rules: Vec::new(),
@@ -339,6 +341,7 @@ impl Sim {
                 protocol,
                 certificates,
                 ssl_policy,
+                alpn_policy,
                 default_action,
             } => {
                 let default_action = self.resolve(default_action);
@@ -357,6 +360,7 @@ impl Sim {
                     (None, _) => l.certificates.clear(),
                 }
                 l.ssl_policy = ssl_policy.clone();
+                l.alpn_policy = alpn_policy.clone();
                 l.default_action = default_action;
             }
             Step::AddListenerCertificates { arn, certificates } => {

@@ -47,9 +47,11 @@ pub enum Step {
     },
     CreateLoadBalancer {
         name: String,
+        kind: LoadBalancerKind,
         scheme: Scheme,
         ip_address_type: IpAddressType,
         subnets: Vec<String>,
+        subnet_mappings: BTreeMap<String, SubnetMapping>,
         /// Security group names.
         security_groups: Vec<String>,
         attributes: BTreeMap<String, String>,
@@ -102,6 +104,7 @@ pub enum Step {
         protocol: Protocol,
         certificates: Vec<String>,
         ssl_policy: Option<String>,
+        alpn_policy: Option<String>,
         default_action: Action,
     },
     AddListenerCertificates {

@@ -142,6 +142,7 @@ fn foreign(seed: u8) -> Observed {
                 protocol: Protocol::Http,
                 certificates: vec![],
                 ssl_policy: None,
+                alpn_policy: None,
                 default_action: Action::not_found(),
                 rules: vec![ObservedRule {
                     arn: "arn:foreign-rule".into(),

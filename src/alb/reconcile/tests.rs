@@ -13,6 +13,7 @@ use super::*;
 use crate::alb::builder::tests_support::{certs, subnets};
 use crate::alb::controller::Stores;
 use crate::alb::model::GroupModel;
+use crate::alb::plan::Step;
 use crate::alb::plan::sim::Sim;
 use crate::alb::settings::AlbSettings;
 use crate::context::Context;

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::Filter;
 
 use super::super::convert::{model_ec2_tags, observed_rule};
 use super::super::{AlbAws, AwsError};
-use crate::alb::model::{RuleModel, TAG_STACK, Tags};
+use crate::alb::model::{RuleModel, StackKind, Tags};
 use crate::alb::observed::owned;
 
 /// The create error codes that mean "it exists already".
@@ -20,9 +20,13 @@ pub(super) const DUPLICATE_SECURITY_GROUP: &str = "InvalidGroup.Duplicate";
 
 impl AlbAws<'_> {
     fn ours(&self, found: &Tags, wanted: &Tags) -> bool {
-        wanted
-            .get(TAG_STACK)
-            .is_some_and(|stack| owned(found, self.cluster, stack))
+        [StackKind::Ingress, StackKind::Service]
+            .into_iter()
+            .any(|kind| {
+                wanted
+                    .get(kind.stack_key())
+                    .is_some_and(|stack| owned(found, self.cluster, kind, stack))
+            })
     }
 
     /// The ARN of the target group `name` if it is ours.

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum, SubnetMapping};
 
 use super::super::convert::{
     elb_tags, protocol, sdk_actions, sdk_certificates, sdk_condition, sdk_ip_address_type,
@@ -10,8 +10,8 @@ use super::super::convert::{
 };
 use super::super::{AlbAws, AwsError};
 use crate::alb::model::{
-    Action, IpAddressType, ListenerModel, Protocol, RuleCondition, RuleModel, Scheme, Tags,
-    Transform,
+    Action, IpAddressType, ListenerModel, LoadBalancerKind, Protocol, RuleCondition, RuleModel,
+    Scheme, Tags, Transform,
 };
 
 /// The default certificate, as CreateListener and ModifyListener take it.
@@ -24,15 +24,16 @@ fn default_certificate(certificates: &[String]) -> Option<Vec<Certificate>> {
 impl AlbAws<'_> {
     // ---------- load balancers ----------
 
-    /// Creates an application load balancer, tagged, with its attributes; returns its ARN.
-    /// `security_groups` are IDs.
+    /// Creates an application or network load balancer, tagged, with its attributes;
+    /// returns its ARN. `security_groups` are IDs (none: an NLB without security groups).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn create_load_balancer(
         &self,
         name: &str,
+        kind: LoadBalancerKind,
         scheme: Scheme,
         ip_address_type: IpAddressType,
-        subnets: &[String],
+        subnets: &[SubnetMapping],
         security_groups: Vec<String>,
         attributes: &BTreeMap<String, String>,
         tags: &Tags,
@@ -42,11 +43,14 @@ impl AlbAws<'_> {
             .elbv2
             .create_load_balancer()
             .name(name)
-            .r#type(LoadBalancerTypeEnum::Application)
+            .r#type(match kind {
+                LoadBalancerKind::Application => LoadBalancerTypeEnum::Application,
+                LoadBalancerKind::Network => LoadBalancerTypeEnum::Network,
+            })
             .scheme(sdk_scheme(scheme))
             .ip_address_type(sdk_ip_address_type(ip_address_type))
-            .set_subnets(Some(subnets.to_vec()))
-            .set_security_groups(Some(security_groups))
+            .set_subnet_mappings(Some(subnets.to_vec()))
+            .set_security_groups((!security_groups.is_empty()).then_some(security_groups))
             .set_tags(Some(elb_tags(tags)))
             .send()
             .await;
@@ -170,6 +174,7 @@ impl AlbAws<'_> {
             .protocol(protocol(listener.protocol))
             .set_certificates(default_certificate(&listener.certificates))
             .set_ssl_policy(listener.ssl_policy.clone())
+            .set_alpn_policy(listener.alpn_policy.clone().map(|a| vec![a]))
             .set_default_actions(Some(sdk_actions(
                 &listener.default_action,
                 tgs,
@@ -218,13 +223,14 @@ impl AlbAws<'_> {
         Ok(())
     }
 
-    /// `certificates` holds at most the default certificate.
+    /// `certificates` holds at most the default certificate; `policies`: the SSL and ALPN
+    /// policies.
     pub(super) async fn modify_listener(
         &self,
         arn: &str,
         p: Protocol,
         certificates: &[String],
-        ssl_policy: &Option<String>,
+        (ssl_policy, alpn_policy): (&Option<String>, &Option<String>),
         default_action: &Action,
         tgs: &HashMap<String, String>,
     ) -> Result<(), AwsError> {
@@ -235,6 +241,7 @@ impl AlbAws<'_> {
             .protocol(protocol(p))
             .set_certificates(default_certificate(certificates))
             .set_ssl_policy(ssl_policy.clone())
+            .set_alpn_policy(alpn_policy.clone().map(|a| vec![a]))
             .set_default_actions(Some(sdk_actions(default_action, tgs, self.secrets)?))
             .send()
             .await

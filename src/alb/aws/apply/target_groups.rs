@@ -6,6 +6,11 @@ use super::super::convert::{elb_tags, protocol, sdk_matcher, sdk_target_type, sd
 use super::super::{AlbAws, AwsError};
 use crate::alb::model::{HealthCheck, Tags, TargetGroupModel};
 
+/// A value only an HTTP(S) health check takes (a TCP one refuses a path).
+fn http_only(h: &HealthCheck, value: &str) -> Option<String> {
+    h.protocol.is_http().then(|| value.to_owned())
+}
+
 impl AlbAws<'_> {
     /// Creates the target group in our VPC, tagged, with its attributes; returns its ARN.
     pub(super) async fn create_target_group(
@@ -18,18 +23,26 @@ impl AlbAws<'_> {
             .create_target_group()
             .name(&tg.name)
             .protocol(protocol(tg.protocol))
-            .protocol_version(&tg.protocol_version)
+            .set_protocol_version(
+                (tg.protocol.is_http() && !tg.protocol_version.is_empty())
+                    .then(|| tg.protocol_version.clone()),
+            )
             .port(tg.port)
             .vpc_id(self.vpc_id)
             .target_type(sdk_target_type(tg.target_type))
-            .health_check_path(&tg.health_check.path)
+            .set_health_check_path(http_only(&tg.health_check, &tg.health_check.path))
             .health_check_port(&tg.health_check.port)
             .health_check_protocol(protocol(tg.health_check.protocol))
             .health_check_interval_seconds(tg.health_check.interval_seconds)
             .health_check_timeout_seconds(tg.health_check.timeout_seconds)
             .healthy_threshold_count(tg.health_check.healthy_threshold)
             .unhealthy_threshold_count(tg.health_check.unhealthy_threshold)
-            .matcher(sdk_matcher(&tg.health_check))
+            .set_matcher(
+                tg.health_check
+                    .protocol
+                    .is_http()
+                    .then(|| sdk_matcher(&tg.health_check)),
+            )
             .set_tags(Some(elb_tags(&tg.tags)))
             .send()
             .await;
@@ -66,14 +79,14 @@ impl AlbAws<'_> {
             .elbv2
             .modify_target_group()
             .target_group_arn(arn)
-            .health_check_path(&h.path)
+            .set_health_check_path(http_only(h, &h.path))
             .health_check_port(&h.port)
             .health_check_protocol(protocol(h.protocol))
             .health_check_interval_seconds(h.interval_seconds)
             .health_check_timeout_seconds(h.timeout_seconds)
             .healthy_threshold_count(h.healthy_threshold)
             .unhealthy_threshold_count(h.unhealthy_threshold)
-            .matcher(sdk_matcher(h))
+            .set_matcher(h.protocol.is_http().then(|| sdk_matcher(h)))
             .send()
             .await
             .map_err(|e| AwsError::call("ModifyTargetGroup", e))?;

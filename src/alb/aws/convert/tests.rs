@@ -318,6 +318,7 @@ proptest! {
             protocol,
             certificates,
             ssl_policy,
+            alpn_policy: None,
             default_action,
             rules: Vec::new(),
         });
@@ -343,7 +344,7 @@ proptest! {
     #[test]
     fn security_group_rules_round_trip(
         rules in prop::collection::btree_set(
-            (1i32..65536, cidr_gen()).prop_map(|(port, cidr)| SgRule { port, cidr }),
+            (1i32..65536, cidr_gen()).prop_map(|(port, cidr)| SgRule::tcp(port, cidr)),
             0..8,
         ),
     ) {
