@@ -831,6 +831,9 @@ pub struct PlanArgs {
     pub alb: AlbArgs,
 
     #[command(flatten)]
+    pub nlb: NlbArgs,
+
+    #[command(flatten)]
     pub dns: DnsArgs,
 }
 

@@ -146,6 +146,10 @@ pub async fn run(args: &PlanArgs) -> Result<String, PlanError> {
     report
         .push_str(&crate::alb::plan_report(&objects, aws.as_ref(), &args.cluster_name, &alb).await);
     report.push('\n');
+    let nlb = args.nlb.settings(alb.clone());
+    report
+        .push_str(&crate::nlb::plan_report(&objects, aws.as_ref(), &args.cluster_name, &nlb).await);
+    report.push('\n');
     report.push_str(&crate::dns::plan_report(&objects, aws.as_ref(), &dns).await);
     Ok(report)
 }

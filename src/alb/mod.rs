@@ -115,28 +115,7 @@ pub async fn plan_report(
         return out;
     }
 
-    let vpc = match (aws, &alb.vpc_id) {
-        (Some(_), Some(v)) => Ok(v.clone()),
-        (Some(a), None) => aws::AlbAws::cluster_vpc(a, cluster_name)
-            .await
-            .map_err(|e| e.to_string()),
-        (None, _) => Err("no AWS access".to_owned()),
-    };
-    let (subnets, certificates) = match (aws, &vpc) {
-        (Some(a), Ok(v)) => {
-            let adapter = aws::AlbAws {
-                aws: a,
-                vpc_id: v,
-                cluster: cluster_name,
-                secrets: &aws::NO_SECRETS,
-            };
-            (
-                adapter.subnets().await.ok(),
-                aws::AlbAws::certificates(a).await.ok(),
-            )
-        }
-        _ => (None, None),
-    };
+    let found = discover_for_plan(aws, cluster_name, alb.vpc_id.as_ref()).await;
     for (stack, members) in &groups {
         let build = builder::build(
             stack,
@@ -145,8 +124,8 @@ pub async fn plan_report(
                 cluster_name,
                 settings::Discovered {
                     services: &services,
-                    subnets: subnets.as_deref(),
-                    certificates: certificates.as_deref(),
+                    subnets: found.subnets.as_deref(),
+                    certificates: found.certificates.as_deref(),
                     security_groups: None,
                     target_groups: None,
                     oidc_clients: None,
@@ -189,44 +168,98 @@ pub async fn plan_report(
                 let _ = writeln!(out, "  (model not printable: {e})");
             }
         }
-        match (aws, &vpc) {
-            (Some(a), Ok(v)) => {
-                let adapter = aws::AlbAws {
-                    aws: a,
-                    vpc_id: v,
-                    cluster: cluster_name,
-                    secrets: &aws::NO_SECRETS,
-                };
-                match adapter
-                    .observe(&aws::Known::default(), &build.model, aws::Depth::Full)
-                    .await
-                {
-                    Ok(mut observed) => {
-                        observed.retain_owned(cluster_name, build.model.kind, stack);
-                        let steps = plan::plan(&build.model, &observed, cluster_name);
-                        if steps.is_empty() {
-                            let _ = writeln!(out, "  actions: none (AWS matches)");
-                        } else {
-                            let _ = writeln!(out, "  actions:");
-                            for s in steps {
-                                let _ = writeln!(out, "    - {}", s.describe());
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let _ = writeln!(out, "  actions: unknown (reading AWS failed: {e})");
-                    }
-                }
-            }
-            (Some(_), Err(e)) => {
-                let _ = writeln!(out, "  actions: unknown ({e})");
-            }
-            (None, _) => {
-                let _ = writeln!(out, "  actions: not computed (no AWS access)");
-            }
-        }
+        write_actions(&mut out, aws, &found.vpc, cluster_name, &build.model).await;
     }
     out
+}
+
+/// What `causeway plan` reads from AWS before building: the VPC, its subnets, the issued
+/// certificates (`None` where not read).
+pub(crate) struct PlanDiscovery {
+    pub(crate) vpc: Result<String, String>,
+    pub(crate) subnets: Option<Vec<builder::SubnetInfo>>,
+    pub(crate) certificates: Option<Vec<builder::CertInfo>>,
+}
+
+pub(crate) async fn discover_for_plan(
+    aws: Option<&crate::aws::AwsClients>,
+    cluster_name: &str,
+    vpc_id: Option<&String>,
+) -> PlanDiscovery {
+    let vpc = match (aws, vpc_id) {
+        (Some(_), Some(v)) => Ok(v.clone()),
+        (Some(a), None) => aws::AlbAws::cluster_vpc(a, cluster_name)
+            .await
+            .map_err(|e| e.to_string()),
+        (None, _) => Err("no AWS access".to_owned()),
+    };
+    let (subnets, certificates) = match (aws, &vpc) {
+        (Some(a), Ok(v)) => {
+            let adapter = aws::AlbAws {
+                aws: a,
+                vpc_id: v,
+                cluster: cluster_name,
+                secrets: &aws::NO_SECRETS,
+            };
+            (
+                adapter.subnets().await.ok(),
+                aws::AlbAws::certificates(a).await.ok(),
+            )
+        }
+        _ => (None, None),
+    };
+    PlanDiscovery {
+        vpc,
+        subnets,
+        certificates,
+    }
+}
+
+/// The steps causeway would take for `model`, read-only, as plan report lines.
+pub(crate) async fn write_actions(
+    out: &mut String,
+    aws: Option<&crate::aws::AwsClients>,
+    vpc: &Result<String, String>,
+    cluster_name: &str,
+    model: &model::GroupModel,
+) {
+    use std::fmt::Write;
+    match (aws, vpc) {
+        (Some(a), Ok(v)) => {
+            let adapter = aws::AlbAws {
+                aws: a,
+                vpc_id: v,
+                cluster: cluster_name,
+                secrets: &aws::NO_SECRETS,
+            };
+            match adapter
+                .observe(&aws::Known::default(), model, aws::Depth::Full)
+                .await
+            {
+                Ok(mut observed) => {
+                    observed.retain_owned(cluster_name, model.kind, &model.stack);
+                    let steps = plan::plan(model, &observed, cluster_name);
+                    if steps.is_empty() {
+                        let _ = writeln!(out, "  actions: none (AWS matches)");
+                    } else {
+                        let _ = writeln!(out, "  actions:");
+                        for s in steps {
+                            let _ = writeln!(out, "    - {}", s.describe());
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "  actions: unknown (reading AWS failed: {e})");
+                }
+            }
+        }
+        (Some(_), Err(e)) => {
+            let _ = writeln!(out, "  actions: unknown ({e})");
+        }
+        (None, _) => {
+            let _ = writeln!(out, "  actions: not computed (no AWS access)");
+        }
+    }
 }
 
 #[cfg(test)]

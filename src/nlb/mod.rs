@@ -39,3 +39,111 @@ impl Default for NlbSettings {
         }
     }
 }
+
+/// `causeway plan -f`: the NLB model of every Service in `objects` that is ours, and, with
+/// AWS access, the steps causeway would take. Reads only; changes nothing.
+pub async fn plan_report(
+    objects: &[serde_json::Value],
+    aws: Option<&crate::aws::AwsClients>,
+    cluster_name: &str,
+    settings: &NlbSettings,
+) -> String {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::ResourceExt;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut services = Vec::new();
+    for o in objects {
+        if o.get("kind").and_then(|k| k.as_str()) != Some("Service") {
+            continue;
+        }
+        match serde_json::from_value::<Service>(o.clone()) {
+            Ok(mut s) => {
+                s.metadata.namespace.get_or_insert_with(|| "default".into());
+                if annotations::ours(&s, &settings.load_balancer_class) {
+                    services.push(s);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "nlb: skipping a Service: {e}");
+            }
+        }
+    }
+    if services.is_empty() {
+        let _ = writeln!(out, "nlb: no Service in the manifests belongs to causeway");
+        return out;
+    }
+    let found =
+        crate::alb::discover_for_plan(aws, cluster_name, settings.shared.vpc_id.as_ref()).await;
+    let no_services = Default::default();
+    for s in &services {
+        let shared = &settings.shared;
+        let env = crate::alb::builder::Environment {
+            cluster: cluster_name,
+            default_tags: &shared.default_tags,
+            external_managed_tags: &shared.external_managed_tags,
+            default_target_type: settings.default_target_type,
+            services: &no_services,
+            subnets: found.subnets.as_deref(),
+            certificates: found.certificates.as_deref(),
+            security_groups: None,
+            target_groups: None,
+            oidc_clients: None,
+            web_acls: None,
+        };
+        let id = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
+        let _ = writeln!(out, "nlb service {id}:");
+        match builder::build(s, &env) {
+            Err(p) => {
+                let _ = writeln!(out, "  rejected: {}: {}", p.reason, p.message);
+            }
+            Ok(model) => {
+                match serde_saphyr::to_string(&model) {
+                    Ok(y) => {
+                        for line in y.lines() {
+                            let _ = writeln!(out, "  {line}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "  (model not printable: {e})");
+                    }
+                }
+                crate::alb::write_actions(&mut out, aws, &found.vpc, cluster_name, &model).await;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn plan_report_without_aws_prints_served_services_only() {
+        let objects = vec![
+            json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"edge","namespace":"shop"},
+                   "spec":{"type":"LoadBalancer","loadBalancerClass":"service.k8s.aws/nlb",
+                           "ports":[{"port":80,"targetPort":8080,"nodePort":30080}]}}),
+            json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"bad","namespace":"shop",
+                   "annotations":{"service.beta.kubernetes.io/aws-load-balancer-scheme":"sideways"}},
+                   "spec":{"type":"LoadBalancer","loadBalancerClass":"service.k8s.aws/nlb",
+                           "ports":[{"port":80,"nodePort":30081}]}}),
+            json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"other"},
+                   "spec":{"type":"LoadBalancer","loadBalancerClass":"example.com/lb","ports":[{"port":80}]}}),
+        ];
+        let report = super::plan_report(&objects, None, "c1", &Default::default()).await;
+        assert!(report.contains("nlb service shop/edge:"), "{report}");
+        assert!(report.contains("kind: network"), "{report}");
+        assert!(report.contains("protocol: TCP"), "{report}");
+        assert!(
+            report.contains("nlb service shop/bad:\n  rejected: InvalidAnnotation"),
+            "{report}"
+        );
+        assert!(!report.contains("default/other"), "{report}");
+        assert!(
+            report.contains("actions: not computed (no AWS access)"),
+            "{report}"
+        );
+    }
+}

@@ -150,8 +150,13 @@ pub fn hosts_of(rules: &[elb::types::Rule]) -> Vec<String> {
         .collect()
 }
 
-/// Every LB, TG and SG in moto tagged with `stack`.
+/// Every LB, TG and SG in moto tagged with Ingress stack `stack`.
 pub async fn tagged_with(ctx: &TestCtx, stack: &str) -> Vec<String> {
+    tagged_with_key(ctx, "ingress.k8s.aws/stack", stack).await
+}
+
+/// Every LB, TG and SG in moto whose tag `key` is `stack`.
+pub async fn tagged_with_key(ctx: &TestCtx, key: &str, stack: &str) -> Vec<String> {
     let elb = elb_client(ctx).await;
     let ec2 = ec2_client(ctx).await;
     let mut arns: Vec<String> = Vec::new();
@@ -180,7 +185,7 @@ pub async fn tagged_with(ctx: &TestCtx, stack: &str) -> Vec<String> {
         for d in tags.tag_descriptions() {
             if d.tags()
                 .iter()
-                .any(|t| t.key() == Some("ingress.k8s.aws/stack") && t.value() == Some(stack))
+                .any(|t| t.key() == Some(key) && t.value() == Some(stack))
             {
                 found.push(d.resource_arn().unwrap_or_default().to_owned());
             }
@@ -190,7 +195,7 @@ pub async fn tagged_with(ctx: &TestCtx, stack: &str) -> Vec<String> {
         .describe_security_groups()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
-                .name("tag:ingress.k8s.aws/stack")
+                .name(format!("tag:{key}"))
                 .values(stack)
                 .build(),
         )

@@ -12,5 +12,6 @@ mod corpus;
 mod crds;
 mod dns;
 mod faults;
+mod nlb;
 mod targets;
 mod testenv;

@@ -72,7 +72,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{/* The controllers the controller process runs, from the component switches. */}}
 {{- define "causeway.controllers" -}}
 {{- $c := list }}
-{{- if .Values.alb.enabled }}{{ $c = concat $c (list "alb" "targets") }}{{ end }}
+{{- if .Values.alb.enabled }}{{ $c = append $c "alb" }}{{ end }}
+{{- if .Values.nlb.enabled }}{{ $c = append $c "nlb" }}{{ end }}
+{{- if or .Values.alb.enabled .Values.nlb.enabled }}{{ $c = append $c "targets" }}{{ end }}
 {{- if .Values.dns.enabled }}{{ $c = append $c "dns" }}{{ end }}
 {{- if .Values.iam.enabled }}{{ $c = append $c "iam" }}{{ end }}
 {{- join "," $c }}
