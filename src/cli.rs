@@ -306,6 +306,7 @@ impl TargetsArgs {
             url: self.webhook_url.clone(),
             configuration_name: self.webhook_configuration_name.clone(),
             secret: self.webhook_secret.clone(),
+            service_class: None,
         }
     }
 }
@@ -635,6 +636,12 @@ pub struct NlbArgs {
     /// Target type when the Service does not set `nlb-target-type`.
     #[arg(id = "nlb_default_target_type", long = "nlb-default-target-type", env = "CAUSEWAY_NLB_DEFAULT_TARGET_TYPE", default_value = "instance", value_parser = ["instance", "ip"])]
     pub default_target_type: String,
+
+    /// Set the class above on new LoadBalancer Services that name none (and carry no
+    /// `aws-load-balancer-type` annotation), through the webhook, as the peer's Service
+    /// mutator does: for clusters where causeway is the default load balancer implementation.
+    #[arg(id = "nlb_set_class_on_new_services", long = "nlb-set-class-on-new-services", env = "CAUSEWAY_NLB_SET_CLASS_ON_NEW_SERVICES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub set_class_on_new_services: bool,
 }
 
 impl NlbArgs {

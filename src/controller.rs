@@ -128,7 +128,13 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     if args.targets.webhook_enabled && enabled.targets.is_some() {
         let (client, webhook, bindings, stop) = (
             client.clone(),
-            args.targets.webhook_settings(),
+            crate::targets::settings::WebhookSettings {
+                service_class: args
+                    .nlb
+                    .set_class_on_new_services
+                    .then(|| args.nlb.load_balancer_class.clone()),
+                ..args.targets.webhook_settings()
+            },
             ctx.caches.target_group_bindings.clone(),
             stop_rx.clone(),
         );

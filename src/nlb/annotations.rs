@@ -37,6 +37,20 @@ pub fn ours(svc: &Service, class: &str) -> bool {
     }
 }
 
+/// What the Service webhook adds to a new Service when causeway is the cluster's default
+/// load balancer implementation (as the peer's Service mutator does): our class, on a
+/// LoadBalancer Service that names none and has no `aws-load-balancer-type` annotation
+/// (which picks a controller itself). A JSON patch, or `None` to leave it as it is.
+pub fn class_patch(svc: &Service, class: &str) -> Option<serde_json::Value> {
+    let spec = svc.spec.as_ref()?;
+    let eligible = spec.type_.as_deref() == Some("LoadBalancer")
+        && spec.load_balancer_class.is_none()
+        && of(svc).get("type").is_none();
+    eligible.then(
+        || serde_json::json!([{"op": "add", "path": "/spec/loadBalancerClass", "value": class}]),
+    )
+}
+
 /// Annotations causeway does not implement for NLBs, with the value that is a no-op
 /// (`None`: any value asks for something). A Service that asks for one gets no NLB.
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[

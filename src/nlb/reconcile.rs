@@ -28,6 +28,7 @@ use crate::alb::builder::{BuildOutput, CertInfo, MemberOutcome, SubnetInfo};
 use crate::alb::model::{ClientSecrets, GroupModel};
 use crate::alb::naming;
 use crate::alb::observed::Observed;
+use crate::alb::plan::Step;
 use crate::alb::stack::{self, BoxError, ignore_not_found};
 use crate::alb::status::{self, ApplyOutcome};
 use crate::aws::tags::StackKind;
@@ -353,6 +354,12 @@ impl<A: AlbApi> Reconciler<A> {
         plan: stack::StackPlan,
         observed: Observed,
     ) -> Result<Applied, Error> {
+        if let Some(note) = replacement(&plan.steps) {
+            self.ctx
+                .events
+                .normal(&service_ref(f), "Replacing", note)
+                .await;
+        }
         let client = &self.ctx.client;
         stack::prune_bindings(client, &f.object_name, model, plan.stale_bindings)
             .await
@@ -609,6 +616,30 @@ impl<A: AlbApi> Reconciler<A> {
         }
         info!(service = %format!("{}/{}", f.namespace, f.name), "NLB released");
         Ok(())
+    }
+}
+
+/// What an immutable change replaces, said before it happens: the replacement is created
+/// first, traffic moves to it, and only then the old one goes.
+fn replacement(steps: &[Step]) -> Option<String> {
+    let count = |f: fn(&Step) -> bool| steps.iter().filter(|s| f(s)).count();
+    let lbs = (
+        count(|s| matches!(s, Step::CreateLoadBalancer { .. })),
+        count(|s| matches!(s, Step::DeleteLoadBalancer { .. })),
+    );
+    let tgs = (
+        count(|s| matches!(s, Step::CreateTargetGroup(_))),
+        count(|s| matches!(s, Step::DeleteTargetGroup { .. })),
+    );
+    if lbs.0 > 0 && lbs.1 > 0 {
+        Some("the scheme or name changed, which an NLB cannot change in place: a new NLB is created, then the old one deleted; the Service's hostname changes".into())
+    } else if tgs.0 > 0 && tgs.1 > 0 {
+        Some(format!(
+            "{} target group(s) are replaced (target type, protocol or port changed): the new ones are created and their listeners switched before the old ones are deleted",
+            tgs.0
+        ))
+    } else {
+        None
     }
 }
 

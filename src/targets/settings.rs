@@ -38,4 +38,7 @@ pub struct WebhookSettings {
     pub url: Option<String>,
     pub configuration_name: String,
     pub secret: String,
+    /// Set this `spec.loadBalancerClass` on new LoadBalancer Services that name none
+    /// (`--nlb-set-class-on-new-services`); `None`: Services are not mutated.
+    pub service_class: Option<String>,
 }

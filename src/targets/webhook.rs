@@ -46,6 +46,9 @@ use crate::k8s::watched::targets_service as prune_service;
 
 pub const PATH: &str = "/mutate-v1-pod";
 const WEBHOOK_NAME: &str = "pod-readiness-gate.elbv2.k8s.aws";
+/// The Service mutator (`--nlb-set-class-on-new-services`), under the peer's name.
+pub const SERVICE_PATH: &str = "/mutate-v1-service";
+const SERVICE_WEBHOOK_NAME: &str = "mservice.elbv2.k8s.aws";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -193,16 +196,64 @@ fn url_host(url: &str) -> Option<String> {
 
 /// The MutatingWebhookConfiguration we own.
 pub fn webhook_configuration(args: &WebhookSettings, ca_pem: &str) -> MutatingWebhookConfiguration {
-    let client_config = WebhookClientConfig {
+    let client_config = |path: &str| WebhookClientConfig {
         ca_bundle: Some(ByteString(ca_pem.as_bytes().to_vec())),
-        url: args.url.clone(),
+        // Out of cluster: the URL given for the pod webhook, with this webhook's path.
+        url: args.url.as_ref().map(|u| u.replace(PATH, path)),
         service: args.url.is_none().then(|| ServiceReference {
             namespace: args.service_namespace.clone(),
             name: args.service.clone(),
-            path: Some(PATH.to_string()),
+            path: Some(path.to_string()),
             port: Some(443),
         }),
     };
+    let mut webhooks = vec![MutatingWebhook {
+        name: WEBHOOK_NAME.to_string(),
+        admission_review_versions: vec!["v1".to_string()],
+        client_config: client_config(PATH),
+        // Fail open: a missing webhook must never block pod creation.
+        failure_policy: Some("Ignore".to_string()),
+        side_effects: "None".to_string(),
+        timeout_seconds: Some(5),
+        reinvocation_policy: Some("IfNeeded".to_string()),
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
+            ..LabelSelector::default()
+        }),
+        rules: Some(vec![RuleWithOperations {
+            api_groups: Some(vec![String::new()]),
+            api_versions: Some(vec!["v1".to_string()]),
+            operations: Some(vec!["CREATE".to_string()]),
+            resources: Some(vec!["pods".to_string()]),
+            scope: Some("Namespaced".to_string()),
+        }]),
+        ..MutatingWebhook::default()
+    }];
+    if args.service_class.is_some() {
+        webhooks.push(MutatingWebhook {
+            name: SERVICE_WEBHOOK_NAME.to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            client_config: client_config(SERVICE_PATH),
+            failure_policy: Some("Ignore".to_string()),
+            side_effects: "None".to_string(),
+            timeout_seconds: Some(5),
+            // A controller watching one namespace mutates that namespace only.
+            namespace_selector: args.namespace.as_ref().map(|ns| LabelSelector {
+                match_labels: Some(
+                    [("kubernetes.io/metadata.name".to_string(), ns.clone())].into(),
+                ),
+                ..LabelSelector::default()
+            }),
+            rules: Some(vec![RuleWithOperations {
+                api_groups: Some(vec![String::new()]),
+                api_versions: Some(vec!["v1".to_string()]),
+                operations: Some(vec!["CREATE".to_string()]),
+                resources: Some(vec!["services".to_string()]),
+                scope: Some("Namespaced".to_string()),
+            }]),
+            ..MutatingWebhook::default()
+        });
+    }
     MutatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(args.configuration_name.clone()),
@@ -215,28 +266,7 @@ pub fn webhook_configuration(args: &WebhookSettings, ca_pem: &str) -> MutatingWe
             ),
             ..ObjectMeta::default()
         },
-        webhooks: Some(vec![MutatingWebhook {
-            name: WEBHOOK_NAME.to_string(),
-            admission_review_versions: vec!["v1".to_string()],
-            client_config,
-            // Fail open: a missing webhook must never block pod creation.
-            failure_policy: Some("Ignore".to_string()),
-            side_effects: "None".to_string(),
-            timeout_seconds: Some(5),
-            reinvocation_policy: Some("IfNeeded".to_string()),
-            namespace_selector: Some(LabelSelector {
-                match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
-                ..LabelSelector::default()
-            }),
-            rules: Some(vec![RuleWithOperations {
-                api_groups: Some(vec![String::new()]),
-                api_versions: Some(vec!["v1".to_string()]),
-                operations: Some(vec!["CREATE".to_string()]),
-                resources: Some(vec!["pods".to_string()]),
-                scope: Some("Namespaced".to_string()),
-            }]),
-            ..MutatingWebhook::default()
-        }]),
+        webhooks: Some(webhooks),
     }
 }
 
@@ -304,6 +334,56 @@ use kube::Resource;
 struct AppState {
     bindings: Store<TargetGroupBinding>,
     services: Store<Service>,
+    service_class: Option<String>,
+}
+
+async fn mutate_service(State(st): State<AppState>, body: Bytes) -> impl IntoResponse {
+    let review = review_service(st.service_class.as_deref(), &body);
+    let json = serde_json::to_vec(&review).unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+}
+
+/// The Service mutator: our class on new LoadBalancer Services that name none.
+fn review_service(class: Option<&str>, body: &[u8]) -> AdmissionReview<kube::core::DynamicObject> {
+    let req: AdmissionRequest<Service> =
+        match serde_json::from_slice::<AdmissionReview<Service>>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                r.try_into()
+                    .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+            }) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "malformed admission review");
+                return AdmissionResponse::invalid(e).into_review();
+            }
+        };
+    let resp = AdmissionResponse::from(&req);
+    let patch = class
+        .zip(req.object.as_ref())
+        .and_then(|(class, svc)| crate::nlb::annotations::class_patch(svc, class));
+    let Some(patch) = patch else {
+        return resp.into_review();
+    };
+    match serde_json::from_value::<json_patch::Patch>(patch) {
+        Ok(p) => match resp.clone().with_patch(p) {
+            Ok(r) => {
+                debug!(namespace = req.namespace.as_deref().unwrap_or(""), service = %req.name, "setting the load balancer class");
+                r.into_review()
+            }
+            Err(e) => {
+                warn!(error = %e, "could not serialise the Service patch");
+                resp.into_review()
+            }
+        },
+        Err(e) => {
+            warn!(error = %e, "could not build the Service patch");
+            resp.into_review()
+        }
+    }
 }
 
 async fn mutate(State(st): State<AppState>, body: Bytes) -> impl IntoResponse {
@@ -477,9 +557,11 @@ pub async fn start(
     }
     let app = Router::new()
         .route(PATH, post(mutate))
+        .route(SERVICE_PATH, post(mutate_service))
         .with_state(AppState {
             bindings,
             services: services.clone(),
+            service_class: args.service_class.clone(),
         });
     {
         let mut stop = stop.clone();
@@ -595,5 +677,59 @@ mod tests {
         assert!(c.ca_pem.contains("BEGIN CERTIFICATE"));
         assert!(c.key_pem.contains("PRIVATE KEY"));
         tls_acceptor(&c).unwrap();
+    }
+
+    #[test]
+    fn the_service_mutator_is_configured_only_when_asked_and_scoped_to_the_namespace() {
+        let mut args = WebhookSettings {
+            namespace: Some("shop".into()),
+            addr: "127.0.0.1:9443".parse().unwrap(),
+            service_namespace: "causeway".into(),
+            service: "causeway-webhook".into(),
+            url: Some(format!("https://127.0.0.1:9443{PATH}")),
+            configuration_name: "causeway-pod-readiness-gate".into(),
+            secret: "causeway-webhook-tls".into(),
+            service_class: None,
+        };
+        let hooks = |a: &WebhookSettings| webhook_configuration(a, "ca").webhooks.unwrap();
+        assert_eq!(hooks(&args).len(), 1);
+        args.service_class = Some("service.k8s.aws/nlb".into());
+        let all = hooks(&args);
+        let svc = all
+            .iter()
+            .find(|h| h.name == SERVICE_WEBHOOK_NAME)
+            .expect("service webhook");
+        assert_eq!(
+            svc.client_config.url.as_deref(),
+            Some("https://127.0.0.1:9443/mutate-v1-service")
+        );
+        assert_eq!(svc.failure_policy.as_deref(), Some("Ignore"));
+        let sel = svc
+            .namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap();
+        assert_eq!(sel["kubernetes.io/metadata.name"], "shop");
+        let body = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Service"},
+                "resource": {"group": "", "version": "v1", "resource": "services"},
+                "operation": "CREATE", "name": "edge", "namespace": "shop",
+                "userInfo": {}, "object": {"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "edge", "namespace": "shop"},
+                    "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}}
+        });
+        let review = review_service(Some("service.k8s.aws/nlb"), body.to_string().as_bytes());
+        let resp = serde_json::to_value(&review).unwrap();
+        assert_eq!(resp["response"]["allowed"], true);
+        assert_eq!(resp["response"]["patchType"], "JSONPatch");
+        let unchanged = review_service(None, body.to_string().as_bytes());
+        assert!(
+            serde_json::to_value(&unchanged).unwrap()["response"]
+                .get("patch")
+                .is_none()
+        );
     }
 }

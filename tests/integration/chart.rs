@@ -187,6 +187,8 @@ fn component_switches_remove_their_resources_and_rules() {
             "--set",
             "alb.enabled=false",
             "--set",
+            "nlb.enabled=false",
+            "--set",
             "iam.enabled=false",
         ],
     )
@@ -210,6 +212,37 @@ fn component_switches_remove_their_resources_and_rules() {
         "ALB rules left with alb off"
     );
     assert!(text.contains("dnsendpoints/status"));
+    assert!(
+        !text.contains("services/status") && !text.contains("loadbalancergroups"),
+        "NLB rules left with nlb off"
+    );
+    // The NLB alone: its reconciler and the target registration it hands off to.
+    let only_nlb = template(
+        "cw",
+        "causeway-system",
+        &[
+            "--set",
+            "clusterName=c1",
+            "--set",
+            "alb.enabled=false",
+            "--set",
+            "dns.enabled=false",
+            "--set",
+            "iam.enabled=false",
+        ],
+    )
+    .expect("render");
+    let d = docs(&only_nlb);
+    assert!(!d.iter().any(|x| x["kind"] == "IngressClass"));
+    let cm = find(&d, "ConfigMap", "-controller");
+    assert_eq!(cm["data"]["CAUSEWAY_CONTROLLERS"], "nlb,targets");
+    assert_eq!(cm["data"]["CAUSEWAY_WEBHOOK_ENABLED"], "false");
+    let text = find(&d, "ClusterRole", "-controller").to_string();
+    assert!(text.contains("services/status") && text.contains("targetgroupbindings/status"));
+    assert!(
+        !text.contains("ingresses/status"),
+        "ALB rules left with alb off"
+    );
     let skip = template(
         "cw",
         "ns",

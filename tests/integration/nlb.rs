@@ -684,3 +684,103 @@ async fn a_service_hostname_becomes_an_alias_to_the_nlb() {
     .unwrap_or_else(|e| panic!("{e}\n{}", n.c.proc.logs()));
     ctx.cleanup().await.ok();
 }
+
+/// Reconcile of an unchanged Service: no writes, and how many reads.
+#[tokio::test]
+#[ignore]
+async fn bench_nlb_steady_state_calls() {
+    let ctx = TestCtx::new("nlbss").await.expect("ctx");
+    let n = start(&ctx, "nlb", &[]).await;
+    let ports = "  - {name: tcp, port: 80, targetPort: 8080, protocol: TCP}\n";
+    ctx.apply(&service("ss", &n.class, "x", &[], ports))
+        .await
+        .expect("service");
+    wait_hostname(&ctx, &n, "ss").await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let before = n.c.metrics().await;
+    let (r0, w0) = (
+        crate::alb::calls(&before, false),
+        crate::alb::calls(&before, true),
+    );
+    // A Kubernetes-only change forces a reconcile of the unchanged Service.
+    ctx.apply(&service(
+        "ss",
+        &n.class,
+        "x",
+        &[("causeway.dev/touch", "1")],
+        ports,
+    ))
+    .await
+    .expect("touch");
+    wait_for("a reconcile", WAIT, || async {
+        (crate::alb::calls(&n.c.metrics().await, false) > r0).then_some(())
+    })
+    .await
+    .expect("reconcile");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let after = n.c.metrics().await;
+    let (r1, w1) = (
+        crate::alb::calls(&after, false),
+        crate::alb::calls(&after, true),
+    );
+    // Owned: 1 NLB, 1 listener, 1 target group, 2 security groups.
+    println!(
+        "steady-state reconcile of an unchanged Service: {} reads, {} writes, 5 owned resources",
+        r1 - r0,
+        w1 - w0
+    );
+    for l in after
+        .lines()
+        .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
+    {
+        println!("  {l}");
+    }
+    assert_eq!(w1 - w0, 0, "an unchanged Service must not write");
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    api.delete("ss", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_no_leftovers(&ctx, &n, "ss").await;
+    ctx.cleanup().await.ok();
+}
+
+/// Service created → NLB, listener and target group in moto, hostname in status.
+#[tokio::test]
+#[ignore]
+async fn bench_nlb_service_to_hostname() {
+    let ctx = TestCtx::new("nlbbench").await.expect("ctx");
+    let n = start(&ctx, "nlb", &[]).await;
+    let elb = elb_client(&ctx).await;
+    let ports = "  - {name: tcp, port: 80, targetPort: 8080, protocol: TCP}\n";
+    let mut samples = Vec::new();
+    for i in 0..20 {
+        let name = format!("b{i}");
+        let t0 = std::time::Instant::now();
+        ctx.apply(&service(&name, &n.class, "x", &[], ports))
+            .await
+            .expect("service");
+        let dns = wait_hostname(&ctx, &n, &name).await;
+        let lb = lb_by_dns(&elb, &dns).await;
+        assert_eq!(
+            listeners(&elb, lb.load_balancer_arn().unwrap()).await.len(),
+            1
+        );
+        samples.push(t0.elapsed());
+        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        api.delete(&name, &DeleteParams::default())
+            .await
+            .expect("delete");
+        // Each run starts on an idle controller, with the client-side ELBv2 limit refilled.
+        wait_no_leftovers(&ctx, &n, &name).await;
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    let p99 = samples[((samples.len() as f64) * 0.99).ceil() as usize - 1];
+    println!(
+        "Service → NLB+listener+TG in moto with hostname set, 20 runs (idle controller): median {median:?}, p99 {p99:?}, min {:?}, max {:?}",
+        samples[0],
+        samples[samples.len() - 1]
+    );
+    ctx.cleanup().await.ok();
+}

@@ -13,7 +13,7 @@ use causeway::crd::TargetGroupBinding;
 use causeway::fixtures;
 use causeway_testenv::support::{TestCtx, unique_name, wait_for};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
@@ -607,9 +607,13 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     let mwc_name = "causeway-pod-readiness-gate".to_string();
     let secret = "causeway-webhook-tls".to_string();
     crate::common::install_chart_webhook_configuration(&ctx, &url);
+    let nlb_class = format!("causeway.dev/nlb-{}", ctx.namespace);
     let c = start(
         &ctx,
         &[
+            "--nlb-set-class-on-new-services",
+            "--nlb-load-balancer-class",
+            &nlb_class,
             "--webhook-enabled",
             "true",
             "--webhook-addr",
@@ -694,6 +698,33 @@ async fn readiness_gate_is_injected_by_the_webhook_and_set_when_healthy() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
     wait_targets_match_endpoints(&ctx, &c, &arn, "web", 2).await;
+
+    // The Service mutator of the same server: a new LoadBalancer Service without a class gets
+    // the NLB class; one that names a class, or a legacy type annotation, keeps what it has.
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let lb = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n{extra}spec:\n  type: LoadBalancer\n  allocateLoadBalancerNodePorts: false\n  ports: [{{port: 80}}]\n"
+        )
+    };
+    ctx.apply(&lb("classless", "")).await.expect("classless");
+    ctx.apply(&lb(
+        "legacy",
+        "  annotations: {service.beta.kubernetes.io/aws-load-balancer-type: nlb}\n",
+    ))
+    .await
+    .expect("legacy");
+    let class_of = |s: Service| s.spec.and_then(|s| s.load_balancer_class);
+    assert_eq!(
+        class_of(services.get("classless").await.expect("classless")),
+        Some(nlb_class.clone()),
+        "the webhook sets the class\n{}",
+        c.proc.logs()
+    );
+    assert_eq!(
+        class_of(services.get("legacy").await.expect("legacy")),
+        None
+    );
     mwcs.delete(&mwc_name, &DeleteParams::default()).await.ok();
     ctx.cleanup().await.ok();
 }

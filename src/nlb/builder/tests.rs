@@ -416,6 +416,32 @@ fn ownership_by_class_or_legacy_annotation() {
 }
 
 #[test]
+fn the_webhook_sets_our_class_only_on_classless_load_balancer_services() {
+    let class = "service.k8s.aws/nlb";
+    let classless = svc(json!({}), json!({"loadBalancerClass": null}));
+    assert_eq!(
+        ann::class_patch(&classless, class),
+        Some(json!([{"op": "add", "path": "/spec/loadBalancerClass", "value": class}]))
+    );
+    assert_eq!(
+        ann::class_patch(&svc(json!({}), json!({})), class),
+        None,
+        "has a class"
+    );
+    let legacy = svc(a(&[("type", "nlb")]), json!({"loadBalancerClass": null}));
+    assert_eq!(
+        ann::class_patch(&legacy, class),
+        None,
+        "picks its controller itself"
+    );
+    let cluster_ip = svc(
+        json!({}),
+        json!({"type": "ClusterIP", "loadBalancerClass": null}),
+    );
+    assert_eq!(ann::class_patch(&cluster_ip, class), None);
+}
+
+#[test]
 fn the_model_converges_and_an_unchanged_service_plans_nothing() {
     let s = svc(
         a(&[
