@@ -235,6 +235,9 @@ pub struct LoadBalancerModel {
     /// The add-ons the group asks for; `None` leaves what AWS has alone.
     #[serde(default, skip_serializing_if = "Addons::is_empty")]
     pub addons: Addons,
+    /// Whether an NLB's security groups also filter PrivateLink traffic; `None`: as AWS has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_link_inbound: Option<bool>,
 }
 
 /// WAFv2 and Shield Advanced settings of a load balancer. `None` in a field: the group does

@@ -34,6 +34,8 @@ pub struct ObservedLoadBalancer {
     pub web_acl: Option<String>,
     /// The Shield Advanced protection's ID; read only when the desired model says.
     pub shield_protection: Option<String>,
+    /// Whether security groups filter PrivateLink traffic, when AWS reports it.
+    pub private_link_inbound: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -62,7 +62,6 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("minimum-load-balancer-capacity", None),
     ("enable-icmp-for-path-mtu-discovery", None),
     ("quic-enabled-ports", None),
-    ("inbound-sg-rules-on-private-link-traffic", None),
     ("customer-owned-ipv4-pool", None),
     ("ipam-ipv4-pool-id", None),
 ];

@@ -96,6 +96,23 @@ pub fn build(svc: &Service, env: &Environment<'_>) -> Result<GroupModel, Problem
         ));
     }
     let manage_backend_rules = a.bool("manage-backend-security-group-rules")?;
+    let private_link_inbound = match a.get("inbound-sg-rules-on-private-link-traffic") {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(other) => {
+            return Err(a.problem(
+                "inbound-sg-rules-on-private-link-traffic",
+                format!("{other:?} is not on or off"),
+            ));
+        }
+    };
+    if no_sg && private_link_inbound.is_some() {
+        return Err(Problem::new(
+            reason::CONFLICTING_SETTINGS,
+            "inbound-sg-rules-on-private-link-traffic needs the NLB's security groups, which disable-nlb-sg turns off",
+        ));
+    }
     let sgs = (!no_sg).then(|| {
         let spec = SecurityGroupSpec {
             inbound_cidrs: source_ranges.as_deref(),
@@ -172,6 +189,7 @@ pub fn build(svc: &Service, env: &Environment<'_>) -> Result<GroupModel, Problem
             key: LOAD_BALANCER_KEY.into(),
             name: lb_name,
             kind: LoadBalancerKind::Network,
+            private_link_inbound,
             subnet_mappings,
             scheme,
             ip_address_type,

@@ -149,6 +149,7 @@ impl AlbAws<'_> {
                     security_groups,
                     attributes,
                     tags,
+                    private_link_inbound,
                 } => {
                     let arn = self
                         .create_load_balancer(
@@ -162,15 +163,28 @@ impl AlbAws<'_> {
                             tags,
                         )
                         .await?;
+                    if private_link_inbound.is_some() {
+                        self.set_security_groups(
+                            &arn,
+                            ids.security_groups(security_groups)?,
+                            *private_link_inbound,
+                        )
+                        .await?;
+                    }
                     ids.load_balancers.insert(name.clone(), arn);
                 }
                 Step::SetSubnets { arn, subnets } => self.set_subnets(arn, subnets).await?,
                 Step::SetSecurityGroups {
                     arn,
                     security_groups,
+                    private_link_inbound,
                 } => {
-                    self.set_security_groups(arn, ids.security_groups(security_groups)?)
-                        .await?
+                    self.set_security_groups(
+                        arn,
+                        ids.security_groups(security_groups)?,
+                        *private_link_inbound,
+                    )
+                    .await?
                 }
                 Step::SetIpAddressType {
                     arn,

@@ -797,6 +797,13 @@ pub(super) fn observed_load_balancer(
         listeners: Vec::new(),
         web_acl: None,
         shield_protection: None,
+        private_link_inbound: match lb
+            .enforce_security_group_inbound_rules_on_private_link_traffic()
+        {
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            _ => None,
+        },
     }
 }
 

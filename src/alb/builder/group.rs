@@ -250,6 +250,7 @@ pub fn build(stack: &str, members: &[Member<'_>], env: &Environment<'_>) -> Buil
             key: lb_key.clone(),
             name,
             kind: LoadBalancerKind::Application,
+            private_link_inbound: None,
             subnet_mappings: BTreeMap::new(),
             scheme,
             ip_address_type: group.ip_address_type.unwrap_or(IpAddressType::Ipv4),

@@ -220,6 +220,7 @@ fn load_balancers(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                 security_groups: desired_sgs,
                 attributes: lb.attributes.clone(),
                 tags: lb.tags.clone(),
+                private_link_inbound: lb.private_link_inbound,
             });
             addons(lb, None, p);
             continue;
@@ -243,10 +244,15 @@ fn load_balancers(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
         have.sort();
         let mut want = desired_sgs.clone();
         want.sort();
-        if have != want {
+        // What AWS does not report (an emulator) is not rewritten on every reconcile.
+        let private_link = lb
+            .private_link_inbound
+            .filter(|want| o.private_link_inbound.is_some_and(|have| have != *want));
+        if have != want || private_link.is_some() {
             p.load_balancers.push(Step::SetSecurityGroups {
                 arn: o.arn.clone(),
                 security_groups: desired_sgs,
+                private_link_inbound: private_link,
             });
         }
         if o.ip_address_type != lb.ip_address_type {

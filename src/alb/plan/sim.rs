@@ -220,6 +220,7 @@ impl Sim {
                 security_groups,
                 attributes,
                 tags,
+                private_link_inbound,
                 ..
             } => {
                 assert!(
@@ -242,6 +243,7 @@ impl Sim {
                     listeners: Vec::new(),
                     web_acl: None,
                     shield_protection: None,
+                    private_link_inbound: *private_link_inbound,
                 });
             }
             Step::SetWebAcl {
@@ -274,15 +276,20 @@ impl Sim {
             Step::SetSecurityGroups {
                 arn,
                 security_groups,
+                private_link_inbound,
             } => {
                 let mut sgs: Vec<String> = security_groups.iter().map(|n| self.sg_id(n)).collect();
                 sgs.sort();
-                self.state
+                let lb = self
+                    .state
                     .load_balancers
                     .iter_mut()
                     .find(|l| &l.arn == arn)
-                    .unwrap()
-                    .security_groups = sgs;
+                    .unwrap();
+                lb.security_groups = sgs;
+                if private_link_inbound.is_some() {
+                    lb.private_link_inbound = *private_link_inbound;
+                }
             }
             Step::SetIpAddressType {
                 arn,

@@ -56,15 +56,18 @@ pub enum Step {
         security_groups: Vec<String>,
         attributes: BTreeMap<String, String>,
         tags: Tags,
+        /// Set right after the create (CreateLoadBalancer does not take it).
+        private_link_inbound: Option<bool>,
     },
     SetSubnets {
         arn: String,
         subnets: Vec<String>,
     },
-    /// Security group names.
+    /// Security group names; `private_link_inbound`: set too when `Some`.
     SetSecurityGroups {
         arn: String,
         security_groups: Vec<String>,
+        private_link_inbound: Option<bool>,
     },
     SetIpAddressType {
         arn: String,

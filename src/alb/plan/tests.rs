@@ -133,6 +133,7 @@ fn foreign(seed: u8) -> Observed {
             security_groups: vec!["sg-foreign".into()],
             web_acl: None,
             shield_protection: None,
+            private_link_inbound: None,
             attributes: Default::default(),
             tags: tags.clone(),
             listeners: vec![ObservedListener {

@@ -475,6 +475,58 @@ fn the_model_converges_and_an_unchanged_service_plans_nothing() {
 }
 
 #[test]
+fn private_link_filtering_is_set_at_creation_and_changed_only_when_aws_reports_otherwise() {
+    use crate::alb::plan::Step;
+    let off = build_it(&svc(
+        a(&[("inbound-sg-rules-on-private-link-traffic", "off")]),
+        json!({}),
+    ))
+    .unwrap();
+    assert_eq!(off.load_balancers[0].private_link_inbound, Some(false));
+    let mut sim = Sim::new(Observed::default());
+    let steps = plan(&off, &sim.state, "c1");
+    assert!(steps.iter().any(|s| matches!(
+        s,
+        Step::CreateLoadBalancer {
+            private_link_inbound: Some(false),
+            ..
+        }
+    )));
+    sim.apply(&steps);
+    assert_eq!(plan(&off, &sim.state, "c1"), []);
+    let on = build_it(&svc(
+        a(&[("inbound-sg-rules-on-private-link-traffic", "on")]),
+        json!({}),
+    ))
+    .unwrap();
+    let steps = plan(&on, &sim.state, "c1");
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [Step::SetSecurityGroups {
+                private_link_inbound: Some(true),
+                ..
+            }]
+        ),
+        "{steps:?}"
+    );
+    // Not reported (an emulator): nothing to compare, nothing written.
+    sim.state.load_balancers[0].private_link_inbound = None;
+    assert_eq!(plan(&on, &sim.state, "c1"), []);
+    let bad = svc(
+        a(&[
+            ("inbound-sg-rules-on-private-link-traffic", "on"),
+            ("disable-nlb-sg", "true"),
+        ]),
+        json!({}),
+    );
+    assert_eq!(
+        build_it(&bad).unwrap_err().reason,
+        reason::CONFLICTING_SETTINGS
+    );
+}
+
+#[test]
 fn an_ingress_stack_of_the_same_name_owns_nothing_of_the_service() {
     let m = build_it(&svc(json!({}), json!({}))).unwrap();
     let mut sim = Sim::new(Observed::default());

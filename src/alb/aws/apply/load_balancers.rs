@@ -87,17 +87,26 @@ impl AlbAws<'_> {
         Ok(())
     }
 
-    /// `security_groups` are IDs.
+    /// `security_groups` are IDs; `private_link_inbound`: whether they also filter
+    /// PrivateLink traffic (NLB), unchanged when `None`.
     pub(super) async fn set_security_groups(
         &self,
         arn: &str,
         security_groups: Vec<String>,
+        private_link_inbound: Option<bool>,
     ) -> Result<(), AwsError> {
+        use aws_sdk_elasticloadbalancingv2::types::EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnum as Enforce;
         self.aws
             .elbv2
             .set_security_groups()
             .load_balancer_arn(arn)
             .set_security_groups(Some(security_groups))
+            .set_enforce_security_group_inbound_rules_on_private_link_traffic(
+                private_link_inbound.map(|on| match on {
+                    true => Enforce::On,
+                    false => Enforce::Off,
+                }),
+            )
             .send()
             .await
             .map_err(|e| AwsError::call("SetSecurityGroups", e))?;
