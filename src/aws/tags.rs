@@ -53,7 +53,28 @@ impl StackKind {
     }
 }
 
-/// The TargetGroupBinding (`namespace/name`) that owns a security group rule.
+/// The prefix of a TargetGroupBinding's own owner key on a security group rule:
+/// `causeway.dev/tgb/<namespace>/<name>`. A rule several bindings need (the same port from
+/// the same backend group) carries one key per binding and is revoked with the last one.
+pub const RULE_OWNER_PREFIX: &str = "causeway.dev/tgb/";
+
+/// The owner key of binding `owner` (`namespace/name`) on the rules it needs; hashed when
+/// the name would not fit a tag key (128 characters).
+pub fn rule_owner_key(owner: &str) -> String {
+    let key = format!("{RULE_OWNER_PREFIX}{owner}");
+    if key.len() <= 128 {
+        return key;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in owner.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{RULE_OWNER_PREFIX}{h:016x}")
+}
+
+/// The TargetGroupBinding (`namespace/name`) that owns a security group rule, as earlier
+/// versions wrote it (one owner per rule); still read, never written.
 pub const TARGET_GROUP_BINDING: &str = "causeway.dev/targetgroupbinding";
 
 /// The Kubernetes cloud-provider tag on subnets and security groups shared with a cluster.

@@ -16,7 +16,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::desired::Target;
 use super::plan::{IngressRule, Observed, OwnedRule, Peer, TargetGroupInfo, TargetState};
 // The binding (`namespace/name`) that owns a security group rule, and the cluster.
-use crate::aws::tags::{CLUSTER as CLUSTER_TAG, TARGET_GROUP_BINDING as OWNER_TAG};
+use crate::aws::tags::{
+    CLUSTER as CLUSTER_TAG, RULE_OWNER_PREFIX, TARGET_GROUP_BINDING as LEGACY_OWNER_TAG,
+    rule_owner_key,
+};
 use crate::aws::{AwsClients, errors};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +91,8 @@ pub(crate) trait TargetsApi: Send + Sync + 'static {
         owner: &str,
         groups: &BTreeSet<String>,
     ) -> impl Future<Output = Result<Vec<OwnedRule>, AwsCallError>> + Send;
-    /// Adds one rule, tagged with the cluster and the owner.
+    /// Adds one rule, tagged with the cluster and the owner; a rule of ours that exists
+    /// already (another binding's) gets the owner's tag instead.
     fn authorize(
         &self,
         cluster: &str,
@@ -99,6 +103,12 @@ pub(crate) trait TargetsApi: Send + Sync + 'static {
     fn revoke(
         &self,
         group_id: &str,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Drops the owner's tags from rules other bindings still need.
+    fn release(
+        &self,
+        owner: &str,
         rule_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
@@ -164,6 +174,13 @@ impl TargetsApi for AwsClients {
         rule_ids: &[String],
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
         revoke(self, group_id, rule_ids)
+    }
+    fn release(
+        &self,
+        owner: &str,
+        rule_ids: &[String],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send {
+        release(self, owner, rule_ids)
     }
 }
 
@@ -320,17 +337,63 @@ async fn instance_security_groups(
     Ok(out)
 }
 
+/// Rules of this cluster carrying the owner's key, or the one-owner tag of earlier versions
+/// (matched by value afterwards).
 fn owner_filters(cluster: &str, owner: &str) -> Vec<Filter> {
     vec![
         Filter::builder()
-            .name(format!("tag:{OWNER_TAG}"))
-            .values(owner)
+            .name("tag-key")
+            .values(rule_owner_key(owner))
+            .values(LEGACY_OWNER_TAG)
             .build(),
         Filter::builder()
             .name(format!("tag:{CLUSTER_TAG}"))
             .values(cluster)
             .build(),
     ]
+}
+
+/// Whether rule tags name `owner` (either form), and whether they name another owner too.
+fn owners(tags: &[Tag], cluster: &str, owner: &str) -> (bool, bool) {
+    let key = rule_owner_key(owner);
+    let has = |k: &str, v: Option<&str>| {
+        tags.iter()
+            .any(|t| t.key() == Some(k) && v.is_none_or(|v| t.value() == Some(v)))
+    };
+    if !has(CLUSTER_TAG, Some(cluster)) {
+        return (false, false);
+    }
+    let mine = has(&key, None) || has(LEGACY_OWNER_TAG, Some(owner));
+    let others = tags.iter().any(|t| match t.key() {
+        Some(k) if k.starts_with(RULE_OWNER_PREFIX) => k != key,
+        Some(k) if k == LEGACY_OWNER_TAG => t.value() != Some(owner),
+        _ => false,
+    });
+    (mine, others)
+}
+
+/// A described rule in our terms; `None` for egress or a peer we do not model.
+fn ingress_rule(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Option<(String, IngressRule)> {
+    if r.is_egress() == Some(true) {
+        return None;
+    }
+    let peer = if let Some(g) = r.referenced_group_info().and_then(|g| g.group_id()) {
+        Peer::SecurityGroup(g.to_string())
+    } else if let Some(c) = r.cidr_ipv4().or(r.cidr_ipv6()) {
+        Peer::Cidr(c.to_string())
+    } else {
+        return None;
+    };
+    Some((
+        r.security_group_rule_id()?.to_string(),
+        IngressRule {
+            group_id: r.group_id()?.to_string(),
+            protocol: r.ip_protocol().unwrap_or("tcp").to_string(),
+            from_port: r.from_port().unwrap_or(0),
+            to_port: r.to_port().unwrap_or(65535),
+            peer,
+        },
+    ))
 }
 
 /// The ingress rules tagged as ours on `groups` (or on any group when `groups` is empty:
@@ -360,38 +423,18 @@ async fn owned_rules(
     while let Some(resp) = pages.next().await {
         let resp = resp.map_err(|e| err("DescribeSecurityGroupRules", e))?;
         for r in resp.security_group_rules() {
-            if r.is_egress() == Some(true) {
-                continue;
-            }
             // Defence in depth: only rules that really carry our tags.
-            let tagged = |k: &str, v: &str| {
-                r.tags()
-                    .iter()
-                    .any(|t| t.key() == Some(k) && t.value() == Some(v))
-            };
-            if !(tagged(OWNER_TAG, owner) && tagged(CLUSTER_TAG, cluster)) {
+            let (mine, others) = owners(r.tags(), cluster, owner);
+            if !mine {
                 continue;
             }
-            let peer = if let Some(g) = r.referenced_group_info().and_then(|g| g.group_id()) {
-                Peer::SecurityGroup(g.to_string())
-            } else if let Some(c) = r.cidr_ipv4().or(r.cidr_ipv6()) {
-                Peer::Cidr(c.to_string())
-            } else {
-                continue;
-            };
-            let (Some(id), Some(group)) = (r.security_group_rule_id(), r.group_id()) else {
-                continue;
-            };
-            out.push(OwnedRule {
-                rule_id: id.to_string(),
-                rule: IngressRule {
-                    group_id: group.to_string(),
-                    protocol: r.ip_protocol().unwrap_or("tcp").to_string(),
-                    from_port: r.from_port().unwrap_or(0),
-                    to_port: r.to_port().unwrap_or(65535),
-                    peer,
-                },
-            });
+            if let Some((rule_id, rule)) = ingress_rule(r) {
+                out.push(OwnedRule {
+                    rule_id,
+                    rule,
+                    shared: others,
+                });
+            }
         }
     }
     Ok(out)
@@ -419,7 +462,12 @@ async fn authorize(
     };
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::SecurityGroupRule)
-        .tags(Tag::builder().key(OWNER_TAG).value(owner).build())
+        .tags(
+            Tag::builder()
+                .key(rule_owner_key(owner))
+                .value(owner)
+                .build(),
+        )
         .tags(Tag::builder().key(CLUSTER_TAG).value(cluster).build())
         .build();
     match aws
@@ -432,10 +480,79 @@ async fn authorize(
         .await
     {
         Ok(_) => Ok(()),
-        // The same permission exists untagged (someone else's): it already allows the
-        // traffic, and it is not ours to adopt or remove.
-        Err(e) if errors::has_code(&e, &["InvalidPermission.Duplicate"]) => Ok(()),
+        // The same permission exists. Another binding's (tagged for this cluster): this one
+        // needs it too, and says so with its own owner tag. Untagged (someone else's): it
+        // already allows the traffic, and it is not ours to adopt or remove.
+        Err(e) if errors::has_code(&e, &["InvalidPermission.Duplicate"]) => {
+            join(aws, cluster, owner, rule).await
+        }
         Err(e) => Err(err("AuthorizeSecurityGroupIngress", e)),
+    }
+}
+
+/// Adds the owner's tag to the rule of ours equal to `rule`, if there is one.
+async fn join(
+    aws: &AwsClients,
+    cluster: &str,
+    owner: &str,
+    rule: &IngressRule,
+) -> Result<(), AwsCallError> {
+    let found = aws
+        .ec2
+        .describe_security_group_rules()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&rule.group_id)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{CLUSTER_TAG}"))
+                .values(cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| err("DescribeSecurityGroupRules", e))?;
+    let Some(id) = found.security_group_rules().iter().find_map(|r| {
+        let (id, r) = ingress_rule(r)?;
+        (r == *rule).then_some(id)
+    }) else {
+        return Ok(());
+    };
+    aws.ec2
+        .create_tags()
+        .resources(id)
+        .tags(
+            Tag::builder()
+                .key(rule_owner_key(owner))
+                .value(owner)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| err("CreateTags", e))?;
+    Ok(())
+}
+
+/// Drops the owner's tags (either form) from rules other bindings still need.
+async fn release(aws: &AwsClients, owner: &str, rule_ids: &[String]) -> Result<(), AwsCallError> {
+    if rule_ids.is_empty() {
+        return Ok(());
+    }
+    let r = aws
+        .ec2
+        .delete_tags()
+        .set_resources(Some(rule_ids.to_vec()))
+        .tags(Tag::builder().key(rule_owner_key(owner)).build())
+        .tags(Tag::builder().key(LEGACY_OWNER_TAG).value(owner).build())
+        .send()
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if errors::is_not_found(&e, &["InvalidSecurityGroupRuleId.NotFound"]) => Ok(()),
+        Err(e) => Err(err("DeleteTags", e)),
     }
 }
 

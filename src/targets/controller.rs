@@ -24,8 +24,8 @@ use tracing::{info, warn};
 use super::aws::{self as tgaws, TargetGroupRef, TargetsApi};
 use super::desired::{self, Desired, DesiredError, Inputs};
 use super::plan::{
-    self, Observed, TargetGroupError, TargetGroupInfo, TargetState, desired_rules, plan_rules,
-    plan_targets, validate_target_group,
+    self, Observed, RulePlan, TargetGroupError, TargetGroupInfo, TargetState, desired_rules,
+    plan_rules, plan_targets, validate_target_group,
 };
 use super::settings::TargetsSettings;
 use super::status::{Outcome, desired_status, reason};
@@ -623,7 +623,7 @@ impl<A: TargetsApi> Reconciler<A> {
                 .await
                 .map_err(Error::Rules)?;
         }
-        revoke_all(&self.aws, &rp.revoke).await?;
+        revoke_all(&self.aws, &owner, &rp).await?;
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).insert(
             uid,
             RulesSynced {
@@ -828,7 +828,7 @@ impl<A: TargetsApi> Reconciler<A> {
             return Err(Error::Draining(draining));
         }
         let rp = plan_rules(&BTreeSet::new(), &owned);
-        revoke_all(&self.aws, &rp.revoke).await?;
+        revoke_all(&self.aws, &owner, &rp).await?;
         self.lock_tgs().remove(&uid);
         self.rules
             .lock()
@@ -843,13 +843,20 @@ impl<A: TargetsApi> Reconciler<A> {
     }
 }
 
-async fn revoke_all(aws: &impl TargetsApi, revoke: &[(String, String)]) -> Result<(), Error> {
+/// Lets go of the rules the plan no longer wants: revoked when only this binding needs
+/// them, its owner tag dropped when others still do.
+async fn revoke_all(aws: &impl TargetsApi, owner: &str, plan: &RulePlan) -> Result<(), Error> {
     let mut by_group: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (g, r) in revoke {
+    for (g, r) in &plan.revoke {
         by_group.entry(g).or_default().push(r.clone());
     }
     for (g, ids) in by_group {
         aws.revoke(g, &ids).await.map_err(Error::Rules)?;
+    }
+    if !plan.release.is_empty() {
+        aws.release(owner, &plan.release)
+            .await
+            .map_err(Error::Rules)?;
     }
     Ok(())
 }

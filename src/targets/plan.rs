@@ -175,6 +175,8 @@ pub struct IngressRule {
 pub struct OwnedRule {
     pub rule_id: String,
     pub rule: IngressRule,
+    /// Other bindings need the same rule too: letting go drops only our owner tag.
+    pub shared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -271,14 +273,16 @@ pub fn desired_rules(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RulePlan {
     pub authorize: Vec<IngressRule>,
-    /// (group id, rule id)
+    /// (group id, rule id): rules only we need.
     pub revoke: Vec<(String, String)>,
+    /// Rule ids other bindings still need: our owner tag goes, the rule stays.
+    pub release: Vec<String>,
 }
 
 impl RulePlan {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.authorize.is_empty() && self.revoke.is_empty()
+        self.authorize.is_empty() && self.revoke.is_empty() && self.release.is_empty()
     }
 }
 
@@ -287,19 +291,22 @@ impl RulePlan {
 pub fn plan_rules(desired: &BTreeSet<IngressRule>, owned: &[OwnedRule]) -> RulePlan {
     let have: BTreeSet<&IngressRule> = owned.iter().map(|o| &o.rule).collect();
     let mut seen = BTreeSet::new();
-    let revoke = owned
+    // Keep one copy of each wanted rule; duplicates of ours are let go too.
+    let (release, revoke): (Vec<&OwnedRule>, Vec<&OwnedRule>) = owned
         .iter()
-        // Keep one copy of each wanted rule; duplicates of ours are removed too.
         .filter(|o| !desired.contains(&o.rule) || !seen.insert(&o.rule))
-        .map(|o| (o.rule.group_id.clone(), o.rule_id.clone()))
-        .collect();
+        .partition(|o| o.shared);
     RulePlan {
         authorize: desired
             .iter()
             .filter(|r| !have.contains(r))
             .cloned()
             .collect(),
-        revoke,
+        revoke: revoke
+            .into_iter()
+            .map(|o| (o.rule.group_id.clone(), o.rule_id.clone()))
+            .collect(),
+        release: release.into_iter().map(|o| o.rule_id.clone()).collect(),
     }
 }
 
@@ -501,13 +508,27 @@ mod tests {
             to_port: 1,
             peer: Peer::Cidr("1.1.1.1/32".into()),
         };
-        let owned = vec![OwnedRule {
-            rule_id: "sgr-1".into(),
-            rule: stale,
-        }];
+        let owned = vec![
+            OwnedRule {
+                rule_id: "sgr-1".into(),
+                rule: stale.clone(),
+                shared: false,
+            },
+            OwnedRule {
+                rule_id: "sgr-shared".into(),
+                rule: IngressRule {
+                    from_port: 2,
+                    to_port: 2,
+                    ..stale
+                },
+                shared: true,
+            },
+        ];
         let p = plan_rules(&desired, &owned);
         assert_eq!(p.authorize.len(), 2);
         assert_eq!(p.revoke, vec![("sg-n1".to_string(), "sgr-1".to_string())]);
+        // A rule another binding needs as well is let go of, never revoked.
+        assert_eq!(p.release, vec!["sgr-shared".to_string()]);
         let after: Vec<OwnedRule> = p
             .authorize
             .iter()
@@ -515,6 +536,7 @@ mod tests {
             .map(|(i, r)| OwnedRule {
                 rule_id: format!("sgr-{i}"),
                 rule: r.clone(),
+                shared: false,
             })
             .collect();
         assert!(plan_rules(&desired, &after).is_empty());

@@ -1280,3 +1280,177 @@ async fn ingress_to_hostname(idle: bool) {
     }
     ctx.cleanup().await.ok();
 }
+
+/// Two target groups reaching pods on the same port from the same backend group need one
+/// node security-group rule between them. A restart with nothing changed writes nothing;
+/// deleting one Ingress keeps the rule for the other, deleting both removes it.
+#[tokio::test]
+async fn shared_node_rules_survive_a_restart_and_a_neighbours_delete() {
+    let ctx = TestCtx::new("albshare").await.expect("ctx");
+    let class = class(&ctx).await;
+    let controller = format!("causeway.dev/{class}");
+    let args = [
+        "--controllers",
+        "alb,targets",
+        "--alb-controller-name",
+        controller.as_str(),
+        "--targets-namespace",
+        ctx.namespace.as_str(),
+        "--webhook-enabled",
+        "false",
+    ];
+    let lease = unique_name("share-lease");
+    let mut first = Controller::start(&ctx, &unique_name("share"), &lease, &args);
+    ctx.apply(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.example/web:1, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#,
+    )
+    .await
+    .expect("workload");
+    let group = [
+        (
+            "alb.ingress.kubernetes.io/group.name",
+            ctx.namespace.as_str(),
+        ),
+        ("alb.ingress.kubernetes.io/target-type", "ip"),
+    ];
+    ctx.apply(&ingress(
+        "a",
+        &class,
+        &group,
+        &rule("a.causeway.test", "/", "a"),
+    ))
+    .await
+    .expect("a");
+    ctx.apply(&ingress(
+        "b",
+        &class,
+        &group,
+        &rule("b.causeway.test", "/", "b"),
+    ))
+    .await
+    .expect("b");
+    let node_sg = ctx.env.seed.node_security_group_id.clone();
+    let ec2 = ec2_client(&ctx).await;
+    let our_rules = || async {
+        let r = ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(&node_sg)
+                    .build(),
+            )
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:elbv2.k8s.aws/cluster")
+                    .values(&ctx.env.seed.cluster_name)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("rules");
+        r.security_group_rules()
+            .iter()
+            .filter(|x| x.from_port() == Some(8080))
+            .filter(|x| {
+                x.tags().iter().any(|t| {
+                    t.key().is_some_and(|k| {
+                        k.starts_with(&format!("causeway.dev/tgb/{}/", ctx.namespace))
+                    })
+                })
+            })
+            .map(|x| {
+                let owners = x
+                    .tags()
+                    .iter()
+                    .filter_map(|t| {
+                        t.key()?
+                            .strip_prefix("causeway.dev/tgb/")
+                            .map(str::to_owned)
+                    })
+                    .count();
+                (
+                    x.security_group_rule_id().unwrap_or_default().to_owned(),
+                    owners,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let logs = |c: &Controller| c.proc.logs();
+    wait_for("one node rule owned by both bindings", WAIT, || async {
+        let r = our_rules().await;
+        (r.len() == 1 && r[0].1 == 2).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&first)));
+
+    // Restart with nothing changed: the new process reads, and writes nothing.
+    first.proc.terminate();
+    let second = Controller::start(&ctx, &unique_name("share2"), &lease, &args);
+    wait_for(
+        "the restarted controller re-verified the bindings",
+        WAIT,
+        || async {
+            let m = second.metrics().await;
+            (m.contains("operation=\"DescribeSecurityGroupRules\"")
+                && m.contains("operation=\"DescribeTargetHealth\""))
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&second)));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let m = second.metrics().await;
+    let writes: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
+        .filter(|l| {
+            let op = l.split("operation=\"").nth(1).unwrap_or_default();
+            !(op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get"))
+        })
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "writes after a restart with nothing changed: {writes:?}"
+    );
+
+    // One Ingress goes: the rule stays for the other, with one owner.
+    delete_ingress(&ctx, "a").await;
+    wait_for("the rule kept for b alone", WAIT, || async {
+        let r = our_rules().await;
+        (r.len() == 1 && r[0].1 == 1).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&second)));
+    delete_ingress(&ctx, "b").await;
+    wait_for("the rule gone with the last binding", WAIT, || async {
+        our_rules().await.is_empty().then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", logs(&second)));
+    ctx.cleanup().await.ok();
+}

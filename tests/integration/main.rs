@@ -13,5 +13,6 @@ mod crds;
 mod dns;
 mod faults;
 mod nlb;
+mod scale;
 mod targets;
 mod testenv;

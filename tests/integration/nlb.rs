@@ -407,6 +407,7 @@ async fn instance_targets_tls_proxy_protocol_attributes_and_source_ranges() {
             ),
             ("healthcheck-protocol", "HTTP"),
             ("healthcheck-path", "/ready"),
+            ("inbound-sg-rules-on-private-link-traffic", "off"),
             ("enable-tcp-udp-listener", "true"),
         ],
         "  - {name: https, port: 443, targetPort: 8080, protocol: TCP}\n  - {name: dns-tcp, port: 53, targetPort: 5353, protocol: TCP}\n  - {name: dns-udp, port: 53, targetPort: 5353, protocol: UDP}\n",

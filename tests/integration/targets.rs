@@ -398,7 +398,7 @@ async fn instance_targets_are_selected_nodes_with_tagged_rules_removed_on_delete
             .iter()
             .filter(|r| {
                 r.tags().iter().any(|t| {
-                    t.key() == Some("causeway.dev/targetgroupbinding")
+                    t.key() == Some(format!("causeway.dev/tgb/{owner}").as_str())
                         && t.value() == Some(owner.as_str())
                 })
             })
@@ -895,7 +895,7 @@ async fn bench_targets_latency() {
     ctx.cleanup().await.ok();
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
+pub fn vm_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()

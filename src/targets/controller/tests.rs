@@ -101,7 +101,8 @@ struct FakeState {
     groups: BTreeMap<String, TargetGroupInfo>,
     health: BTreeMap<String, Observed>,
     /// Rules by owner.
-    rules: Vec<(String, plan::OwnedRule)>,
+    /// Each rule with the bindings that own it.
+    rules: Vec<(BTreeSet<String>, plan::OwnedRule)>,
     calls: Vec<String>,
     fail: BTreeMap<&'static str, &'static str>,
 }
@@ -138,9 +139,13 @@ impl FakeAws {
     /// A rule `ns/web` added to the node security group earlier (`sgr-1`: tcp 8080 from
     /// 10.0.0.0/16).
     fn add_node_rule(&self) {
+        self.add_node_rule_of("ns/web");
+    }
+    fn add_node_rule_of(&self, owner: &str) {
         self.lock().rules.push((
-            "ns/web".into(),
+            [owner.to_string()].into(),
             plan::OwnedRule {
+                shared: false,
                 rule_id: "sgr-1".into(),
                 rule: plan::IngressRule {
                     group_id: "sg-node".into(),
@@ -238,8 +243,11 @@ impl TargetsApi for FakeAws {
             .lock()
             .rules
             .iter()
-            .filter(|(o, _)| o == owner)
-            .map(|(_, r)| r.clone())
+            .filter(|(o, _)| o.contains(owner))
+            .map(|(o, r)| plan::OwnedRule {
+                shared: o.len() > 1,
+                ..r.clone()
+            })
             .collect())
     }
     async fn authorize(
@@ -250,12 +258,18 @@ impl TargetsApi for FakeAws {
     ) -> Result<(), tgaws::AwsCallError> {
         self.call("AuthorizeSecurityGroupIngress", rule.group_id.clone())?;
         let mut st = self.lock();
+        // As EC2 does: the same permission twice is a duplicate, which the owner joins.
+        if let Some((owners, _)) = st.rules.iter_mut().find(|(_, r)| r.rule == *rule) {
+            owners.insert(owner.to_string());
+            return Ok(());
+        }
         let id = format!("sgr-{}", st.rules.len());
         st.rules.push((
-            owner.to_string(),
+            [owner.to_string()].into(),
             plan::OwnedRule {
                 rule_id: id,
                 rule: rule.clone(),
+                shared: false,
             },
         ));
         Ok(())
@@ -268,6 +282,15 @@ impl TargetsApi for FakeAws {
         self.lock()
             .rules
             .retain(|(_, r)| !rule_ids.contains(&r.rule_id));
+        Ok(())
+    }
+    async fn release(&self, owner: &str, rule_ids: &[String]) -> Result<(), tgaws::AwsCallError> {
+        self.call("DeleteTags", format!("{owner} {}", rule_ids.join(",")))?;
+        for (owners, r) in self.lock().rules.iter_mut() {
+            if rule_ids.contains(&r.rule_id) {
+                owners.remove(owner);
+            }
+        }
         Ok(())
     }
 }
@@ -296,12 +319,23 @@ impl World {
 }
 
 async fn world(binding: TargetGroupBinding, endpoints: &[(&str, bool)], aws: FakeAws) -> World {
+    let slice = fixtures::endpoint_slice("ns", "web", endpoints, 8080);
+    world_with(binding, slice, Vec::new(), aws).await
+}
+
+/// [`world`] with the slice and nodes given.
+async fn world_with(
+    binding: TargetGroupBinding,
+    slice: EndpointSlice,
+    nodes: Vec<Node>,
+    aws: FakeAws,
+) -> World {
     let api = FakeApi::new();
     api.put(&binding);
     let (bindings, writer) = fixtures::store([binding]);
     let (services, _) = fixtures::store([fixtures::service("ns", "web", 80, None, json!({}))]);
-    let (slices, _) = fixtures::store([fixtures::endpoint_slice("ns", "web", endpoints, 8080)]);
-    let (nodes, _) = fixtures::store(Vec::<Node>::new());
+    let (slices, _) = fixtures::store([slice]);
+    let (nodes, _) = fixtures::store(nodes);
     let (cached, _) = fixtures::store(Vec::<TargetGroupBinding>::new());
     let ctx = Context::for_tests(api.client(), cached).await;
     let reconciler = Reconciler::new(
@@ -534,6 +568,53 @@ async fn deletion_keeps_the_rules_until_targets_drain_then_removes_them_and_the_
     );
     assert!(w.aws.lock().rules.is_empty());
     assert!(w.api.get::<TargetGroupBinding>(Some("ns"), "web").is_none());
+}
+
+#[tokio::test]
+async fn a_rule_two_bindings_need_is_kept_until_the_last_one_lets_go() {
+    // `ns/other` authorised the same node rule first; `ns/web` needs it too.
+    let aws = FakeAws::with_group(ARN);
+    aws.add_node_rule_of("ns/other");
+    let net = json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": 8080}]}]});
+    let web = fixtures::with(web_binding(), json!({"spec": {"networking": net}}));
+    // The pod runs on node n1 (instance i-1), whose security group is sg-node.
+    let slice = fixtures::with(
+        fixtures::endpoint_slice("ns", "web", &[("10.0.0.1", true)], 8080),
+        json!({"endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "nodeName": "n1"}]}),
+    );
+    let node = fixtures::node("n1", Some("aws:///us-east-1a/i-1"), &[], true);
+    let mut w = world_with(web, slice, vec![node], aws).await;
+    // The finalizer first, then the targets and rules.
+    w.reconcile().await.unwrap();
+    w.reconcile().await.unwrap();
+    {
+        let st = w.aws.lock();
+        assert_eq!(st.rules.len(), 1, "one rule, not a second copy");
+        assert_eq!(
+            st.rules[0].0,
+            ["ns/other".to_string(), "ns/web".to_string()].into()
+        );
+    }
+    // Deleted: the rule stays for `ns/other`; only the binding's own tag goes.
+    w.aws.take_calls();
+    let deleting = fixtures::with(
+        stored(&w.api),
+        json!({"metadata": {"finalizers": [TARGETS_FINALIZER], "deletionTimestamp": k8s_openapi::jiff::Timestamp::now().to_string()}}),
+    );
+    w.api.put(&deleting);
+    if let Some(h) = w.aws.lock().health.get_mut(ARN) {
+        h.clear();
+    }
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    let calls = w.aws.take_calls();
+    assert!(!calls.iter().any(|c| c.starts_with("Revoke")), "{calls:?}");
+    assert!(
+        calls.contains(&"DeleteTags ns/web sgr-1".to_string()),
+        "{calls:?}"
+    );
+    let st = w.aws.lock();
+    assert_eq!(st.rules.len(), 1);
+    assert_eq!(st.rules[0].0, ["ns/other".to_string()].into());
 }
 
 #[tokio::test]

@@ -1,0 +1,285 @@
+//! The scale harness: N Ingresses in G IngressGroups (two paths each, ip targets, one
+//! Deployment of R kwok pods per group), served by one `causeway controller` running the ALB
+//! and targets reconcilers. Reports wall time to every hostname and to every target
+//! registered, AWS calls by operation (from the call metric), a restart with nothing
+//! changed (time to the last call, calls, writes), registration latency when a Deployment
+//! grows, and RSS. Figures, not assertions (except that a restart writes nothing).
+//!
+//! `CAUSEWAY_SCALE=20/4/2 cargo test --profile bench --test integration bench_scale -- --ignored --nocapture`
+//! (Ingresses / groups / replicas per group; 20/4/2 by default).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use causeway::crd::TargetGroupBinding;
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+use crate::alb::{class, ingress, rule};
+use crate::common::Controller;
+
+const DEADLINE: Duration = Duration::from_secs(900);
+
+fn sizes() -> (usize, usize, usize) {
+    let raw = std::env::var("CAUSEWAY_SCALE").unwrap_or_else(|_| "20/4/2".into());
+    let v: Vec<usize> = raw.split('/').filter_map(|x| x.parse().ok()).collect();
+    match v.as_slice() {
+        [n, g, r] if *n > 0 && *g > 0 => (*n, *g, *r),
+        _ => panic!("CAUSEWAY_SCALE is <ingresses>/<groups>/<replicas>, not {raw:?}"),
+    }
+}
+
+/// Successful AWS calls by operation.
+fn calls_by_operation(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in metrics
+        .lines()
+        .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
+    {
+        let op = l
+            .split("operation=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let n = l
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        *out.entry(op).or_default() += n;
+    }
+    out
+}
+
+fn is_write(op: &str) -> bool {
+    !(op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get"))
+}
+
+fn total(m: &BTreeMap<String, u64>) -> (u64, u64) {
+    m.iter().fold((0, 0), |(r, w), (op, n)| match is_write(op) {
+        true => (r, w + n),
+        false => (r + n, w),
+    })
+}
+
+fn print_calls(title: &str, m: &BTreeMap<String, u64>) {
+    let (r, w) = total(m);
+    println!("{title}: {r} reads, {w} writes");
+    for (op, n) in m {
+        println!("    {op}: {n}");
+    }
+}
+
+/// Waits until the call counters have not moved for `quiet`; returns when they last moved.
+async fn settle(c: &Controller, quiet: Duration, since: Instant) -> Duration {
+    let mut last = calls_by_operation(&c.metrics().await);
+    let mut moved = since.elapsed();
+    let mut still = Instant::now();
+    while still.elapsed() < quiet {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = calls_by_operation(&c.metrics().await);
+        if now != last {
+            last = now;
+            moved = since.elapsed();
+            still = Instant::now();
+        }
+    }
+    moved
+}
+
+fn workload(groups: usize, per_group: usize, replicas: usize) -> String {
+    let mut y = String::new();
+    for g in 0..groups {
+        y.push_str(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app{g}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: app{g}}}}}\n  template:\n    metadata: {{labels: {{app: app{g}}}}}\n    spec:\n      containers: [{{name: app, image: registry.example/app:1, ports: [{{containerPort: 8080}}]}}]\n---\n"
+        ));
+        for i in 0..per_group {
+            for p in ["a", "b"] {
+                y.push_str(&format!(
+                    "apiVersion: v1\nkind: Service\nmetadata: {{name: s{g}-{i}-{p}}}\nspec:\n  selector: {{app: app{g}}}\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n---\n"
+                ));
+            }
+        }
+    }
+    y
+}
+
+async fn all_hostnames(ctx: &TestCtx, n: usize) -> Option<()> {
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let l = api.list(&ListParams::default()).await.ok()?;
+    let done = l
+        .items
+        .iter()
+        .filter(|i| causeway::fixtures::hostname(i).is_some())
+        .count();
+    (done == n).then_some(())
+}
+
+/// Every binding (2 per Ingress) reports all its pods registered.
+async fn all_registered(ctx: &TestCtx, bindings: usize, replicas: usize) -> Option<()> {
+    let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let l = api.list(&ListParams::default()).await.ok()?;
+    let done = l
+        .items
+        .iter()
+        .filter(|b| {
+            b.status
+                .as_ref()
+                .and_then(|s| s.registered_targets)
+                .is_some_and(|n| n as usize == replicas)
+        })
+        .count();
+    (done == bindings).then_some(())
+}
+
+#[tokio::test]
+#[ignore]
+async fn bench_scale() {
+    let (n, g, replicas) = sizes();
+    let per_group = n.div_ceil(g);
+    let ctx = TestCtx::new("scale").await.expect("ctx");
+    let class = class(&ctx).await;
+    let controller = format!("causeway.dev/{class}");
+    let args = [
+        "--controllers",
+        "alb,targets",
+        "--alb-controller-name",
+        controller.as_str(),
+        "--targets-namespace",
+        ctx.namespace.as_str(),
+        "--webhook-enabled",
+        "false",
+    ];
+    let lease = unique_name("scale-lease");
+    let mut c = Controller::start(&ctx, &unique_name("scale"), &lease, &args);
+    wait_for("controller ready", DEADLINE, || async {
+        c.ready().await.then_some(())
+    })
+    .await
+    .expect("ready");
+    ctx.apply(&workload(g, per_group, replicas))
+        .await
+        .expect("workload");
+    let mut ingresses = String::new();
+    let mut made = 0;
+    'outer: for gi in 0..g {
+        for i in 0..per_group {
+            if made == n {
+                break 'outer;
+            }
+            let group = format!("{}-g{gi}", ctx.namespace);
+            let rules = format!(
+                "{}{}",
+                rule(
+                    &format!("i{gi}-{i}.causeway.test"),
+                    "/a",
+                    &format!("s{gi}-{i}-a")
+                ),
+                rule(
+                    &format!("i{gi}-{i}.causeway.test"),
+                    "/b",
+                    &format!("s{gi}-{i}-b")
+                )
+            );
+            ingresses.push_str(&ingress(
+                &format!("i{gi}-{i}"),
+                &class,
+                &[
+                    ("alb.ingress.kubernetes.io/group.name", group.as_str()),
+                    ("alb.ingress.kubernetes.io/target-type", "ip"),
+                ],
+                &rules,
+            ));
+            ingresses.push_str("\n---\n");
+            made += 1;
+        }
+    }
+    let t0 = Instant::now();
+    ctx.apply(&ingresses).await.expect("ingresses");
+    wait_for("every hostname", DEADLINE, || all_hostnames(&ctx, n))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let hostnames = t0.elapsed();
+    wait_for("every target registered", DEADLINE, || {
+        all_registered(&ctx, 2 * n, replicas)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let targets = t0.elapsed();
+    let last_call = settle(&c, Duration::from_secs(5), t0).await;
+    let create_calls = calls_by_operation(&c.metrics().await);
+    let rss_create = crate::targets::vm_rss_kib(c.proc.child.id());
+    println!(
+        "scale {n} Ingresses / {g} groups / {} pods: apply → every hostname {:.1} s, → every target {:.1} s, last call {:.1} s; RSS {:.1} MiB",
+        g * replicas,
+        hostnames.as_secs_f64(),
+        targets.as_secs_f64(),
+        last_call.as_secs_f64(),
+        rss_create as f64 / 1024.0
+    );
+    print_calls("  cold create", &create_calls);
+
+    // Restart with nothing changed.
+    c.proc.terminate();
+    let t1 = Instant::now();
+    let c2 = Controller::start(&ctx, &unique_name("scale2"), &lease, &args);
+    wait_for("restarted controller calling AWS", DEADLINE, || async {
+        (!calls_by_operation(&c2.metrics().await).is_empty()).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c2.proc.logs()));
+    let reverified = settle(&c2, Duration::from_secs(5), t1).await;
+    let restart_calls = calls_by_operation(&c2.metrics().await);
+    println!(
+        "  restart, nothing changed: last AWS call {:.1} s after start",
+        reverified.as_secs_f64()
+    );
+    print_calls("  restart", &restart_calls);
+    assert_eq!(
+        total(&restart_calls).1,
+        0,
+        "a restart with nothing changed must not write"
+    );
+
+    // Registration latency: one group's Deployment grows by one pod, ten times.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let bindings: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut latencies = Vec::new();
+    for step in 1..=10 {
+        let want = replicas + step;
+        let t = Instant::now();
+        deployments
+            .patch(
+                "app0",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"replicas": want}})),
+            )
+            .await
+            .expect("scale");
+        wait_for("the new pod registered", DEADLINE, || async {
+            let l = bindings.list(&ListParams::default()).await.ok()?;
+            let b = l
+                .items
+                .iter()
+                .find(|b| b.spec.service_ref.name == "s0-0-a")?;
+            (b.status.as_ref()?.registered_targets? as usize == want).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c2.proc.logs()));
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "  registration after a scale-up, 10 runs: p50 {:.2} s, max {:.2} s",
+        latencies[latencies.len() / 2].as_secs_f64(),
+        latencies[latencies.len() - 1].as_secs_f64()
+    );
+    println!(
+        "  RSS after restart and scaling: {:.1} MiB",
+        crate::targets::vm_rss_kib(c2.proc.child.id()) as f64 / 1024.0
+    );
+    ctx.cleanup().await.ok();
+}
