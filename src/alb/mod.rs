@@ -158,16 +158,7 @@ pub async fn plan_report(
         for n in &build.notes {
             let _ = writeln!(out, "  note: {n}");
         }
-        match serde_saphyr::to_string(&build.model) {
-            Ok(y) => {
-                for line in y.lines() {
-                    let _ = writeln!(out, "  {line}");
-                }
-            }
-            Err(e) => {
-                let _ = writeln!(out, "  (model not printable: {e})");
-            }
-        }
+        write_model(&mut out, &build.model);
         write_actions(&mut out, aws, &found.vpc, cluster_name, &build.model).await;
     }
     out
@@ -194,24 +185,45 @@ pub(crate) async fn discover_for_plan(
         (None, _) => Err("no AWS access".to_owned()),
     };
     let (subnets, certificates) = match (aws, &vpc) {
-        (Some(a), Ok(v)) => {
-            let adapter = aws::AlbAws {
-                aws: a,
-                vpc_id: v,
-                cluster: cluster_name,
-                secrets: &aws::NO_SECRETS,
-            };
-            (
-                adapter.subnets().await.ok(),
-                aws::AlbAws::certificates(a).await.ok(),
-            )
-        }
+        (Some(a), Ok(v)) => (
+            plan_adapter(a, v, cluster_name).subnets().await.ok(),
+            aws::AlbAws::certificates(a).await.ok(),
+        ),
         _ => (None, None),
     };
     PlanDiscovery {
         vpc,
         subnets,
         certificates,
+    }
+}
+
+/// The read-only adapter `causeway plan` reads AWS with.
+fn plan_adapter<'a>(
+    aws: &'a crate::aws::AwsClients,
+    vpc_id: &'a str,
+    cluster: &'a str,
+) -> aws::AlbAws<'a> {
+    aws::AlbAws {
+        aws,
+        vpc_id,
+        cluster,
+        secrets: &aws::NO_SECRETS,
+    }
+}
+
+/// The model as YAML lines of a plan report.
+pub(crate) fn write_model(out: &mut String, model: &model::GroupModel) {
+    use std::fmt::Write;
+    match serde_saphyr::to_string(model) {
+        Ok(y) => {
+            for line in y.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (model not printable: {e})");
+        }
     }
 }
 
@@ -226,13 +238,7 @@ pub(crate) async fn write_actions(
     use std::fmt::Write;
     match (aws, vpc) {
         (Some(a), Ok(v)) => {
-            let adapter = aws::AlbAws {
-                aws: a,
-                vpc_id: v,
-                cluster: cluster_name,
-                secrets: &aws::NO_SECRETS,
-            };
-            match adapter
+            match plan_adapter(a, v, cluster_name)
                 .observe(&aws::Known::default(), model, aws::Depth::Full)
                 .await
             {

@@ -36,14 +36,14 @@ use super::naming;
 use super::observed::Observed;
 use super::secrets;
 use super::settings;
-use super::stack::{self, StackPlan, ignore_not_found};
+use super::stack::{self, Applied, ignore_not_found};
 use super::status::{self, ApplyOutcome};
 use crate::crd::{
     LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding,
 };
 use crate::k8s::conditions::{SystemClock, reason};
 use crate::k8s::finalizer::{ALB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
-use crate::k8s::runtime::{Cause, Next, StepError};
+use crate::k8s::runtime::Next;
 
 /// How old the cached certificate list may be when a member names a certificate it lacks.
 const CERTIFICATE_RECHECK: Duration = Duration::from_secs(10);
@@ -52,46 +52,8 @@ const CERTIFICATE_REQUEUE: Duration = Duration::from_secs(30);
 /// When a group is looked at again while a target group waits for its binding to let go.
 const BINDING_RELEASE_REQUEUE: Duration = Duration::from_secs(3);
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// One variant per step.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("fetching the group")]
-    Fetch(#[source] BoxError),
-    #[error("adding finalizers and the group object")]
-    Admit(#[source] BoxError),
-    #[error("discovering subnets, certificates and security groups")]
-    Discover(#[source] AwsError),
-    #[error("observing AWS")]
-    Observe(#[source] AwsError),
-    #[error("applying the plan")]
-    Apply(#[source] AwsError),
-    #[error("writing TargetGroupBindings")]
-    Bindings(#[source] BoxError),
-    #[error("writing status")]
-    Status(#[source] BoxError),
-}
-
-impl StepError for Error {
-    fn cause(&self) -> Cause {
-        Cause::Transient
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            Error::Apply(AwsError::DependencyViolation(_)) => "dependency_violation",
-            Error::Discover(_) | Error::Observe(_) | Error::Apply(_) => "aws",
-            Error::Fetch(_) | Error::Admit(_) | Error::Bindings(_) | Error::Status(_) => {
-                "kubernetes"
-            }
-        }
-    }
-}
-
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxError {
-    Box::new(e)
-}
+pub use super::stack::Error;
+use super::stack::{BoxError, boxed};
 
 /// What the fetch step found.
 pub(super) struct Fetched {
@@ -119,14 +81,6 @@ struct Discovered {
     services: BTreeMap<(String, String), Service>,
 }
 
-/// What apply left: AWS as re-read, and how the steps went.
-struct Applied {
-    observed: Observed,
-    outcome: Result<(), AwsError>,
-    /// Target group deletions that wait for their bindings.
-    held: usize,
-}
-
 impl<A: AlbApi> Reconciler<A> {
     pub(super) async fn reconcile_group(&self, stack: &str) -> Result<Next, Error> {
         let Some(mut fetched) = self.fetch(stack).await? else {
@@ -145,9 +99,24 @@ impl<A: AlbApi> Reconciler<A> {
             self.cached_bindings(),
             &self.ctx.cluster_name,
         );
-        let applied = self
-            .apply(scope, &fetched, &build, &known, plan, observed)
-            .await?;
+        let applied = stack::apply(
+            &self.ctx.client,
+            &self.aws,
+            scope,
+            stack::StackRef {
+                object_name: &fetched.object_name,
+                group: fetched.group.as_ref(),
+                previous: fetched.previous.as_ref(),
+            },
+            &build.model,
+            &known,
+            plan,
+            observed,
+            &fetched.client_secrets,
+            self.known_vpc_id().as_deref(),
+            &self.cached_bindings(),
+        )
+        .await?;
         self.status(stack, fetched, &build, applied).await
     }
 
@@ -446,54 +415,6 @@ impl<A: AlbApi> Reconciler<A> {
             );
         }
         Ok(observed)
-    }
-
-    /// Apply: stale bindings go before their target groups; then the AWS steps (their names
-    /// recorded first); then AWS is re-read (success or not, so status records every ARN);
-    /// then the bindings for the target groups that exist are written.
-    async fn apply(
-        &self,
-        scope: Scope<'_>,
-        f: &Fetched,
-        build: &BuildOutput,
-        known: &Known,
-        plan: StackPlan,
-        observed: Observed,
-    ) -> Result<Applied, Error> {
-        let client = &self.ctx.client;
-        stack::prune_bindings(client, &f.object_name, &build.model, plan.stale_bindings)
-            .await
-            .map_err(Error::Bindings)?;
-        stack::record_pending(client, &f.object_name, f.previous.as_ref(), &plan.steps)
-            .await
-            .map_err(Error::Status)?;
-        let (observed, outcome) = stack::apply_steps(
-            &self.aws,
-            scope,
-            known,
-            &build.model,
-            &plan.steps,
-            observed,
-            &f.client_secrets,
-        )
-        .await
-        .map_err(Error::Observe)?;
-        stack::write_bindings(
-            client,
-            &f.object_name,
-            f.group.as_ref(),
-            &build.model,
-            &observed,
-            self.known_vpc_id().as_deref(),
-            &self.cached_bindings(),
-        )
-        .await
-        .map_err(Error::Bindings)?;
-        Ok(Applied {
-            observed,
-            outcome,
-            held: plan.held,
-        })
     }
 
     /// Status: the group's status (or its deletion once nothing is left), member hostnames

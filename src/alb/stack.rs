@@ -15,11 +15,106 @@ use super::model::{ClientSecrets, GroupModel};
 use super::observed::Observed;
 use super::plan::{self, Step};
 use crate::crd::{LoadBalancerGroup, LoadBalancerGroupStatus, TargetGroupBinding};
+use crate::k8s::runtime::{Cause, StepError};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxError {
+pub(crate) fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxError {
     Box::new(e)
+}
+
+/// One variant per step of a stack's reconcile (ALB group or NLB Service).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("fetching the stack")]
+    Fetch(#[source] BoxError),
+    #[error("adding finalizers and the stack object")]
+    Admit(#[source] BoxError),
+    #[error("discovering subnets, certificates and security groups")]
+    Discover(#[source] AwsError),
+    #[error("observing AWS")]
+    Observe(#[source] AwsError),
+    #[error("applying the plan")]
+    Apply(#[source] AwsError),
+    #[error("writing TargetGroupBindings")]
+    Bindings(#[source] BoxError),
+    #[error("writing status")]
+    Status(#[source] BoxError),
+}
+
+impl StepError for Error {
+    fn cause(&self) -> Cause {
+        Cause::Transient
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Error::Apply(AwsError::DependencyViolation(_)) => "dependency_violation",
+            Error::Discover(_) | Error::Observe(_) | Error::Apply(_) => "aws",
+            Error::Fetch(_) | Error::Admit(_) | Error::Bindings(_) | Error::Status(_) => {
+                "kubernetes"
+            }
+        }
+    }
+}
+
+/// What apply left: AWS as re-read, and how the steps went.
+pub(crate) struct Applied {
+    pub(crate) observed: Observed,
+    pub(crate) outcome: Result<(), AwsError>,
+    /// Target group deletions that wait for their bindings.
+    pub(crate) held: usize,
+}
+
+/// The stack a reconcile applies: its LoadBalancerGroup and what it records.
+pub(crate) struct StackRef<'a> {
+    pub(crate) object_name: &'a str,
+    pub(crate) group: Option<&'a LoadBalancerGroup>,
+    pub(crate) previous: Option<&'a LoadBalancerGroupStatus>,
+}
+
+/// Apply: stale bindings go before their target groups; then the AWS steps (their names
+/// recorded first); then AWS is re-read (success or not, so status records every ARN); then
+/// the bindings for the target groups that exist are written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn apply<A: AlbApi>(
+    client: &Client,
+    aws: &A,
+    scope: Scope<'_>,
+    stack: StackRef<'_>,
+    model: &GroupModel,
+    known: &Known,
+    plan: StackPlan,
+    observed: Observed,
+    secrets: &ClientSecrets,
+    vpc_id: Option<&str>,
+    bindings: &[Arc<TargetGroupBinding>],
+) -> Result<Applied, Error> {
+    prune_bindings(client, stack.object_name, model, plan.stale_bindings)
+        .await
+        .map_err(Error::Bindings)?;
+    record_pending(client, stack.object_name, stack.previous, &plan.steps)
+        .await
+        .map_err(Error::Status)?;
+    let (observed, outcome) = apply_steps(aws, scope, known, model, &plan.steps, observed, secrets)
+        .await
+        .map_err(Error::Observe)?;
+    write_bindings(
+        client,
+        stack.object_name,
+        stack.group,
+        model,
+        &observed,
+        vpc_id,
+        bindings,
+    )
+    .await
+    .map_err(Error::Bindings)?;
+    Ok(Applied {
+        observed,
+        outcome,
+        held: plan.held,
+    })
 }
 
 /// The plan: stale bindings first, then the AWS steps.
@@ -33,7 +128,7 @@ pub(crate) struct StackPlan {
 /// Before anything is created: the names about to be created go into the stack's status,
 /// so that whatever a lost response or a crash leaves is found by name next time (the
 /// status written after the re-read drops them, their ARNs recorded instead).
-pub(crate) async fn record_pending(
+async fn record_pending(
     client: &Client,
     object_name: &str,
     previous: Option<&LoadBalancerGroupStatus>,
@@ -52,7 +147,7 @@ pub(crate) async fn record_pending(
 
 /// Deletes the stale bindings; with no target group wanted, every binding labelled for the
 /// stack (the cache can lag right after a create; a label-selected list is exact).
-pub(crate) async fn prune_bindings(
+async fn prune_bindings(
     client: &Client,
     object_name: &str,
     model: &GroupModel,
@@ -108,7 +203,7 @@ pub(crate) async fn apply_steps<A: AlbApi>(
 }
 
 /// Writes the bindings wanted for the target groups that exist and differ from the cache.
-pub(crate) async fn write_bindings(
+async fn write_bindings(
     client: &Client,
     object_name: &str,
     group: Option<&LoadBalancerGroup>,

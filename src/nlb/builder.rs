@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use super::annotations::{self as ann, DEFAULT_SSL_POLICY};
 use crate::alb::annotations::{Annotations, Problem, check_nlb_listener_attributes, reason};
 use crate::alb::builder::Environment;
-use crate::alb::builder::member::domain_matches;
+use crate::alb::builder::member::discover_certificates;
 use crate::alb::builder::network::{
     SecurityGroupSpec, named_subnets, resolve_subnets, security_groups, shard_security_groups,
 };
@@ -386,21 +386,7 @@ fn certificates(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for h in &hosts {
-        let arn = catalog
-            .iter()
-            .find(|c| c.domains.iter().any(|d| domain_matches(d, h)))
-            .map(|c| c.arn.clone())
-            .ok_or_else(|| {
-                Problem::new(
-                    reason::CERTIFICATE_NOT_FOUND,
-                    format!("no issued ACM certificate covers {h:?}"),
-                )
-            })?;
-        if !out.contains(&arn) {
-            out.push(arn);
-        }
-    }
+    discover_certificates(catalog, &hosts, &mut out)?;
     Ok(out)
 }
 

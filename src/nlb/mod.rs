@@ -98,16 +98,7 @@ pub async fn plan_report(
                 let _ = writeln!(out, "  rejected: {}: {}", p.reason, p.message);
             }
             Ok(model) => {
-                match serde_saphyr::to_string(&model) {
-                    Ok(y) => {
-                        for line in y.lines() {
-                            let _ = writeln!(out, "  {line}");
-                        }
-                    }
-                    Err(e) => {
-                        let _ = writeln!(out, "  (model not printable: {e})");
-                    }
-                }
+                crate::alb::write_model(&mut out, &model);
                 crate::alb::write_actions(&mut out, aws, &found.vpc, cluster_name, &model).await;
             }
         }

@@ -29,55 +29,18 @@ use crate::alb::model::{ClientSecrets, GroupModel};
 use crate::alb::naming;
 use crate::alb::observed::Observed;
 use crate::alb::plan::Step;
-use crate::alb::stack::{self, BoxError, ignore_not_found};
+use crate::alb::stack::{self, Applied, BoxError, boxed, ignore_not_found};
 use crate::alb::status::{self, ApplyOutcome};
 use crate::aws::tags::StackKind;
 use crate::crd::{LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus};
 use crate::k8s::conditions::{SystemClock, reason, set_condition};
 use crate::k8s::finalizer::{NLB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
-use crate::k8s::runtime::{Cause, Next, StepError};
+use crate::k8s::runtime::Next;
 
 /// The condition causeway sets on the Services it serves.
 pub const CONDITION: &str = "causeway.dev/LoadBalancerReady";
 
-/// One variant per step.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("fetching the Service's stack")]
-    Fetch(#[source] BoxError),
-    #[error("adding the finalizer and the stack object")]
-    Admit(#[source] BoxError),
-    #[error("discovering subnets, certificates and security groups")]
-    Discover(#[source] AwsError),
-    #[error("observing AWS")]
-    Observe(#[source] AwsError),
-    #[error("applying the plan")]
-    Apply(#[source] AwsError),
-    #[error("writing TargetGroupBindings")]
-    Bindings(#[source] BoxError),
-    #[error("writing status")]
-    Status(#[source] BoxError),
-}
-
-impl StepError for Error {
-    fn cause(&self) -> Cause {
-        Cause::Transient
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            Error::Apply(AwsError::DependencyViolation(_)) => "dependency_violation",
-            Error::Discover(_) | Error::Observe(_) | Error::Apply(_) => "aws",
-            Error::Fetch(_) | Error::Admit(_) | Error::Bindings(_) | Error::Status(_) => {
-                "kubernetes"
-            }
-        }
-    }
-}
-
-fn boxed(e: impl std::error::Error + Send + Sync + 'static) -> BoxError {
-    Box::new(e)
-}
+pub use crate::alb::stack::Error;
 
 pub(super) struct Fetched {
     namespace: String,
@@ -104,12 +67,6 @@ struct Desired {
     problem: Option<Problem>,
     /// The model is the last accepted one, kept while the current spec is rejected.
     serving_last_accepted: bool,
-}
-
-struct Applied {
-    observed: Observed,
-    outcome: Result<(), AwsError>,
-    held: usize,
 }
 
 impl<A: AlbApi> Reconciler<A> {
@@ -144,9 +101,32 @@ impl<A: AlbApi> Reconciler<A> {
                 held: 0,
             },
         };
-        let applied = self
-            .apply(scope, &f, &model, &known, plan, observed)
-            .await?;
+        if let Some(note) = replacement(&plan.steps) {
+            self.ctx
+                .events
+                .normal(&service_ref(&f), "Replacing", note)
+                .await;
+        }
+        let applied = stack::apply(
+            &self.ctx.client,
+            &self.aws,
+            scope,
+            stack::StackRef {
+                object_name: &f.object_name,
+                group: f.group.as_ref(),
+                previous: f.previous.as_ref(),
+            },
+            &model,
+            &known,
+            plan,
+            observed,
+            &ClientSecrets::empty(),
+            self.discovery
+                .known_vpc_id(self.settings.shared.vpc_id.as_ref())
+                .as_deref(),
+            &self.ctx.caches.target_group_bindings.state(),
+        )
+        .await?;
         self.status(f, &model, &desired, applied).await
     }
 
@@ -343,59 +323,6 @@ impl<A: AlbApi> Reconciler<A> {
             );
         }
         Ok(observed)
-    }
-
-    async fn apply(
-        &self,
-        scope: Scope<'_>,
-        f: &Fetched,
-        model: &GroupModel,
-        known: &Known,
-        plan: stack::StackPlan,
-        observed: Observed,
-    ) -> Result<Applied, Error> {
-        if let Some(note) = replacement(&plan.steps) {
-            self.ctx
-                .events
-                .normal(&service_ref(f), "Replacing", note)
-                .await;
-        }
-        let client = &self.ctx.client;
-        stack::prune_bindings(client, &f.object_name, model, plan.stale_bindings)
-            .await
-            .map_err(Error::Bindings)?;
-        stack::record_pending(client, &f.object_name, f.previous.as_ref(), &plan.steps)
-            .await
-            .map_err(Error::Status)?;
-        let (observed, outcome) = stack::apply_steps(
-            &self.aws,
-            scope,
-            known,
-            model,
-            &plan.steps,
-            observed,
-            &ClientSecrets::empty(),
-        )
-        .await
-        .map_err(Error::Observe)?;
-        stack::write_bindings(
-            client,
-            &f.object_name,
-            f.group.as_ref(),
-            model,
-            &observed,
-            self.discovery
-                .known_vpc_id(self.settings.shared.vpc_id.as_ref())
-                .as_deref(),
-            &self.ctx.caches.target_group_bindings.state(),
-        )
-        .await
-        .map_err(Error::Bindings)?;
-        Ok(Applied {
-            observed,
-            outcome,
-            held: plan.held,
-        })
     }
 
     /// Status: the stack object's status (or its deletion once nothing is left), the

@@ -229,18 +229,6 @@ async fn wait_no_leftovers(ctx: &TestCtx, n: &Nlb, name: &str) {
     }
 }
 
-async fn scale(ctx: &TestCtx, name: &str, replicas: u32) {
-    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"spec": {"replicas": replicas}})),
-    )
-    .await
-    .expect("scale");
-}
-
 #[tokio::test]
 async fn ip_targets_tcp_and_udp_follow_the_deployment_and_delete_leaves_nothing() {
     let ctx = TestCtx::new("nlb-ip").await.expect("ctx");
@@ -351,7 +339,7 @@ async fn ip_targets_tcp_and_udp_follow_the_deployment_and_delete_leaves_nothing(
     .expect("pods");
     wait_targets(&ctx, &n, &tcp_tg, |t| *t == pods_as(&ips, 8080)).await;
     wait_targets(&ctx, &n, &udp_tg, |t| *t == pods_as(&ips, 5353)).await;
-    scale(&ctx, "echo", 3).await;
+    crate::targets::scale(&ctx, "echo", 3).await;
     let ips = wait_for("3 pods with IPs", WAIT, || async {
         let ips = pod_ips(&ctx, "echo").await;
         (ips.len() == 3).then_some(ips)

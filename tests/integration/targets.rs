@@ -214,7 +214,7 @@ pub fn tgb(name: &str, arn: &str, service: &str, target_type: &str, extra: &str)
     serde_json::to_string(&fixtures::with(b, patch)).expect("serialisable")
 }
 
-async fn scale(ctx: &TestCtx, name: &str, replicas: u32) {
+pub async fn scale(ctx: &TestCtx, name: &str, replicas: u32) {
     let api: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch(

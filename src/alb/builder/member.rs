@@ -411,21 +411,7 @@ pub(super) fn parse_member(
                         "an HTTPS listener needs certificate-arn, or hosts to discover certificates by",
                     ));
                 }
-                for h in hosts {
-                    let arn = catalog
-                        .iter()
-                        .find(|c| c.domains.iter().any(|d| domain_matches(d, h)))
-                        .map(|c| c.arn.clone())
-                        .ok_or_else(|| {
-                            Problem::new(
-                                reason::CERTIFICATE_NOT_FOUND,
-                                format!("no issued ACM certificate covers {h:?}"),
-                            )
-                        })?;
-                    if !certificates.contains(&arn) {
-                        certificates.push(arn);
-                    }
-                }
+                discover_certificates(catalog, hosts, &mut certificates)?;
             }
             Some(catalog) => {
                 for c in &certificates {
@@ -489,7 +475,32 @@ fn backend_auth(
     )
 }
 
-pub(crate) fn domain_matches(pattern: &str, host: &str) -> bool {
+/// Adds to `out` the issued certificate covering each host (once each); a host no
+/// certificate covers is the object's problem.
+pub(crate) fn discover_certificates<'h>(
+    catalog: &[super::CertInfo],
+    hosts: impl IntoIterator<Item = &'h String>,
+    out: &mut Vec<String>,
+) -> Result<(), Problem> {
+    for h in hosts {
+        let arn = catalog
+            .iter()
+            .find(|c| c.domains.iter().any(|d| domain_matches(d, h)))
+            .map(|c| c.arn.clone())
+            .ok_or_else(|| {
+                Problem::new(
+                    reason::CERTIFICATE_NOT_FOUND,
+                    format!("no issued ACM certificate covers {h:?}"),
+                )
+            })?;
+        if !out.contains(&arn) {
+            out.push(arn);
+        }
+    }
+    Ok(())
+}
+
+fn domain_matches(pattern: &str, host: &str) -> bool {
     let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
     match pattern.strip_prefix("*.") {
         Some(rest) => host

@@ -21,6 +21,7 @@ use crate::crd::IngressClassParams;
 use crate::fixtures;
 use crate::k8s::fake::FakeApi;
 use crate::k8s::runtime::Reconciler as _;
+use crate::k8s::runtime::{Cause, StepError};
 
 /// AWS as the simulator keeps it; every `apply` records its steps' names, and one step kind
 /// can be made to fail (after the steps before it were applied, as AWS would).
