@@ -325,9 +325,13 @@ impl AlbAws<'_> {
         for l in listeners {
             let arn = l.listener_arn().unwrap_or_default().to_owned();
             let mut certificates = model_certificates(l.certificates());
-            // Every HTTPS listener: extra certificates we no longer want must be seen to be
-            // removed.
-            if l.protocol() == Some(&elb::types::ProtocolEnum::Https) {
+            // Every HTTPS and TLS listener: extra certificates we no longer want must be seen
+            // to be removed.
+            let protocol = l.protocol();
+            if matches!(
+                protocol,
+                Some(elb::types::ProtocolEnum::Https | elb::types::ProtocolEnum::Tls)
+            ) {
                 let r = self
                     .aws
                     .elbv2
@@ -345,16 +349,25 @@ impl AlbAws<'_> {
                     }
                 }
             }
+            // Only HTTP and HTTPS (ALB) listeners have rules.
             let mut rules = Vec::new();
-            let mut pages = self
-                .aws
-                .elbv2
-                .describe_rules()
-                .listener_arn(&arn)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(rule) = pages.next().await {
+            let http = matches!(
+                protocol,
+                Some(elb::types::ProtocolEnum::Http | elb::types::ProtocolEnum::Https)
+            );
+            let mut pages = http.then(|| {
+                self.aws
+                    .elbv2
+                    .describe_rules()
+                    .listener_arn(&arn)
+                    .into_paginator()
+                    .items()
+                    .send()
+            });
+            while let Some(rule) = match pages.as_mut() {
+                Some(p) => p.next().await,
+                None => None,
+            } {
                 let rule = rule.map_err(|e| AwsError::call("DescribeRules", e))?;
                 rules.extend(observed_rule(&rule));
             }
