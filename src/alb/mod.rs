@@ -238,8 +238,12 @@ pub(crate) async fn write_actions(
     use std::fmt::Write;
     match (aws, vpc) {
         (Some(a), Ok(v)) => {
+            let by_name = aws::Known {
+                desired_names: true,
+                ..Default::default()
+            };
             match plan_adapter(a, v, cluster_name)
-                .observe(&aws::Known::default(), model, aws::Depth::Full)
+                .observe(&by_name, model, aws::Depth::Full)
                 .await
             {
                 Ok(mut observed) => {

@@ -195,8 +195,11 @@ pub(crate) async fn apply_steps<A: AlbApi>(
     }
     info!(steps = steps.len(), "applying plan");
     let result = aws.apply(scope, steps, &observed, secrets).await;
+    // What the steps created is found by the names recorded before they ran.
+    let mut known = known.clone();
+    known.pending.extend(&pending_creates(steps));
     let mut after = aws
-        .observe(scope, known, &without_attributes(model), Depth::Resources)
+        .observe(scope, &known, &without_attributes(model), Depth::Resources)
         .await?;
     after.retain_owned(scope.cluster, model.kind, &model.stack);
     Ok((after, result))
@@ -243,6 +246,7 @@ pub(crate) fn known(previous: Option<&LoadBalancerGroupStatus>) -> Known {
         pending: previous
             .map(|s| s.pending_creates.clone())
             .unwrap_or_default(),
+        desired_names: false,
     }
 }
 

@@ -87,8 +87,13 @@ pub struct Known {
     pub target_group_arns: Vec<String>,
     pub security_group_ids: Vec<String>,
     /// Names created (or about to be) whose ARN or ID is not recorded: looked up by name,
-    /// like the desired names, even when no longer desired.
+    /// even when no longer desired.
     pub pending: crate::crd::load_balancer_group::PendingCreates,
+    /// Look up every desired name too: for a plan made without the stack's status. A
+    /// reconcile does not need it: every name is recorded as pending before its create, so a
+    /// desired name neither recorded nor pending was never created (and a create that meets
+    /// one anyway adopts it).
+    pub desired_names: bool,
 }
 
 pub struct AlbAws<'a> {

@@ -18,10 +18,12 @@ use crate::alb::observed::*;
 /// The names to look up: desired and pending ones not found by recorded ARN, each once.
 fn by_name<'a>(
     desired: impl Iterator<Item = &'a String>,
+    known: &'a Known,
     pending: &'a [String],
     found: impl Fn(&str) -> bool,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let desired = desired.filter(|_| known.desired_names);
     for n in desired.chain(pending) {
         if !found(n) && !out.contains(n) {
             out.push(n.clone());
@@ -45,6 +47,7 @@ impl AlbAws<'_> {
         let mut lbs = self.describe_lbs_by_arn(&known.load_balancer_arns).await?;
         let missing = by_name(
             desired.load_balancers.iter().map(|l| &l.name),
+            known,
             &known.pending.load_balancers,
             |n| lbs.iter().any(|l| l.load_balancer_name() == Some(n)),
         );
@@ -69,11 +72,35 @@ impl AlbAws<'_> {
         let mut tgs = self.describe_tgs_by_arn(&known.target_group_arns).await?;
         let missing = by_name(
             desired.target_groups.iter().map(|t| &t.name),
+            known,
             &known.pending.target_groups,
             |n| tgs.iter().any(|t| t.target_group_name() == Some(n)),
         );
-        if !missing.is_empty() {
-            // One call per name: a batch fails whole when any one is missing.
+        // One batch (what was just created is all there), else one call per name: a batch
+        // fails whole when any one is missing.
+        let batch = match missing.len() {
+            0 | 1 => None,
+            _ => match self
+                .aws
+                .elbv2
+                .describe_target_groups()
+                .set_names(Some(missing.clone()))
+                .send()
+                .await
+            {
+                Ok(r) => Some(r.target_groups().to_vec()),
+                Err(e) => {
+                    let e = AwsError::call("DescribeTargetGroups", e);
+                    if !e.not_found() {
+                        return Err(e);
+                    }
+                    None
+                }
+            },
+        };
+        if let Some(found) = batch {
+            tgs.extend(found);
+        } else if !missing.is_empty() {
             for name in missing {
                 match self
                     .aws
@@ -420,6 +447,7 @@ impl AlbAws<'_> {
         }
         let missing = by_name(
             desired.security_groups.iter().map(|s| &s.name),
+            known,
             &known.pending.security_groups,
             |n| found.iter().any(|g| g.group_name() == Some(n)),
         );
