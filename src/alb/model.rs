@@ -264,14 +264,9 @@ impl LoadBalancerModel {
 
     /// The tags of one of its listeners (`resource` is the port, as the peer writes it) or
     /// rules (`<port>:<priority>`): its own cluster, stack and user tags, with that resource.
-    pub fn part_tags(&self, resource: String) -> Tags {
+    pub fn part_tags(&self, kind: StackKind, resource: String) -> Tags {
         let mut tags = self.tags.clone();
-        let key = [StackKind::Ingress, StackKind::Service]
-            .into_iter()
-            .map(StackKind::resource_key)
-            .find(|k| tags.contains_key(*k))
-            .unwrap_or(TAG_RESOURCE);
-        tags.insert(key.into(), resource);
+        tags.insert(kind.resource_key().into(), resource);
         tags
     }
 }

@@ -30,6 +30,38 @@ pub struct NlbSettings {
     pub shared: AlbSettings,
 }
 
+/// An NLB builds from its own Service only: no other Services are looked up.
+static NO_SERVICES: std::collections::BTreeMap<
+    (String, String),
+    k8s_openapi::api::core::v1::Service,
+> = std::collections::BTreeMap::new();
+
+impl NlbSettings {
+    /// The builder's environment: the one place settings and discovery become builder
+    /// inputs, for the reconciler and for `causeway plan` alike.
+    pub fn environment<'a>(
+        &'a self,
+        cluster: &'a str,
+        subnets: Option<&'a [crate::alb::builder::SubnetInfo]>,
+        certificates: Option<&'a [crate::alb::builder::CertInfo]>,
+        security_groups: Option<&'a std::collections::BTreeMap<String, Vec<String>>>,
+    ) -> crate::alb::builder::Environment<'a> {
+        crate::alb::builder::Environment {
+            cluster,
+            default_tags: &self.shared.default_tags,
+            external_managed_tags: &self.shared.external_managed_tags,
+            default_target_type: self.default_target_type,
+            services: &NO_SERVICES,
+            subnets,
+            certificates,
+            security_groups,
+            target_groups: None,
+            oidc_clients: None,
+            web_acls: None,
+        }
+    }
+}
+
 impl Default for NlbSettings {
     fn default() -> Self {
         NlbSettings {
@@ -75,22 +107,13 @@ pub async fn plan_report(
     }
     let found =
         crate::alb::discover_for_plan(aws, cluster_name, settings.shared.vpc_id.as_ref()).await;
-    let no_services = Default::default();
     for s in &services {
-        let shared = &settings.shared;
-        let env = crate::alb::builder::Environment {
-            cluster: cluster_name,
-            default_tags: &shared.default_tags,
-            external_managed_tags: &shared.external_managed_tags,
-            default_target_type: settings.default_target_type,
-            services: &no_services,
-            subnets: found.subnets.as_deref(),
-            certificates: found.certificates.as_deref(),
-            security_groups: None,
-            target_groups: None,
-            oidc_clients: None,
-            web_acls: None,
-        };
+        let env = settings.environment(
+            cluster_name,
+            found.subnets.as_deref(),
+            found.certificates.as_deref(),
+            None,
+        );
         let id = format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any());
         let _ = writeln!(out, "nlb service {id}:");
         match builder::build(s, &env) {

@@ -266,21 +266,12 @@ impl<A: AlbApi> Reconciler<A> {
                 serving_last_accepted: false,
             };
         };
-        let shared = &self.settings.shared;
-        let services = Default::default();
-        let env = crate::alb::builder::Environment {
-            cluster: &self.ctx.cluster_name,
-            default_tags: &shared.default_tags,
-            external_managed_tags: &shared.external_managed_tags,
-            default_target_type: self.settings.default_target_type,
-            services: &services,
-            subnets: d.subnets.as_deref(),
-            certificates: d.certificates.as_deref(),
-            security_groups: d.security_groups.as_ref(),
-            target_groups: None,
-            oidc_clients: None,
-            web_acls: None,
-        };
+        let env = self.settings.environment(
+            &self.ctx.cluster_name,
+            d.subnets.as_deref(),
+            d.certificates.as_deref(),
+            d.security_groups.as_ref(),
+        );
         match super::builder::build(svc, &env) {
             Ok(model) => Desired {
                 model: Some(model),

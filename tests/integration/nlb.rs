@@ -164,6 +164,31 @@ async fn listeners(elb: &elb::Client, lb_arn: &str) -> Vec<(String, String, elb:
         .collect()
 }
 
+/// The inbound rules of the load balancer's security groups, as `protocol/port/cidr`.
+async fn sg_rules(ctx: &TestCtx, lb: &elb::types::LoadBalancer) -> BTreeSet<String> {
+    let sgs = ec2_client(ctx)
+        .await
+        .describe_security_groups()
+        .set_group_ids(Some(lb.security_groups().to_vec()))
+        .send()
+        .await
+        .expect("sgs");
+    sgs.security_groups()
+        .iter()
+        .flat_map(|g| g.ip_permissions())
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(move |r| {
+                format!(
+                    "{}/{}/{}",
+                    p.ip_protocol().unwrap_or_default(),
+                    p.from_port().unwrap_or_default(),
+                    r.cidr_ip().unwrap_or_default()
+                )
+            })
+        })
+        .collect()
+}
+
 async fn target_group(elb: &elb::Client, arn: &str) -> elb::types::TargetGroup {
     elb.describe_target_groups()
         .target_group_arns(arn)
@@ -295,28 +320,7 @@ async fn ip_targets_tcp_and_udp_follow_the_deployment_and_delete_leaves_nothing(
         Some(ctx.env.seed.cluster_name.clone())
     );
     // The managed frontend security group opens both listeners.
-    let ec2 = ec2_client(&ctx).await;
-    let sgs = ec2
-        .describe_security_groups()
-        .set_group_ids(Some(lb.security_groups().to_vec()))
-        .send()
-        .await
-        .expect("sgs");
-    let rules: BTreeSet<String> = sgs
-        .security_groups()
-        .iter()
-        .flat_map(|g| g.ip_permissions())
-        .flat_map(|p| {
-            p.ip_ranges().iter().map(move |r| {
-                format!(
-                    "{}/{}/{}",
-                    p.ip_protocol().unwrap_or_default(),
-                    p.from_port().unwrap_or_default(),
-                    r.cidr_ip().unwrap_or_default()
-                )
-            })
-        })
-        .collect();
+    let rules = sg_rules(&ctx, &lb).await;
     assert!(
         rules.contains("tcp/80/0.0.0.0/0") && rules.contains("udp/53/0.0.0.0/0"),
         "{rules:?}"
@@ -453,22 +457,10 @@ async fn instance_targets_tls_proxy_protocol_attributes_and_source_ranges() {
                 && a.value() == Some("true"))
     );
     // Only the source range reaches the listeners.
-    let ec2 = ec2_client(&ctx).await;
-    let sgs = ec2
-        .describe_security_groups()
-        .set_group_ids(Some(lb.security_groups().to_vec()))
-        .send()
+    let cidrs: BTreeSet<String> = sg_rules(&ctx, &lb)
         .await
-        .expect("sgs");
-    let cidrs: BTreeSet<String> = sgs
-        .security_groups()
         .iter()
-        .flat_map(|g| g.ip_permissions())
-        .flat_map(|p| {
-            p.ip_ranges()
-                .iter()
-                .filter_map(|r| r.cidr_ip().map(str::to_owned))
-        })
+        .filter_map(|r| r.splitn(3, '/').nth(2).map(str::to_owned))
         .collect();
     assert_eq!(cidrs, BTreeSet::from(["10.20.0.0/16".to_owned()]));
     // Instance targets: the nodes, on the Service's NodePort.

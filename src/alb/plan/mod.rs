@@ -323,7 +323,7 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                 p.listeners.push(Step::CreateListener {
                     load_balancer: lb.name.clone(),
                     listener: Box::new(without_rules(l)),
-                    tags: lb.part_tags(l.port.to_string()),
+                    tags: lb.part_tags(desired.kind, l.port.to_string()),
                 });
                 continue;
             };
@@ -391,14 +391,14 @@ fn rules(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
         for l in &lb.listeners {
             let Some(ol) = o.and_then(|o| o.listeners.iter().find(|x| x.port == l.port)) else {
                 for r in &l.rules {
-                    p.rules.push(create_rule(lb, l.port, r));
+                    p.rules.push(create_rule(desired.kind, lb, l.port, r));
                 }
                 continue;
             };
             let desired_priorities: BTreeSet<i32> = l.rules.iter().map(|r| r.priority).collect();
             for r in &l.rules {
                 match ol.rules.iter().find(|x| x.priority == r.priority) {
-                    None => p.rules.push(create_rule(lb, l.port, r)),
+                    None => p.rules.push(create_rule(desired.kind, lb, l.port, r)),
                     Some(or) => {
                         if or.conditions != r.conditions
                             || by_name(&or.action, &tg_names) != r.action
@@ -425,12 +425,12 @@ fn rules(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
     }
 }
 
-fn create_rule(lb: &LoadBalancerModel, port: i32, r: &RuleModel) -> Step {
+fn create_rule(kind: StackKind, lb: &LoadBalancerModel, port: i32, r: &RuleModel) -> Step {
     Step::CreateRule {
         load_balancer: lb.name.clone(),
         port,
         rule: Box::new(r.clone()),
-        tags: lb.part_tags(format!("{port}:{}", r.priority)),
+        tags: lb.part_tags(kind, format!("{port}:{}", r.priority)),
     }
 }
 
