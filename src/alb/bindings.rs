@@ -51,7 +51,12 @@ pub fn desired(
             .security_groups
             .iter()
             .find(|s| s.tags.get(resource_key) == Some(&tg.binding.backend_security_group))
-            .map(|s| s.id.clone());
+            .map(|s| s.id.clone())
+            // A shared (adopted) backend group is named by its ID.
+            .or_else(|| {
+                let id = &tg.binding.backend_security_group;
+                id.starts_with("sg-").then(|| id.clone())
+            });
         let protocols: &[NetworkingProtocol] = match tg.protocol {
             Protocol::Udp => &[NetworkingProtocol::Udp],
             Protocol::TcpUdp => &[NetworkingProtocol::Tcp, NetworkingProtocol::Udp],

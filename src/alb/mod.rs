@@ -6,6 +6,7 @@
 //! Shape: fetch (Ingresses of a group) → [`builder`] (pure) → [`aws`] observe (by the ARNs in
 //! the group's status) → [`plan`] (pure) → [`aws`] apply → [`status`].
 
+pub(crate) mod adopt;
 pub(crate) mod annotations;
 pub(crate) mod aws;
 pub(crate) mod bindings;

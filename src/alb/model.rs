@@ -330,6 +330,26 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The same action with every forward target passed through `f`.
+    pub fn map_targets(&self, f: &impl Fn(&TargetRef) -> TargetRef) -> Action {
+        match self {
+            Action::Forward {
+                targets,
+                stickiness,
+            } => Action::Forward {
+                targets: targets.iter().map(|(t, w)| (f(t), *w)).collect(),
+                stickiness: *stickiness,
+            },
+            Action::Authenticated { first, then } => Action::Authenticated {
+                first: first.clone(),
+                then: Box::new(then.map_targets(f)),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// What runs before a rule's action on an HTTPS listener: a user login with Cognito or an
 /// OIDC provider, or the validation of a JSON Web Token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::adopt;
 use super::annotations::{Annotations, OidcClients, named_target_groups, named_web_acls};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
@@ -42,7 +43,9 @@ use crate::crd::{
     LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus, TargetGroupBinding,
 };
 use crate::k8s::conditions::{SystemClock, reason};
-use crate::k8s::finalizer::{ALB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::finalizer::{
+    ALB_FINALIZER, add_finalizer, has_finalizer, is_lbc_ingress_finalizer, remove_finalizers,
+};
 use crate::k8s::runtime::Next;
 
 /// How old the cached certificate list may be when a member names a certificate it lacks.
@@ -88,9 +91,22 @@ impl<A: AlbApi> Reconciler<A> {
         };
         self.admit(stack, &mut fetched).await?;
         let discovered = self.discover(&fetched).await?;
-        let build = self.desired(stack, &fetched, &discovered).await?;
+        let mut build = self.desired(stack, &fetched, &discovered).await?;
         let scope = self.scope(&discovered.vpc_id);
-        let known = stack::known(fetched.previous.as_ref());
+        let refused = build.members.iter().any(|m| m.problem.is_some());
+        let Some(known) = adopt::adopt(
+            &self.aws,
+            scope,
+            &mut fetched.previous,
+            &mut build.model,
+            refused,
+        )
+        .await
+        .map_err(Error::Adopt)?
+        else {
+            self.hold_adoption(&fetched, &build).await;
+            return Ok(Next::AwaitChange);
+        };
         let observed = self.observe(scope, stack, &known, &build).await?;
         let plan = stack::plan_stack(
             &fetched.object_name,
@@ -118,6 +134,29 @@ impl<A: AlbApi> Reconciler<A> {
         )
         .await?;
         self.status(stack, fetched, &build, applied).await
+    }
+
+    /// The stack has resources to adopt, and a refused member: each refused member is told
+    /// why nothing changes yet.
+    async fn hold_adoption(&self, f: &Fetched, build: &BuildOutput) {
+        for m in &build.members {
+            let Some(p) = &m.problem else { continue };
+            let Some((ing, _)) = f
+                .active
+                .iter()
+                .find(|(i, _)| i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name)
+            else {
+                continue;
+            };
+            let message = format!(
+                "the group's existing load balancer is adopted, unchanged, once this Ingress is accepted: {} ({})",
+                p.message, p.reason
+            );
+            self.ctx
+                .events
+                .warn(&ingress_ref(ing), adopt::ADOPTION_HELD, message)
+                .await;
+        }
     }
 
     fn scope<'a>(&'a self, vpc_id: &'a str) -> Scope<'a> {
@@ -600,9 +639,14 @@ impl<A: AlbApi> Reconciler<A> {
                 )
                 .map_err(|e| Error::Status(boxed(e)))?;
             }
-            remove_finalizer(&api, ing.as_ref(), ALB_FINALIZER)
-                .await
-                .map_err(|e| Error::Status(boxed(e)))?;
+            // A deleted Ingress the peer served also carries its finalizers; the stack they
+            // guard is ours now, and the peer is not running to release them.
+            let deleting = ing.meta().deletion_timestamp.is_some();
+            remove_finalizers(&api, ing.as_ref(), |f| {
+                f == ALB_FINALIZER || (deleting && is_lbc_ingress_finalizer(f))
+            })
+            .await
+            .map_err(|e| Error::Status(boxed(e)))?;
             info!(ingress = %format!("{}/{}", ing.namespace().unwrap_or_default(), ing.name_any()), "released");
         }
         Ok(())

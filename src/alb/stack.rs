@@ -32,6 +32,8 @@ pub enum Error {
     Admit(#[source] BoxError),
     #[error("discovering subnets, certificates and security groups")]
     Discover(#[source] AwsError),
+    #[error("looking up resources to adopt")]
+    Adopt(#[source] AwsError),
     #[error("observing AWS")]
     Observe(#[source] AwsError),
     #[error("applying the plan")]
@@ -50,7 +52,7 @@ impl StepError for Error {
     fn label(&self) -> &'static str {
         match self {
             Error::Apply(AwsError::DependencyViolation(_)) => "dependency_violation",
-            Error::Discover(_) | Error::Observe(_) | Error::Apply(_) => "aws",
+            Error::Discover(_) | Error::Adopt(_) | Error::Observe(_) | Error::Apply(_) => "aws",
             Error::Fetch(_) | Error::Admit(_) | Error::Bindings(_) | Error::Status(_) => {
                 "kubernetes"
             }

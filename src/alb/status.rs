@@ -225,6 +225,7 @@ pub fn group_status(
         rule_count: build.model.rule_count() as i32,
         // Recorded by ARN above once they exist; what a failed create left is not there.
         pending_creates: Default::default(),
+        adopted: previous.and_then(|p| p.adopted.clone()),
     }
 }
 

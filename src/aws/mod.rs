@@ -149,6 +149,7 @@ pub struct AwsClients {
     pub acm: aws_sdk_acm::Client,
     pub wafv2: aws_sdk_wafv2::Client,
     pub shield: aws_sdk_shield::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 /// Builds one service client from the shared config, adding the family's limiter and the
@@ -335,6 +336,14 @@ impl AwsClients {
                 buckets,
                 metrics,
                 AwsService::Shield
+            ),
+            tagging: service_client!(
+                aws_sdk_resourcegroupstagging,
+                &config,
+                https,
+                buckets,
+                metrics,
+                AwsService::Tagging
             ),
         })
     }

@@ -34,10 +34,12 @@ pub enum AwsService {
     Acm,
     Wafv2,
     Shield,
+    /// The Resource Groups Tagging API: finding the peer's resources by their tags.
+    Tagging,
 }
 
 impl AwsService {
-    pub const ALL: [AwsService; 8] = [
+    pub const ALL: [AwsService; 9] = [
         AwsService::Elbv2,
         AwsService::Ec2,
         AwsService::Route53,
@@ -46,6 +48,7 @@ impl AwsService {
         AwsService::Acm,
         AwsService::Wafv2,
         AwsService::Shield,
+        AwsService::Tagging,
     ];
 
     /// The `service` label of `causeway_aws_api_calls_total` and the key in `--aws-rate-limits`.
@@ -59,6 +62,7 @@ impl AwsService {
             AwsService::Acm => "acm",
             AwsService::Wafv2 => "wafv2",
             AwsService::Shield => "shield",
+            AwsService::Tagging => "tagging",
         }
     }
 }
@@ -96,6 +100,7 @@ pub struct RateLimits {
     pub acm: Limit,
     pub wafv2: Limit,
     pub shield: Limit,
+    pub tagging: Limit,
 }
 
 impl Default for RateLimits {
@@ -110,6 +115,7 @@ impl Default for RateLimits {
             acm: Limit::new(10.0, 10),
             wafv2: Limit::new(5.0, 5),
             shield: Limit::new(2.0, 2),
+            tagging: Limit::new(5.0, 5),
         }
     }
 }
@@ -125,6 +131,7 @@ impl RateLimits {
             AwsService::Acm => self.acm,
             AwsService::Wafv2 => self.wafv2,
             AwsService::Shield => self.shield,
+            AwsService::Tagging => self.tagging,
         }
     }
 
@@ -138,6 +145,7 @@ impl RateLimits {
             AwsService::Acm => &mut self.acm,
             AwsService::Wafv2 => &mut self.wafv2,
             AwsService::Shield => &mut self.shield,
+            AwsService::Tagging => &mut self.tagging,
         };
         *slot = limit;
     }
@@ -167,7 +175,7 @@ pub enum RateLimitError {
     #[error("rate limit entry {0:?} is not of the form service=rate[:burst]")]
     Syntax(String),
     #[error(
-        "unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm, wafv2, shield)"
+        "unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm, wafv2, shield, tagging)"
     )]
     UnknownService(String),
     #[error("rate limit for {0} is given twice")]

@@ -3,6 +3,8 @@
 
 /// The cluster that owns a resource.
 pub const CLUSTER: &str = "elbv2.k8s.aws/cluster";
+/// What a cluster-wide resource is (`backend-sg`: the peer's shared backend security group).
+pub const RESOURCE_TYPE_KEY: &str = "elbv2.k8s.aws/resource";
 /// The IngressGroup (group name, or `namespace/name`) that owns an ALB resource.
 pub const STACK: &str = "ingress.k8s.aws/stack";
 /// What the resource is within its stack (`LoadBalancer`, `ManagedLBSecurityGroup`, ...).

@@ -5,6 +5,8 @@
 //! The controller owns these objects: it creates one per group it reconciles and deletes it
 //! when the group's last member is gone and every AWS resource of the group is deleted.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -135,6 +137,39 @@ pub struct LoadBalancerGroupStatus {
     /// between the create and this status leaves nothing behind.
     #[serde(default, skip_serializing_if = "PendingCreates::is_empty")]
     pub pending_creates: PendingCreates,
+
+    /// What was adopted when the stack was first reconciled: resources another controller
+    /// (aws-load-balancer-controller) made for it, found by their cluster and stack tags.
+    /// Absent: not looked for yet; empty: looked for, nothing found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<Adopted>,
+}
+
+/// Adopted resources: causeway's own name for each (derived from the model) → the name it
+/// has in AWS, kept for as long as the model derives the same name (an immutable change
+/// gives a new name, and the adopted resource is replaced as any other would be).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Adopted {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub load_balancers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_groups: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub security_groups: BTreeMap<String, String>,
+    /// Security group key (`BackendSecurityGroup`) → the ID of the cluster-wide backend
+    /// security group used instead of one of the stack's own; used, never modified or deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared_security_groups: BTreeMap<String, String>,
+}
+
+impl Adopted {
+    pub fn is_empty(&self) -> bool {
+        self.load_balancers.is_empty()
+            && self.target_groups.is_empty()
+            && self.security_groups.is_empty()
+            && self.shared_security_groups.is_empty()
+    }
 }
 
 /// Names of load balancers, target groups and security groups being created.

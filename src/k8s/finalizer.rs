@@ -20,13 +20,20 @@ pub const ALB_FINALIZER: &str = "causeway.dev/alb";
 pub const TARGETS_FINALIZER: &str = "causeway.dev/targets";
 /// On Services whose NLB we made: the peer's finalizer, so either controller can clean up.
 pub const NLB_FINALIZER: &str = "service.k8s.aws/resources";
+/// aws-load-balancer-controller's TargetGroupBinding finalizer: released with ours once an
+/// adopted binding's targets are deregistered (the peer is not running to release it).
+pub const LBC_TGB_FINALIZER: &str = "elbv2.k8s.aws/resources";
+/// aws-load-balancer-controller's Ingress finalizers: `ingress.k8s.aws/resources` on an
+/// Ingress of its own group, `group.ingress.k8s.aws/<group>` on a member of a named group.
+pub fn is_lbc_ingress_finalizer(f: &str) -> bool {
+    f == LBC_INGRESS_FINALIZER || f.starts_with("group.ingress.k8s.aws/")
+}
 /// Finalizer names the tests patch with.
 #[cfg(test)]
 const DNS_FINALIZER: &str = "causeway.dev/dns";
 #[cfg(test)]
 const FINALIZER: &str = "causeway.dev/finalizer";
-/// aws-load-balancer-controller's Ingress finalizer: another writer's entry to keep.
-#[cfg(test)]
+/// aws-load-balancer-controller's Ingress finalizer.
 const LBC_INGRESS_FINALIZER: &str = "ingress.k8s.aws/resources";
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +113,34 @@ where
     }
 }
 
+/// The patch that drops every finalizer `drop` selects, or `None` when none is there. One
+/// patch for all of them, guarded by a `test` of the whole current list.
+pub fn remove_all_patch(current: &[String], drop: impl Fn(&str) -> bool) -> Option<Value> {
+    let kept: Vec<&String> = current.iter().filter(|f| !drop(f)).collect();
+    if kept.len() == current.len() {
+        return None;
+    }
+    Some(json!([
+        { "op": "test", "path": "/metadata/finalizers", "value": current },
+        { "op": "replace", "path": "/metadata/finalizers", "value": kept },
+    ]))
+}
+
+/// Removes every finalizer `drop` selects from `obj`; `None` if none was there.
+pub async fn remove_finalizers<K>(
+    api: &Api<K>,
+    obj: &K,
+    drop: impl Fn(&str) -> bool,
+) -> Result<Option<K>, FinalizerError>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    match remove_all_patch(obj.finalizers(), drop) {
+        Some(patch) => json_patch(api, obj, patch).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 async fn json_patch<K>(api: &Api<K>, obj: &K, patch: Value) -> Result<K, FinalizerError>
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug,
@@ -162,6 +197,21 @@ mod tests {
             ])
         );
         assert!(remove_patch(&current, ALB_FINALIZER).is_none());
+    }
+
+    #[test]
+    fn remove_all_drops_ours_and_the_peers_in_one_guarded_patch() {
+        let current = owned(&[ALB_FINALIZER, "other", LBC_INGRESS_FINALIZER, "group.ingress.k8s.aws/g"]);
+        let patch =
+            remove_all_patch(&current, |f| f == ALB_FINALIZER || is_lbc_ingress_finalizer(f)).unwrap();
+        assert_eq!(
+            patch,
+            json!([
+                { "op": "test", "path": "/metadata/finalizers", "value": current },
+                { "op": "replace", "path": "/metadata/finalizers", "value": ["other"] },
+            ])
+        );
+        assert!(remove_all_patch(&owned(&["other"]), is_lbc_ingress_finalizer).is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::controller::Reconciler;
+use crate::alb::adopt;
 use crate::alb::annotations::Problem;
 use crate::alb::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use crate::alb::builder::{BuildOutput, CertInfo, MemberOutcome, SubnetInfo};
@@ -76,12 +77,19 @@ impl<A: AlbApi> Reconciler<A> {
         };
         self.admit(&mut f).await?;
         let d = self.discover(&f).await?;
-        let desired = self.desired(&f, &d);
+        let mut desired = self.desired(&f, &d);
         let scope = Scope {
             vpc_id: &d.vpc_id,
             cluster: &self.ctx.cluster_name,
         };
-        let known = stack::known(f.previous.as_ref());
+        // A refused Service plans nothing, so it adopts nothing either.
+        let known = match desired.model.as_mut() {
+            Some(m) => adopt::adopt(&self.aws, scope, &mut f.previous, m, false)
+                .await
+                .map_err(Error::Adopt)?
+                .unwrap_or_default(),
+            None => stack::known(f.previous.as_ref()),
+        };
         let model = desired
             .model
             .clone()

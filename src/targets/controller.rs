@@ -35,7 +35,9 @@ use crate::context::Context;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
 use crate::k8s::conditions::SystemClock;
-use crate::k8s::finalizer::{TARGETS_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::finalizer::{
+    LBC_TGB_FINALIZER, TARGETS_FINALIZER, add_finalizer, has_finalizer, remove_finalizers,
+};
 use crate::k8s::runtime::watch::{self as cache, Change, keep_all, key_of, key_of_ref, reflect};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 use crate::k8s::{SERVICE_NAME_LABEL, watched};
@@ -931,8 +933,12 @@ impl<A: TargetsApi> runtime::Reconciler for Reconciler<A> {
         if b.meta().deletion_timestamp.is_some() {
             if has_finalizer(b.as_ref(), TARGETS_FINALIZER) {
                 self.cleanup(&b).await?;
-                remove_finalizer(&api, b.as_ref(), TARGETS_FINALIZER)
-                    .await
+                // An adopted binding also carries the peer's finalizer; what it guards is
+                // what the cleanup just did.
+                remove_finalizers(&api, b.as_ref(), |f| {
+                    f == TARGETS_FINALIZER || f == LBC_TGB_FINALIZER
+                })
+                .await
                     .map_err(finalizer_err)?;
             }
             return Ok(Next::AwaitChange);

@@ -354,12 +354,13 @@ fn kustomize_base_is_the_chart_rendered() {
 /// `<client>.<operation>()` with the client named after its service.
 fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
     let re = regex::Regex::new(
-        r"\b(elbv2|ec2|route53|iam|sts|acm|wafv2|shield)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)",
+        r"\b(elbv2|ec2|route53|iam|sts|acm|wafv2|shield|tagging)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)",
     )
     .expect("regex");
     let prefix = |svc: &str| -> String {
         match svc {
             "elbv2" => "elasticloadbalancing".to_string(),
+            "tagging" => "tag".to_string(),
             other => other.to_string(),
         }
     };

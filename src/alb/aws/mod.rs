@@ -14,6 +14,7 @@ mod apply;
 mod convert;
 mod discovery;
 mod observe;
+mod tagged;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -152,6 +153,20 @@ pub(crate) trait AlbApi: Send + Sync + 'static {
         &self,
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
+    /// The load balancers, target groups and security groups tagged for `stack` of the
+    /// scope's cluster, whoever made them (the adoption lookup).
+    fn tagged_stack(
+        &self,
+        scope: Scope<'_>,
+        kind: crate::aws::tags::StackKind,
+        stack: &str,
+    ) -> impl Future<Output = Result<Known, AwsError>> + Send;
+    /// Of the security groups `ids`, the cluster's shared backend group (the peer's).
+    fn shared_backend_group(
+        &self,
+        scope: Scope<'_>,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
     /// What we own of the group: by recorded ARN and by the desired names.
     fn observe(
         &self,
@@ -208,6 +223,21 @@ impl AlbApi for AwsClients {
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
         AlbAws::resolve_web_acls(self, names)
+    }
+    async fn tagged_stack(
+        &self,
+        scope: Scope<'_>,
+        kind: crate::aws::tags::StackKind,
+        stack: &str,
+    ) -> Result<Known, AwsError> {
+        scoped(self, scope).tagged_stack(kind, stack).await
+    }
+    async fn shared_backend_group(
+        &self,
+        scope: Scope<'_>,
+        ids: &[String],
+    ) -> Result<Option<String>, AwsError> {
+        scoped(self, scope).shared_backend_group(ids).await
     }
     async fn observe(
         &self,

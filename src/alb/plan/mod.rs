@@ -498,27 +498,11 @@ fn missing_attributes(
 
 /// Rewrites observed forward targets from ARNs to our target group names.
 fn by_name(action: &Action, names: &BTreeMap<&str, &str>) -> Action {
-    match action {
-        Action::Forward {
-            targets,
-            stickiness,
-        } => Action::Forward {
-            targets: targets
-                .iter()
-                .map(|(t, w)| match t {
-                    TargetRef::Arn(arn) => match names.get(arn.as_str()) {
-                        Some(n) => (TargetRef::Name((*n).to_owned()), *w),
-                        None => (t.clone(), *w),
-                    },
-                    TargetRef::Name(_) => (t.clone(), *w),
-                })
-                .collect(),
-            stickiness: *stickiness,
+    action.map_targets(&|t| match t {
+        TargetRef::Arn(arn) => match names.get(arn.as_str()) {
+            Some(n) => TargetRef::Name((*n).to_owned()),
+            None => t.clone(),
         },
-        Action::Authenticated { first, then } => Action::Authenticated {
-            first: first.clone(),
-            then: Box::new(by_name(then, names)),
-        },
-        other => other.clone(),
-    }
+        TargetRef::Name(_) => t.clone(),
+    })
 }

@@ -108,6 +108,46 @@ impl AlbApi for FakeAws {
             .map(|e| (e.clone(), vec![e.clone()]))
             .collect())
     }
+    /// Everything in the simulation tagged for the stack.
+    async fn tagged_stack(
+        &self,
+        scope: Scope<'_>,
+        kind: crate::aws::tags::StackKind,
+        stack: &str,
+    ) -> Result<Known, AwsError> {
+        let o = self.lock().sim.state.clone();
+        let owned = |t: &crate::alb::model::Tags| {
+            crate::alb::observed::owned(t, scope.cluster, kind, stack)
+        };
+        Ok(Known {
+            load_balancer_arns: o
+                .load_balancers
+                .iter()
+                .filter(|l| owned(&l.tags))
+                .map(|l| l.arn.clone())
+                .collect(),
+            target_group_arns: o
+                .target_groups
+                .iter()
+                .filter(|t| owned(&t.tags))
+                .map(|t| t.arn.clone())
+                .collect(),
+            security_group_ids: o
+                .security_groups
+                .iter()
+                .filter(|s| owned(&s.tags))
+                .map(|s| s.id.clone())
+                .collect(),
+            ..Known::default()
+        })
+    }
+    async fn shared_backend_group(
+        &self,
+        _scope: Scope<'_>,
+        _ids: &[String],
+    ) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
     /// As the adapter reads: by recorded ARN or ID, and by desired or pending name.
     async fn observe(
         &self,
