@@ -67,10 +67,19 @@ pub(crate) async fn look_up<A: AlbApi>(
         return Ok((found_known, Adopted::default()));
     }
     let mut found = aws
-        .observe(scope, &found_known, &without_attributes(model), Depth::Resources)
+        .observe(
+            scope,
+            &found_known,
+            &without_attributes(model),
+            Depth::Resources,
+        )
         .await?;
     found.retain_owned(scope.cluster, model.kind, &model.stack);
-    let own_groups: Vec<&str> = found.security_groups.iter().map(|s| s.id.as_str()).collect();
+    let own_groups: Vec<&str> = found
+        .security_groups
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
     let others: Vec<String> = found
         .load_balancers
         .iter()

@@ -228,7 +228,29 @@ pub(crate) fn write_model(out: &mut String, model: &model::GroupModel) {
     }
 }
 
-/// The steps causeway would take for `model`, read-only, as plan report lines.
+/// The existing resources a stack would adopt, as plan report lines.
+fn write_adopted(out: &mut String, adopted: &crate::crd::load_balancer_group::Adopted) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "  adopts (found by the cluster and stack tags):");
+    for (what, map) in [
+        ("load balancer", &adopted.load_balancers),
+        ("target group", &adopted.target_groups),
+        ("security group", &adopted.security_groups),
+    ] {
+        for (ours, theirs) in map {
+            let _ = writeln!(out, "    - {what} {theirs} (as {ours})");
+        }
+    }
+    for (key, id) in &adopted.shared_security_groups {
+        let _ = writeln!(
+            out,
+            "    - shared security group {id} (as {key}, never modified)"
+        );
+    }
+}
+
+/// The steps causeway would take for `model`, read-only, as plan report lines. A stack
+/// with resources tagged for it is planned as the controller would after adopting them.
 pub(crate) async fn write_actions(
     out: &mut String,
     aws: Option<&crate::aws::AwsClients>,
@@ -239,12 +261,35 @@ pub(crate) async fn write_actions(
     use std::fmt::Write;
     match (aws, vpc) {
         (Some(a), Ok(v)) => {
-            let by_name = aws::Known {
-                desired_names: true,
-                ..Default::default()
+            // What the stack's tags find (another controller's, or an install that lost its
+            // status) is what the controller would adopt; the plan is then against that.
+            let scope = aws::Scope {
+                vpc_id: v,
+                cluster: cluster_name,
             };
+            let mut model = model.clone();
+            let known = match adopt::look_up(a, scope, &model).await {
+                Ok((found, adopted)) => {
+                    if !adopted.is_empty() {
+                        write_adopted(out, &adopted);
+                        adopt::rename(&mut model, &adopted);
+                    }
+                    aws::Known {
+                        desired_names: true,
+                        ..found
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "  actions: unknown (looking up the stack's tagged resources failed: {e})"
+                    );
+                    return;
+                }
+            };
+            let model = &model;
             match plan_adapter(a, v, cluster_name)
-                .observe(&by_name, model, aws::Depth::Full)
+                .observe(&known, model, aws::Depth::Full)
                 .await
             {
                 Ok(mut observed) => {

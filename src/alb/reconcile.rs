@@ -141,11 +141,9 @@ impl<A: AlbApi> Reconciler<A> {
     async fn hold_adoption(&self, f: &Fetched, build: &BuildOutput) {
         for m in &build.members {
             let Some(p) = &m.problem else { continue };
-            let Some((ing, _)) = f
-                .active
-                .iter()
-                .find(|(i, _)| i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name)
-            else {
+            let Some((ing, _)) = f.active.iter().find(|(i, _)| {
+                i.namespace().as_deref() == Some(&m.namespace) && i.name_any() == m.name
+            }) else {
                 continue;
             };
             let message = format!(

@@ -201,9 +201,16 @@ mod tests {
 
     #[test]
     fn remove_all_drops_ours_and_the_peers_in_one_guarded_patch() {
-        let current = owned(&[ALB_FINALIZER, "other", LBC_INGRESS_FINALIZER, "group.ingress.k8s.aws/g"]);
-        let patch =
-            remove_all_patch(&current, |f| f == ALB_FINALIZER || is_lbc_ingress_finalizer(f)).unwrap();
+        let current = owned(&[
+            ALB_FINALIZER,
+            "other",
+            LBC_INGRESS_FINALIZER,
+            "group.ingress.k8s.aws/g",
+        ]);
+        let patch = remove_all_patch(&current, |f| {
+            f == ALB_FINALIZER || is_lbc_ingress_finalizer(f)
+        })
+        .unwrap();
         assert_eq!(
             patch,
             json!([

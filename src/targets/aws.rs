@@ -447,6 +447,10 @@ async fn authorize(
     owner: &str,
     rule: &IngressRule,
 ) -> Result<(), AwsCallError> {
+    // An equal rule may be there already: looking first saves a write that would fail.
+    if join(aws, cluster, owner, rule).await? {
+        return Ok(());
+    }
     let mut perm = IpPermission::builder()
         .ip_protocol(&rule.protocol)
         .from_port(rule.from_port)
@@ -483,20 +487,25 @@ async fn authorize(
         // The same permission exists. Another binding's (tagged for this cluster): this one
         // needs it too, and says so with its own owner tag. Untagged (someone else's): it
         // already allows the traffic, and it is not ours to adopt or remove.
+        // Another binding authorized it a moment ago.
         Err(e) if errors::has_code(&e, &["InvalidPermission.Duplicate"]) => {
-            join(aws, cluster, owner, rule).await
+            join(aws, cluster, owner, rule).await.map(|_| ())
         }
         Err(e) => Err(err("AuthorizeSecurityGroupIngress", e)),
     }
 }
 
-/// Adds the owner's tag to the rule of ours equal to `rule`, if there is one.
+/// Whether a rule equal to `rule` exists on its group; one of this cluster's (another
+/// binding's) gets the owner's tag too, so it stays while either needs it. One that is not
+/// (someone else's, such as aws-load-balancer-controller's untagged
+/// `elbv2.k8s.aws/targetGroupBinding=shared` rule) already allows the traffic and is not
+/// ours to tag or remove.
 async fn join(
     aws: &AwsClients,
     cluster: &str,
     owner: &str,
     rule: &IngressRule,
-) -> Result<(), AwsCallError> {
+) -> Result<bool, AwsCallError> {
     let found = aws
         .ec2
         .describe_security_group_rules()
@@ -506,21 +515,24 @@ async fn join(
                 .values(&rule.group_id)
                 .build(),
         )
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{CLUSTER_TAG}"))
-                .values(cluster)
-                .build(),
-        )
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| err("DescribeSecurityGroupRules", e))?;
-    let Some(id) = found.security_group_rules().iter().find_map(|r| {
-        let (id, r) = ingress_rule(r)?;
-        (r == *rule).then_some(id)
+    let Some((id, tags)) = found.iter().find_map(|r| {
+        let (id, got) = ingress_rule(r)?;
+        (got == *rule).then_some((id, r.tags()))
     }) else {
-        return Ok(());
+        return Ok(false);
     };
+    let ours = tags
+        .iter()
+        .any(|t| t.key() == Some(CLUSTER_TAG) && t.value() == Some(cluster));
+    if !ours {
+        return Ok(true);
+    }
     aws.ec2
         .create_tags()
         .resources(id)
@@ -533,7 +545,7 @@ async fn join(
         .send()
         .await
         .map_err(|e| err("CreateTags", e))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Drops the owner's tags (either form) from rules other bindings still need.

@@ -939,7 +939,7 @@ impl<A: TargetsApi> runtime::Reconciler for Reconciler<A> {
                     f == TARGETS_FINALIZER || f == LBC_TGB_FINALIZER
                 })
                 .await
-                    .map_err(finalizer_err)?;
+                .map_err(finalizer_err)?;
             }
             return Ok(Next::AwaitChange);
         }

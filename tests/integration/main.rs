@@ -2,6 +2,7 @@
 //! controller-manager, scheduler and kwok, plus moto. One test binary with
 //! modules keeps link time down; each test gets its own namespace and AWS names.
 
+mod adopt;
 mod agent;
 mod alb;
 mod alb_features;

@@ -211,7 +211,7 @@ async fn tg_attribute(elb: &elb::Client, arn: &str, key: &str) -> Option<String>
         .and_then(|a| a.value().map(str::to_owned))
 }
 
-async fn pod_ips(ctx: &TestCtx, app: &str) -> BTreeSet<String> {
+pub async fn pod_ips(ctx: &TestCtx, app: &str) -> BTreeSet<String> {
     let pods: Api<k8s_openapi::api::core::v1::Pod> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
     pods.list(&ListParams::default().labels(&format!("app={app}")))

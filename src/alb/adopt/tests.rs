@@ -25,7 +25,13 @@ fn group() -> GroupModel {
             "ns",
             "b",
             anns(true),
-            serde_json::json!([path_rule(Some("b.causeway.test"), "/api", "Prefix", "api", 80)]),
+            serde_json::json!([path_rule(
+                Some("b.causeway.test"),
+                "/api",
+                "Prefix",
+                "api",
+                80
+            )]),
         ),
     ];
     build_group("g", &ings)
@@ -129,10 +135,15 @@ fn the_clusters_shared_backend_group_replaces_the_managed_one() {
     let desired = group();
     assert!(desired.security_groups.iter().any(|s| s.key == BACKEND_KEY));
     let mut found = made_elsewhere(&desired);
-    found.load_balancers[0].security_groups.push("sg-shared".into());
+    found.load_balancers[0]
+        .security_groups
+        .push("sg-shared".into());
     let adopted = matches(&desired, &found, Some("sg-shared"));
     assert_eq!(
-        adopted.shared_security_groups.get(BACKEND_KEY).map(String::as_str),
+        adopted
+            .shared_security_groups
+            .get(BACKEND_KEY)
+            .map(String::as_str),
         Some("sg-shared")
     );
     let mut renamed = desired.clone();

@@ -1,0 +1,713 @@
+//! Taking over from aws-load-balancer-controller. A fixture creates through the AWS API
+//! (and the Kubernetes API) what the peer creates for an IngressGroup: its load balancer,
+//! managed and shared backend security groups, listener, rules, target groups with their
+//! targets, TargetGroupBindings and finalizers, with the peer's names and tags. causeway then
+//! starts with the same cluster name and adopts all of it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, ResourceType, Tag as Ec2Tag, TagSpecification,
+};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
+    HostHeaderConditionConfig, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+    PathPatternConditionConfig, ProtocolEnum, RuleCondition, Tag, TargetDescription,
+    TargetGroupTuple, TargetTypeEnum,
+};
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+use crate::alb::{
+    Alb, WAIT, calls, class, delete_ingress, ec2_client, elb_client, groups_dump, ingress,
+    lb_by_dns, metrics, rule, services, tagged_with, wait_gone, wait_hostname,
+};
+use crate::common::Controller;
+
+const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
+const STACK_TAG: &str = "ingress.k8s.aws/stack";
+const RESOURCE_TAG: &str = "ingress.k8s.aws/resource";
+
+/// What the fixture made in the peer's place.
+struct PeerStack {
+    lb_arn: String,
+    dns: String,
+    listener_arn: String,
+    /// (resource key, name, ARN) of each target group.
+    target_groups: Vec<(String, String, String)>,
+    managed_sg: String,
+    backend_sg: String,
+    /// The peer's rule on the nodes' group, from the backend group.
+    node_rule: String,
+}
+
+fn elb_tags(cluster: &str, stack: Option<&str>, resource: &str) -> Vec<Tag> {
+    let mut t = vec![Tag::builder().key(CLUSTER_TAG).value(cluster).build()];
+    if let Some(s) = stack {
+        t.push(Tag::builder().key(STACK_TAG).value(s).build());
+    }
+    t.push(Tag::builder().key(RESOURCE_TAG).value(resource).build());
+    t
+}
+
+fn ec2_tags(cluster: &str, stack: Option<&str>, key: &str, resource: &str) -> TagSpecification {
+    let mut b = TagSpecification::builder()
+        .resource_type(ResourceType::SecurityGroup)
+        .tags(Ec2Tag::builder().key(CLUSTER_TAG).value(cluster).build())
+        .tags(Ec2Tag::builder().key(key).value(resource).build());
+    if let Some(s) = stack {
+        b = b.tags(Ec2Tag::builder().key(STACK_TAG).value(s).build());
+    }
+    b.build()
+}
+
+/// What the peer builds for the group `group` of Ingresses `(name, host, path)`, all to
+/// Service `web` port 80 (target port 8080, ip targets), internal, HTTP:80: the names are
+/// the peer's shapes (`k8s-<group>-<hash>`, `k8s-<ns>-<svc>-<hash>`,
+/// `k8s-traffic-<cluster>-<hash>`), the hashes are the fixture's own.
+async fn make_peer_stack(
+    ctx: &TestCtx,
+    group: &str,
+    members: &[(&str, &str, &str)],
+    pod_ips: &BTreeSet<String>,
+) -> PeerStack {
+    let seed = &ctx.env.seed;
+    let cluster = seed.cluster_name.as_str();
+    let elb = elb_client(ctx).await;
+    let ec2 = ec2_client(ctx).await;
+    // Ten characters of a fresh unique name stand in for the peer's hashes.
+    let hash = || {
+        let u: String = unique_name("h")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        u[u.len().saturating_sub(10)..].to_owned()
+    };
+    let backend_sg = ec2
+        .create_security_group()
+        .group_name(format!(
+            "k8s-traffic-{}-{}",
+            &cluster[..cluster.len().min(20)],
+            hash()
+        ))
+        .description("[k8s] Shared Backend SecurityGroup for LoadBalancer")
+        .vpc_id(&seed.vpc_id)
+        .tag_specifications(ec2_tags(
+            cluster,
+            None,
+            "elbv2.k8s.aws/resource",
+            "backend-sg",
+        ))
+        .send()
+        .await
+        .expect("backend SG")
+        .group_id()
+        .expect("id")
+        .to_owned();
+    let short = &group[..group.len().min(16)];
+    let managed_sg = ec2
+        .create_security_group()
+        .group_name(format!("k8s-{short}-{}", hash()))
+        .description("[k8s] Managed SecurityGroup for LoadBalancer")
+        .vpc_id(&seed.vpc_id)
+        .tag_specifications(ec2_tags(
+            cluster,
+            Some(group),
+            RESOURCE_TAG,
+            "ManagedLBSecurityGroup",
+        ))
+        .send()
+        .await
+        .expect("managed SG")
+        .group_id()
+        .expect("id")
+        .to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&managed_sg)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(80)
+                .to_port(80)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("managed SG rule");
+    let lb = elb
+        .create_load_balancer()
+        .name(format!("k8s-{short}-{}", hash()))
+        .r#type(LoadBalancerTypeEnum::Application)
+        .scheme(LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(seed.private_subnet_ids.clone()))
+        .security_groups(&managed_sg)
+        .security_groups(&backend_sg)
+        .set_tags(Some(elb_tags(cluster, Some(group), "LoadBalancer")))
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let lb = &lb.load_balancers()[0];
+    let lb_arn = lb.load_balancer_arn().expect("arn").to_owned();
+    let dns = lb.dns_name().expect("dns").to_owned();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("404")
+                        .content_type("text/plain")
+                        .build(),
+                )
+                .build(),
+        )
+        .set_tags(Some(elb_tags(cluster, Some(group), "80")))
+        .send()
+        .await
+        .expect("CreateListener");
+    let listener_arn = listener.listeners()[0]
+        .listener_arn()
+        .expect("arn")
+        .to_owned();
+    let mut target_groups = Vec::new();
+    for (i, (name, host, path)) in members.iter().enumerate() {
+        let key = format!("{}/{name}-web:80", ctx.namespace);
+        let tg_name = format!(
+            "k8s-{}-web-{}",
+            &ctx.namespace[..ctx.namespace.len().min(8)],
+            hash()
+        );
+        let tg = elb
+            .create_target_group()
+            .name(&tg_name)
+            .protocol(ProtocolEnum::Http)
+            .protocol_version("HTTP1")
+            .port(8080)
+            .vpc_id(&seed.vpc_id)
+            .target_type(TargetTypeEnum::Ip)
+            .health_check_path("/")
+            .health_check_interval_seconds(15)
+            .health_check_timeout_seconds(5)
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(2)
+            .set_tags(Some(elb_tags(cluster, Some(group), &key)))
+            .send()
+            .await
+            .expect("CreateTargetGroup");
+        let tg_arn = tg.target_groups()[0]
+            .target_group_arn()
+            .expect("arn")
+            .to_owned();
+        let values: Vec<String> = if *path == "/" {
+            vec!["/*".into()]
+        } else {
+            vec![path.to_string(), format!("{path}/*")]
+        };
+        elb.create_rule()
+            .listener_arn(&listener_arn)
+            .priority(i as i32 + 1)
+            .conditions(
+                RuleCondition::builder()
+                    .field("host-header")
+                    .host_header_config(
+                        HostHeaderConditionConfig::builder()
+                            .values(host.to_string())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .path_pattern_config(
+                        PathPatternConditionConfig::builder()
+                            .set_values(Some(values))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .forward_config(
+                        ForwardActionConfig::builder()
+                            .target_groups(
+                                TargetGroupTuple::builder()
+                                    .target_group_arn(&tg_arn)
+                                    .weight(1)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .set_tags(Some(elb_tags(
+                cluster,
+                Some(group),
+                &format!("80:{}", i + 1),
+            )))
+            .send()
+            .await
+            .expect("CreateRule");
+        let mut reg = elb.register_targets().target_group_arn(&tg_arn);
+        for ip in pod_ips {
+            reg = reg.targets(TargetDescription::builder().id(ip).port(8080).build());
+        }
+        reg.send().await.expect("RegisterTargets");
+        // The peer's binding: named as its target group, labelled with the stack, holding
+        // the peer's finalizer.
+        ctx.apply(&format!(
+            r#"apiVersion: elbv2.k8s.aws/v1beta1
+kind: TargetGroupBinding
+metadata:
+  name: {tg_name}
+  labels: {{"ingress.k8s.aws/stack": "{group}"}}
+  finalizers: ["elbv2.k8s.aws/resources"]
+spec:
+  targetGroupARN: {tg_arn}
+  targetType: ip
+  ipAddressType: ipv4
+  vpcID: {vpc}
+  serviceRef: {{name: web, port: 80}}
+  networking:
+    ingress:
+    - from: [{{securityGroup: {{groupID: {backend_sg}}}}}]
+      ports: [{{protocol: TCP, port: 8080}}]
+"#,
+            vpc = seed.vpc_id
+        ))
+        .await
+        .expect("TargetGroupBinding");
+        target_groups.push((key, tg_name, tg_arn));
+    }
+    // The peer's rule on the nodes' group for the shared backend group: untagged, with its
+    // description.
+    let node_rule = ec2
+        .authorize_security_group_ingress()
+        .group_id(&seed.node_security_group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(8080)
+                .to_port(8080)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&backend_sg)
+                        .description("elbv2.k8s.aws/targetGroupBinding=shared")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("node rule")
+        .security_group_rules()[0]
+        .security_group_rule_id()
+        .expect("rule id")
+        .to_owned();
+    PeerStack {
+        node_rule,
+        lb_arn,
+        dns,
+        listener_arn,
+        target_groups,
+        managed_sg,
+        backend_sg,
+    }
+}
+
+/// The peer's status and finalizer on a member Ingress.
+async fn mark_served_by_peer(ctx: &TestCtx, name: &str, group: &str, dns: &str) {
+    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": [format!("group.ingress.k8s.aws/{group}")]}})),
+    )
+    .await
+    .expect("peer finalizer");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": dns}]}}}),
+        ),
+    )
+    .await
+    .expect("peer status");
+}
+
+/// The peer's lookup of a stack, by the tags it filters on: the tagging API for load
+/// balancers and target groups (cluster and stack tags), EC2 for the managed security
+/// group. Returns each resource's `ingress.k8s.aws/resource` tag.
+async fn peer_lookup(ctx: &TestCtx, stack: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let cluster = ctx.env.seed.cluster_name.clone();
+    let tagging = aws_sdk_resourcegroupstagging::Client::new(&ctx.aws().await);
+    let filter = |k: &str, v: &str| TagFilter::builder().key(k).values(v).build();
+    let found = tagging
+        .get_resources()
+        .tag_filters(filter(CLUSTER_TAG, &cluster))
+        .tag_filters(filter(STACK_TAG, stack))
+        .resource_type_filters("elasticloadbalancing:loadbalancer")
+        .resource_type_filters("elasticloadbalancing:targetgroup")
+        .send()
+        .await
+        .expect("GetResources");
+    let (mut lbs, mut tgs) = (Vec::new(), Vec::new());
+    for m in found.resource_tag_mapping_list() {
+        let resource = m
+            .tags()
+            .iter()
+            .find(|t| t.key() == RESOURCE_TAG)
+            .map(|t| t.value().to_owned())
+            .unwrap_or_default();
+        if m.resource_arn()
+            .unwrap_or_default()
+            .contains(":loadbalancer/")
+        {
+            lbs.push(resource);
+        } else {
+            tgs.push(resource);
+        }
+    }
+    let sgs = ec2_client(ctx)
+        .await
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{CLUSTER_TAG}"))
+                .values(&cluster)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{STACK_TAG}"))
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("sgs");
+    let sgs = sgs
+        .security_groups()
+        .iter()
+        .filter_map(|g| {
+            g.tags()
+                .iter()
+                .find(|t| t.key() == Some(RESOURCE_TAG))
+                .and_then(|t| t.value().map(str::to_owned))
+        })
+        .collect();
+    (lbs, tgs, sgs)
+}
+
+fn count(metrics: &str, pred: impl Fn(&str) -> bool) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
+        .filter(|l| {
+            let op = l
+                .split("operation=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_default();
+            pred(op)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Every AWS operation the controller called, with its count, for failure messages and figures.
+fn operations(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn target_ips(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
+    crate::targets::targets(ctx, arn)
+        .await
+        .into_iter()
+        .map(|t| t.split(':').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_without_leftovers()
+{
+    let ctx = TestCtx::new("adopt").await.expect("ctx");
+    let class = class(&ctx).await;
+    ctx.apply(&services(false)).await.expect("services");
+    crate::targets::scale(&ctx, "web", 2).await;
+    let pods = wait_for("two pod IPs", WAIT, || async {
+        let ips = crate::nlb::pod_ips(&ctx, "web").await;
+        (ips.len() == 2).then_some(ips)
+    })
+    .await
+    .expect("pods");
+
+    // The peer served these two Ingresses as one group.
+    let group = format!("adopt-{}", ctx.namespace);
+    let domain = &ctx.env.seed.domain;
+    let names = ["a", "b", "c", "d", "e"];
+    let hosts: Vec<String> = names.iter().map(|n| format!("{n}.{domain}")).collect();
+    let paths = ["/", "/api", "/", "/shop", "/"];
+    let members: Vec<(&str, &str, &str)> = (0..names.len())
+        .map(|i| (names[i], hosts[i].as_str(), paths[i]))
+        .collect();
+    let host_a = &hosts[0];
+    let anns = [
+        ("alb.ingress.kubernetes.io/group.name", group.as_str()),
+        ("alb.ingress.kubernetes.io/target-type", "ip"),
+    ];
+    for &(name, host, path) in &members {
+        ctx.apply(&ingress(name, &class, &anns, &rule(host, path, "web")))
+            .await
+            .expect("ingress");
+    }
+    let peer = make_peer_stack(&ctx, &group, &members, &pods).await;
+    for &(name, _, _) in &members {
+        mark_served_by_peer(&ctx, name, &group, &peer.dns).await;
+    }
+
+    // causeway takes over with the same cluster name.
+    let c = Controller::start(
+        &ctx,
+        &format!("adopt-{}", ctx.namespace),
+        &unique_name("adopt-lease"),
+        &[
+            "--controllers",
+            "alb,targets",
+            "--alb-controller-name",
+            &format!("causeway.dev/{class}"),
+            "--targets-namespace",
+            &ctx.namespace,
+            "--webhook-enabled",
+            "false",
+            "--log-level",
+            "info,causeway=debug",
+        ],
+    );
+    let alb = Alb {
+        proc: c.proc,
+        port: c.port,
+        class: class.clone(),
+    };
+    let groups: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
+    let status = wait_for("the group adopted and Ready", WAIT, || async {
+        let s = groups.get(&group).await.ok()?.status?;
+        let ready = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (ready && s.load_balancers.first()?.arn.is_some()).then_some(s)
+    })
+    .await;
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => panic!("{e}\n{}\n{}", groups_dump(&ctx).await, alb.proc.logs()),
+    };
+    assert_eq!(
+        status.load_balancers[0].arn.as_deref(),
+        Some(peer.lb_arn.as_str()),
+        "the peer's ALB is the group's"
+    );
+    for &(name, _, _) in &members {
+        assert_eq!(wait_hostname(&ctx, &alb, name).await, peer.dns);
+    }
+    // The bindings are the peer's (no second one per target group), with their targets.
+    let tgbs: Api<causeway::crd::TargetGroupBinding> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for(
+        "the adopted bindings carry causeway's finalizer",
+        WAIT,
+        || async {
+            let l = tgbs.list(&ListParams::default()).await.ok()?;
+            l.items
+                .iter()
+                .all(|b| {
+                    b.metadata
+                        .finalizers
+                        .iter()
+                        .flatten()
+                        .any(|f| f == "causeway.dev/targets")
+                })
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let binding_names: BTreeSet<String> = tgbs
+        .list(&ListParams::default())
+        .await
+        .expect("tgbs")
+        .items
+        .iter()
+        .map(|b| b.metadata.name.clone().unwrap_or_default())
+        .collect();
+    let peer_names: BTreeSet<String> = peer.target_groups.iter().map(|t| t.1.clone()).collect();
+    assert_eq!(binding_names, peer_names);
+    for (_, _, arn) in &peer.target_groups {
+        assert_eq!(target_ips(&ctx, arn).await, pods);
+    }
+    let m = metrics(&alb).await;
+    let creates = count(&m, |op| op.starts_with("Create"));
+    let (reads, writes) = (calls(&m, false), calls(&m, true));
+    eprintln!(
+        "adopting a group of {} Ingresses: {reads} reads, {writes} writes\n{}",
+        members.len(),
+        operations(&m).join("\n")
+    );
+    assert_eq!(
+        creates,
+        0,
+        "{}\n{}",
+        operations(&m).join("\n"),
+        alb.proc.logs()
+    );
+    assert_eq!(
+        writes,
+        0,
+        "the models agree: nothing written\n{}",
+        operations(&m).join("\n")
+    );
+    // The listener is the peer's.
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &peer.dns).await;
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .expect("listeners");
+    assert_eq!(listeners.listeners().len(), 1);
+    assert_eq!(
+        listeners.listeners()[0].listener_arn(),
+        Some(peer.listener_arn.as_str())
+    );
+
+    // A differing setting is modified in place with one call.
+    let before = count(&m, |op| op == "ModifyLoadBalancerAttributes");
+    let mut with_attr = anns.to_vec();
+    with_attr.push((
+        "alb.ingress.kubernetes.io/load-balancer-attributes",
+        "idle_timeout.timeout_seconds=120",
+    ));
+    ctx.apply(&ingress("a", &class, &with_attr, &rule(host_a, "/", "web")))
+        .await
+        .expect("ingress a");
+    let m2 = wait_for("ModifyLoadBalancerAttributes", WAIT, || async {
+        let m = metrics(&alb).await;
+        (count(&m, |op| op == "ModifyLoadBalancerAttributes") > before).then_some(m)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m2 = {
+        let later = metrics(&alb).await;
+        if later.is_empty() { m2 } else { later }
+    };
+    assert_eq!(
+        count(&m2, |op| op == "ModifyLoadBalancerAttributes"),
+        before + 1
+    );
+    assert_eq!(count(&m2, |op| op.starts_with("Create")), 0);
+    assert_eq!(
+        calls(&m2, true),
+        writes + 1,
+        "one write for one differing attribute\n{}",
+        operations(&m2).join("\n")
+    );
+    assert_eq!(
+        lb_by_dns(&elb, &peer.dns).await.load_balancer_arn(),
+        Some(peer.lb_arn.as_str())
+    );
+
+    // Hand back: what causeway creates, the peer's lookup finds by the same tags.
+    ctx.apply(&ingress(
+        "solo",
+        &class,
+        &[("alb.ingress.kubernetes.io/target-type", "ip")],
+        &rule(&format!("solo.{domain}"), "/", "web"),
+    ))
+    .await
+    .expect("solo");
+    wait_hostname(&ctx, &alb, "solo").await;
+    let solo = format!("{}/solo", ctx.namespace);
+    let (lbs, tgs, sgs) = peer_lookup(&ctx, &solo).await;
+    assert_eq!(lbs, ["LoadBalancer"]);
+    assert_eq!(tgs, [format!("{solo}-web:80")]);
+    assert!(sgs.iter().any(|s| s == "ManagedLBSecurityGroup"), "{sgs:?}");
+    let (lbs, tgs, sgs) = peer_lookup(&ctx, &group).await;
+    assert_eq!(lbs, ["LoadBalancer"]);
+    assert_eq!(tgs.len(), members.len());
+    assert_eq!(sgs, ["ManagedLBSecurityGroup"]);
+
+    // Deleting the Ingresses removes every adopted resource and releases the peer's
+    // finalizers; the cluster's shared backend group is the peer's and stays.
+    let all: Vec<&str> = names.iter().copied().chain(["solo"]).collect();
+    for name in &all {
+        delete_ingress(&ctx, name).await;
+    }
+    for name in &all {
+        wait_gone(&ctx, &alb, name).await;
+    }
+    for stack in [group.as_str(), solo.as_str()] {
+        let left = wait_for(&format!("nothing tagged {stack}"), WAIT, || async {
+            tagged_with(&ctx, stack).await.is_empty().then_some(())
+        })
+        .await;
+        if let Err(e) = left {
+            panic!(
+                "{e}: {:?}\n{}",
+                tagged_with(&ctx, stack).await,
+                alb.proc.logs()
+            );
+        }
+    }
+    wait_for("the peer's bindings released", WAIT, || async {
+        let l = tgbs.list(&ListParams::default()).await.ok()?;
+        l.items.is_empty().then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    let ec2 = ec2_client(&ctx).await;
+    let managed = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&peer.managed_sg)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("sgs");
+    assert!(
+        managed.security_groups().is_empty(),
+        "the adopted managed group is deleted"
+    );
+    ec2.revoke_security_group_ingress()
+        .group_id(&ctx.env.seed.node_security_group_id)
+        .security_group_rule_ids(&peer.node_rule)
+        .send()
+        .await
+        .expect("the peer's node rule is left for its owner");
+    ec2.delete_security_group()
+        .group_id(&peer.backend_sg)
+        .send()
+        .await
+        .expect("the shared backend group is left for its owner");
+    ctx.cleanup().await.ok();
+}
