@@ -409,6 +409,51 @@ async fn peer_lookup(ctx: &TestCtx, stack: &str) -> (Vec<String>, Vec<String>, V
     (lbs, tgs, sgs)
 }
 
+/// `causeway plan` over the test namespace's Ingresses and Services, as read back from the
+/// apiserver.
+async fn plan_report(ctx: &TestCtx) -> String {
+    let ings: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let svcs: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut docs: Vec<String> = Vec::new();
+    for i in ings
+        .list(&ListParams::default())
+        .await
+        .expect("ingresses")
+        .items
+    {
+        let mut v = serde_json::to_value(&i).expect("json");
+        v["apiVersion"] = "networking.k8s.io/v1".into();
+        v["kind"] = "Ingress".into();
+        docs.push(v.to_string());
+    }
+    for s in svcs
+        .list(&ListParams::default())
+        .await
+        .expect("services")
+        .items
+    {
+        let mut v = serde_json::to_value(&s).expect("json");
+        v["apiVersion"] = "v1".into();
+        v["kind"] = "Service".into();
+        docs.push(v.to_string());
+    }
+    let file = ctx.env.dir.join(format!("{}-plan.yaml", ctx.namespace));
+    std::fs::write(&file, docs.join("\n---\n")).expect("manifest");
+    let out = std::process::Command::new(crate::common::causeway_bin())
+        .args(["plan", "-f"])
+        .arg(&file)
+        .envs(ctx.process_env())
+        .output()
+        .expect("causeway plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn count(metrics: &str, pred: impl Fn(&str) -> bool) -> u64 {
     metrics
         .lines()
@@ -479,6 +524,25 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
     for &(name, _, _) in &members {
         mark_served_by_peer(&ctx, name, &group, &peer.dns).await;
     }
+
+    // Before anyone switches, `causeway plan` shows what would be adopted and that nothing
+    // would change.
+    let report = plan_report(&ctx).await;
+    assert!(
+        report.contains("adopts (found by the cluster and stack tags):"),
+        "{report}"
+    );
+    for (_, name, _) in &peer.target_groups {
+        assert!(
+            report.contains(&format!("target group {name} (as ")),
+            "{report}"
+        );
+    }
+    assert!(
+        report.contains(&format!("shared security group {} ", peer.backend_sg)),
+        "{report}"
+    );
+    assert!(report.contains("actions: none (AWS matches)"), "{report}");
 
     // causeway takes over with the same cluster name.
     let c = Controller::start(
