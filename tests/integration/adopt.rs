@@ -27,9 +27,21 @@ use crate::alb::{
 };
 use crate::common::Controller;
 
-const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
+pub const CLUSTER_TAG: &str = "elbv2.k8s.aws/cluster";
 const STACK_TAG: &str = "ingress.k8s.aws/stack";
 const RESOURCE_TAG: &str = "ingress.k8s.aws/resource";
+
+/// The stack and resource tag keys of one kind of stack.
+#[derive(Clone, Copy)]
+pub struct Keys {
+    pub stack: &'static str,
+    pub resource: &'static str,
+}
+
+pub const INGRESS: Keys = Keys {
+    stack: STACK_TAG,
+    resource: RESOURCE_TAG,
+};
 
 /// What the fixture made in the peer's place.
 struct PeerStack {
@@ -44,24 +56,175 @@ struct PeerStack {
     node_rule: String,
 }
 
-fn elb_tags(cluster: &str, stack: Option<&str>, resource: &str) -> Vec<Tag> {
-    let mut t = vec![Tag::builder().key(CLUSTER_TAG).value(cluster).build()];
-    if let Some(s) = stack {
-        t.push(Tag::builder().key(STACK_TAG).value(s).build());
-    }
-    t.push(Tag::builder().key(RESOURCE_TAG).value(resource).build());
-    t
+/// The peer's tags on an ELBv2 resource of `stack`.
+pub fn elb_tags(keys: Keys, cluster: &str, stack: &str, resource: &str) -> Vec<Tag> {
+    vec![
+        Tag::builder().key(CLUSTER_TAG).value(cluster).build(),
+        Tag::builder().key(keys.stack).value(stack).build(),
+        Tag::builder().key(keys.resource).value(resource).build(),
+    ]
 }
 
-fn ec2_tags(cluster: &str, stack: Option<&str>, key: &str, resource: &str) -> TagSpecification {
+fn ec2_tags(cluster: &str, tags: &[(&str, &str)]) -> TagSpecification {
     let mut b = TagSpecification::builder()
         .resource_type(ResourceType::SecurityGroup)
-        .tags(Ec2Tag::builder().key(CLUSTER_TAG).value(cluster).build())
-        .tags(Ec2Tag::builder().key(key).value(resource).build());
-    if let Some(s) = stack {
-        b = b.tags(Ec2Tag::builder().key(STACK_TAG).value(s).build());
+        .tags(Ec2Tag::builder().key(CLUSTER_TAG).value(cluster).build());
+    for (k, v) in tags {
+        b = b.tags(Ec2Tag::builder().key(*k).value(*v).build());
     }
     b.build()
+}
+
+/// Ten characters of a fresh unique name, standing in for one of the peer's hashes.
+pub fn hash() -> String {
+    let u: String = unique_name("h")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    u[u.len().saturating_sub(10)..].to_owned()
+}
+
+/// The cluster's shared backend security group, as the peer makes it
+/// (`k8s-traffic-<cluster>-<hash>`, `elbv2.k8s.aws/resource: backend-sg`, no stack tag).
+pub async fn shared_backend_group(ctx: &TestCtx) -> String {
+    let seed = &ctx.env.seed;
+    let cluster = seed.cluster_name.as_str();
+    ec2_client(ctx)
+        .await
+        .create_security_group()
+        .group_name(format!(
+            "k8s-traffic-{}-{}",
+            &cluster[..cluster.len().min(20)],
+            hash()
+        ))
+        .description("[k8s] Shared Backend SecurityGroup for LoadBalancer")
+        .vpc_id(&seed.vpc_id)
+        .tag_specifications(ec2_tags(
+            cluster,
+            &[("elbv2.k8s.aws/resource", "backend-sg")],
+        ))
+        .send()
+        .await
+        .expect("backend SG")
+        .group_id()
+        .expect("id")
+        .to_owned()
+}
+
+/// The peer's managed frontend group of `stack`, open on `port` to the world.
+pub async fn managed_group(ctx: &TestCtx, keys: Keys, stack: &str, port: i32) -> String {
+    let seed = &ctx.env.seed;
+    let ec2 = ec2_client(ctx).await;
+    let short: String = stack.chars().filter(|c| *c != '/').take(16).collect();
+    let id = ec2
+        .create_security_group()
+        .group_name(format!("k8s-{short}-{}", hash()))
+        .description("[k8s] Managed SecurityGroup for LoadBalancer")
+        .vpc_id(&seed.vpc_id)
+        .tag_specifications(ec2_tags(
+            &seed.cluster_name,
+            &[
+                (keys.stack, stack),
+                (keys.resource, "ManagedLBSecurityGroup"),
+            ],
+        ))
+        .send()
+        .await
+        .expect("managed SG")
+        .group_id()
+        .expect("id")
+        .to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(port)
+                .to_port(port)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("managed SG rule");
+    id
+}
+
+/// The peer's rule on the nodes' group for the shared backend group: untagged, with its
+/// description. Returns the rule's ID.
+pub async fn peer_node_rule(ctx: &TestCtx, backend_sg: &str, port: i32) -> String {
+    ec2_client(ctx)
+        .await
+        .authorize_security_group_ingress()
+        .group_id(&ctx.env.seed.node_security_group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(port)
+                .to_port(port)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(backend_sg)
+                        .description("elbv2.k8s.aws/targetGroupBinding=shared")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("node rule")
+        .security_group_rules()[0]
+        .security_group_rule_id()
+        .expect("rule id")
+        .to_owned()
+}
+
+/// Removes what the fixture made in the peer's place that belongs to the whole cluster
+/// (causeway never deletes it): the node rule, then the shared backend group.
+pub async fn remove_shared(ctx: &TestCtx, node_rule: &str, backend_sg: &str) {
+    let ec2 = ec2_client(ctx).await;
+    ec2.revoke_security_group_ingress()
+        .group_id(&ctx.env.seed.node_security_group_id)
+        .security_group_rule_ids(node_rule)
+        .send()
+        .await
+        .expect("the peer's node rule is left for its owner");
+    ec2.delete_security_group()
+        .group_id(backend_sg)
+        .send()
+        .await
+        .expect("the shared backend group is left for its owner");
+}
+
+/// The peer's TargetGroupBinding: named as its target group, labelled with the stack,
+/// holding the peer's finalizer, reaching port 8080 from the shared backend group.
+pub fn peer_binding(
+    name: &str,
+    labels: &str,
+    tg_arn: &str,
+    vpc: &str,
+    service: &str,
+    backend_sg: &str,
+) -> String {
+    format!(
+        r#"apiVersion: elbv2.k8s.aws/v1beta1
+kind: TargetGroupBinding
+metadata:
+  name: {name}
+  labels: {labels}
+  finalizers: ["elbv2.k8s.aws/resources"]
+spec:
+  targetGroupARN: {tg_arn}
+  targetType: ip
+  ipAddressType: ipv4
+  vpcID: {vpc}
+  serviceRef: {{name: {service}, port: 80}}
+  networking:
+    ingress:
+    - from: [{{securityGroup: {{groupID: {backend_sg}}}}}]
+      ports: [{{protocol: TCP, port: 8080}}]
+"#
+    )
 }
 
 /// What the peer builds for the group `group` of Ingresses `(name, host, path)`, all to
@@ -77,67 +240,9 @@ async fn make_peer_stack(
     let seed = &ctx.env.seed;
     let cluster = seed.cluster_name.as_str();
     let elb = elb_client(ctx).await;
-    let ec2 = ec2_client(ctx).await;
-    // Ten characters of a fresh unique name stand in for the peer's hashes.
-    let hash = || {
-        let u: String = unique_name("h")
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        u[u.len().saturating_sub(10)..].to_owned()
-    };
-    let backend_sg = ec2
-        .create_security_group()
-        .group_name(format!(
-            "k8s-traffic-{}-{}",
-            &cluster[..cluster.len().min(20)],
-            hash()
-        ))
-        .description("[k8s] Shared Backend SecurityGroup for LoadBalancer")
-        .vpc_id(&seed.vpc_id)
-        .tag_specifications(ec2_tags(
-            cluster,
-            None,
-            "elbv2.k8s.aws/resource",
-            "backend-sg",
-        ))
-        .send()
-        .await
-        .expect("backend SG")
-        .group_id()
-        .expect("id")
-        .to_owned();
+    let backend_sg = shared_backend_group(ctx).await;
+    let managed_sg = managed_group(ctx, INGRESS, group, 80).await;
     let short = &group[..group.len().min(16)];
-    let managed_sg = ec2
-        .create_security_group()
-        .group_name(format!("k8s-{short}-{}", hash()))
-        .description("[k8s] Managed SecurityGroup for LoadBalancer")
-        .vpc_id(&seed.vpc_id)
-        .tag_specifications(ec2_tags(
-            cluster,
-            Some(group),
-            RESOURCE_TAG,
-            "ManagedLBSecurityGroup",
-        ))
-        .send()
-        .await
-        .expect("managed SG")
-        .group_id()
-        .expect("id")
-        .to_owned();
-    ec2.authorize_security_group_ingress()
-        .group_id(&managed_sg)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(80)
-                .to_port(80)
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("managed SG rule");
     let lb = elb
         .create_load_balancer()
         .name(format!("k8s-{short}-{}", hash()))
@@ -146,7 +251,7 @@ async fn make_peer_stack(
         .set_subnets(Some(seed.private_subnet_ids.clone()))
         .security_groups(&managed_sg)
         .security_groups(&backend_sg)
-        .set_tags(Some(elb_tags(cluster, Some(group), "LoadBalancer")))
+        .set_tags(Some(elb_tags(INGRESS, cluster, group, "LoadBalancer")))
         .send()
         .await
         .expect("CreateLoadBalancer");
@@ -169,7 +274,7 @@ async fn make_peer_stack(
                 )
                 .build(),
         )
-        .set_tags(Some(elb_tags(cluster, Some(group), "80")))
+        .set_tags(Some(elb_tags(INGRESS, cluster, group, "80")))
         .send()
         .await
         .expect("CreateListener");
@@ -198,7 +303,7 @@ async fn make_peer_stack(
             .health_check_timeout_seconds(5)
             .healthy_threshold_count(2)
             .unhealthy_threshold_count(2)
-            .set_tags(Some(elb_tags(cluster, Some(group), &key)))
+            .set_tags(Some(elb_tags(INGRESS, cluster, group, &key)))
             .send()
             .await
             .expect("CreateTargetGroup");
@@ -250,8 +355,9 @@ async fn make_peer_stack(
                     .build(),
             )
             .set_tags(Some(elb_tags(
+                INGRESS,
                 cluster,
-                Some(group),
+                group,
                 &format!("80:{}", i + 1),
             )))
             .send()
@@ -262,57 +368,19 @@ async fn make_peer_stack(
             reg = reg.targets(TargetDescription::builder().id(ip).port(8080).build());
         }
         reg.send().await.expect("RegisterTargets");
-        // The peer's binding: named as its target group, labelled with the stack, holding
-        // the peer's finalizer.
-        ctx.apply(&format!(
-            r#"apiVersion: elbv2.k8s.aws/v1beta1
-kind: TargetGroupBinding
-metadata:
-  name: {tg_name}
-  labels: {{"ingress.k8s.aws/stack": "{group}"}}
-  finalizers: ["elbv2.k8s.aws/resources"]
-spec:
-  targetGroupARN: {tg_arn}
-  targetType: ip
-  ipAddressType: ipv4
-  vpcID: {vpc}
-  serviceRef: {{name: web, port: 80}}
-  networking:
-    ingress:
-    - from: [{{securityGroup: {{groupID: {backend_sg}}}}}]
-      ports: [{{protocol: TCP, port: 8080}}]
-"#,
-            vpc = seed.vpc_id
+        ctx.apply(&peer_binding(
+            &tg_name,
+            &format!("{{\"ingress.k8s.aws/stack\": \"{group}\"}}"),
+            &tg_arn,
+            &seed.vpc_id,
+            "web",
+            &backend_sg,
         ))
         .await
         .expect("TargetGroupBinding");
         target_groups.push((key, tg_name, tg_arn));
     }
-    // The peer's rule on the nodes' group for the shared backend group: untagged, with its
-    // description.
-    let node_rule = ec2
-        .authorize_security_group_ingress()
-        .group_id(&seed.node_security_group_id)
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(8080)
-                .to_port(8080)
-                .user_id_group_pairs(
-                    aws_sdk_ec2::types::UserIdGroupPair::builder()
-                        .group_id(&backend_sg)
-                        .description("elbv2.k8s.aws/targetGroupBinding=shared")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("node rule")
-        .security_group_rules()[0]
-        .security_group_rule_id()
-        .expect("rule id")
-        .to_owned();
+    let node_rule = peer_node_rule(ctx, &backend_sg, 8080).await;
     PeerStack {
         node_rule,
         lb_arn,
@@ -454,7 +522,7 @@ async fn plan_report(ctx: &TestCtx) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn count(metrics: &str, pred: impl Fn(&str) -> bool) -> u64 {
+pub fn count(metrics: &str, pred: impl Fn(&str) -> bool) -> u64 {
     metrics
         .lines()
         .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
@@ -471,7 +539,7 @@ fn count(metrics: &str, pred: impl Fn(&str) -> bool) -> u64 {
 }
 
 /// Every AWS operation the controller called, with its count, for failure messages and figures.
-fn operations(metrics: &str) -> Vec<String> {
+pub fn operations(metrics: &str) -> Vec<String> {
     metrics
         .lines()
         .filter(|l| l.starts_with("causeway_aws_api_calls_total{"))
@@ -479,7 +547,7 @@ fn operations(metrics: &str) -> Vec<String> {
         .collect()
 }
 
-async fn target_ips(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
+pub async fn target_ips(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
     crate::targets::targets(ctx, arn)
         .await
         .into_iter()
@@ -762,16 +830,6 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         managed.security_groups().is_empty(),
         "the adopted managed group is deleted"
     );
-    ec2.revoke_security_group_ingress()
-        .group_id(&ctx.env.seed.node_security_group_id)
-        .security_group_rule_ids(&peer.node_rule)
-        .send()
-        .await
-        .expect("the peer's node rule is left for its owner");
-    ec2.delete_security_group()
-        .group_id(&peer.backend_sg)
-        .send()
-        .await
-        .expect("the shared backend group is left for its owner");
+    remove_shared(&ctx, &peer.node_rule, &peer.backend_sg).await;
     ctx.cleanup().await.ok();
 }

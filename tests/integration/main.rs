@@ -3,6 +3,7 @@
 //! modules keeps link time down; each test gets its own namespace and AWS names.
 
 mod adopt;
+mod adopt_nlb;
 mod agent;
 mod alb;
 mod alb_features;

@@ -14,13 +14,13 @@ use crate::common::Controller;
 
 const STACK_TAG: &str = "service.k8s.aws/stack";
 
-struct Nlb {
-    c: Controller,
-    class: String,
+pub struct Nlb {
+    pub c: Controller,
+    pub class: String,
 }
 
 /// A controller running the NLB reconciler (and `extra` controllers) for the test's class.
-async fn start(ctx: &TestCtx, controllers: &str, extra: &[&str]) -> Nlb {
+pub async fn start(ctx: &TestCtx, controllers: &str, extra: &[&str]) -> Nlb {
     crate::crds::install(ctx).await;
     let class = format!("causeway.dev/nlb-{}", ctx.namespace);
     let owner = format!("causeway.dev/alb-{}", ctx.namespace);
@@ -48,14 +48,14 @@ async fn start(ctx: &TestCtx, controllers: &str, extra: &[&str]) -> Nlb {
     Nlb { c, class }
 }
 
-fn deployment(name: &str, replicas: u32) -> String {
+pub fn deployment(name: &str, replicas: u32) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - {{name: app, image: registry.example/app:1, ports: [{{containerPort: 8080}}, {{containerPort: 5353, protocol: UDP}}]}}\n"
     )
 }
 
 /// A LoadBalancer Service of `class` selecting `app`, with annotations and the ports YAML.
-fn service(
+pub fn service(
     name: &str,
     class: &str,
     app: &str,
@@ -85,7 +85,7 @@ async fn svc(ctx: &TestCtx, name: &str) -> Option<Service> {
     api.get_opt(name).await.ok()?
 }
 
-async fn wait_hostname(ctx: &TestCtx, n: &Nlb, name: &str) -> String {
+pub async fn wait_hostname(ctx: &TestCtx, n: &Nlb, name: &str) -> String {
     wait_for(&format!("hostname of Service {name}"), WAIT, || async {
         svc(ctx, name)
             .await?
