@@ -507,3 +507,80 @@ async fn what_a_crash_left_before_its_arns_were_recorded_is_found_by_name_and_de
     assert!(state.target_groups.is_empty() && state.security_groups.is_empty());
     assert!(w.ingress().is_none());
 }
+
+/// What another controller made for the group (the first world's resources, renamed as the
+/// peer names them), in a fresh world that has no status for it.
+async fn made_by_another_controller() -> Sim {
+    let mut first = world(FakeAws::default()).await;
+    first.reconcile().await.unwrap();
+    let mut state = first.aws.lock().sim.state.clone();
+    for lb in &mut state.load_balancers {
+        lb.name = format!("k8s-shop-peer{}", lb.name.len());
+    }
+    for (i, tg) in state.target_groups.iter_mut().enumerate() {
+        tg.name = format!("k8s-ns-web-peer{i}");
+    }
+    for (i, sg) in state.security_groups.iter_mut().enumerate() {
+        sg.name = format!("k8s-shop-peersg{i}");
+    }
+    Sim::new(state)
+}
+
+#[tokio::test]
+async fn another_controllers_stack_is_adopted_without_a_create_and_the_record_persists() {
+    let sim = made_by_another_controller().await;
+    let before = sim.state.clone();
+    let aws = FakeAws(Arc::new(Mutex::new(FakeState {
+        sim,
+        ..FakeState::default()
+    })));
+    let mut w = world(aws).await;
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    assert_eq!(w.aws.take_applied(), Vec::<String>::new());
+    assert_eq!(w.aws.lock().sim.state, before);
+    let status = w.group().and_then(|g| g.status).expect("status");
+    assert_eq!(
+        status.load_balancers[0].arn.as_deref(),
+        Some(before.load_balancers[0].arn.as_str())
+    );
+    let adopted = status.adopted.expect("the adoption is recorded");
+    assert_eq!(
+        adopted.load_balancers.values().collect::<Vec<_>>(),
+        [&before.load_balancers[0].name]
+    );
+    assert_eq!(
+        w.hostname(),
+        Some(before.load_balancers[0].dns_name.clone())
+    );
+    // The record, not a new lookup, renames from then on: still nothing to do.
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    assert_eq!(w.aws.take_applied(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_refused_member_holds_the_adoption_and_nothing_of_the_found_stack_changes() {
+    let sim = made_by_another_controller().await;
+    let before = sim.state.clone();
+    let aws = FakeAws(Arc::new(Mutex::new(FakeState {
+        sim,
+        ..FakeState::default()
+    })));
+    let mut w = world(aws).await;
+    // The member's Service is gone: the member is refused, so the model lacks its rule.
+    use kube::api::{Api, DeleteParams};
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(w.api.client(), "ns");
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    w.reconciler.stores.services =
+        fixtures::store(Vec::<k8s_openapi::api::core::v1::Service>::new()).0;
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    assert_eq!(w.aws.take_applied(), Vec::<String>::new());
+    assert_eq!(w.aws.lock().sim.state, before);
+    let events: Vec<serde_json::Value> = w.api.all::<k8s_openapi::api::events::v1::Event>();
+    assert!(
+        events.iter().any(|e| e["reason"] == adopt::ADOPTION_HELD),
+        "{events:?}"
+    );
+}
