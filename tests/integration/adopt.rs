@@ -227,22 +227,43 @@ spec:
     )
 }
 
-/// What the peer builds for the group `group` of Ingresses `(name, host, path)`, all to
-/// Service `web` port 80 (target port 8080, ip targets), internal, HTTP:80: the names are
-/// the peer's shapes (`k8s-<group>-<hash>`, `k8s-<ns>-<svc>-<hash>`,
-/// `k8s-traffic-<cluster>-<hash>`), the hashes are the fixture's own.
+/// The listener the peer's stack serves on: HTTP:80, or HTTPS:443 with a certificate and
+/// the peer's default SSL policy.
+#[derive(Clone, Copy)]
+enum Listen<'a> {
+    Http,
+    Https(&'a str),
+}
+
+impl Listen<'_> {
+    fn port(self) -> i32 {
+        match self {
+            Listen::Http => 80,
+            Listen::Https(_) => 443,
+        }
+    }
+}
+
+/// What the peer builds for the stack `group` (a group name, or `<ns>/<name>` of an Ingress
+/// of its own) of Ingresses `(name, host, path)`, all to Service `web` port 80 (target port
+/// 8080, ip targets), internal, on `listen`: the names are the peer's shapes
+/// (`k8s-<group>-<hash>`, `k8s-<ns>-<svc>-<hash>`, `k8s-traffic-<cluster>-<hash>`), the
+/// hashes are the fixture's own. `labels`: its bindings' labels, as YAML.
 async fn make_peer_stack(
     ctx: &TestCtx,
     group: &str,
+    listen: Listen<'_>,
+    labels: &str,
     members: &[(&str, &str, &str)],
     pod_ips: &BTreeSet<String>,
 ) -> PeerStack {
+    let port = listen.port();
     let seed = &ctx.env.seed;
     let cluster = seed.cluster_name.as_str();
     let elb = elb_client(ctx).await;
     let backend_sg = shared_backend_group(ctx).await;
-    let managed_sg = managed_group(ctx, INGRESS, group, 80).await;
-    let short = &group[..group.len().min(16)];
+    let managed_sg = managed_group(ctx, INGRESS, group, port).await;
+    let short: String = group.chars().filter(|c| *c != '/').take(16).collect();
     let lb = elb
         .create_load_balancer()
         .name(format!("k8s-{short}-{}", hash()))
@@ -258,11 +279,19 @@ async fn make_peer_stack(
     let lb = &lb.load_balancers()[0];
     let lb_arn = lb.load_balancer_arn().expect("arn").to_owned();
     let dns = lb.dns_name().expect("dns").to_owned();
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(&lb_arn)
-        .protocol(ProtocolEnum::Http)
-        .port(80)
+    let mut listener = elb.create_listener().load_balancer_arn(&lb_arn).port(port);
+    listener = match listen {
+        Listen::Http => listener.protocol(ProtocolEnum::Http),
+        Listen::Https(cert) => listener
+            .protocol(ProtocolEnum::Https)
+            .ssl_policy("ELBSecurityPolicy-2016-08")
+            .certificates(
+                aws_sdk_elasticloadbalancingv2::types::Certificate::builder()
+                    .certificate_arn(cert)
+                    .build(),
+            ),
+    };
+    let listener = listener
         .default_actions(
             Action::builder()
                 .r#type(ActionTypeEnum::FixedResponse)
@@ -274,7 +303,7 @@ async fn make_peer_stack(
                 )
                 .build(),
         )
-        .set_tags(Some(elb_tags(INGRESS, cluster, group, "80")))
+        .set_tags(Some(elb_tags(INGRESS, cluster, group, &port.to_string())))
         .send()
         .await
         .expect("CreateListener");
@@ -358,7 +387,7 @@ async fn make_peer_stack(
                 INGRESS,
                 cluster,
                 group,
-                &format!("80:{}", i + 1),
+                &format!("{port}:{}", i + 1),
             )))
             .send()
             .await
@@ -370,7 +399,7 @@ async fn make_peer_stack(
         reg.send().await.expect("RegisterTargets");
         ctx.apply(&peer_binding(
             &tg_name,
-            &format!("{{\"ingress.k8s.aws/stack\": \"{group}\"}}"),
+            labels,
             &tg_arn,
             &seed.vpc_id,
             "web",
@@ -392,13 +421,13 @@ async fn make_peer_stack(
     }
 }
 
-/// The peer's status and finalizer on a member Ingress.
-async fn mark_served_by_peer(ctx: &TestCtx, name: &str, group: &str, dns: &str) {
+/// The peer's status and finalizer (`finalizer`) on a member Ingress.
+async fn mark_served_by_peer(ctx: &TestCtx, name: &str, finalizer: &str, dns: &str) {
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch(
         name,
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": [format!("group.ingress.k8s.aws/{group}")]}})),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": [finalizer]}})),
     )
     .await
     .expect("peer finalizer");
@@ -588,10 +617,51 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
             .await
             .expect("ingress");
     }
-    let peer = make_peer_stack(&ctx, &group, &members, &pods).await;
+    let peer = make_peer_stack(
+        &ctx,
+        &group,
+        Listen::Http,
+        &format!("{{\"ingress.k8s.aws/stack\": \"{group}\"}}"),
+        &members,
+        &pods,
+    )
+    .await;
     for &(name, _, _) in &members {
-        mark_served_by_peer(&ctx, name, &group, &peer.dns).await;
+        let finalizer = format!("group.ingress.k8s.aws/{group}");
+        mark_served_by_peer(&ctx, name, &finalizer, &peer.dns).await;
     }
+    // And this one alone, on HTTPS with a certificate.
+    let secure_host = format!("secure.{domain}");
+    let cert = ctx.env.seed.certificate_arn.clone();
+    ctx.apply(&ingress(
+        "secure",
+        &class,
+        &[
+            ("alb.ingress.kubernetes.io/target-type", "ip"),
+            (
+                "alb.ingress.kubernetes.io/listen-ports",
+                r#"[{"HTTPS":443}]"#,
+            ),
+            ("alb.ingress.kubernetes.io/certificate-arn", &cert),
+        ],
+        &rule(&secure_host, "/", "web"),
+    ))
+    .await
+    .expect("secure");
+    let secure_stack = format!("{}/secure", ctx.namespace);
+    let secure = make_peer_stack(
+        &ctx,
+        &secure_stack,
+        Listen::Https(&cert),
+        &format!(
+            "{{\"ingress.k8s.aws/stack-namespace\": \"{}\", \"ingress.k8s.aws/stack-name\": secure}}",
+            ctx.namespace
+        ),
+        &[("secure", &secure_host, "/")],
+        &pods,
+    )
+    .await;
+    mark_served_by_peer(&ctx, "secure", "ingress.k8s.aws/resources", &secure.dns).await;
 
     // Before anyone switches, `causeway plan` shows what would be adopted and that nothing
     // would change.
@@ -610,7 +680,11 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         report.contains(&format!("shared security group {} ", peer.backend_sg)),
         "{report}"
     );
-    assert!(report.contains("actions: none (AWS matches)"), "{report}");
+    assert_eq!(
+        report.matches("actions: none (AWS matches)").count(),
+        2,
+        "{report}"
+    );
 
     // causeway takes over with the same cluster name.
     let c = Controller::start(
@@ -657,6 +731,14 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
     for &(name, _, _) in &members {
         assert_eq!(wait_hostname(&ctx, &alb, name).await, peer.dns);
     }
+    let secure_object = format!("ingress.{}.secure", ctx.namespace);
+    wait_for("the HTTPS Ingress's ALB adopted", WAIT, || async {
+        let s = groups.get(&secure_object).await.ok()?.status?;
+        (s.load_balancers.first()?.arn.as_deref() == Some(secure.lb_arn.as_str())).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    assert_eq!(wait_hostname(&ctx, &alb, "secure").await, secure.dns);
     // The bindings are the peer's (no second one per target group), with their targets.
     let tgbs: Api<causeway::crd::TargetGroupBinding> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -688,16 +770,21 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         .iter()
         .map(|b| b.metadata.name.clone().unwrap_or_default())
         .collect();
-    let peer_names: BTreeSet<String> = peer.target_groups.iter().map(|t| t.1.clone()).collect();
+    let peer_names: BTreeSet<String> = peer
+        .target_groups
+        .iter()
+        .chain(&secure.target_groups)
+        .map(|t| t.1.clone())
+        .collect();
     assert_eq!(binding_names, peer_names);
-    for (_, _, arn) in &peer.target_groups {
+    for (_, _, arn) in peer.target_groups.iter().chain(&secure.target_groups) {
         assert_eq!(target_ips(&ctx, arn).await, pods);
     }
     let m = metrics(&alb).await;
     let creates = count(&m, |op| op.starts_with("Create"));
     let (reads, writes) = (calls(&m, false), calls(&m, true));
     eprintln!(
-        "adopting a group of {} Ingresses: {reads} reads, {writes} writes\n{}",
+        "adopting a group of {} Ingresses and one HTTPS Ingress: {reads} reads, {writes} writes\n{}",
         members.len(),
         operations(&m).join("\n")
     );
@@ -714,20 +801,21 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         "the models agree: nothing written\n{}",
         operations(&m).join("\n")
     );
-    // The listener is the peer's.
+    // The listeners are the peer's.
     let elb = elb_client(&ctx).await;
-    let lb = lb_by_dns(&elb, &peer.dns).await;
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .expect("listeners");
-    assert_eq!(listeners.listeners().len(), 1);
-    assert_eq!(
-        listeners.listeners()[0].listener_arn(),
-        Some(peer.listener_arn.as_str())
-    );
+    for stack in [&peer, &secure] {
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(&stack.lb_arn)
+            .send()
+            .await
+            .expect("listeners");
+        assert_eq!(listeners.listeners().len(), 1);
+        assert_eq!(
+            listeners.listeners()[0].listener_arn(),
+            Some(stack.listener_arn.as_str())
+        );
+    }
 
     // A differing setting is modified in place with one call.
     let before = count(&m, |op| op == "ModifyLoadBalancerAttributes");
@@ -788,14 +876,14 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
 
     // Deleting the Ingresses removes every adopted resource and releases the peer's
     // finalizers; the cluster's shared backend group is the peer's and stays.
-    let all: Vec<&str> = names.iter().copied().chain(["solo"]).collect();
+    let all: Vec<&str> = names.iter().copied().chain(["secure", "solo"]).collect();
     for name in &all {
         delete_ingress(&ctx, name).await;
     }
     for name in &all {
         wait_gone(&ctx, &alb, name).await;
     }
-    for stack in [group.as_str(), solo.as_str()] {
+    for stack in [group.as_str(), secure_stack.as_str(), solo.as_str()] {
         let left = wait_for(&format!("nothing tagged {stack}"), WAIT, || async {
             tagged_with(&ctx, stack).await.is_empty().then_some(())
         })
@@ -831,5 +919,6 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         "the adopted managed group is deleted"
     );
     remove_shared(&ctx, &peer.node_rule, &peer.backend_sg).await;
+    remove_shared(&ctx, &secure.node_rule, &secure.backend_sg).await;
     ctx.cleanup().await.ok();
 }
