@@ -576,6 +576,74 @@ pub fn operations(metrics: &str) -> Vec<String> {
         .collect()
 }
 
+/// The names of the test namespace's bindings once causeway's targets reconciler holds
+/// them all (its finalizer on each) and has had a moment to act on them.
+pub async fn adopted_bindings(ctx: &TestCtx, proc: &crate::common::Proc) -> BTreeSet<String> {
+    let tgbs: Api<causeway::crd::TargetGroupBinding> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for(
+        "the adopted bindings carry causeway's finalizer",
+        WAIT,
+        || async {
+            let l = tgbs.list(&ListParams::default()).await.ok()?;
+            l.items
+                .iter()
+                .all(|b| {
+                    b.metadata
+                        .finalizers
+                        .iter()
+                        .flatten()
+                        .any(|f| f == "causeway.dev/targets")
+                })
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", proc.logs()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tgbs.list(&ListParams::default())
+        .await
+        .expect("tgbs")
+        .items
+        .iter()
+        .map(|b| b.metadata.name.clone().unwrap_or_default())
+        .collect()
+}
+
+/// Waits until the test namespace has no binding left (the peer's finalizers released too).
+pub async fn wait_bindings_released(ctx: &TestCtx, proc: &crate::common::Proc) {
+    let tgbs: Api<causeway::crd::TargetGroupBinding> =
+        Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for("the peer's bindings released", WAIT, || async {
+        let l = tgbs.list(&ListParams::default()).await.ok()?;
+        l.items.is_empty().then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", proc.logs()));
+}
+
+/// The status of LoadBalancerGroup `object` once it is Ready with a load balancer's ARN.
+pub async fn wait_ready(
+    ctx: &TestCtx,
+    object: &str,
+    proc: &crate::common::Proc,
+) -> causeway::crd::LoadBalancerGroupStatus {
+    let groups: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
+    let status = wait_for(&format!("{object} adopted and Ready"), WAIT, || async {
+        let s = groups.get(object).await.ok()?.status?;
+        let ready = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (ready && s.load_balancers.first()?.arn.is_some()).then_some(s)
+    })
+    .await;
+    match status {
+        Ok(s) => s,
+        Err(e) => panic!("{e}\n{}\n{}", groups_dump(ctx).await, proc.logs()),
+    }
+}
+
 pub async fn target_ips(ctx: &TestCtx, arn: &str) -> BTreeSet<String> {
     crate::targets::targets(ctx, arn)
         .await
@@ -710,19 +778,7 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         class: class.clone(),
     };
     let groups: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
-    let status = wait_for("the group adopted and Ready", WAIT, || async {
-        let s = groups.get(&group).await.ok()?.status?;
-        let ready = s
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        (ready && s.load_balancers.first()?.arn.is_some()).then_some(s)
-    })
-    .await;
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => panic!("{e}\n{}\n{}", groups_dump(&ctx).await, alb.proc.logs()),
-    };
+    let status = wait_ready(&ctx, &group, &alb.proc).await;
     assert_eq!(
         status.load_balancers[0].arn.as_deref(),
         Some(peer.lb_arn.as_str()),
@@ -740,36 +796,7 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
     .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
     assert_eq!(wait_hostname(&ctx, &alb, "secure").await, secure.dns);
     // The bindings are the peer's (no second one per target group), with their targets.
-    let tgbs: Api<causeway::crd::TargetGroupBinding> =
-        Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    wait_for(
-        "the adopted bindings carry causeway's finalizer",
-        WAIT,
-        || async {
-            let l = tgbs.list(&ListParams::default()).await.ok()?;
-            l.items
-                .iter()
-                .all(|b| {
-                    b.metadata
-                        .finalizers
-                        .iter()
-                        .flatten()
-                        .any(|f| f == "causeway.dev/targets")
-                })
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let binding_names: BTreeSet<String> = tgbs
-        .list(&ListParams::default())
-        .await
-        .expect("tgbs")
-        .items
-        .iter()
-        .map(|b| b.metadata.name.clone().unwrap_or_default())
-        .collect();
+    let binding_names = adopted_bindings(&ctx, &alb.proc).await;
     let peer_names: BTreeSet<String> = peer
         .target_groups
         .iter()
@@ -896,12 +923,7 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
             );
         }
     }
-    wait_for("the peer's bindings released", WAIT, || async {
-        let l = tgbs.list(&ListParams::default()).await.ok()?;
-        l.items.is_empty().then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    wait_bindings_released(&ctx, &alb.proc).await;
     let ec2 = ec2_client(&ctx).await;
     let managed = ec2
         .describe_security_groups()

@@ -4,7 +4,6 @@
 //! TargetGroupBinding, the Service's finalizer and status), and causeway adopts it.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
@@ -12,13 +11,14 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use causeway_testenv::support::{TestCtx, wait_for};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
 use crate::adopt::{
-    Keys, count, elb_tags, hash, managed_group, operations, peer_binding, peer_node_rule,
-    remove_shared, shared_backend_group, target_ips,
+    Keys, adopted_bindings, count, elb_tags, hash, managed_group, operations, peer_binding,
+    peer_node_rule, remove_shared, shared_backend_group, target_ips, wait_bindings_released,
+    wait_ready,
 };
-use crate::alb::{WAIT, calls, elb_client, groups_dump, tagged_with_key};
+use crate::alb::{WAIT, calls, elb_client, tagged_with_key};
 
 const SERVICE: Keys = Keys {
     stack: "service.k8s.aws/stack",
@@ -161,56 +161,14 @@ async fn a_peer_nlb_service_is_adopted_without_writes_and_deleted_without_leftov
 
     // causeway takes over.
     let n = crate::nlb::start(&ctx, "nlb,targets", &[]).await;
-    let groups: Api<causeway::crd::LoadBalancerGroup> = Api::all(ctx.client.clone());
     let object = format!("service.{}.edge", ctx.namespace);
-    let status = wait_for("the NLB adopted and Ready", WAIT, || async {
-        let s = groups.get(&object).await.ok()?.status?;
-        let ready = s
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        (ready && s.load_balancers.first()?.arn.is_some()).then_some(s)
-    })
-    .await;
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => panic!("{e}\n{}\n{}", groups_dump(&ctx).await, n.c.proc.logs()),
-    };
+    let status = wait_ready(&ctx, &object, &n.c.proc).await;
     assert_eq!(
         status.load_balancers[0].arn.as_deref(),
         Some(lb_arn.as_str())
     );
     assert_eq!(crate::nlb::wait_hostname(&ctx, &n, "edge").await, dns);
-    let tgbs: Api<causeway::crd::TargetGroupBinding> =
-        Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    wait_for(
-        "the adopted binding carries causeway's finalizer",
-        WAIT,
-        || async {
-            let l = tgbs.list(&ListParams::default()).await.ok()?;
-            l.items
-                .iter()
-                .all(|b| {
-                    b.metadata
-                        .finalizers
-                        .iter()
-                        .flatten()
-                        .any(|f| f == "causeway.dev/targets")
-                })
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", n.c.proc.logs()));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let bindings: BTreeSet<String> = tgbs
-        .list(&ListParams::default())
-        .await
-        .expect("tgbs")
-        .items
-        .iter()
-        .map(|b| b.metadata.name.clone().unwrap_or_default())
-        .collect();
+    let bindings = adopted_bindings(&ctx, &n.c.proc).await;
     assert_eq!(bindings, BTreeSet::from([tg_name.clone()]));
     assert_eq!(target_ips(&ctx, &tg_arn).await, pods);
     let listeners = elb
@@ -262,12 +220,7 @@ async fn a_peer_nlb_service_is_adopted_without_writes_and_deleted_without_leftov
             n.c.proc.logs()
         );
     }
-    wait_for("the peer's binding released", WAIT, || async {
-        let l = tgbs.list(&ListParams::default()).await.ok()?;
-        l.items.is_empty().then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", n.c.proc.logs()));
+    wait_bindings_released(&ctx, &n.c.proc).await;
     remove_shared(&ctx, &node_rule, &backend_sg).await;
     ctx.cleanup().await.ok();
 }
