@@ -24,8 +24,8 @@ use tracing::{info, warn};
 use super::aws::{self as tgaws, TargetGroupRef, TargetsApi};
 use super::desired::{self, Desired, DesiredError, Inputs};
 use super::plan::{
-    self, Observed, RulePlan, TargetGroupError, TargetGroupInfo, TargetState, desired_rules,
-    plan_rules, plan_targets, validate_target_group,
+    self, Observed, RulePlan, Target, TargetGroupError, TargetGroupInfo, TargetState,
+    desired_rules, plan_rules, plan_targets, validate_target_group,
 };
 use super::settings::TargetsSettings;
 use super::status::{Outcome, desired_status, reason};
@@ -108,8 +108,23 @@ struct Validated {
     generation: Option<i64>,
     info: TargetGroupInfo,
     target_type: TargetType,
-    deregistration_delay: u64,
+    /// Read when first needed (draining, deletion), not on every validation.
+    deregistration_delay: Option<u64>,
 }
+
+/// What a reconcile left a binding's target group in, and when it finished.
+struct Converged {
+    arn: String,
+    targets: BTreeSet<Target>,
+    observed: Observed,
+    at: Instant,
+}
+
+/// A reconcile that starts this soon after the last one finished, with the same desired
+/// targets, reuses what that one observed and did: it was triggered by the last one's own
+/// finalizer or status write, and reading the target health again would find the same. Health
+/// polls (2 s for readiness gates, 15 s otherwise) come later and read.
+const REUSE_OBSERVED: Duration = Duration::from_millis(1500);
 
 /// Security group rules last found in sync for a binding, and when.
 struct RulesSynced {
@@ -225,6 +240,7 @@ pub struct Reconciler<A = crate::aws::AwsClients> {
     nodes: Store<Node>,
     target_groups: Mutex<HashMap<String, Validated>>,
     rules: Mutex<HashMap<String, RulesSynced>>,
+    converged: Mutex<HashMap<String, Converged>>,
     instance_sgs: Mutex<HashMap<String, Vec<String>>>,
     failures: Mutex<HashMap<String, u32>>,
     /// For multiClusterTargetGroup bindings: the targets this process registered (or
@@ -269,6 +285,7 @@ impl<A: TargetsApi> Reconciler<A> {
             nodes: stores.nodes,
             target_groups: Mutex::new(HashMap::new()),
             rules: Mutex::new(HashMap::new()),
+            converged: Mutex::new(HashMap::new()),
             instance_sgs: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             ours: Mutex::new(HashMap::new()),
@@ -319,19 +336,62 @@ impl<A: TargetsApi> Reconciler<A> {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let deregistration_delay = self
-            .aws
-            .deregistration_delay(&info.arn)
-            .await
-            .map_err(Error::TargetGroup)?;
         let v = Validated {
             generation,
             info,
             target_type,
-            deregistration_delay,
+            deregistration_delay: None,
         };
         self.lock_tgs().insert(uid, v.clone());
         Ok(Ok(v))
+    }
+
+    /// The target group's deregistration delay, read once per validation.
+    async fn deregistration_delay(
+        &self,
+        b: &TargetGroupBinding,
+        v: &Validated,
+    ) -> Result<u64, Error> {
+        if let Some(d) = v.deregistration_delay {
+            return Ok(d);
+        }
+        let d = self
+            .aws
+            .deregistration_delay(&v.info.arn)
+            .await
+            .map_err(Error::TargetGroup)?;
+        if let Some(e) = self.lock_tgs().get_mut(&b.uid().unwrap_or_default())
+            && e.info.arn == v.info.arn
+        {
+            e.deregistration_delay = Some(d);
+        }
+        Ok(d)
+    }
+
+    /// Observe: the target group's targets, or what the last reconcile left them in when it
+    /// finished a moment ago with the same desired targets ([`REUSE_OBSERVED`]).
+    async fn observe(
+        &self,
+        b: &TargetGroupBinding,
+        arn: &str,
+        desired: &Desired,
+    ) -> Result<Observed, Error> {
+        let uid = b.uid().unwrap_or_default();
+        if let Some(c) = self.lock_converged().get(&uid)
+            && c.arn == arn
+            && c.targets == desired.targets
+            && c.at.elapsed() < REUSE_OBSERVED
+        {
+            return Ok(c.observed.clone());
+        }
+        self.aws
+            .describe_target_health(arn)
+            .await
+            .map_err(Error::Observe)
+    }
+
+    fn lock_converged(&self) -> std::sync::MutexGuard<'_, HashMap<String, Converged>> {
+        self.converged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_tgs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Validated>> {
@@ -386,11 +446,7 @@ impl<A: TargetsApi> Reconciler<A> {
                     .await;
             }
         };
-        let mut observed = self
-            .aws
-            .describe_target_health(&fetched.tg.info.arn)
-            .await
-            .map_err(Error::Observe)?;
+        let mut observed = self.observe(&b, &fetched.tg.info.arn, &desired).await?;
         let plan = self.plan(&b, &desired, &observed);
         self.apply_targets(&b, &fetched, &plan, &mut observed)
             .await?;
@@ -406,6 +462,15 @@ impl<A: TargetsApi> Reconciler<A> {
         self.write_status(&b, &api, &outcome, &desired.nodes_without_provider_id)
             .await?;
         self.lock_failures().remove(&b.uid().unwrap_or_default());
+        self.lock_converged().insert(
+            b.uid().unwrap_or_default(),
+            Converged {
+                arn: fetched.tg.info.arn.clone(),
+                targets: desired.targets.clone(),
+                observed,
+                at: Instant::now(),
+            },
+        );
 
         let waiting = gates_pending > 0
             || healthy < desired.targets.len() as i32
@@ -417,9 +482,12 @@ impl<A: TargetsApi> Reconciler<A> {
             // "Not ready yet": new targets turn healthy, draining ones go, within seconds.
             Next::After(if gates_pending > 0 {
                 Duration::from_secs(2)
+            } else if !plan.deregister.is_empty() {
+                // Draining ends with the deregistration delay.
+                let delay = self.deregistration_delay(&b, &fetched.tg).await?;
+                Duration::from_secs(15).min(Duration::from_secs(delay.max(1)))
             } else {
                 Duration::from_secs(15)
-                    .min(Duration::from_secs(fetched.tg.deregistration_delay.max(1)))
             })
         } else {
             // The runtime's resync looks again.
@@ -770,8 +838,9 @@ impl<A: TargetsApi> Reconciler<A> {
     /// takes its pods with it: neither waits for draining.
     async fn cleanup(&self, b: &TargetGroupBinding) -> Result<(), Error> {
         let uid = b.uid().unwrap_or_default();
+        self.lock_converged().remove(&uid);
         let arn = match self.target_group(b).await? {
-            Ok(v) => Some((v.info.arn, v.deregistration_delay)),
+            Ok(v) => Some((v.info.arn.clone(), self.deregistration_delay(b, &v).await?)),
             // Never registered anything there (missing, foreign or mismatched): nothing to undo.
             Err(_) => None,
         };
