@@ -106,7 +106,9 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            elbv2: Limit::new(10.0, 20),
+            // aws-load-balancer-controller's own client-side default for ELBv2 (10/s, bursts of
+            // 40); AWS refills its Describe bucket of 40 at 10/s, and its mutating buckets apart.
+            elbv2: Limit::new(10.0, 40),
             ec2: Limit::new(20.0, 40),
             // The Route 53 quota is 5/s for the whole account.
             route53: Limit::new(4.0, 4),
