@@ -264,21 +264,15 @@ async fn make_peer_stack(
     let backend_sg = shared_backend_group(ctx).await;
     let managed_sg = managed_group(ctx, INGRESS, group, port).await;
     let short: String = group.chars().filter(|c| *c != '/').take(16).collect();
-    let lb = elb
-        .create_load_balancer()
-        .name(format!("k8s-{short}-{}", hash()))
-        .r#type(LoadBalancerTypeEnum::Application)
-        .scheme(LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(seed.private_subnet_ids.clone()))
-        .security_groups(&managed_sg)
-        .security_groups(&backend_sg)
-        .set_tags(Some(elb_tags(INGRESS, cluster, group, "LoadBalancer")))
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let lb = &lb.load_balancers()[0];
-    let lb_arn = lb.load_balancer_arn().expect("arn").to_owned();
-    let dns = lb.dns_name().expect("dns").to_owned();
+    let (lb_arn, dns) = peer_load_balancer(
+        ctx,
+        INGRESS,
+        group,
+        &format!("k8s-{short}-{}", hash()),
+        LoadBalancerTypeEnum::Application,
+        [&managed_sg, &backend_sg],
+    )
+    .await;
     let mut listener = elb.create_listener().load_balancer_arn(&lb_arn).port(port);
     listener = match listen {
         Listen::Http => listener.protocol(ProtocolEnum::Http),
@@ -392,11 +386,7 @@ async fn make_peer_stack(
             .send()
             .await
             .expect("CreateRule");
-        let mut reg = elb.register_targets().target_group_arn(&tg_arn);
-        for ip in pod_ips {
-            reg = reg.targets(TargetDescription::builder().id(ip).port(8080).build());
-        }
-        reg.send().await.expect("RegisterTargets");
+        register_pods(ctx, &tg_arn, pod_ips).await;
         ctx.apply(&peer_binding(
             &tg_name,
             labels,
@@ -421,9 +411,62 @@ async fn make_peer_stack(
     }
 }
 
-/// The peer's status and finalizer (`finalizer`) on a member Ingress.
-async fn mark_served_by_peer(ctx: &TestCtx, name: &str, finalizer: &str, dns: &str) {
-    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+/// The peer's internal load balancer of `stack` in the private subnets, with its two security
+/// groups and its tags: its ARN and DNS name.
+pub async fn peer_load_balancer(
+    ctx: &TestCtx,
+    keys: Keys,
+    stack: &str,
+    name: &str,
+    kind: LoadBalancerTypeEnum,
+    security_groups: [&str; 2],
+) -> (String, String) {
+    let seed = &ctx.env.seed;
+    let lb = elb_client(ctx)
+        .await
+        .create_load_balancer()
+        .name(name)
+        .r#type(kind)
+        .scheme(LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(seed.private_subnet_ids.clone()))
+        .set_security_groups(Some(security_groups.map(str::to_owned).to_vec()))
+        .set_tags(Some(elb_tags(
+            keys,
+            &seed.cluster_name,
+            stack,
+            "LoadBalancer",
+        )))
+        .send()
+        .await
+        .expect("CreateLoadBalancer");
+    let lb = &lb.load_balancers()[0];
+    (
+        lb.load_balancer_arn().expect("arn").to_owned(),
+        lb.dns_name().expect("dns").to_owned(),
+    )
+}
+
+/// The pods registered on port 8080, as the peer left them.
+pub async fn register_pods(ctx: &TestCtx, tg_arn: &str, pod_ips: &BTreeSet<String>) {
+    let mut reg = elb_client(ctx)
+        .await
+        .register_targets()
+        .target_group_arn(tg_arn);
+    for ip in pod_ips {
+        reg = reg.targets(TargetDescription::builder().id(ip).port(8080).build());
+    }
+    reg.send().await.expect("RegisterTargets");
+}
+
+/// The peer's finalizer and status hostname on the Ingress or Service `name` it served.
+pub async fn mark_served_by_peer<K>(ctx: &TestCtx, name: &str, finalizer: &str, dns: &str)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.patch(
         name,
         &PatchParams::default(),
@@ -696,7 +739,7 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
     .await;
     for &(name, _, _) in &members {
         let finalizer = format!("group.ingress.k8s.aws/{group}");
-        mark_served_by_peer(&ctx, name, &finalizer, &peer.dns).await;
+        mark_served_by_peer::<Ingress>(&ctx, name, &finalizer, &peer.dns).await;
     }
     // And this one alone, on HTTPS with a certificate.
     let secure_host = format!("secure.{domain}");
@@ -729,7 +772,7 @@ async fn a_peer_ingress_group_is_adopted_in_place_modified_in_place_and_deleted_
         &pods,
     )
     .await;
-    mark_served_by_peer(&ctx, "secure", "ingress.k8s.aws/resources", &secure.dns).await;
+    mark_served_by_peer::<Ingress>(&ctx, "secure", "ingress.k8s.aws/resources", &secure.dns).await;
 
     // Before anyone switches, `causeway plan` shows what would be adopted and that nothing
     // would change.

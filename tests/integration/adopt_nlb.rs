@@ -6,17 +6,16 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
-    TargetDescription, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetTypeEnum,
 };
 use causeway_testenv::support::{TestCtx, wait_for};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 
 use crate::adopt::{
-    Keys, adopted_bindings, count, elb_tags, hash, managed_group, operations, peer_binding,
-    peer_node_rule, remove_shared, shared_backend_group, target_ips, wait_bindings_released,
-    wait_ready,
+    Keys, adopted_bindings, count, elb_tags, hash, managed_group, mark_served_by_peer, operations,
+    peer_binding, peer_load_balancer, peer_node_rule, register_pods, remove_shared,
+    shared_backend_group, target_ips, wait_bindings_released, wait_ready,
 };
 use crate::alb::{WAIT, calls, elb_client, tagged_with_key};
 
@@ -57,23 +56,15 @@ async fn a_peer_nlb_service_is_adopted_without_writes_and_deleted_without_leftov
     let elb = elb_client(&ctx).await;
     let backend_sg = shared_backend_group(&ctx).await;
     let managed_sg = managed_group(&ctx, SERVICE, &stack, 80).await;
-    let lb = elb
-        .create_load_balancer()
-        .name(format!("k8s-{ns8}-edge-{}", hash()))
-        .r#type(LoadBalancerTypeEnum::Network)
-        .scheme(LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(seed.private_subnet_ids.clone()))
-        .security_groups(&managed_sg)
-        .security_groups(&backend_sg)
-        .set_tags(Some(elb_tags(SERVICE, cluster, &stack, "LoadBalancer")))
-        .send()
-        .await
-        .expect("CreateLoadBalancer");
-    let lb_arn = lb.load_balancers()[0]
-        .load_balancer_arn()
-        .expect("arn")
-        .to_owned();
-    let dns = lb.load_balancers()[0].dns_name().expect("dns").to_owned();
+    let (lb_arn, dns) = peer_load_balancer(
+        &ctx,
+        SERVICE,
+        &stack,
+        &format!("k8s-{ns8}-edge-{}", hash()),
+        LoadBalancerTypeEnum::Network,
+        [&managed_sg, &backend_sg],
+    )
+    .await;
     let tg_name = format!("k8s-{ns8}-edge-{}", hash());
     let tg = elb
         .create_target_group()
@@ -120,11 +111,7 @@ async fn a_peer_nlb_service_is_adopted_without_writes_and_deleted_without_leftov
         .listener_arn()
         .expect("arn")
         .to_owned();
-    let mut reg = elb.register_targets().target_group_arn(&tg_arn);
-    for ip in &pods {
-        reg = reg.targets(TargetDescription::builder().id(ip).port(8080).build());
-    }
-    reg.send().await.expect("RegisterTargets");
+    register_pods(&ctx, &tg_arn, &pods).await;
     ctx.apply(&peer_binding(
         &tg_name,
         &format!(
@@ -140,24 +127,7 @@ async fn a_peer_nlb_service_is_adopted_without_writes_and_deleted_without_leftov
     .expect("TargetGroupBinding");
     let node_rule = peer_node_rule(&ctx, &backend_sg, 8080).await;
     let svcs: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    svcs.patch(
-        "edge",
-        &PatchParams::default(),
-        &Patch::Merge(
-            serde_json::json!({"metadata": {"finalizers": ["service.k8s.aws/resources"]}}),
-        ),
-    )
-    .await
-    .expect("peer finalizer");
-    svcs.patch_status(
-        "edge",
-        &PatchParams::default(),
-        &Patch::Merge(
-            serde_json::json!({"status": {"loadBalancer": {"ingress": [{"hostname": dns}]}}}),
-        ),
-    )
-    .await
-    .expect("peer status");
+    mark_served_by_peer::<Service>(&ctx, "edge", "service.k8s.aws/resources", &dns).await;
 
     // causeway takes over.
     let n = crate::nlb::start(&ctx, "nlb,targets", &[]).await;

@@ -6,6 +6,7 @@
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 
+use super::convert::model_ec2_tags;
 use super::{AlbAws, AwsError, Known};
 use crate::aws::tags::{CLUSTER, RESOURCE_TYPE_KEY, StackKind};
 
@@ -94,14 +95,9 @@ impl AlbAws<'_> {
         Ok(r.security_groups()
             .iter()
             .find(|g| {
-                let tag = |k: &str| {
-                    g.tags()
-                        .iter()
-                        .find(|t| t.key() == Some(k))
-                        .and_then(|t| t.value())
-                };
-                tag(CLUSTER) == Some(self.cluster)
-                    && tag(RESOURCE_TYPE_KEY) == Some(BACKEND_SG_RESOURCE)
+                let tags = model_ec2_tags(g.tags());
+                tags.get(CLUSTER).map(String::as_str) == Some(self.cluster)
+                    && tags.get(RESOURCE_TYPE_KEY).map(String::as_str) == Some(BACKEND_SG_RESOURCE)
             })
             .and_then(|g| g.group_id().map(str::to_owned)))
     }

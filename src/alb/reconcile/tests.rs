@@ -115,29 +115,12 @@ impl AlbApi for FakeAws {
         kind: crate::aws::tags::StackKind,
         stack: &str,
     ) -> Result<Known, AwsError> {
-        let o = self.lock().sim.state.clone();
-        let owned = |t: &crate::alb::model::Tags| {
-            crate::alb::observed::owned(t, scope.cluster, kind, stack)
-        };
+        let mut o = self.lock().sim.state.clone();
+        o.retain_owned(scope.cluster, kind, stack);
         Ok(Known {
-            load_balancer_arns: o
-                .load_balancers
-                .iter()
-                .filter(|l| owned(&l.tags))
-                .map(|l| l.arn.clone())
-                .collect(),
-            target_group_arns: o
-                .target_groups
-                .iter()
-                .filter(|t| owned(&t.tags))
-                .map(|t| t.arn.clone())
-                .collect(),
-            security_group_ids: o
-                .security_groups
-                .iter()
-                .filter(|s| owned(&s.tags))
-                .map(|s| s.id.clone())
-                .collect(),
+            load_balancer_arns: o.load_balancers.into_iter().map(|l| l.arn).collect(),
+            target_group_arns: o.target_groups.into_iter().map(|t| t.arn).collect(),
+            security_group_ids: o.security_groups.into_iter().map(|s| s.id).collect(),
             ..Known::default()
         })
     }
