@@ -71,7 +71,7 @@ fn read_file(path: &Path, out: &mut Vec<serde_json::Value>) -> Result<(), PlanEr
     parse_stream(path, &text, out)
 }
 
-fn parse_stream(
+pub(crate) fn parse_stream(
     path: &Path,
     text: &str,
     out: &mut Vec<serde_json::Value>,

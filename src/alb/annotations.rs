@@ -34,6 +34,7 @@ pub mod reason {
     pub const TARGET_GROUP_NOT_FOUND: &str = "TargetGroupNotFound";
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
     pub const WEB_ACL_NOT_FOUND: &str = "WebACLNotFound";
+    pub const TRUST_STORE_NOT_FOUND: &str = "TrustStoreNotFound";
     pub const UNSUPPORTED_PORT: &str = "UnsupportedPort";
     pub const NODE_PORT_MISSING: &str = "NodePortMissing";
 }
@@ -45,7 +46,6 @@ pub mod reason {
 const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("waf-acl-id", None),
     ("security-group-prefix-lists", None),
-    ("mutual-authentication", None),
     ("customer-owned-ipv4-pool", None),
     ("ipam-ipv4-pool-id", None),
     ("minimum-load-balancer-capacity", None),
@@ -72,10 +72,18 @@ pub fn unsupported(annotations: &BTreeMap<String, String>) -> Option<Problem> {
             None => UNSUPPORTED_FAMILIES.iter().any(|f| name.starts_with(f)),
         };
         if asks {
+            // WAF Classic (the `waf-regional` API this annotation drives) reached its end of
+            // life in September 2025: there is nothing left to associate.
+            let hint = match name {
+                "waf-acl-id" => {
+                    " (AWS WAF Classic has reached its end of life; associate a WAFv2 web ACL with alb.ingress.kubernetes.io/wafv2-acl-arn or wafv2-acl-name)"
+                }
+                _ => "",
+            };
             return Some(Problem::new(
                 reason::UNSUPPORTED_ANNOTATION,
                 format!(
-                    "annotation {key} is not implemented by causeway; the Ingress is not served without it"
+                    "annotation {key} is not implemented by causeway{hint}; the Ingress is not served without it"
                 ),
             ));
         }
@@ -423,29 +431,39 @@ pub fn listener_attributes(
             ));
         }
         let attrs = Annotations::alb(annotations).map(short)?;
-        for (k, v) in &attrs {
-            let name_ok = (k.starts_with("routing.http.request.")
-                || k.starts_with("routing.http.response."))
-                && k.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
-            if !name_ok {
-                return Err(Problem::new(
-                    reason::INVALID_ATTRIBUTE,
-                    format!("{short}: {k:?} is not an ALB listener attribute"),
-                ));
-            }
-            if k == "routing.http.response.server.enabled" && v != "true" && v != "false" {
-                return Err(Problem::new(
-                    reason::INVALID_ATTRIBUTE,
-                    format!("{short}: {k} must be true or false, not {v:?}"),
-                ));
-            }
-        }
+        check_alb_listener_attributes(short, &attrs)?;
         if !attrs.is_empty() {
             out.insert(listener.to_owned(), attrs);
         }
     }
     Ok(out)
+}
+
+/// Each key must name an ALB listener attribute (`routing.http.request.*` or
+/// `routing.http.response.*`); `what` says where they come from.
+pub fn check_alb_listener_attributes(
+    what: &str,
+    attrs: &BTreeMap<String, String>,
+) -> Result<(), Problem> {
+    for (k, v) in attrs {
+        let name_ok = (k.starts_with("routing.http.request.")
+            || k.starts_with("routing.http.response."))
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
+        if !name_ok {
+            return Err(Problem::new(
+                reason::INVALID_ATTRIBUTE,
+                format!("{what}: {k:?} is not an ALB listener attribute"),
+            ));
+        }
+        if k == "routing.http.response.server.enabled" && v != "true" && v != "false" {
+            return Err(Problem::new(
+                reason::INVALID_ATTRIBUTE,
+                format!("{what}: {k} must be true or false, not {v:?}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The web ACL names and ARNs `wafv2-acl-name` and `wafv2-acl-arn` give (not `none`): what
@@ -734,6 +752,7 @@ pub fn target_group_settings(
 
 mod actions;
 mod auth;
+mod mtls;
 pub use actions::{
     ActionSpec, ForwardTarget, named_target_groups, parse_action, parse_conditions,
     parse_transforms,
@@ -742,6 +761,7 @@ pub use auth::{
     OidcClients, SECRET_CLIENT_ID, SECRET_CLIENT_ID_LEGACY, SECRET_CLIENT_SECRET, before_action,
     oidc_secret_name,
 };
+pub use mtls::{mutual_authentication, named_trust_stores};
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,9 @@ pub(crate) mod settings;
 pub(crate) mod stack;
 pub(crate) mod status;
 
+// COMPAT #[cfg(test)]
+// COMPAT mod compat_tests;
+
 pub use controller::run;
 pub use settings::AlbSettings;
 
@@ -35,6 +38,98 @@ use kube::ResourceExt;
 
 use crate::crd::IngressClassParams;
 
+/// The ALB objects of a set of manifests: Ingresses (namespace `default` when unset), their
+/// IngressClasses and IngressClassParams, and Services by (namespace, name).
+pub(crate) struct Manifests {
+    pub(crate) ingresses: Vec<Ingress>,
+    pub(crate) classes: Vec<IngressClass>,
+    pub(crate) params: Vec<IngressClassParams>,
+    pub(crate) services: BTreeMap<(String, String), Service>,
+}
+
+impl Manifests {
+    /// Sorts `objects` by kind; one that does not parse is skipped, with a line in `log`.
+    pub(crate) fn read(objects: &[serde_json::Value], log: &mut String) -> Self {
+        use std::fmt::Write;
+        let kind = |o: &serde_json::Value| {
+            o.get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut m = Manifests {
+            ingresses: Vec::new(),
+            classes: Vec::new(),
+            params: Vec::new(),
+            services: BTreeMap::new(),
+        };
+        for o in objects {
+            let result = match kind(o).as_str() {
+                "Ingress" => serde_json::from_value::<Ingress>(o.clone()).map(|mut i| {
+                    if i.metadata.namespace.is_none() {
+                        i.metadata.namespace = Some("default".into());
+                    }
+                    m.ingresses.push(i)
+                }),
+                "IngressClass" => {
+                    serde_json::from_value::<IngressClass>(o.clone()).map(|c| m.classes.push(c))
+                }
+                "IngressClassParams" => serde_json::from_value::<IngressClassParams>(o.clone())
+                    .map(|p| m.params.push(p)),
+                "Service" => serde_json::from_value::<Service>(o.clone()).map(|mut s| {
+                    let ns = s
+                        .metadata
+                        .namespace
+                        .get_or_insert_with(|| "default".into())
+                        .clone();
+                    m.services.insert((ns, s.name_any()), s);
+                }),
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                let _ = writeln!(log, "alb: skipping a {}: {e}", kind(o));
+            }
+        }
+        m
+    }
+
+    /// The groups the Ingresses form, by stack. With no IngressClass in the manifests, the
+    /// Ingresses' class names are taken to be ours.
+    pub(crate) fn groups(
+        &mut self,
+        settings: &class::ClassSettings,
+    ) -> BTreeMap<String, Vec<builder::Member<'_>>> {
+        if self.classes.is_empty() {
+            let names: std::collections::BTreeSet<String> = self
+                .ingresses
+                .iter()
+                .filter_map(|i| i.spec.as_ref()?.ingress_class_name.clone())
+                .collect();
+            for n in names {
+                if let Ok(c) = serde_json::from_value::<IngressClass>(serde_json::json!({
+                    "metadata": {"name": n}, "spec": {"controller": settings.controller_names.first().map(String::as_str).unwrap_or(class::DEFAULT_CONTROLLER)}
+                })) {
+                    self.classes.push(c);
+                }
+            }
+        }
+        let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
+        for i in &self.ingresses {
+            if let Some(m) = class::membership(i, &self.classes, &self.params, None, settings) {
+                groups
+                    .entry(m.group.stack())
+                    .or_default()
+                    .push(builder::Member {
+                        ingress: i,
+                        membership: m,
+                        last_accepted: None,
+                    });
+            }
+        }
+        groups
+    }
+}
+
 /// `causeway plan -f`: the ALB model of every group in `objects`, and, with AWS access, the
 /// steps causeway would take. Reads only; changes nothing.
 pub async fn plan_report(
@@ -44,73 +139,10 @@ pub async fn plan_report(
     alb: &AlbSettings,
 ) -> String {
     use std::fmt::Write;
-    let kind = |o: &serde_json::Value| {
-        o.get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut ingresses = Vec::new();
-    let mut classes = Vec::new();
-    let mut params = Vec::new();
-    let mut services: BTreeMap<(String, String), Service> = BTreeMap::new();
     let mut out = String::new();
-    for o in objects {
-        let result = match kind(o).as_str() {
-            "Ingress" => serde_json::from_value::<Ingress>(o.clone()).map(|mut i| {
-                if i.metadata.namespace.is_none() {
-                    i.metadata.namespace = Some("default".into());
-                }
-                ingresses.push(i)
-            }),
-            "IngressClass" => {
-                serde_json::from_value::<IngressClass>(o.clone()).map(|c| classes.push(c))
-            }
-            "IngressClassParams" => {
-                serde_json::from_value::<IngressClassParams>(o.clone()).map(|p| params.push(p))
-            }
-            "Service" => serde_json::from_value::<Service>(o.clone()).map(|mut s| {
-                let ns = s
-                    .metadata
-                    .namespace
-                    .get_or_insert_with(|| "default".into())
-                    .clone();
-                services.insert((ns, s.name_any()), s);
-            }),
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            let _ = writeln!(out, "alb: skipping a {}: {e}", kind(o));
-        }
-    }
-    // With no IngressClass in the manifests, assume the Ingresses name ours.
-    let settings = &alb.class;
-    if classes.is_empty() {
-        let names: std::collections::BTreeSet<String> = ingresses
-            .iter()
-            .filter_map(|i| i.spec.as_ref()?.ingress_class_name.clone())
-            .collect();
-        for n in names {
-            if let Ok(c) = serde_json::from_value::<IngressClass>(serde_json::json!({
-                "metadata": {"name": n}, "spec": {"controller": settings.controller_names.first().map(String::as_str).unwrap_or(class::DEFAULT_CONTROLLER)}
-            })) {
-                classes.push(c);
-            }
-        }
-    }
-    let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
-    for i in &ingresses {
-        if let Some(m) = class::membership(i, &classes, &params, None, settings) {
-            groups
-                .entry(m.group.stack())
-                .or_default()
-                .push(builder::Member {
-                    ingress: i,
-                    membership: m,
-                    last_accepted: None,
-                });
-        }
-    }
+    let mut manifests = Manifests::read(objects, &mut out);
+    let services = manifests.services.clone();
+    let groups = manifests.groups(&alb.class);
     if groups.is_empty() {
         let _ = writeln!(out, "alb: no Ingress in the manifests belongs to causeway");
         return out;
@@ -131,6 +163,7 @@ pub async fn plan_report(
                     target_groups: None,
                     oidc_clients: None,
                     web_acls: None,
+                    trust_stores: None,
                 },
             ),
         );

@@ -284,9 +284,69 @@ pub struct ListenerModel {
     /// Only the keys we set; attributes we never set are never read or reset.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+    /// Mutual TLS of an HTTPS listener; `None`: left as AWS has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutual_auth: Option<MutualAuth>,
     pub default_action: Action,
     /// In priority order; priorities are 1.. with no gaps.
     pub rules: Vec<RuleModel>,
+}
+
+/// Mutual TLS of an HTTPS listener, in normal form: the trust store and the two flags are
+/// only ever set in `verify` mode (AWS reports them only there).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutualAuth {
+    pub mode: MutualAuthMode,
+    /// The trust store's ARN (a name while discovery has not resolved it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_store: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_client_certificate_expiry: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advertise_trust_store_ca_names: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutualAuthMode {
+    Off,
+    Passthrough,
+    Verify,
+}
+
+impl MutualAuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutualAuthMode::Off => "off",
+            MutualAuthMode::Passthrough => "passthrough",
+            MutualAuthMode::Verify => "verify",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Off, Self::Passthrough, Self::Verify]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+impl MutualAuth {
+    /// What a listener without mutual TLS has (and what AWS reports for one).
+    pub fn off() -> Self {
+        MutualAuth {
+            mode: MutualAuthMode::Off,
+            trust_store: None,
+            ignore_client_certificate_expiry: false,
+            advertise_trust_store_ca_names: false,
+        }
+    }
+    /// Whether a listener that reports `observed` (`None`: nothing, which is off) must be
+    /// changed to have `desired` (`None`: whatever it has).
+    pub fn differs(desired: Option<&MutualAuth>, observed: Option<&MutualAuth>) -> bool {
+        match desired {
+            None => false,
+            Some(d) => *d != observed.cloned().unwrap_or_else(MutualAuth::off),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,20 +469,40 @@ impl PartialEq for ClientSecretRef {
 
 impl Eq for ClientSecretRef {}
 
-/// OIDC client secrets by (namespace, Secret name), read at fetch time for the applier.
+/// OIDC client secrets by (namespace, Secret name), read at fetch time for the applier, with
+/// the `resourceVersion` of each Secret (what tells a rotated secret from the one last sent).
 /// Its `Debug` shows the names only.
 #[derive(Clone, Default)]
-pub struct ClientSecrets(BTreeMap<(String, String), String>);
+pub struct ClientSecrets {
+    secrets: BTreeMap<(String, String), String>,
+    versions: BTreeMap<(String, String), String>,
+}
 
 impl ClientSecrets {
     pub fn new(secrets: BTreeMap<(String, String), String>) -> Self {
-        ClientSecrets(secrets)
+        ClientSecrets {
+            secrets,
+            versions: BTreeMap::new(),
+        }
     }
     pub const fn empty() -> Self {
-        ClientSecrets(BTreeMap::new())
+        ClientSecrets {
+            secrets: BTreeMap::new(),
+            versions: BTreeMap::new(),
+        }
+    }
+    pub fn with_versions(mut self, versions: BTreeMap<(String, String), String>) -> Self {
+        self.versions = versions;
+        self
     }
     pub fn get(&self, r: &ClientSecretRef) -> Option<&str> {
-        self.0
+        self.secrets
+            .get(&(r.namespace.clone(), r.name.clone()))
+            .map(String::as_str)
+    }
+    /// The `resourceVersion` of the Secret `r` names, when it was read.
+    pub fn version(&self, r: &ClientSecretRef) -> Option<&str> {
+        self.versions
             .get(&(r.namespace.clone(), r.name.clone()))
             .map(String::as_str)
     }
@@ -430,7 +510,7 @@ impl ClientSecrets {
 
 impl std::fmt::Debug for ClientSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
+        f.debug_list().entries(self.secrets.keys()).finish()
     }
 }
 

@@ -48,6 +48,8 @@ pub struct ObservedListener {
     pub alpn_policy: Option<String>,
     /// Only the attributes that were read (the keys we set).
     pub attributes: BTreeMap<String, String>,
+    /// `None`: AWS reports none (the listener has none, which is `off`).
+    pub mutual_auth: Option<MutualAuth>,
     /// Forward targets are `TargetRef::Arn`.
     pub default_action: Action,
     pub rules: Vec<ObservedRule>,

@@ -27,7 +27,9 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::adopt;
-use super::annotations::{Annotations, OidcClients, named_target_groups, named_web_acls};
+use super::annotations::{
+    Annotations, OidcClients, named_target_groups, named_trust_stores, named_web_acls,
+};
 use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
 use super::class;
@@ -81,6 +83,7 @@ struct Discovered {
     security_groups: Option<BTreeMap<String, Vec<String>>>,
     target_groups: Option<BTreeMap<String, String>>,
     web_acls: Option<BTreeMap<String, String>>,
+    trust_stores: Option<BTreeMap<String, String>>,
     services: BTreeMap<(String, String), Service>,
 }
 
@@ -108,12 +111,24 @@ impl<A: AlbApi> Reconciler<A> {
             return Ok(Next::AwaitChange);
         };
         let observed = self.observe(scope, stack, &known, &build).await?;
-        let plan = stack::plan_stack(
+        let mut plan = stack::plan_stack(
             &fetched.object_name,
             &build.model,
             &observed,
             self.cached_bindings(),
             &self.ctx.cluster_name,
+        );
+        let sent = fetched
+            .previous
+            .as_ref()
+            .map(|p| p.client_secret_versions.clone())
+            .unwrap_or_default();
+        crate::alb::plan::resend_rotated(
+            &build.model,
+            &observed,
+            &self.ctx.cluster_name,
+            &crate::alb::plan::rotated(&build.model, &fetched.client_secrets, &sent),
+            &mut plan.steps,
         );
         let applied = stack::apply(
             &self.ctx.client,
@@ -354,6 +369,22 @@ impl<A: AlbApi> Reconciler<A> {
                     .map_err(Error::Discover)?,
             )
         };
+        // Trust stores named (not by ARN) in mutual-authentication.
+        let store_names: BTreeSet<String> = f
+            .active
+            .iter()
+            .flat_map(|(i, _)| named_trust_stores(i.annotations()))
+            .collect();
+        let trust_stores = if store_names.is_empty() {
+            None
+        } else {
+            Some(
+                self.aws
+                    .resolve_trust_stores(&store_names)
+                    .await
+                    .map_err(Error::Discover)?,
+            )
+        };
         let namespaces: BTreeSet<String> =
             f.active.iter().filter_map(|(i, _)| i.namespace()).collect();
         let mut services = BTreeMap::new();
@@ -370,6 +401,7 @@ impl<A: AlbApi> Reconciler<A> {
             security_groups,
             target_groups,
             web_acls,
+            trust_stores,
             services,
         })
     }
@@ -412,6 +444,7 @@ impl<A: AlbApi> Reconciler<A> {
                         target_groups: d.target_groups.as_ref(),
                         oidc_clients: Some(&f.oidc_clients),
                         web_acls: d.web_acls.as_ref(),
+                        trust_stores: d.trust_stores.as_ref(),
                     },
                 ),
             )
@@ -481,13 +514,17 @@ impl<A: AlbApi> Reconciler<A> {
                 message: e.to_string(),
             },
         };
-        let new_status = status::group_status(
+        let mut new_status = status::group_status(
             f.previous.as_ref(),
             build,
             &observed,
             &apply_outcome,
             &SystemClock,
         );
+        if outcome.is_ok() {
+            new_status.client_secret_versions =
+                crate::alb::plan::client_secret_versions(&build.model, &f.client_secrets);
+        }
         self.write_group_status(stack, &f, &observed, outcome.is_ok(), &new_status)
             .await?;
         self.report_members(stack, &f, build, &observed).await?;

@@ -77,10 +77,16 @@ pub(super) async fn read(
 ) -> Result<(OidcClients, ClientSecrets), kube::Error> {
     let mut clients = OidcClients::new();
     let mut secrets = BTreeMap::new();
+    let mut versions = BTreeMap::new();
     for (ns, name) in wanted {
         let api: Api<Secret> = Api::namespaced(client.clone(), ns);
         let answer = match api.get(name).await {
-            Ok(s) => parse_client(&s),
+            Ok(s) => {
+                if let Some(v) = s.resource_version() {
+                    versions.insert((ns.clone(), name.clone()), v);
+                }
+                parse_client(&s)
+            }
             Err(kube::Error::Api(e)) if e.code == 404 => Err("not found".to_owned()),
             // Not the apiserver's message: it reads like an RBAC failure of the controller,
             // where this is a Secret the operator has not listed.
@@ -101,7 +107,7 @@ pub(super) async fn read(
             }
         }
     }
-    Ok((clients, ClientSecrets::new(secrets)))
+    Ok((clients, ClientSecrets::new(secrets).with_versions(versions)))
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub struct Discovered<'a> {
     pub target_groups: Option<&'a BTreeMap<String, String>>,
     pub oidc_clients: Option<&'a super::annotations::OidcClients>,
     pub web_acls: Option<&'a BTreeMap<String, String>>,
+    pub trust_stores: Option<&'a BTreeMap<String, String>>,
 }
 
 impl AlbSettings {
@@ -67,6 +68,7 @@ impl AlbSettings {
             target_groups: d.target_groups,
             oidc_clients: d.oidc_clients,
             web_acls: d.web_acls,
+            trust_stores: d.trust_stores,
         }
     }
 }

@@ -226,6 +226,10 @@ pub fn group_status(
         // Recorded by ARN above once they exist; what a failed create left is not there.
         pending_creates: Default::default(),
         adopted: previous.and_then(|p| p.adopted.clone()),
+        // Set by the reconciler, which knows whether the rules were given the secrets.
+        client_secret_versions: previous
+            .map(|p| p.client_secret_versions.clone())
+            .unwrap_or_default(),
     }
 }
 

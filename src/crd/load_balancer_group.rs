@@ -143,6 +143,11 @@ pub struct LoadBalancerGroupStatus {
     /// Absent: not looked for yet; empty: looked for, nothing found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<Adopted>,
+
+    /// The `resourceVersion` of each OIDC client Secret (`namespace/name`) the rules were
+    /// last given: ELBv2 never returns a client secret, so a rotated one is told by this.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_secret_versions: BTreeMap<String, String>,
 }
 
 /// Adopted resources: causeway's own name for each (derived from the model) → the name it

@@ -154,6 +154,7 @@ pub fn build(svc: &Service, env: &Environment<'_>) -> Result<GroupModel, Problem
             },
             ssl_policy: secure.then(|| ssl_policy.clone()),
             alpn_policy: alpn.clone().filter(|_| secure),
+            mutual_auth: None,
             attributes,
             default_action: Action::forward_to(&tg.name),
             rules: Vec::new(),

@@ -58,6 +58,7 @@ impl NlbSettings {
             target_groups: None,
             oidc_clients: None,
             web_acls: None,
+            trust_stores: None,
         }
     }
 }

@@ -116,6 +116,59 @@ async fn oidc_from_a_secret_and_a_services_cognito_override_on_the_https_rules_o
         alb.proc.logs()
     );
 
+    // A rotated client secret is sent once: ELBv2 cannot report it, the Secret's version
+    // in the group's status tells it apart. The HTTPS rule is the only one using it.
+    ctx.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: oidc-client}\nstringData: {clientID: my-client, clientSecret: rotated}\n",
+    )
+    .await
+    .expect("rotate the secret");
+    let touch = |n: &'static str| {
+        ingress(
+            "auth",
+            &alb.class,
+            &[
+                (
+                    "alb.ingress.kubernetes.io/listen-ports",
+                    r#"[{"HTTP":80},{"HTTPS":443}]"#,
+                ),
+                ("alb.ingress.kubernetes.io/auth-type", "oidc"),
+                ("alb.ingress.kubernetes.io/auth-idp-oidc", OIDC),
+                ("alb.ingress.kubernetes.io/auth-scope", "openid email"),
+                ("causeway.dev/resync", n),
+            ],
+            &rule("shop.causeway.test", "/", "web"),
+        )
+    };
+    let r1 = calls(&metrics(&alb).await, false);
+    ctx.apply(&touch("2")).await.expect("touch");
+    let sent = wait_for("the rotated secret on the rule", WAIT, || async {
+        let rules = rules_of(&elb, &lb_arn, 443).await;
+        rules[0]
+            .actions()
+            .iter()
+            .find_map(|a| a.authenticate_oidc_config())
+            .and_then(|c| c.client_secret().map(str::to_owned))
+            .filter(|s| s == "rotated")
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", alb.proc.logs()));
+    assert_eq!(sent, "rotated");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let w2 = calls(&metrics(&alb).await, true);
+    assert_eq!(w2 - w1, 1, "one ModifyRule\n{}", alb.proc.logs());
+    // Sent once: the next reconcile writes nothing.
+    let r2 = calls(&metrics(&alb).await, false);
+    assert!(r2 > r1);
+    ctx.apply(&touch("3")).await.expect("touch");
+    wait_for("another resync reconcile", WAIT, || async {
+        (calls(&metrics(&alb).await, false) > r2).then_some(())
+    })
+    .await
+    .expect("resync");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(calls(&metrics(&alb).await, true), w2, "{}", alb.proc.logs());
+
     // The backend Service's auth annotations override the Ingress's.
     let svc: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     svc.patch(

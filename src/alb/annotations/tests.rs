@@ -48,7 +48,8 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
     );
     let p = unsupported(&anns(&[("frontend-nlb-scheme", "internal")])).unwrap();
     assert!(p.message.contains("frontend-nlb-scheme"));
-    assert!(unsupported(&anns(&[("mutual-authentication", "[]")])).is_some());
+    assert!(p.message.contains("wafv2-acl-arn"), "{}", p.message);
+    assert_eq!(unsupported(&anns(&[("mutual-authentication", "[]")])), None);
     // Other prefixes are not ours to judge.
     let mut other = anns(&[]);
     other.insert("kubernetes.io/ingress.class".into(), "alb".into());
@@ -374,4 +375,86 @@ fn web_acls_by_arn_or_name_and_none() {
         web_acl(&ann(&[("wafv2-acl-name", "b")]), None),
         Ok(Some(Some("b".into())))
     );
+}
+
+#[test]
+fn mutual_authentication_reads_the_documented_example_and_refuses_bad_entries() {
+    use crate::alb::model::{MutualAuth, MutualAuthMode};
+    use std::collections::BTreeSet;
+    let mtls = |v: &str| ann(&[("mutual-authentication", v)]);
+    // The annotations guide's example, keys in the docs' spelling.
+    let doc = mtls(
+        r#"[{"port": 80, "mode": "passthrough"},
+            {"port": 443, "mode": "verify", "trustStore": "arn:aws:elasticloadbalancing:trustStoreArn", "ignoreClientCertificateExpiry" : true}]"#,
+    );
+    let got = mutual_authentication(&doc, None).unwrap();
+    assert_eq!(
+        got[&80],
+        MutualAuth {
+            mode: MutualAuthMode::Passthrough,
+            ..MutualAuth::off()
+        }
+    );
+    assert_eq!(
+        got[&443],
+        MutualAuth {
+            mode: MutualAuthMode::Verify,
+            trust_store: Some("arn:aws:elasticloadbalancing:trustStoreArn".into()),
+            ignore_client_certificate_expiry: true,
+            advertise_trust_store_ca_names: false,
+        }
+    );
+    assert_eq!(got.len(), 2);
+    assert!(named_trust_stores(&doc).is_empty());
+
+    // A name is resolved by discovery; keys match ignoring case, as Go's encoding/json does.
+    let named = mtls(
+        r#"[{"Port": 8443, "Mode": "verify", "TrustStore": "my-store", "AdvertiseTrustStoreCaNames": "on"}]"#,
+    );
+    assert_eq!(
+        named_trust_stores(&named),
+        BTreeSet::from(["my-store".to_string()])
+    );
+    let found = BTreeMap::from([("my-store".to_string(), "arn:ts/my-store".to_string())]);
+    let m = &mutual_authentication(&named, Some(&found)).unwrap()[&8443];
+    assert_eq!(m.trust_store.as_deref(), Some("arn:ts/my-store"));
+    assert!(m.advertise_trust_store_ca_names && !m.ignore_client_certificate_expiry);
+    // Without AWS access (plan), the name is kept.
+    let m = &mutual_authentication(&named, None).unwrap()[&8443];
+    assert_eq!(m.trust_store.as_deref(), Some("my-store"));
+    let missing = mutual_authentication(&named, Some(&BTreeMap::new())).unwrap_err();
+    assert_eq!(missing.reason, reason::TRUST_STORE_NOT_FOUND);
+    assert!(missing.message.contains("my-store"), "{}", missing.message);
+
+    assert_eq!(
+        mutual_authentication(&ann(&[]), None).unwrap(),
+        BTreeMap::new()
+    );
+    for (bad, says) in [
+        ("[]", "empty"),
+        ("not json", "mutual-authentication"),
+        (r#"[{"port": 443}]"#, "mode is required"),
+        (
+            r#"[{"port": 443, "mode": "strict"}]"#,
+            "not off, passthrough or verify",
+        ),
+        (r#"[{"port": 0, "mode": "off"}]"#, "1..65535"),
+        (r#"[{"port": 443, "mode": "verify"}]"#, "needs a trustStore"),
+        (
+            r#"[{"port": 443, "mode": "off", "trustStore": "x"}]"#,
+            "takes no trustStore",
+        ),
+        (
+            r#"[{"port": 443, "mode": "passthrough", "ignoreClientCertificateExpiry": false}]"#,
+            "takes no ignoreClientCertificateExpiry",
+        ),
+        (
+            r#"[{"port": 443, "mode": "verify", "trustStore": "arn:x", "advertiseTrustStoreCaNames": "yes"}]"#,
+            "\"on\" or \"off\"",
+        ),
+    ] {
+        let p = mutual_authentication(&mtls(bad), None).unwrap_err();
+        assert_eq!(p.reason, reason::INVALID_ANNOTATION, "{bad}");
+        assert!(p.message.contains(says), "{bad}: {}", p.message);
+    }
 }

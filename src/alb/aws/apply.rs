@@ -214,13 +214,14 @@ impl AlbAws<'_> {
                     certificates,
                     ssl_policy,
                     alpn_policy,
+                    mutual_auth,
                     default_action,
                 } => {
                     self.modify_listener(
                         arn,
                         *protocol,
                         certificates,
-                        (ssl_policy, alpn_policy),
+                        (ssl_policy, alpn_policy, mutual_auth),
                         default_action,
                         &ids.target_groups,
                     )

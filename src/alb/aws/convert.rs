@@ -763,6 +763,7 @@ pub(super) fn observed_listener(
             .first()
             .filter(|a| protocol == Protocol::Tls && a.as_str() != "None")
             .cloned(),
+        mutual_auth: model_mutual_auth(l.mutual_authentication()),
         default_action: model_actions(l.default_actions()),
         rules,
     }
@@ -952,6 +953,9 @@ pub(super) fn subnet_info(s: &ec2::types::Subnet) -> Option<SubnetInfo> {
         tags: model_ec2_tags(s.tags()),
     })
 }
+
+mod mtls;
+pub(super) use mtls::{model_mutual_auth, sdk_mutual_auth};
 
 #[cfg(test)]
 mod tests;

@@ -109,6 +109,31 @@ impl AlbAws<'_> {
         Ok(out)
     }
 
+    /// Trust store names → ARNs (one DescribeTrustStores by name each, as target groups are
+    /// resolved); a name that does not exist is left out.
+    pub async fn resolve_trust_stores(
+        aws: &AwsClients,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let mut out = BTreeMap::new();
+        for name in names {
+            match aws.elbv2.describe_trust_stores().names(name).send().await {
+                Ok(r) => {
+                    if let Some(arn) = r.trust_stores().first().and_then(|t| t.trust_store_arn()) {
+                        out.insert(name.clone(), arn.to_owned());
+                    }
+                }
+                Err(e) => {
+                    let e = AwsError::call("DescribeTrustStores", e);
+                    if !e.not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Issued ACM certificates and the names they cover.
     pub async fn certificates(aws: &AwsClients) -> Result<Vec<CertInfo>, AwsError> {
         let mut out = Vec::new();

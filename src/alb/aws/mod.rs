@@ -153,6 +153,11 @@ pub(crate) trait AlbApi: Send + Sync + 'static {
         &self,
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
+    /// ELBv2 trust store names → ARNs; a name that does not exist is left out.
+    fn resolve_trust_stores(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
     /// The load balancers, target groups and security groups tagged for `stack` of the
     /// scope's cluster, whoever made them (the adoption lookup).
     fn tagged_stack(
@@ -223,6 +228,12 @@ impl AlbApi for AwsClients {
         names: &BTreeSet<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
         AlbAws::resolve_web_acls(self, names)
+    }
+    fn resolve_trust_stores(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send {
+        AlbAws::resolve_trust_stores(self, names)
     }
     async fn tagged_stack(
         &self,

@@ -336,6 +336,11 @@ fn shard_listeners(
                     .unwrap_or_else(|| DEFAULT_SSL_POLICY.into())
             }),
             alpn_policy: None,
+            mutual_auth: group
+                .mutual_auth
+                .get(&port)
+                .filter(|_| protocol == Protocol::Https)
+                .cloned(),
             attributes: group
                 .listener_attributes
                 .get(&format!("{}-{port}", protocol.as_str()))
@@ -430,6 +435,24 @@ fn agree(
         )?,
         web_acl: merge("wafv2-acl-arn", &group.web_acl, &e.web_acl)?,
         shield: merge("shield-advanced-protection", &group.shield, &e.shield)?,
+        mutual_auth: {
+            let mut all = group.mutual_auth.clone();
+            for (port, m) in &e.mutual_auth {
+                match all.get(port) {
+                    Some(theirs) if theirs != m => {
+                        return Err(conflict(
+                            &format!("mutual-authentication of port {port}"),
+                            m,
+                            theirs,
+                        ));
+                    }
+                    _ => {
+                        all.insert(*port, m.clone());
+                    }
+                }
+            }
+            all
+        },
         listener_attributes: {
             let mut all = group.listener_attributes.clone();
             for (listener, attrs) in &e.listener_attributes {

@@ -16,7 +16,9 @@ use crate::alb::annotations::{
     parse_action, parse_conditions, parse_transforms, reason,
 };
 use crate::alb::model::*;
-use crate::crd::ingress_class_params::{IpAddressType as CrdIpType, LoadBalancerScheme};
+use crate::crd::ingress_class_params::{
+    IpAddressType as CrdIpType, ListenerProtocol as CrdListenerProtocol, LoadBalancerScheme,
+};
 use crate::crd::target_group_binding::TargetType as CrdTargetType;
 
 /// Settings where members of a group must agree. `None`: the member does not care.
@@ -45,6 +47,9 @@ pub(super) struct Exclusive {
     pub(super) web_acl: Option<Option<String>>,
     #[serde(default)]
     pub(super) shield: Option<bool>,
+    /// `mutual-authentication`, by listener port: one value per port across the group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) mutual_auth: BTreeMap<i32, MutualAuth>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,6 +122,7 @@ pub(super) fn parse_member(
         listener_attributes: crate::alb::annotations::listener_attributes(anns)?,
         web_acl: crate::alb::annotations::web_acl(anns, env.web_acls)?,
         shield: a.bool("shield-advanced-protection")?,
+        mutual_auth: crate::alb::annotations::mutual_authentication(anns, env.trust_stores)?,
     };
     if let Some(wanted) = &exclusive.subnets {
         super::network::named_subnets(wanted, env)?;
@@ -131,7 +137,6 @@ pub(super) fn parse_member(
     let mut default_target_type = env.default_target_type;
     if let Some(p) = params {
         let fields = [
-            (!p.listeners.is_empty(), "listeners"),
             (
                 p.minimum_load_balancer_capacity.is_some(),
                 "minimumLoadBalancerCapacity",
@@ -159,6 +164,35 @@ pub(super) fn parse_member(
                     "IngressClassParams {name} sets spec.{field}, which causeway does not implement; the Ingress is not served without it"
                 ),
             ));
+        }
+        // The class's listener attributes win over the Ingresses', key by key (the peer
+        // resolves a conflict between members with the class's value).
+        for l in &p.listeners {
+            let (Some(protocol), Some(port)) = (l.protocol, l.port) else {
+                continue;
+            };
+            let listener = format!(
+                "{}-{port}",
+                match protocol {
+                    CrdListenerProtocol::Http => Protocol::Http,
+                    CrdListenerProtocol::Https => Protocol::Https,
+                }
+                .as_str()
+            );
+            let attrs: BTreeMap<String, String> = l
+                .listener_attributes
+                .iter()
+                .map(|a| (a.key.clone(), a.value.clone()))
+                .collect();
+            crate::alb::annotations::check_alb_listener_attributes(
+                &format!("IngressClassParams listener {listener}"),
+                &attrs,
+            )?;
+            exclusive
+                .listener_attributes
+                .entry(listener)
+                .or_default()
+                .extend(attrs);
         }
         // The class's web ACL pins the group's, whatever the Ingresses say.
         let pinned: BTreeMap<String, String> = [

@@ -66,12 +66,17 @@ pub struct Environment<'a> {
     /// Regional web ACL names `wafv2-acl-name` gives → their ARNs (a missing name was not
     /// found). `None` when not read: names are used as written.
     pub web_acls: Option<&'a BTreeMap<String, String>>,
+    /// Trust store names `mutual-authentication` gives → their ARNs (a missing name was not
+    /// found). `None` when not read: names are used as written.
+    pub trust_stores: Option<&'a BTreeMap<String, String>>,
 }
 
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_listeners;
 
 /// Fixtures shared by the builder, planner and benchmark tests.
 #[cfg(any(test, feature = "testing"))]

@@ -58,6 +58,7 @@ pub(super) fn build_with(
             target_groups: None,
             oidc_clients: None,
             web_acls: None,
+            trust_stores: None,
         },
     )
 }
@@ -548,6 +549,7 @@ fn subnet_discovery_needs_two_azs() {
             target_groups: None,
             oidc_clients: None,
             web_acls: None,
+            trust_stores: None,
         },
     );
     assert_eq!(
@@ -598,6 +600,7 @@ fn security_groups_annotation_replaces_the_managed_frontend_group() {
                 target_groups: None,
                 oidc_clients: None,
                 web_acls: None,
+                trust_stores: None,
             },
         )
     };
@@ -687,20 +690,16 @@ fn ingress_class_params_fields_causeway_lacks_fail_closed_and_ssl_redirect_port_
         Some(Some(acl.to_string()))
     );
 
-    for spec in [
-        json!({"listeners": [{"protocol": "HTTP", "port": 80, "listenerAttributes": [{"key": "k", "value": "v"}]}]}),
-        json!({"minimumLoadBalancerCapacity": {"capacityUnits": 100}}),
-    ] {
-        let out = with(spec.clone());
-        let p = out.members[0].problem.as_ref().expect("fails closed");
-        assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION, "{spec}");
-        assert!(
-            p.message.contains("IngressClassParams p sets spec."),
-            "{}",
-            p.message
-        );
-        assert!(out.model.load_balancers.is_empty());
-    }
+    let spec = json!({"minimumLoadBalancerCapacity": {"capacityUnits": 100}});
+    let out = with(spec.clone());
+    let p = out.members[0].problem.as_ref().expect("fails closed");
+    assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION, "{spec}");
+    assert!(
+        p.message.contains("IngressClassParams p sets spec."),
+        "{}",
+        p.message
+    );
+    assert!(out.model.load_balancers.is_empty());
 }
 
 /// Authentication wraps a backend's action on HTTPS listeners only, and a backend Service's

@@ -87,6 +87,7 @@ pub fn build_group(stack: &str, ings: &[Ingress]) -> GroupModel {
             target_groups: None,
             oidc_clients: None,
             web_acls: None,
+            trust_stores: None,
         },
     )
     .model

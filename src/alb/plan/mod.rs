@@ -18,10 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::model::*;
 use super::observed::*;
 
+mod secrets;
 /// The in-memory AWS used by property tests and benchmarks.
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod sim;
+pub use secrets::{client_secret_versions, resend_rotated, rotated};
 #[cfg(test)]
 mod tests;
 
@@ -332,6 +334,7 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                 || ol.certificates.first() != l.certificates.first()
                 || ol.ssl_policy != l.ssl_policy
                 || ol.alpn_policy != l.alpn_policy
+                || MutualAuth::differs(l.mutual_auth.as_ref(), ol.mutual_auth.as_ref())
                 || observed_default != l.default_action
             {
                 p.listeners.push(Step::ModifyListener {
@@ -340,6 +343,7 @@ fn listeners(desired: &GroupModel, observed: &Observed, p: &mut Phases) {
                     certificates: l.certificates.iter().take(1).cloned().collect(),
                     ssl_policy: l.ssl_policy.clone(),
                     alpn_policy: l.alpn_policy.clone(),
+                    mutual_auth: l.mutual_auth.clone(),
                     default_action: l.default_action.clone(),
                 });
             }
@@ -456,6 +460,7 @@ fn without_rules(l: &ListenerModel) -> ListenerModel {
         ssl_policy: l.ssl_policy.clone(),
         alpn_policy: l.alpn_policy.clone(),
         attributes: l.attributes.clone(),
+        mutual_auth: l.mutual_auth.clone(),
         default_action: l.default_action.clone(),
         rules: Vec::new(),
     }

@@ -336,6 +336,7 @@ impl Sim {
                     ssl_policy: listener.ssl_policy.clone(),
                     alpn_policy: listener.alpn_policy.clone(),
                     attributes: listener.attributes.clone(),
+                    mutual_auth: listener.mutual_auth.clone(),
                     default_action,
                     rules: Vec::new(),
                 });
@@ -349,6 +350,7 @@ impl Sim {
                 certificates,
                 ssl_policy,
                 alpn_policy,
+                mutual_auth,
                 default_action,
             } => {
                 let default_action = self.resolve(default_action);
@@ -368,6 +370,9 @@ impl Sim {
                 }
                 l.ssl_policy = ssl_policy.clone();
                 l.alpn_policy = alpn_policy.clone();
+                if let Some(m) = mutual_auth {
+                    l.mutual_auth = Some(m.clone());
+                }
                 l.default_action = default_action;
             }
             Step::AddListenerCertificates { arn, certificates } => {

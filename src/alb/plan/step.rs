@@ -108,6 +108,8 @@ pub enum Step {
         certificates: Vec<String>,
         ssl_policy: Option<String>,
         alpn_policy: Option<String>,
+        /// `None`: left as it is.
+        mutual_auth: Option<MutualAuth>,
         default_action: Action,
     },
     AddListenerCertificates {

@@ -144,6 +144,7 @@ fn foreign(seed: u8) -> Observed {
                 certificates: vec![],
                 ssl_policy: None,
                 alpn_policy: None,
+                mutual_auth: None,
                 default_action: Action::not_found(),
                 rules: vec![ObservedRule {
                     arn: "arn:foreign-rule".into(),
@@ -445,4 +446,128 @@ fn addons_are_planned_after_the_rules_and_only_when_the_group_says() {
     sim.apply(&steps);
     assert!(plan(&off, &sim.state, "c1").is_empty());
     assert!(sim.state.load_balancers[0].shield_protection.is_none());
+}
+
+/// Mutual TLS is sent with CreateListener, changed by ModifyListener only when it differs
+/// (nothing reported is `off`), and left alone when the group does not say.
+#[test]
+fn mutual_tls_is_created_changed_and_otherwise_left_alone() {
+    let with = |mtls: Option<&str>| {
+        let mut anns = serde_json::json!({
+            "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTPS\":443}]",
+            "alb.ingress.kubernetes.io/certificate-arn": "arn:c0",
+        });
+        if let Some(m) = mtls {
+            anns["alb.ingress.kubernetes.io/mutual-authentication"] = m.into();
+        }
+        let ing = ingress(
+            "ns",
+            "a",
+            anns,
+            serde_json::json!([path_rule(None, "/", "Prefix", "web", 80)]),
+        );
+        build_group("ns/a", std::slice::from_ref(&ing))
+    };
+    let verify = with(Some(
+        r#"[{"port": 443, "mode": "verify", "trustStore": "arn:ts/1", "ignoreClientCertificateExpiry": true}]"#,
+    ));
+    let mut sim = Sim::new(Observed::default());
+    let steps = plan(&verify, &sim.state, "c1");
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::CreateListener { listener, .. }
+            if listener.mutual_auth.as_ref().is_some_and(|m| m.mode == MutualAuthMode::Verify))),
+        "{steps:#?}"
+    );
+    sim.apply(&steps);
+    assert!(plan(&verify, &sim.state, "c1").is_empty());
+
+    // Unset: left as it is. Off on a listener that reports nothing: nothing to do.
+    assert!(plan(&with(None), &sim.state, "c1").is_empty());
+    let off = with(Some(r#"[{"port": 443, "mode": "off"}]"#));
+    let steps = plan(&off, &sim.state, "c1");
+    assert!(
+        matches!(steps.as_slice(), [Step::ModifyListener { mutual_auth: Some(m), .. }] if *m == MutualAuth::off()),
+        "{steps:#?}"
+    );
+    sim.apply(&steps);
+    assert!(plan(&off, &sim.state, "c1").is_empty());
+    sim.state.load_balancers[0].listeners[0].mutual_auth = None;
+    assert!(plan(&off, &sim.state, "c1").is_empty());
+    // A changed flag is one ModifyListener.
+    let again = with(Some(
+        r#"[{"port": 443, "mode": "verify", "trustStore": "arn:ts/1"}]"#,
+    ));
+    sim.apply(&plan(&verify, &sim.state, "c1"));
+    let steps = plan(&again, &sim.state, "c1");
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    sim.apply(&steps);
+    assert!(plan(&again, &sim.state, "c1").is_empty());
+}
+
+/// ELBv2 never returns a client secret: a Secret whose version is not the one last sent
+/// has its rules modified once, and only those.
+#[test]
+fn a_rotated_oidc_secret_is_sent_once_to_the_rules_that_use_it() {
+    let oidc = r#"{"issuer":"https://idp.causeway.test","authorizationEndpoint":"https://idp.causeway.test/a","tokenEndpoint":"https://idp.causeway.test/t","userInfoEndpoint":"https://idp.causeway.test/u","secretName":"oidc"}"#;
+    let ing = ingress(
+        "ns",
+        "a",
+        serde_json::json!({
+            "alb.ingress.kubernetes.io/listen-ports": r#"[{"HTTP":80},{"HTTPS":443}]"#,
+            "alb.ingress.kubernetes.io/certificate-arn": "arn:c0",
+            "alb.ingress.kubernetes.io/auth-type": "oidc",
+            "alb.ingress.kubernetes.io/auth-idp-oidc": oidc,
+        }),
+        serde_json::json!([
+            path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80),
+            path_rule(Some("b.causeway.test"), "/", "Prefix", "api", 80),
+        ]),
+    );
+    let model = build_group("ns/a", std::slice::from_ref(&ing));
+    let mut sim = Sim::new(Observed::default());
+    sim.apply(&plan(&model, &sim.state, "c1"));
+    let key = ("ns".to_string(), "oidc".to_string());
+    let secrets = |v: &str| {
+        ClientSecrets::new([(key.clone(), "s".into())].into())
+            .with_versions([(key.clone(), v.into())].into())
+    };
+    let sent = client_secret_versions(&model, &secrets("7"));
+    assert_eq!(sent, BTreeMap::from([("ns/oidc".into(), "7".into())]));
+
+    // Unchanged: nothing to resend.
+    let mut steps = plan(&model, &sim.state, "c1");
+    resend_rotated(
+        &model,
+        &sim.state,
+        "c1",
+        &rotated(&model, &secrets("7"), &sent),
+        &mut steps,
+    );
+    assert!(steps.is_empty(), "{steps:#?}");
+
+    // Rotated: the two HTTPS rules (the HTTP ones do not authenticate), once each.
+    let now = rotated(&model, &secrets("8"), &sent);
+    assert_eq!(now, BTreeSet::from(["ns/oidc".to_string()]));
+    let mut steps = plan(&model, &sim.state, "c1");
+    resend_rotated(&model, &sim.state, "c1", &now, &mut steps);
+    let https = &sim.state.load_balancers[0]
+        .listeners
+        .iter()
+        .find(|l| l.port == 443)
+        .unwrap()
+        .rules;
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    for s in &steps {
+        assert!(
+            matches!(s, Step::ModifyRule { arn, action: Action::Authenticated { .. }, .. }
+                if https.iter().any(|r| &r.arn == arn)),
+            "{s:#?}"
+        );
+    }
+    // Never recorded (an upgrade, or a rule that switched Secrets): sent as well.
+    assert_eq!(rotated(&model, &secrets("7"), &BTreeMap::new()), now);
+    // A Secret that was not read (no version) is not taken for a rotation.
+    assert!(rotated(&model, &ClientSecrets::empty(), &sent).is_empty());
 }

@@ -81,6 +81,22 @@ impl AlbApi for FakeAws {
             })
             .collect())
     }
+    /// Every name but `missing` exists.
+    async fn resolve_trust_stores(
+        &self,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(names
+            .iter()
+            .filter(|n| *n != "missing")
+            .map(|n| {
+                (
+                    n.clone(),
+                    format!("arn:aws:elasticloadbalancing:us-east-1:1:truststore/{n}/1"),
+                )
+            })
+            .collect())
+    }
     async fn resolve_target_groups(
         &self,
         names: &BTreeSet<String>,

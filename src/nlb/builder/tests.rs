@@ -52,6 +52,7 @@ fn build_it(s: &Service) -> Result<GroupModel, Problem> {
             target_groups: None,
             oidc_clients: None,
             web_acls: None,
+            trust_stores: None,
         },
     )
 }

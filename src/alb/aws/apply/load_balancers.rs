@@ -6,12 +6,12 @@ use aws_sdk_elasticloadbalancingv2::types::{Certificate, LoadBalancerTypeEnum, S
 
 use super::super::convert::{
     elb_tags, protocol, sdk_actions, sdk_certificates, sdk_condition, sdk_ip_address_type,
-    sdk_lb_attributes, sdk_listener_attributes, sdk_scheme, sdk_transforms,
+    sdk_lb_attributes, sdk_listener_attributes, sdk_mutual_auth, sdk_scheme, sdk_transforms,
 };
 use super::super::{AlbAws, AwsError};
 use crate::alb::model::{
-    Action, IpAddressType, ListenerModel, LoadBalancerKind, Protocol, RuleCondition, RuleModel,
-    Scheme, Tags, Transform,
+    Action, IpAddressType, ListenerModel, LoadBalancerKind, MutualAuth, Protocol, RuleCondition,
+    RuleModel, Scheme, Tags, Transform,
 };
 
 /// The default certificate, as CreateListener and ModifyListener take it.
@@ -184,6 +184,7 @@ impl AlbAws<'_> {
             .set_certificates(default_certificate(&listener.certificates))
             .set_ssl_policy(listener.ssl_policy.clone())
             .set_alpn_policy(listener.alpn_policy.clone().map(|a| vec![a]))
+            .set_mutual_authentication(listener.mutual_auth.as_ref().map(sdk_mutual_auth))
             .set_default_actions(Some(sdk_actions(
                 &listener.default_action,
                 tgs,
@@ -233,13 +234,17 @@ impl AlbAws<'_> {
     }
 
     /// `certificates` holds at most the default certificate; `policies`: the SSL and ALPN
-    /// policies.
+    /// policies and mutual TLS (`None`: left as it is).
     pub(super) async fn modify_listener(
         &self,
         arn: &str,
         p: Protocol,
         certificates: &[String],
-        (ssl_policy, alpn_policy): (&Option<String>, &Option<String>),
+        (ssl_policy, alpn_policy, mutual_auth): (
+            &Option<String>,
+            &Option<String>,
+            &Option<MutualAuth>,
+        ),
         default_action: &Action,
         tgs: &HashMap<String, String>,
     ) -> Result<(), AwsError> {
@@ -251,6 +256,7 @@ impl AlbAws<'_> {
             .set_certificates(default_certificate(certificates))
             .set_ssl_policy(ssl_policy.clone())
             .set_alpn_policy(alpn_policy.clone().map(|a| vec![a]))
+            .set_mutual_authentication(mutual_auth.as_ref().map(sdk_mutual_auth))
             .set_default_actions(Some(sdk_actions(default_action, tgs, self.secrets)?))
             .send()
             .await

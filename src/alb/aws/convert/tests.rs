@@ -154,6 +154,27 @@ fn auth_gen() -> impl Strategy<Value = Authenticate> {
     prop_oneof![cognito, oidc, jwt]
 }
 
+/// Mutual TLS in normal form: the trust store and flags only in `verify` mode.
+fn mutual_auth_gen() -> impl Strategy<Value = MutualAuth> {
+    (0..3u8, "[a-z]{1,8}", any::<bool>(), any::<bool>()).prop_map(|(mode, store, ignore, ca)| {
+        match mode {
+            0 => MutualAuth::off(),
+            1 => MutualAuth {
+                mode: MutualAuthMode::Passthrough,
+                ..MutualAuth::off()
+            },
+            _ => MutualAuth {
+                mode: MutualAuthMode::Verify,
+                trust_store: Some(format!(
+                    "arn:aws:elasticloadbalancing:us-east-1:1:truststore/{store}/1"
+                )),
+                ignore_client_certificate_expiry: ignore,
+                advertise_trust_store_ca_names: ca,
+            },
+        }
+    })
+}
+
 fn condition_gen() -> impl Strategy<Value = RuleCondition> {
     prop_oneof![
         values().prop_map(RuleCondition::HostHeader),
@@ -299,6 +320,7 @@ proptest! {
         certificate in prop::option::of(arn()),
         ssl_policy in "ELBSecurityPolicy-[A-Za-z0-9-]{1,20}",
         default_action in action_gen(),
+        mutual_auth in prop::option::of(mutual_auth_gen()),
     ) {
         let ssl_policy = (protocol == Protocol::Https).then_some(ssl_policy);
         let certificates: Vec<String> = certificate.into_iter().collect();
@@ -308,6 +330,7 @@ proptest! {
             .protocol(super::protocol(protocol))
             .set_certificates(Some(sdk_certificates(&certificates)))
             .set_ssl_policy(ssl_policy.clone())
+            .set_mutual_authentication(mutual_auth.as_ref().map(sdk_mutual_auth))
             .set_default_actions(Some(sdk_actions(&default_action, &HashMap::new(), &secrets()).expect("ARN targets")))
             .build();
         let observed = observed_listener(&sdk, model_certificates(sdk.certificates()), Vec::new());
@@ -319,6 +342,7 @@ proptest! {
             certificates,
             ssl_policy,
             alpn_policy: None,
+            mutual_auth,
             default_action,
             rules: Vec::new(),
         });
