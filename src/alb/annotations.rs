@@ -56,7 +56,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
 ];
 
 /// Annotation families (a prefix of the key) causeway does not implement.
-const UNSUPPORTED_FAMILIES: &[&str] = &["frontend-nlb-"];
+const UNSUPPORTED_FAMILIES: &[&str] = &["frontend-nlb-", "target-control-port"];
 
 /// The first annotation on the Ingress that asks for something causeway does not implement.
 pub fn unsupported(annotations: &BTreeMap<String, String>) -> Option<Problem> {

@@ -24,8 +24,8 @@ pub(crate) mod settings;
 pub(crate) mod stack;
 pub(crate) mod status;
 
-// COMPAT #[cfg(test)]
-// COMPAT mod compat_tests;
+#[cfg(test)]
+mod compat_tests;
 
 pub use controller::run;
 pub use settings::AlbSettings;
@@ -45,6 +45,9 @@ pub(crate) struct Manifests {
     pub(crate) classes: Vec<IngressClass>,
     pub(crate) params: Vec<IngressClassParams>,
     pub(crate) services: BTreeMap<(String, String), Service>,
+    /// Labels of the Namespaces the manifests hold (what IngressClassParams'
+    /// namespaceSelector is matched against).
+    pub(crate) namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Manifests {
@@ -62,6 +65,7 @@ impl Manifests {
             classes: Vec::new(),
             params: Vec::new(),
             services: BTreeMap::new(),
+            namespaces: BTreeMap::new(),
         };
         for o in objects {
             let result = match kind(o).as_str() {
@@ -74,8 +78,15 @@ impl Manifests {
                 "IngressClass" => {
                     serde_json::from_value::<IngressClass>(o.clone()).map(|c| m.classes.push(c))
                 }
-                "IngressClassParams" => serde_json::from_value::<IngressClassParams>(o.clone())
-                    .map(|p| m.params.push(p)),
+                "IngressClassParams" => {
+                    // The apiserver defaults a missing spec to {} (the peer's chart writes
+                    // none); a file read here gets the same.
+                    let mut o = o.clone();
+                    if let Some(map) = o.as_object_mut() {
+                        map.entry("spec").or_insert_with(|| serde_json::json!({}));
+                    }
+                    serde_json::from_value::<IngressClassParams>(o).map(|p| m.params.push(p))
+                }
                 "Service" => serde_json::from_value::<Service>(o.clone()).map(|mut s| {
                     let ns = s
                         .metadata
@@ -84,6 +95,15 @@ impl Manifests {
                         .clone();
                     m.services.insert((ns, s.name_any()), s);
                 }),
+                "Namespace" => {
+                    let meta = &o["metadata"];
+                    if let Some(name) = meta["name"].as_str() {
+                        let labels =
+                            serde_json::from_value(meta["labels"].clone()).unwrap_or_default();
+                        m.namespaces.insert(name.to_owned(), labels);
+                    }
+                    Ok(())
+                }
                 _ => Ok(()),
             };
             if let Err(e) = result {
@@ -115,7 +135,8 @@ impl Manifests {
         }
         let mut groups: BTreeMap<String, Vec<builder::Member<'_>>> = BTreeMap::new();
         for i in &self.ingresses {
-            if let Some(m) = class::membership(i, &self.classes, &self.params, None, settings) {
+            let labels = i.namespace().and_then(|ns| self.namespaces.get(&ns));
+            if let Some(m) = class::membership(i, &self.classes, &self.params, labels, settings) {
                 groups
                     .entry(m.group.stack())
                     .or_default()

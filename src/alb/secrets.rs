@@ -50,7 +50,7 @@ pub(super) fn wanted<'a>(
 }
 
 /// The client ID of a Secret's data, or why it has none; and its client secret.
-fn parse_client(secret: &Secret) -> Result<(String, String), String> {
+pub(super) fn parse_client(secret: &Secret) -> Result<(String, String), String> {
     let data = secret.data.clone().unwrap_or_default();
     let get = |k: &str| {
         data.get(k)

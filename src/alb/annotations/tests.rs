@@ -46,9 +46,11 @@ fn unsupported_annotations_are_named_and_their_no_op_values_pass() {
         "{}",
         p.message
     );
+    assert!(p.message.contains("wafv2-acl-arn"), "{}", p.message);
+    let p = unsupported(&anns(&[("target-control-port.svc.80", "3000")])).unwrap();
+    assert!(p.message.contains("target-control-port"), "{}", p.message);
     let p = unsupported(&anns(&[("frontend-nlb-scheme", "internal")])).unwrap();
     assert!(p.message.contains("frontend-nlb-scheme"));
-    assert!(p.message.contains("wafv2-acl-arn"), "{}", p.message);
     assert_eq!(unsupported(&anns(&[("mutual-authentication", "[]")])), None);
     // Other prefixes are not ours to judge.
     let mut other = anns(&[]);

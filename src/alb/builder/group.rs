@@ -311,6 +311,11 @@ fn shard_listeners(
                     continue;
                 }
                 for r in &m.rules {
+                    // A redirect to this very listener would loop: the peer leaves it out
+                    // (the legacy `actions.ssl-redirect` rule on the HTTPS listener).
+                    if redirects_to_itself(&r.action, protocol, port) {
+                        continue;
+                    }
                     rules.push(RuleModel {
                         priority: rules.len() as i32 + 1,
                         conditions: r.conditions.clone(),
@@ -362,6 +367,19 @@ fn shard_listeners(
         });
     }
     (ports, listeners)
+}
+
+/// Whether `action` redirects to the listener it is on, unchanged (same protocol and port,
+/// host, path and query as requested).
+fn redirects_to_itself(action: &Action, protocol: Protocol, port: i32) -> bool {
+    let Action::Redirect(r) = action.last() else {
+        return false;
+    };
+    (r.protocol == "#{protocol}" || r.protocol == protocol.as_str())
+        && (r.port == "#{port}" || r.port == port.to_string())
+        && r.host == "#{host}"
+        && r.path == "/#{path}"
+        && r.query == "#{query}"
 }
 
 fn member_rule_count(m: &MemberSpec, ssl_redirect: Option<i32>) -> usize {

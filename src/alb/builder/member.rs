@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
 use super::network::security_groups;
-use super::target_group::{target_group, target_group_key};
+use super::target_group::{TargetTypes, target_group, target_group_key};
 use super::{Environment, Member};
 use crate::alb::annotations::{
     ActionSpec, Annotations, ForwardTarget, Problem, before_action, check_lb_attributes,
@@ -134,7 +134,10 @@ pub(super) fn parse_member(
             format!("{c:?} is not an ARN"),
         ));
     }
-    let mut default_target_type = env.default_target_type;
+    let mut target_types = TargetTypes {
+        default: env.default_target_type,
+        class: None,
+    };
     if let Some(p) = params {
         let fields = [
             (
@@ -277,10 +280,10 @@ pub(super) fn parse_member(
             lb_attributes.insert(at.key.clone(), at.value.clone());
         }
         if let Some(t) = p.target_type {
-            default_target_type = match t {
+            target_types.class = Some(match t {
                 CrdTargetType::Instance => TargetType::Instance,
                 CrdTargetType::Ip => TargetType::Ip,
-            };
+            });
         }
     }
     check_lb_attributes(&lb_attributes)?;
@@ -351,6 +354,17 @@ pub(super) fn parse_member(
                 conditions.push(RuleCondition::HostHeader([h.clone()].into()));
             }
             let p = path.path.clone().unwrap_or_default();
+            // Wildcards are path-pattern syntax, not Exact or Prefix paths: the peer refuses
+            // them there rather than guess what was meant.
+            if matches!(path.path_type.as_str(), "Exact" | "Prefix") && p.contains(['*', '?']) {
+                return Err(Problem::new(
+                    reason::INVALID_ANNOTATION,
+                    format!(
+                        "{id}: path {p:?} of pathType {} must not contain wildcards (* or ?); use pathType ImplementationSpecific",
+                        path.path_type
+                    ),
+                ));
+            }
             let patterns: BTreeSet<String> = match path.path_type.as_str() {
                 "Exact" => [if p.is_empty() { "/".into() } else { p.clone() }].into(),
                 "Prefix" => {
@@ -385,13 +399,31 @@ pub(super) fn parse_member(
                 ing,
                 &path.backend,
                 env,
-                default_target_type,
+                target_types,
                 &mut tgs,
             )?;
             if let Some(svc) = path.backend.service.as_ref()
                 && let Some(raw) = a.get(&format!("conditions.{}", svc.name))
             {
-                conditions.extend(parse_conditions(&svc.name, raw)?);
+                // Host and path values join the rule's own host and path condition (any of
+                // them matches, as the peer builds it); the other fields are conditions of
+                // their own.
+                for c in parse_conditions(&svc.name, raw)? {
+                    let same = conditions.iter_mut().find(|x| {
+                        matches!(
+                            (&c, &**x),
+                            (RuleCondition::HostHeader(_), RuleCondition::HostHeader(_))
+                                | (RuleCondition::PathPattern(_), RuleCondition::PathPattern(_))
+                        )
+                    });
+                    match (same, c) {
+                        (Some(RuleCondition::HostHeader(v)), RuleCondition::HostHeader(more))
+                        | (Some(RuleCondition::PathPattern(v)), RuleCondition::PathPattern(more)) => {
+                            v.extend(more)
+                        }
+                        (_, c) => conditions.push(c),
+                    }
+                }
             }
             let transforms = match path.backend.service.as_ref() {
                 Some(svc) => match a.get(&format!("transforms.{}", svc.name)) {
@@ -421,7 +453,7 @@ pub(super) fn parse_member(
             ing,
             b,
             env,
-            default_target_type,
+            target_types,
             &mut tgs,
         )?),
         None => None,
@@ -552,7 +584,7 @@ fn backend_action(
     ing: &Ingress,
     backend: &IngressBackend,
     env: &Environment<'_>,
-    default_target_type: TargetType,
+    target_types: TargetTypes,
     tgs: &mut BTreeMap<String, TargetGroupModel>,
 ) -> Result<Action, Problem> {
     let Some(svc) = &backend.service else {
@@ -604,16 +636,8 @@ fn backend_action(
                                 Ok(n) => ServicePortRef::Number(n),
                                 Err(_) => ServicePortRef::Name(port),
                             };
-                            let tg = target_group(
-                                stack,
-                                id,
-                                ns,
-                                ing,
-                                &name,
-                                &port,
-                                env,
-                                default_target_type,
-                            )?;
+                            let tg =
+                                target_group(stack, id, ns, ing, &name, &port, env, target_types)?;
                             out.push((TargetRef::Name(tg.name.clone()), w));
                             tgs.insert(tg.key.clone(), tg);
                         }
@@ -641,16 +665,7 @@ fn backend_action(
     if let Some(tg) = tgs.get(&key) {
         return Ok(Action::forward_to(&tg.name));
     }
-    let tg = target_group(
-        stack,
-        id,
-        ns,
-        ing,
-        &svc.name,
-        &port,
-        env,
-        default_target_type,
-    )?;
+    let tg = target_group(stack, id, ns, ing, &svc.name, &port, env, target_types)?;
     let action = Action::forward_to(&tg.name);
     tgs.insert(tg.key.clone(), tg);
     Ok(action)

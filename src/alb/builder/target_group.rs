@@ -22,6 +22,15 @@ pub(super) fn target_group_key(
     format!("{ns}/{}-{service}:{port}", ing.name_any())
 }
 
+/// The target type of a member's target groups: the IngressClassParams' (which wins over
+/// any annotation, as a class field does) or, without one, the default an annotation may
+/// override.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TargetTypes {
+    pub(super) default: TargetType,
+    pub(super) class: Option<TargetType>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn target_group(
     stack: &str,
@@ -31,7 +40,7 @@ pub(super) fn target_group(
     service: &str,
     port: &ServicePortRef,
     env: &Environment<'_>,
-    default_target_type: TargetType,
+    target_types: TargetTypes,
 ) -> Result<TargetGroupModel, Problem> {
     let svc = env
         .services
@@ -60,11 +69,14 @@ pub(super) fn target_group(
         })?;
     let empty = BTreeMap::new();
     let svc_anns = svc.metadata.annotations.as_ref().unwrap_or(&empty);
-    let settings = target_group_settings(
+    let mut settings = target_group_settings(
         &Annotations::alb(svc_anns),
         &Annotations::alb(ing.annotations()),
-        default_target_type,
+        target_types.class.unwrap_or(target_types.default),
     )?;
+    if let Some(class) = target_types.class {
+        settings.target_type = class;
+    }
     let (tg_port, target_port) = match settings.target_type {
         TargetType::Instance => {
             let node_port = sp.node_port.ok_or_else(|| {
