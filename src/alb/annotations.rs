@@ -49,7 +49,6 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("customer-owned-ipv4-pool", None),
     ("ipam-ipv4-pool-id", None),
     ("minimum-load-balancer-capacity", None),
-    ("target-node-labels", None),
     ("multi-cluster-target-group", Some("false")),
     ("enable-frontend-nlb", Some("false")),
     ("use-regex-path-match", Some("false")),
@@ -696,10 +695,23 @@ pub fn target_group_settings(
         .string("healthcheck-port")
         .or_else(|| ingress.string("healthcheck-port"))
         .unwrap_or_else(|| "traffic-port".into());
-    if health_port != "traffic-port" && !health_port.parse::<u16>().is_ok_and(|p| p > 0) {
+    // A name (a Service port's name, resolved by the builder) is a lowercase DNS label of at
+    // most 15 characters with a letter in it, as Kubernetes names ports.
+    let port_name = |p: &str| {
+        (1..=15).contains(&p.len())
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && p.chars().any(|c| c.is_ascii_lowercase())
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+    };
+    if health_port != "traffic-port"
+        && !health_port.parse::<u16>().is_ok_and(|p| p > 0)
+        && !port_name(&health_port)
+    {
         return Err(Problem::annotation(
             "healthcheck-port",
-            format!("{health_port:?} is not traffic-port or a port number"),
+            format!("{health_port:?} is not traffic-port, a port number or a Service port name"),
         ));
     }
     let grpc = protocol_version == GRPC;

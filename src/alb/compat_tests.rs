@@ -357,6 +357,7 @@ fn render(build: &BuildOutput) -> Value {
                 },
                 "attributes": t.attributes,
                 "tags": user_tags(&t.tags),
+                "nodeSelector": t.binding.node_labels,
             })
         })
         .collect();

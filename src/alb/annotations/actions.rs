@@ -46,6 +46,7 @@ const CONDITION_KEYS: &[&str] = &[
     "httpHeaderConfig",
     "queryStringConfig",
     "values",
+    "regexValues",
     "httpHeaderName",
     "key",
     "value",
@@ -293,15 +294,24 @@ struct RawCondition {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawValues {
+    #[serde(default)]
     values: Vec<String>,
+    /// ELBv2's regular-expression matching, which causeway does not implement: refused by
+    /// name rather than read as an empty list.
+    #[serde(default)]
+    regex_values: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawHeader {
     http_header_name: String,
+    #[serde(default)]
     values: Vec<String>,
+    #[serde(default)]
+    regex_values: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -319,28 +329,69 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
     let key = format!("conditions.{name}");
     let list: Vec<RawCondition> = from_json(raw, CONDITION_KEYS)
         .map_err(|e| Problem::annotation(&key, format!("malformed JSON: {e}")))?;
+    let regex = list.iter().any(|c| {
+        [
+            &c.host_header_config,
+            &c.path_pattern_config,
+            &c.http_request_method_config,
+            &c.source_ip_config,
+        ]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| !v.regex_values.is_empty()))
+            || c.http_header_config
+                .as_ref()
+                .is_some_and(|h| !h.regex_values.is_empty())
+    });
+    if regex {
+        return Err(Problem::new(
+            reason::UNSUPPORTED_ANNOTATION,
+            format!(
+                "annotation {PREFIX}{key}: regexValues (regular-expression matching) is not implemented by causeway; the Ingress is not served without it"
+            ),
+        ));
+    }
+    let empty = |what: &str, values: &[String]| {
+        if values.is_empty() {
+            Err(Problem::annotation(&key, format!("{what} has no values")))
+        } else {
+            Ok(())
+        }
+    };
     let missing = |what: &str| Problem::annotation(&key, format!("{what} needs its config"));
     let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
     list.into_iter()
         .map(|c| {
             Ok(match c.field.as_str() {
-                "host-header" => RuleCondition::HostHeader(set(c
-                    .host_header_config
-                    .ok_or_else(|| missing("host-header"))?
-                    .values)),
-                "path-pattern" => RuleCondition::PathPattern(set(c
-                    .path_pattern_config
-                    .ok_or_else(|| missing("path-pattern"))?
-                    .values)),
-                "http-request-method" => RuleCondition::HttpRequestMethod(set(c
-                    .http_request_method_config
-                    .ok_or_else(|| missing("http-request-method"))?
-                    .values)),
+                "host-header" => {
+                    let v = c
+                        .host_header_config
+                        .ok_or_else(|| missing("host-header"))?
+                        .values;
+                    empty("host-header", &v)?;
+                    RuleCondition::HostHeader(set(v))
+                }
+                "path-pattern" => {
+                    let v = c
+                        .path_pattern_config
+                        .ok_or_else(|| missing("path-pattern"))?
+                        .values;
+                    empty("path-pattern", &v)?;
+                    RuleCondition::PathPattern(set(v))
+                }
+                "http-request-method" => {
+                    let v = c
+                        .http_request_method_config
+                        .ok_or_else(|| missing("http-request-method"))?
+                        .values;
+                    empty("http-request-method", &v)?;
+                    RuleCondition::HttpRequestMethod(set(v))
+                }
                 "source-ip" => {
                     let values = c
                         .source_ip_config
                         .ok_or_else(|| missing("source-ip"))?
                         .values;
+                    empty("source-ip", &values)?;
                     if let Some(v) = values.iter().find(|v| !valid_cidr(v)) {
                         return Err(Problem::annotation(
                             &format!("conditions.{name}"),
@@ -351,6 +402,7 @@ pub fn parse_conditions(name: &str, raw: &str) -> Result<Vec<RuleCondition>, Pro
                 }
                 "http-header" => {
                     let h = c.http_header_config.ok_or_else(|| missing("http-header"))?;
+                    empty("http-header", &h.values)?;
                     RuleCondition::HttpHeader {
                         name: h.http_header_name,
                         values: set(h.values),

@@ -460,3 +460,28 @@ fn mutual_authentication_reads_the_documented_example_and_refuses_bad_entries() 
         assert!(p.message.contains(says), "{bad}: {}", p.message);
     }
 }
+
+#[test]
+fn regex_conditions_are_refused_by_name_and_empty_values_as_malformed() {
+    let p = parse_conditions(
+        "svc",
+        r#"[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"User-Agent","regexValues":[".+Chrome.+"]}}]"#,
+    )
+    .unwrap_err();
+    assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION);
+    assert!(p.message.contains("regexValues"), "{}", p.message);
+    let p = parse_conditions(
+        "svc",
+        r#"[{"Field":"host-header","HostHeaderConfig":{"RegexValues":["^.+\\.example\\.com$"]}}]"#,
+    )
+    .unwrap_err();
+    assert_eq!(p.reason, reason::UNSUPPORTED_ANNOTATION);
+    for empty in [
+        r#"[{"field":"path-pattern","pathPatternConfig":{}}]"#,
+        r#"[{"field":"http-header","httpHeaderConfig":{"httpHeaderName":"X"}}]"#,
+    ] {
+        let p = parse_conditions("svc", empty).unwrap_err();
+        assert_eq!(p.reason, reason::INVALID_ANNOTATION, "{empty}");
+        assert!(p.message.contains("has no values"), "{}", p.message);
+    }
+}

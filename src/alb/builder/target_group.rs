@@ -93,6 +93,49 @@ pub(super) fn target_group(
             None => (sp.port, ServicePortRef::Number(sp.port)),
         },
     };
+    // A named health check port is the Service's port of that name: its NodePort for
+    // instance targets, its numeric targetPort for ip targets (as the peer resolves it).
+    if settings.health_port != "traffic-port" && settings.health_port.parse::<u16>().is_err() {
+        let name = settings.health_port.clone();
+        let named = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.name.as_deref() == Some(&name)));
+        let resolved = match (named, settings.target_type) {
+            (None, _) => Err(format!("Service {ns}/{service} has no port named {name:?}")),
+            (Some(p), TargetType::Instance) => p
+                .node_port
+                .ok_or_else(|| format!("Service {ns}/{service} port {name:?} has no NodePort")),
+            (Some(p), TargetType::Ip) => match &p.target_port {
+                Some(IntOrString::Int(n)) => Ok(*n),
+                None => Ok(p.port),
+                Some(IntOrString::String(_)) => Err(format!(
+                    "Service {ns}/{service} port {name:?} has a named targetPort, which ip targets cannot be checked on"
+                )),
+            },
+        };
+        settings.health_port = resolved
+            .map_err(|why| {
+                Problem::new(
+                    reason::SERVICE_PORT_NOT_FOUND,
+                    format!("{id}: healthcheck-port {name:?}: {why}"),
+                )
+            })?
+            .to_string();
+    }
+    // Instance targets only on the nodes with these labels; the Service's annotation wins
+    // over the Ingress's, and ip targets ignore it (as the peer builds it).
+    let node_labels = match settings.target_type {
+        TargetType::Instance => {
+            let on_service = Annotations::alb(svc_anns);
+            match on_service.get("target-node-labels") {
+                Some(_) => on_service.map("target-node-labels")?,
+                None => Annotations::alb(ing.annotations()).map("target-node-labels")?,
+            }
+        }
+        TargetType::Ip => BTreeMap::new(),
+    };
     let key = target_group_key(ns, ing, service, port);
     let name = naming::target_group_name(
         env.cluster,
@@ -133,7 +176,7 @@ pub(super) fn target_group(
             target_port,
             backend_security_group: String::new(),
             health_check_port: None,
-            node_labels: BTreeMap::new(),
+            node_labels,
         },
     })
 }

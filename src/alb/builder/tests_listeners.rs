@@ -1,5 +1,5 @@
-//! Listener settings a group's members share: mutual TLS by port, and the listener
-//! attributes of an IngressClassParams.
+//! Listener settings a group's members share (mutual TLS by port, the listener attributes of
+//! an IngressClassParams), and a named health check port.
 
 use super::tests::build_with;
 use super::tests_support::*;
@@ -191,5 +191,57 @@ fn ingress_class_params_listener_attributes_apply_and_win_over_the_ingress() {
         p.message.contains("IngressClassParams listener HTTPS-443"),
         "{}",
         p.message
+    );
+}
+
+#[test]
+fn a_named_health_check_port_is_the_services_port_of_that_name() {
+    let mut svcs = services();
+    let svc = |target_type: &str| {
+        let mut s = service(
+            "ns",
+            "web",
+            80,
+            Some(30080),
+            json!({"alb.ingress.kubernetes.io/target-type": target_type}),
+        );
+        s.spec.as_mut().unwrap().ports.as_mut().unwrap().push(
+            serde_json::from_value(
+                json!({"name": "health", "port": 9090, "targetPort": 8081, "nodePort": 30090}),
+            )
+            .unwrap(),
+        );
+        s
+    };
+    let ing = |port: &str| {
+        ingress(
+            "ns",
+            "a",
+            json!({"alb.ingress.kubernetes.io/healthcheck-port": port}),
+            json!([path_rule(Some("a.causeway.test"), "/", "Prefix", "web", 80)]),
+        )
+    };
+    let port_of = |out: &BuildOutput| out.model.target_groups[0].health_check.port.clone();
+    for (target_type, want) in [("instance", "30090"), ("ip", "8081")] {
+        svcs.insert(("ns".into(), "web".into()), svc(target_type));
+        let i = ing("health");
+        let out = build_with("g", &[member(&i, None)], &svcs);
+        assert_eq!(out.members[0].problem, None, "{target_type}");
+        assert_eq!(port_of(&out), want, "{target_type}");
+    }
+    let i = ing("nope");
+    let out = build_with("g", &[member(&i, None)], &svcs);
+    let p = out.members[0].problem.as_ref().expect("no such port");
+    assert_eq!(p.reason, reason::SERVICE_PORT_NOT_FOUND);
+    assert!(
+        p.message.contains("no port named \"nope\""),
+        "{}",
+        p.message
+    );
+    let i = ing("Not_A_Port");
+    let out = build_with("g", &[member(&i, None)], &svcs);
+    assert_eq!(
+        out.members[0].problem.as_ref().map(|p| p.reason),
+        Some(reason::INVALID_ANNOTATION)
     );
 }
