@@ -112,19 +112,36 @@ struct Validated {
     deregistration_delay: Option<u64>,
 }
 
-/// What a reconcile left a binding's target group in, and when it finished.
+/// What a reconcile left a binding's target group in, and when it finished: the targets as
+/// the last read showed them with this process's own registrations and deregistrations
+/// applied (the peer keeps the same view of each target group).
 struct Converged {
     arn: String,
-    targets: BTreeSet<Target>,
     observed: Observed,
     at: Instant,
+    /// When target health is to be read again (new targets turning healthy, draining ones
+    /// going, gated pods); `None` once everything was healthy.
+    poll_at: Option<Instant>,
 }
 
-/// A reconcile that starts this soon after the last one finished, with the same desired
-/// targets, reuses what that one observed and did: it was triggered by the last one's own
-/// finalizer or status write, and reading the target health again would find the same. Health
-/// polls (2 s for readiness gates, 15 s otherwise) come later and read.
-const REUSE_OBSERVED: Duration = Duration::from_millis(1500);
+/// Whether the next reconcile plans against the kept view instead of reading the target
+/// health: the view is younger than `ttl` and no health poll is due. A change of the
+/// EndpointSlices then costs the RegisterTargets / DeregisterTargets it needs and nothing
+/// more; a poll, the resync (`ttl` is shorter than it) and any reconcile after a failed one
+/// (which drops the view) read.
+fn view_reusable(c: &Converged, arn: &str, ttl: Duration, now: Instant) -> bool {
+    c.arn == arn && now.duration_since(c.at) < ttl && c.poll_at.is_none_or(|p| now < p)
+}
+
+/// The next health poll: an earlier one still pending is kept (a stream of EndpointSlice
+/// changes must not push it back forever), none when nothing waits.
+fn next_poll(prev: Option<Instant>, wait: Option<Duration>, now: Instant) -> Option<Instant> {
+    let wait = wait?;
+    Some(match prev {
+        Some(p) if p > now => p.min(now + wait),
+        _ => now + wait,
+    })
+}
 
 /// Security group rules last found in sync for a binding, and when.
 struct RulesSynced {
@@ -368,26 +385,39 @@ impl<A: TargetsApi> Reconciler<A> {
         Ok(d)
     }
 
-    /// Observe: the target group's targets, or what the last reconcile left them in when it
-    /// finished a moment ago with the same desired targets ([`REUSE_OBSERVED`]).
+    /// Observe: the target group's targets, from the kept view when [`view_reusable`], else
+    /// read. The view is taken out: a reconcile that fails after this point leaves none, and
+    /// the next one reads. Returns the pending poll of the view it replaces.
     async fn observe(
         &self,
         b: &TargetGroupBinding,
         arn: &str,
-        desired: &Desired,
-    ) -> Result<Observed, Error> {
+    ) -> Result<(Observed, Option<Instant>), Error> {
         let uid = b.uid().unwrap_or_default();
-        if let Some(c) = self.lock_converged().get(&uid)
-            && c.arn == arn
-            && c.targets == desired.targets
-            && c.at.elapsed() < REUSE_OBSERVED
-        {
-            return Ok(c.observed.clone());
+        let kept = self.lock_converged().remove(&uid);
+        let now = Instant::now();
+        if let Some(c) = kept {
+            if view_reusable(&c, arn, self.view_ttl(), now) {
+                return Ok((c.observed, c.poll_at));
+            }
+            let observed = self
+                .aws
+                .describe_target_health(arn)
+                .await
+                .map_err(Error::Observe)?;
+            return Ok((observed, c.poll_at));
         }
-        self.aws
+        let observed = self
+            .aws
             .describe_target_health(arn)
             .await
-            .map_err(Error::Observe)
+            .map_err(Error::Observe)?;
+        Ok((observed, None))
+    }
+
+    /// How long a kept view stands in for a read: under the resync, which rechecks it.
+    fn view_ttl(&self) -> Duration {
+        self.settings.resync * 8 / 10
     }
 
     fn lock_converged(&self) -> std::sync::MutexGuard<'_, HashMap<String, Converged>> {
@@ -446,7 +476,7 @@ impl<A: TargetsApi> Reconciler<A> {
                     .await;
             }
         };
-        let mut observed = self.observe(&b, &fetched.tg.info.arn, &desired).await?;
+        let (mut observed, poll_pending) = self.observe(&b, &fetched.tg.info.arn).await?;
         let plan = self.plan(&b, &desired, &observed);
         self.apply_targets(&b, &fetched, &plan, &mut observed)
             .await?;
@@ -462,33 +492,37 @@ impl<A: TargetsApi> Reconciler<A> {
         self.write_status(&b, &api, &outcome, &desired.nodes_without_provider_id)
             .await?;
         self.lock_failures().remove(&b.uid().unwrap_or_default());
-        self.lock_converged().insert(
-            b.uid().unwrap_or_default(),
-            Converged {
-                arn: fetched.tg.info.arn.clone(),
-                targets: desired.targets.clone(),
-                observed,
-                at: Instant::now(),
-            },
-        );
 
         let waiting = gates_pending > 0
             || healthy < desired.targets.len() as i32
             || !plan.deregister.is_empty();
+        let poll = match waiting {
+            false => None,
+            true if gates_pending > 0 => Some(Duration::from_secs(2)),
+            // Draining ends with the deregistration delay.
+            true if !plan.deregister.is_empty() => {
+                let delay = self.deregistration_delay(&b, &fetched.tg).await?;
+                Some(Duration::from_secs(15).min(Duration::from_secs(delay.max(1))))
+            }
+            true => Some(Duration::from_secs(15)),
+        };
+        let now = Instant::now();
+        let poll_at = next_poll(poll_pending, poll, now);
+        self.lock_converged().insert(
+            b.uid().unwrap_or_default(),
+            Converged {
+                arn: fetched.tg.info.arn.clone(),
+                observed,
+                at: now,
+                poll_at,
+            },
+        );
         Ok(if !desired.nodes_without_provider_id.is_empty() {
             // A node may get its providerID from the cloud provider a little later.
             Next::After(self.backoff(&b))
-        } else if waiting {
+        } else if let Some(at) = poll_at {
             // "Not ready yet": new targets turn healthy, draining ones go, within seconds.
-            Next::After(if gates_pending > 0 {
-                Duration::from_secs(2)
-            } else if !plan.deregister.is_empty() {
-                // Draining ends with the deregistration delay.
-                let delay = self.deregistration_delay(&b, &fetched.tg).await?;
-                Duration::from_secs(15).min(Duration::from_secs(delay.max(1)))
-            } else {
-                Duration::from_secs(15)
-            })
+            Next::After(at.saturating_duration_since(now))
         } else {
             // The runtime's resync looks again.
             Next::AwaitChange

@@ -151,6 +151,8 @@ async fn bench_scale() {
         ctx.namespace.as_str(),
         "--webhook-enabled",
         "false",
+        "--log-format",
+        "json",
     ];
     let lease = unique_name("scale-lease");
     let mut c = Controller::start(&ctx, &unique_name("scale"), &lease, &args);
@@ -243,14 +245,29 @@ async fn bench_scale() {
         "a restart with nothing changed must not write"
     );
 
-    // Registration latency: one group's Deployment grows by one pod, ten times.
+    // Registration latency: one group's Deployment grows by one pod, ten times. Watched, not
+    // polled, and split at the EndpointSlice (Kubernetes' part) and RegisterTargets (ours).
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let bindings: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let mut latencies = Vec::new();
+    let binding = {
+        let bindings: Api<TargetGroupBinding> =
+            Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let l = bindings.list(&ListParams::default()).await.expect("bindings");
+        l.items
+            .into_iter()
+            .find(|b| b.spec.service_ref.name == "s0-0-a")
+            .expect("the binding of s0-0-a")
+            .metadata
+            .name
+            .expect("name")
+    };
+    let mut steps = Vec::new();
     for step in 1..=10 {
         let want = replicas + step;
-        let t = Instant::now();
+        let slice_seen = first_slice_with(&ctx, "s0-0-a", want);
+        let status_seen = first_status_with(&ctx, &binding, want);
+        tokio::time::sleep(Duration::from_millis(300)).await; // both watches started
+        let (t, at_ms) = (Instant::now(), epoch_ms());
         deployments
             .patch(
                 "app0",
@@ -259,27 +276,157 @@ async fn bench_scale() {
             )
             .await
             .expect("scale");
-        wait_for("the new pod registered", DEADLINE, || async {
-            let l = bindings.list(&ListParams::default()).await.ok()?;
-            let b = l
-                .items
-                .iter()
-                .find(|b| b.spec.service_ref.name == "s0-0-a")?;
-            (b.status.as_ref()?.registered_targets? as usize == want).then_some(())
+        let (slice, status) = tokio::time::timeout(DEADLINE, async {
+            (slice_seen.await.expect("slice watch"), status_seen.await.expect("status watch"))
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", c2.proc.logs()));
-        latencies.push(t.elapsed());
+        .unwrap_or_else(|_| panic!("the new pod was not registered\n{}", c2.proc.logs()));
+        let registered = last_register_ms(&c2.proc.logs(), &ctx.namespace, &binding)
+            .filter(|ms| *ms >= at_ms)
+            .map(|ms| Duration::from_millis((ms - at_ms) as u64));
+        steps.push(Step {
+            slice: slice - t,
+            register: registered,
+            status: status - t,
+        });
     }
-    latencies.sort();
-    println!(
-        "  registration after a scale-up, 10 runs: p50 {:.2} s, max {:.2} s",
-        latencies[latencies.len() / 2].as_secs_f64(),
-        latencies[latencies.len() - 1].as_secs_f64()
-    );
+    print_registration(&steps);
     println!(
         "  RSS after restart and scaling: {:.1} MiB",
         crate::targets::vm_rss_kib(c2.proc.child.id()) as f64 / 1024.0
     );
     ctx.cleanup().await.ok();
+}
+
+/// One scale-up, from the Deployment patch: the EndpointSlice lists the new pod ready, our
+/// RegisterTargets call (from the log), the binding's status counts it.
+struct Step {
+    slice: Duration,
+    register: Option<Duration>,
+    status: Duration,
+}
+
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+/// When the Service's EndpointSlices first list `want` ready endpoints.
+fn first_slice_with(
+    ctx: &TestCtx,
+    service: &str,
+    want: usize,
+) -> tokio::task::JoinHandle<Instant> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let cfg = kube::runtime::watcher::Config::default()
+        .labels(&format!("kubernetes.io/service-name={service}"));
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut seen = std::pin::pin!(kube::runtime::reflector::reflector(
+            kube::runtime::reflector::store::Writer::default(),
+            kube::runtime::watcher(api, cfg)
+        ));
+        let mut slices: BTreeMap<String, usize> = BTreeMap::new();
+        while let Some(Ok(ev)) = seen.next().await {
+            let mut note = |s: &EndpointSlice| {
+                let ready = s
+                    .endpoints
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+                    .count();
+                slices.insert(s.metadata.name.clone().unwrap_or_default(), ready);
+            };
+            match &ev {
+                kube::runtime::watcher::Event::Apply(s)
+                | kube::runtime::watcher::Event::InitApply(s) => note(s),
+                kube::runtime::watcher::Event::Delete(s) => {
+                    slices.remove(s.metadata.name.as_deref().unwrap_or_default());
+                }
+                _ => {}
+            }
+            if slices.values().sum::<usize>() == want {
+                return Instant::now();
+            }
+        }
+        Instant::now()
+    })
+}
+
+/// When the binding's status first counts `want` registered targets.
+fn first_status_with(
+    ctx: &TestCtx,
+    name: &str,
+    want: usize,
+) -> tokio::task::JoinHandle<Instant> {
+    let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let cfg = kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"));
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut seen = std::pin::pin!(kube::runtime::watcher(api, cfg));
+        while let Some(Ok(ev)) = seen.next().await {
+            if let kube::runtime::watcher::Event::Apply(b)
+            | kube::runtime::watcher::Event::InitApply(b) = &ev
+                && b.status.as_ref().and_then(|s| s.registered_targets) == Some(want as i32)
+            {
+                return Instant::now();
+            }
+        }
+        Instant::now()
+    })
+}
+
+/// The epoch milliseconds of the binding's last RegisterTargets call in the controller log.
+fn last_register_ms(logs: &str, namespace: &str, binding: &str) -> Option<u128> {
+    let key = format!("{namespace}/{binding}");
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            let f = &v;
+            f["op"] == "RegisterTargets" && f["binding"] == key.as_str()
+        })
+        .filter_map(|v| v["at_ms"].as_u64())
+        .map(u128::from)
+        .last()
+}
+
+fn print_registration(steps: &[Step]) {
+    fn p(mut v: Vec<Duration>, q: usize) -> f64 {
+        v.sort();
+        v.get((v.len() * q / 100).min(v.len().saturating_sub(1)))
+            .map_or(f64::NAN, Duration::as_secs_f64)
+    }
+    let slice: Vec<Duration> = steps.iter().map(|s| s.slice).collect();
+    let status: Vec<Duration> = steps.iter().map(|s| s.status).collect();
+    let register: Vec<Duration> = steps.iter().filter_map(|s| s.register).collect();
+    let ours: Vec<Duration> = steps
+        .iter()
+        .filter_map(|s| s.register.map(|r| r.saturating_sub(s.slice)))
+        .collect();
+    println!(
+        "  registration after a scale-up, {} runs (p50 / max, from the Deployment patch):",
+        steps.len()
+    );
+    println!(
+        "    EndpointSlice lists the pod ready {:.2} s / {:.2} s",
+        p(slice.clone(), 50),
+        p(slice, 100)
+    );
+    println!(
+        "    RegisterTargets sent {:.2} s / {:.2} s ({} of {} seen in the log); slice → RegisterTargets {:.2} s / {:.2} s",
+        p(register.clone(), 50),
+        p(register.clone(), 100),
+        register.len(),
+        steps.len(),
+        p(ours.clone(), 50),
+        p(ours, 100)
+    );
+    println!(
+        "    binding status counts it {:.2} s / {:.2} s",
+        p(status.clone(), 50),
+        p(status, 100)
+    );
 }

@@ -303,6 +303,7 @@ struct World {
     aws: FakeAws,
     reconciler: Reconciler<FakeAws>,
     bindings: kube::runtime::reflector::store::Writer<TargetGroupBinding>,
+    slices: kube::runtime::reflector::store::Writer<EndpointSlice>,
 }
 
 impl World {
@@ -311,6 +312,20 @@ impl World {
     /// Time passes beyond the window in which a reconcile reuses the last one's view.
     fn later(&self) {
         self.reconciler.lock_converged().clear();
+    }
+
+    /// The health poll the kept view waits for is due.
+    fn poll_due(&self) {
+        for c in self.reconciler.lock_converged().values_mut() {
+            c.poll_at = Some(Instant::now() - Duration::from_millis(1));
+        }
+    }
+
+    /// The Service's endpoints become `endpoints`.
+    fn endpoints(&mut self, endpoints: &[(&str, bool)]) {
+        let slice = fixtures::endpoint_slice("ns", "web", endpoints, 8080);
+        self.slices
+            .apply_watcher_event(&watcher::Event::Apply(slice));
     }
 
     async fn reconcile(&mut self) -> Result<Next, Error> {
@@ -339,7 +354,7 @@ async fn world_with(
     api.put(&binding);
     let (bindings, writer) = fixtures::store([binding]);
     let (services, _) = fixtures::store([fixtures::service("ns", "web", 80, None, json!({}))]);
-    let (slices, _) = fixtures::store([slice]);
+    let (slices, slices_writer) = fixtures::store([slice]);
     let (nodes, _) = fixtures::store(nodes);
     let (cached, _) = fixtures::store(Vec::<TargetGroupBinding>::new());
     let ctx = Context::for_tests(api.client(), cached).await;
@@ -359,6 +374,7 @@ async fn world_with(
         aws,
         reconciler,
         bindings: writer,
+        slices: slices_writer,
     }
 }
 
@@ -421,11 +437,12 @@ async fn a_new_binding_gets_its_finalizer_then_its_ready_endpoints_registered() 
     assert!(has_finalizer(&b, TARGETS_FINALIZER));
     assert_eq!(status_counts(&b), (Some(2), Some(0)));
 
-    // A reconcile right behind the first (its own writes trigger one) reuses what it saw.
-    assert_eq!(
-        w.reconcile().await.unwrap(),
-        Next::After(Duration::from_secs(15))
-    );
+    // A reconcile right behind the first (its own writes trigger one) reuses what it saw,
+    // and keeps the poll it had.
+    let Next::After(d) = w.reconcile().await.unwrap() else {
+        panic!("no poll")
+    };
+    assert!(d <= Duration::from_secs(15) && d > Duration::from_secs(14), "{d:?}");
     assert_eq!(w.aws.take_calls(), Vec::<String>::new());
 
     // Healthy now: nothing to register, status follows, and only a change or the resync
@@ -437,6 +454,88 @@ async fn a_new_binding_gets_its_finalizer_then_its_ready_endpoints_registered() 
     assert_eq!(w.aws.take_calls(), [format!("DescribeTargetHealth {ARN}")]);
     assert_eq!(status_counts(&stored(&w.api)), (Some(2), Some(2)));
     assert_eq!(ready_reason(&stored(&w.api)).0, "True");
+}
+
+#[tokio::test]
+async fn an_endpoint_change_costs_only_its_registration_until_a_poll_is_due() {
+    let mut w = world(
+        web_binding(),
+        &[("10.0.0.1", true)],
+        FakeAws::with_group(ARN),
+    )
+    .await;
+    w.reconcile().await.unwrap();
+    w.aws.set_all(ARN, TargetState::Healthy);
+    w.poll_due();
+    assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
+    w.aws.take_calls();
+
+    // A pod more: registered from the kept view, no DescribeTargetHealth first.
+    w.endpoints(&[("10.0.0.1", true), ("10.0.0.2", true)]);
+    let next = w.reconcile().await.unwrap();
+    assert_eq!(w.aws.take_calls(), ["RegisterTargets 10.0.0.2:8080"]);
+    assert!(matches!(next, Next::After(_)), "{next:?}");
+    assert_eq!(status_counts(&stored(&w.api)), (Some(2), Some(1)));
+
+    // A pod less, before the poll: deregistered from the view too.
+    w.endpoints(&[("10.0.0.2", true)]);
+    w.reconcile().await.unwrap();
+    let calls = w.aws.take_calls();
+    assert!(
+        calls.contains(&"DeregisterTargets 10.0.0.1:8080".to_string())
+            && !calls.iter().any(|c| c.starts_with("DescribeTargetHealth")),
+        "{calls:?}"
+    );
+
+    // The poll reads what AWS has.
+    w.aws.set_all(ARN, TargetState::Healthy);
+    w.poll_due();
+    w.reconcile().await.unwrap();
+    assert!(
+        w.aws.take_calls()[0].starts_with("DescribeTargetHealth"),
+        "the poll reads"
+    );
+
+    // A reconcile that fails drops the view: the next one reads again.
+    w.endpoints(&[("10.0.0.2", true), ("10.0.0.3", true)]);
+    w.aws.lock().fail.insert("RegisterTargets", "Throttling");
+    w.reconcile().await.unwrap_err();
+    w.aws.take_calls();
+    w.reconcile().await.unwrap();
+    let calls = w.aws.take_calls();
+    assert_eq!(
+        calls[..2],
+        [
+            format!("DescribeTargetHealth {ARN}"),
+            "RegisterTargets 10.0.0.3:8080".to_string()
+        ],
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_pending_poll_is_never_pushed_back_and_a_kept_view_expires() {
+    let now = Instant::now();
+    let s = Duration::from_secs;
+    assert_eq!(next_poll(None, None, now), None);
+    assert_eq!(next_poll(Some(now + s(3)), None, now), None);
+    assert_eq!(next_poll(None, Some(s(15)), now), Some(now + s(15)));
+    assert_eq!(next_poll(Some(now + s(3)), Some(s(15)), now), Some(now + s(3)));
+    assert_eq!(next_poll(Some(now + s(30)), Some(s(2)), now), Some(now + s(2)));
+    // A poll in the past is over: the next one starts from now.
+    assert_eq!(next_poll(Some(now - s(1)), Some(s(15)), now), Some(now + s(15)));
+    let view = |at: Instant, poll_at| Converged {
+        arn: ARN.into(),
+        observed: Observed::new(),
+        at,
+        poll_at,
+    };
+    let ttl = s(480);
+    assert!(view_reusable(&view(now, None), ARN, ttl, now + s(1)));
+    assert!(!view_reusable(&view(now, None), "other", ttl, now + s(1)));
+    assert!(!view_reusable(&view(now, None), ARN, ttl, now + s(480)));
+    assert!(view_reusable(&view(now, Some(now + s(15))), ARN, ttl, now + s(14)));
+    assert!(!view_reusable(&view(now, Some(now + s(15))), ARN, ttl, now + s(15)));
 }
 
 #[tokio::test]
