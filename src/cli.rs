@@ -100,7 +100,7 @@ pub struct AwsArgs {
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
 
-    /// Client-side rate limits per API family as `family=rate:burst,...` (families: elbv2, ec2, route53, iam, sts, acm); unset families keep their defaults.
+    /// Client-side rate limits per API family as `family=rate:burst,...` (families: elbv2 (its Describe calls), elbv2-writes (every other ELBv2 call), ec2, route53, iam, sts, acm, wafv2, shield, tagging); unset families keep their defaults.
     #[arg(
         long = "aws-rate-limits",
         env = "CAUSEWAY_AWS_RATE_LIMITS",

@@ -158,30 +158,43 @@ macro_rules! service_client {
     ($sdk:ident, $config:expr, $http:expr, $buckets:expr, $metrics:expr, $service:expr) => {
         $sdk::Client::from_conf(
             $sdk::config::Builder::from($config)
-                .http_client(RateLimitedHttpClient::new(
-                    $http.clone(),
-                    $buckets.get($service),
-                ))
+                .http_client($buckets.client(&$http, $service))
                 .interceptor(ApiCallMetrics::new($metrics.clone(), $service))
                 .build(),
         )
     };
 }
 
-struct Buckets(Vec<(AwsService, Arc<TokenBucket>)>);
+struct Buckets {
+    by_service: Vec<(AwsService, Arc<TokenBucket>)>,
+    elbv2_writes: Arc<TokenBucket>,
+}
 
 impl Buckets {
     fn new(limits: &RateLimits) -> Self {
-        Buckets(
-            AwsService::ALL
+        Buckets {
+            by_service: AwsService::ALL
                 .into_iter()
                 .map(|service| (service, Arc::new(TokenBucket::new(limits.get(service)))))
                 .collect(),
-        )
+            elbv2_writes: Arc::new(TokenBucket::new(limits.elbv2_writes)),
+        }
+    }
+
+    /// The family's client: ELBv2 with its reads and writes apart, the others one bucket each.
+    fn client(&self, http: &SharedHttpClient, service: AwsService) -> RateLimitedHttpClient {
+        match service {
+            AwsService::Elbv2 => RateLimitedHttpClient::split(
+                http.clone(),
+                self.get(service),
+                self.elbv2_writes.clone(),
+            ),
+            _ => RateLimitedHttpClient::new(http.clone(), self.get(service)),
+        }
     }
 
     fn get(&self, service: AwsService) -> Arc<TokenBucket> {
-        self.0
+        self.by_service
             .iter()
             .find(|(s, _)| *s == service)
             .map(|(_, bucket)| bucket.clone())

@@ -101,14 +101,22 @@ pub struct RateLimits {
     pub wafv2: Limit,
     pub shield: Limit,
     pub tagging: Limit,
+    /// ELBv2's mutating calls (everything but `Describe*`), in a bucket of their own as AWS
+    /// keeps them: a cold create's reads never hold back its creates and registrations, and
+    /// the reconcilers' reads never hold back a RegisterTargets. Key `elbv2-writes`.
+    pub elbv2_writes: Limit,
 }
+
+/// The `--aws-rate-limits` key of [`RateLimits::elbv2_writes`].
+pub const ELBV2_WRITES: &str = "elbv2-writes";
 
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            // aws-load-balancer-controller's own client-side default for ELBv2 (10/s, bursts of
-            // 40); AWS refills its Describe bucket of 40 at 10/s, and its mutating buckets apart.
+            // ELBv2 reads: AWS refills its Describe bucket of 40 at 10/s.
             elbv2: Limit::new(10.0, 40),
+            // ELBv2 writes, apart from the reads as AWS keeps its mutating buckets apart.
+            elbv2_writes: Limit::new(10.0, 40),
             ec2: Limit::new(20.0, 40),
             // The Route 53 quota is 5/s for the whole account.
             route53: Limit::new(4.0, 4),
@@ -153,17 +161,20 @@ impl RateLimits {
     }
 
     pub fn validate(&self) -> Result<(), RateLimitError> {
-        for service in AwsService::ALL {
-            let limit = self.get(service);
+        let all = AwsService::ALL
+            .into_iter()
+            .map(|s| (s.label(), self.get(s)))
+            .chain([(ELBV2_WRITES, self.elbv2_writes)]);
+        for (service, limit) in all {
             if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
                 return Err(RateLimitError::Rate {
-                    service: service.label(),
+                    service,
                     value: limit.per_second.to_string(),
                 });
             }
             if limit.burst == 0 {
                 return Err(RateLimitError::Burst {
-                    service: service.label(),
+                    service,
                     value: limit.burst.to_string(),
                 });
             }
@@ -177,7 +188,7 @@ pub enum RateLimitError {
     #[error("rate limit entry {0:?} is not of the form service=rate[:burst]")]
     Syntax(String),
     #[error(
-        "unknown AWS service {0:?} in rate limits (known: elbv2, ec2, route53, iam, sts, acm, wafv2, shield, tagging)"
+        "unknown AWS service {0:?} in rate limits (known: elbv2, elbv2-writes, ec2, route53, iam, sts, acm, wafv2, shield, tagging)"
     )]
     UnknownService(String),
     #[error("rate limit for {0} is given twice")]
@@ -217,11 +228,15 @@ impl FromStr for RateLimits {
             let (service, value) = entry
                 .split_once('=')
                 .ok_or_else(|| RateLimitError::Syntax(entry.to_owned()))?;
-            let service: AwsService = service.trim().parse()?;
-            if seen.contains(&service) {
-                return Err(RateLimitError::Duplicate(service.label()));
+            let service = match service.trim() {
+                ELBV2_WRITES => None,
+                other => Some(other.parse::<AwsService>()?),
+            };
+            let label = service.map_or(ELBV2_WRITES, AwsService::label);
+            if seen.contains(&label) {
+                return Err(RateLimitError::Duplicate(label));
             }
-            seen.push(service);
+            seen.push(label);
 
             let (rate, burst) = match value.split_once(':') {
                 Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
@@ -232,7 +247,7 @@ impl FromStr for RateLimits {
                 .ok()
                 .filter(|r| r.is_finite() && *r > 0.0)
                 .ok_or_else(|| RateLimitError::Rate {
-                    service: service.label(),
+                    service: label,
                     value: rate.to_owned(),
                 })?;
             let burst = match burst {
@@ -241,13 +256,17 @@ impl FromStr for RateLimits {
                     .ok()
                     .filter(|b| *b >= 1)
                     .ok_or_else(|| RateLimitError::Burst {
-                        service: service.label(),
+                        service: label,
                         value: burst.to_owned(),
                     })?,
                 // Saturating float-to-int conversion is what we want for absurd rates.
                 None => (per_second.ceil() as u32).max(1),
             };
-            limits.set(service, Limit { per_second, burst });
+            let limit = Limit { per_second, burst };
+            match service {
+                Some(service) => limits.set(service, limit),
+                None => limits.elbv2_writes = limit,
+            }
         }
         Ok(limits)
     }
@@ -262,7 +281,8 @@ impl fmt::Display for RateLimits {
             }
             write!(f, "{service}={}:{}", limit.per_second, limit.burst)?;
         }
-        Ok(())
+        let w = self.elbv2_writes;
+        write!(f, ",{ELBV2_WRITES}={}:{}", w.per_second, w.burst)
     }
 }
 
@@ -360,12 +380,40 @@ impl Drop for Refund<'_> {
 pub(crate) struct RateLimitedHttpClient {
     inner: SharedHttpClient,
     bucket: Arc<TokenBucket>,
+    /// When set, the Query-protocol calls that are not `Describe*` take from this one.
+    writes: Option<Arc<TokenBucket>>,
 }
 
 impl RateLimitedHttpClient {
     pub(crate) fn new(inner: SharedHttpClient, bucket: Arc<TokenBucket>) -> Self {
-        RateLimitedHttpClient { inner, bucket }
+        RateLimitedHttpClient {
+            inner,
+            bucket,
+            writes: None,
+        }
     }
+
+    /// Reads from `bucket`, writes from `writes` (ELBv2).
+    pub(crate) fn split(
+        inner: SharedHttpClient,
+        bucket: Arc<TokenBucket>,
+        writes: Arc<TokenBucket>,
+    ) -> Self {
+        RateLimitedHttpClient {
+            inner,
+            bucket,
+            writes: Some(writes),
+        }
+    }
+}
+
+/// Whether a Query-protocol request body (`Action=DescribeTargetGroups&Version=…`) is a read.
+/// A body that cannot be read (streaming) counts as a write, the stricter of the two.
+fn is_read(body: Option<&[u8]>) -> bool {
+    let Some(body) = body else { return false };
+    body.split(|b| *b == b'&')
+        .find_map(|kv| kv.strip_prefix(b"Action="))
+        .is_some_and(|action| action.starts_with(b"Describe"))
 }
 
 impl HttpClient for RateLimitedHttpClient {
@@ -377,6 +425,7 @@ impl HttpClient for RateLimitedHttpClient {
         SharedHttpConnector::new(RateLimitedConnector {
             inner: self.inner.http_connector(settings, components),
             bucket: self.bucket.clone(),
+            writes: self.writes.clone(),
         })
     }
 
@@ -406,12 +455,16 @@ impl HttpClient for RateLimitedHttpClient {
 struct RateLimitedConnector {
     inner: SharedHttpConnector,
     bucket: Arc<TokenBucket>,
+    writes: Option<Arc<TokenBucket>>,
 }
 
 impl HttpConnector for RateLimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
-        let bucket = self.bucket.clone();
+        let bucket = match &self.writes {
+            Some(w) if !is_read(request.body().bytes()) => w.clone(),
+            _ => self.bucket.clone(),
+        };
         HttpConnectorFuture::new(async move {
             bucket.acquire().await;
             inner.call(request).await
@@ -504,8 +557,47 @@ mod tests {
     }
 
     #[test]
+    fn elbv2_writes_have_their_own_limit() {
+        let limits: RateLimits = "elbv2=5:10,elbv2-writes=2:4".parse().unwrap();
+        assert_eq!(limits.elbv2, Limit::new(5.0, 10));
+        assert_eq!(limits.elbv2_writes, Limit::new(2.0, 4));
+        assert_eq!(
+            "elbv2-writes=1,elbv2-writes=2"
+                .parse::<RateLimits>()
+                .unwrap_err(),
+            RateLimitError::Duplicate(ELBV2_WRITES)
+        );
+        assert_eq!(
+            "elbv2-writes=0".parse::<RateLimits>().unwrap_err(),
+            RateLimitError::Rate {
+                service: ELBV2_WRITES,
+                value: "0".into()
+            }
+        );
+        let bad = RateLimits {
+            elbv2_writes: Limit::new(1.0, 0),
+            ..RateLimits::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn query_requests_are_told_apart_by_their_action() {
+        assert!(is_read(Some(
+            b"Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=x"
+        )));
+        assert!(is_read(Some(b"Version=2015-12-01&Action=DescribeRules")));
+        assert!(!is_read(Some(b"Action=RegisterTargets&Version=2015-12-01")));
+        assert!(!is_read(Some(b"Action=CreateRule&Describe=1")));
+        // A parameter value that happens to start with Describe does not make a read.
+        assert!(!is_read(Some(b"Action=ModifyRule&Name=Action=Describe")));
+        assert!(!is_read(Some(b"")));
+        assert!(!is_read(None));
+    }
+
+    #[test]
     fn display_round_trips() {
-        let limits: RateLimits = "acm=1.5:2,sts=7:9".parse().unwrap();
+        let limits: RateLimits = "acm=1.5:2,sts=7:9,elbv2-writes=3:6".parse().unwrap();
         assert_eq!(limits.to_string().parse::<RateLimits>().unwrap(), limits);
         assert!(limits.validate().is_ok());
     }

@@ -280,3 +280,35 @@ async fn invalid_settings_are_rejected_before_any_io() {
         assert!(matches!(err, AwsError::InvalidSettings(_)), "{err:?}");
     }
 }
+
+#[tokio::test]
+async fn elbv2_writes_do_not_wait_behind_its_reads() {
+    let server = FakeSts::start(vec![OK]).await;
+    let mut settings = settings(&server.url);
+    settings.max_attempts = 1;
+    settings.rate_limits.elbv2 = Limit::new(0.001, 1);
+    let clients = AwsClients::new(&settings, Metrics::new()).await.unwrap();
+
+    // The one read token goes; writes still leave at once (the canned body is not ELBv2's,
+    // so each call fails to parse, after it reached the server).
+    let _ = clients.elbv2.describe_load_balancers().send().await;
+    let start = Instant::now();
+    for _ in 0..3 {
+        let _ = clients
+            .elbv2
+            .register_targets()
+            .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1")
+            .send()
+            .await;
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.requests(), 4);
+    // A second read waits for the starved read bucket.
+    let read = tokio::time::timeout(
+        Duration::from_secs(2),
+        clients.elbv2.describe_load_balancers().send(),
+    )
+    .await;
+    assert!(read.is_err(), "the second read did not wait");
+    assert_eq!(server.requests(), 4);
+}

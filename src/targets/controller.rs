@@ -24,8 +24,8 @@ use tracing::{info, warn};
 use super::aws::{self as tgaws, TargetGroupRef, TargetsApi};
 use super::desired::{self, Desired, DesiredError, Inputs};
 use super::plan::{
-    self, Observed, RulePlan, Target, TargetGroupError, TargetGroupInfo, TargetState,
-    desired_rules, plan_rules, plan_targets, validate_target_group,
+    self, Observed, RulePlan, TargetGroupError, TargetGroupInfo, TargetState, desired_rules,
+    plan_rules, plan_targets, validate_target_group,
 };
 use super::settings::TargetsSettings;
 use super::status::{Outcome, desired_status, reason};

@@ -250,9 +250,11 @@ async fn bench_scale() {
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let binding = {
-        let bindings: Api<TargetGroupBinding> =
-            Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let l = bindings.list(&ListParams::default()).await.expect("bindings");
+        let bindings: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let l = bindings
+            .list(&ListParams::default())
+            .await
+            .expect("bindings");
         l.items
             .into_iter()
             .find(|b| b.spec.service_ref.name == "s0-0-a")
@@ -277,7 +279,10 @@ async fn bench_scale() {
             .await
             .expect("scale");
         let (slice, status) = tokio::time::timeout(DEADLINE, async {
-            (slice_seen.await.expect("slice watch"), status_seen.await.expect("status watch"))
+            (
+                slice_seen.await.expect("slice watch"),
+                status_seen.await.expect("status watch"),
+            )
         })
         .await
         .unwrap_or_else(|_| panic!("the new pod was not registered\n{}", c2.proc.logs()));
@@ -314,11 +319,7 @@ fn epoch_ms() -> u128 {
 }
 
 /// When the Service's EndpointSlices first list `want` ready endpoints.
-fn first_slice_with(
-    ctx: &TestCtx,
-    service: &str,
-    want: usize,
-) -> tokio::task::JoinHandle<Instant> {
+fn first_slice_with(ctx: &TestCtx, service: &str, want: usize) -> tokio::task::JoinHandle<Instant> {
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let cfg = kube::runtime::watcher::Config::default()
@@ -357,11 +358,7 @@ fn first_slice_with(
 }
 
 /// When the binding's status first counts `want` registered targets.
-fn first_status_with(
-    ctx: &TestCtx,
-    name: &str,
-    want: usize,
-) -> tokio::task::JoinHandle<Instant> {
+fn first_status_with(ctx: &TestCtx, name: &str, want: usize) -> tokio::task::JoinHandle<Instant> {
     let api: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let cfg = kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"));
     tokio::spawn(async move {
@@ -383,14 +380,11 @@ fn first_status_with(
 fn last_register_ms(logs: &str, namespace: &str, binding: &str) -> Option<u128> {
     let key = format!("{namespace}/{binding}");
     logs.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| {
-            let f = &v;
-            f["op"] == "RegisterTargets" && f["binding"] == key.as_str()
-        })
-        .filter_map(|v| v["at_ms"].as_u64())
+        .find(|v| v["op"] == "RegisterTargets" && v["binding"] == key.as_str())
+        .and_then(|v| v["at_ms"].as_u64())
         .map(u128::from)
-        .last()
 }
 
 fn print_registration(steps: &[Step]) {

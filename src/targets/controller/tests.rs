@@ -442,7 +442,10 @@ async fn a_new_binding_gets_its_finalizer_then_its_ready_endpoints_registered() 
     let Next::After(d) = w.reconcile().await.unwrap() else {
         panic!("no poll")
     };
-    assert!(d <= Duration::from_secs(15) && d > Duration::from_secs(14), "{d:?}");
+    assert!(
+        d <= Duration::from_secs(15) && d > Duration::from_secs(14),
+        "{d:?}"
+    );
     assert_eq!(w.aws.take_calls(), Vec::<String>::new());
 
     // Healthy now: nothing to register, status follows, and only a change or the resync
@@ -520,10 +523,19 @@ fn a_pending_poll_is_never_pushed_back_and_a_kept_view_expires() {
     assert_eq!(next_poll(None, None, now), None);
     assert_eq!(next_poll(Some(now + s(3)), None, now), None);
     assert_eq!(next_poll(None, Some(s(15)), now), Some(now + s(15)));
-    assert_eq!(next_poll(Some(now + s(3)), Some(s(15)), now), Some(now + s(3)));
-    assert_eq!(next_poll(Some(now + s(30)), Some(s(2)), now), Some(now + s(2)));
+    assert_eq!(
+        next_poll(Some(now + s(3)), Some(s(15)), now),
+        Some(now + s(3))
+    );
+    assert_eq!(
+        next_poll(Some(now + s(30)), Some(s(2)), now),
+        Some(now + s(2))
+    );
     // A poll in the past is over: the next one starts from now.
-    assert_eq!(next_poll(Some(now - s(1)), Some(s(15)), now), Some(now + s(15)));
+    assert_eq!(
+        next_poll(Some(now - s(1)), Some(s(15)), now),
+        Some(now + s(15))
+    );
     let view = |at: Instant, poll_at| Converged {
         arn: ARN.into(),
         observed: Observed::new(),
@@ -534,8 +546,18 @@ fn a_pending_poll_is_never_pushed_back_and_a_kept_view_expires() {
     assert!(view_reusable(&view(now, None), ARN, ttl, now + s(1)));
     assert!(!view_reusable(&view(now, None), "other", ttl, now + s(1)));
     assert!(!view_reusable(&view(now, None), ARN, ttl, now + s(480)));
-    assert!(view_reusable(&view(now, Some(now + s(15))), ARN, ttl, now + s(14)));
-    assert!(!view_reusable(&view(now, Some(now + s(15))), ARN, ttl, now + s(15)));
+    assert!(view_reusable(
+        &view(now, Some(now + s(15))),
+        ARN,
+        ttl,
+        now + s(14)
+    ));
+    assert!(!view_reusable(
+        &view(now, Some(now + s(15))),
+        ARN,
+        ttl,
+        now + s(15)
+    ));
 }
 
 #[tokio::test]
