@@ -5,6 +5,8 @@
 //! service, so planners never see SDK types.
 
 mod call_metrics;
+pub(crate) mod coalesce;
+pub mod elbv2;
 pub(crate) mod errors;
 mod rate_limit;
 pub(crate) mod tags;

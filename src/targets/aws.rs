@@ -1,7 +1,7 @@
 //! The thin AWS adapter for target registration and security group rules: SDK types in,
 //! model types out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
 use aws_sdk_ec2::types::{
@@ -22,7 +22,7 @@ use crate::aws::tags::{
 };
 use crate::aws::{AwsClients, errors};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{operation}: {message}")]
 pub struct AwsCallError {
     pub operation: &'static str,
@@ -53,11 +53,17 @@ where
 /// What the TargetGroupBinding reconciler needs from AWS: the SDK adapter ([`AwsClients`]),
 /// or a fake in the reconcile-level tests.
 pub(crate) trait TargetsApi: Send + Sync + 'static {
-    /// DescribeTargetGroups by ARN or name; `None` when it does not exist.
-    fn describe_target_group(
+    /// DescribeTargetGroups by name; `None` when it does not exist.
+    fn describe_target_group_named(
         &self,
-        tg: TargetGroupRef<'_>,
+        name: &str,
     ) -> impl Future<Output = Result<Option<TargetGroupInfo>, AwsCallError>> + Send;
+    /// DescribeTargetGroups for many ARNs at once; the ones that do not exist (or are
+    /// malformed) are not in the answer.
+    fn describe_target_groups(
+        &self,
+        arns: Vec<String>,
+    ) -> impl Future<Output = Result<HashMap<String, TargetGroupInfo>, AwsCallError>> + Send;
     /// The deregistration delay of the target group, in seconds (300 when unset).
     fn deregistration_delay(
         &self,
@@ -114,11 +120,17 @@ pub(crate) trait TargetsApi: Send + Sync + 'static {
 }
 
 impl TargetsApi for AwsClients {
-    fn describe_target_group(
+    fn describe_target_group_named(
         &self,
-        tg: TargetGroupRef<'_>,
+        name: &str,
     ) -> impl Future<Output = Result<Option<TargetGroupInfo>, AwsCallError>> + Send {
-        describe_target_group(self, tg)
+        describe_target_group_named(self, name)
+    }
+    fn describe_target_groups(
+        &self,
+        arns: Vec<String>,
+    ) -> impl Future<Output = Result<HashMap<String, TargetGroupInfo>, AwsCallError>> + Send {
+        describe_target_groups(self, arns)
     }
     fn deregistration_delay(
         &self,
@@ -184,32 +196,14 @@ impl TargetsApi for AwsClients {
     }
 }
 
-/// Which target group a binding names.
-pub enum TargetGroupRef<'a> {
-    Arn(&'a str),
-    Name(&'a str),
-}
-
-/// DescribeTargetGroups by ARN or name; `None` when it does not exist.
-async fn describe_target_group(
+/// DescribeTargetGroups by name; `None` when it does not exist.
+async fn describe_target_group_named(
     aws: &AwsClients,
-    tg: TargetGroupRef<'_>,
+    name: &str,
 ) -> Result<Option<TargetGroupInfo>, AwsCallError> {
-    let req = aws.elbv2.describe_target_groups();
-    let req = match tg {
-        TargetGroupRef::Arn(a) => req.target_group_arns(a),
-        TargetGroupRef::Name(n) => req.names(n),
-    };
+    let req = aws.elbv2.describe_target_groups().names(name);
     match req.send().await {
-        Ok(out) => Ok(out.target_groups().first().map(|g| TargetGroupInfo {
-            arn: g.target_group_arn().unwrap_or_default().to_string(),
-            vpc_id: g.vpc_id().map(str::to_string),
-            target_type: g
-                .target_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| "instance".to_string()),
-            ip_address_type: g.ip_address_type().map(|t| t.as_str().to_string()),
-        })),
+        Ok(out) => Ok(out.target_groups().first().map(info)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_target_group_not_found_exception()) =>
@@ -220,6 +214,33 @@ async fn describe_target_group(
         Err(e) if errors::is_validation(&e) => Ok(None),
         Err(e) => Err(err("DescribeTargetGroups", e)),
     }
+}
+
+fn info(g: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> TargetGroupInfo {
+    TargetGroupInfo {
+        arn: g.target_group_arn().unwrap_or_default().to_string(),
+        vpc_id: g.vpc_id().map(str::to_string),
+        target_type: g
+            .target_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "instance".to_string()),
+        ip_address_type: g.ip_address_type().map(|t| t.as_str().to_string()),
+    }
+}
+
+/// DescribeTargetGroups by ARNs, batched; missing and malformed ARNs are left out.
+async fn describe_target_groups(
+    aws: &AwsClients,
+    arns: Vec<String>,
+) -> Result<HashMap<String, TargetGroupInfo>, AwsCallError> {
+    let found = crate::aws::elbv2::target_groups_by_arn(&aws.elbv2, &arns, |e| {
+        e.as_service_error()
+            .is_some_and(|s| s.is_target_group_not_found_exception())
+            || errors::is_validation(e)
+    })
+    .await
+    .map_err(|e| err("DescribeTargetGroups", e))?;
+    Ok(found.iter().map(info).map(|i| (i.arn.clone(), i)).collect())
 }
 
 /// Every registration of the target group and its state.

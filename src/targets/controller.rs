@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::aws::{self as tgaws, TargetGroupRef, TargetsApi};
+use super::aws::{self as tgaws, TargetsApi};
 use super::desired::{self, Desired, DesiredError, Inputs};
 use super::plan::{
     self, Observed, RulePlan, TargetGroupError, TargetGroupInfo, TargetState, desired_rules,
@@ -31,6 +31,7 @@ use super::settings::TargetsSettings;
 use super::status::{Outcome, desired_status, reason};
 use super::watch::{NodeFilter, ServiceIndex, slice_service};
 use super::{READINESS_GATE_PREFIX, readiness_gate};
+use crate::aws::coalesce::Coalescer;
 use crate::context::Context;
 use crate::crd::TargetGroupBinding;
 use crate::crd::target_group_binding::{TargetGroupIpAddressType, TargetType};
@@ -142,6 +143,9 @@ fn next_poll(prev: Option<Instant>, wait: Option<Duration>, now: Instant) -> Opt
         _ => now + wait,
     })
 }
+
+/// How long a lookup waits for the lookups of the reconciles around it.
+const LOOKUP_WINDOW: Duration = Duration::from_millis(20);
 
 /// Security group rules last found in sync for a binding, and when.
 struct RulesSynced {
@@ -259,6 +263,10 @@ pub struct Reconciler<A = crate::aws::AwsClients> {
     rules: Mutex<HashMap<String, RulesSynced>>,
     converged: Mutex<HashMap<String, Converged>>,
     instance_sgs: Mutex<HashMap<String, Vec<String>>>,
+    /// Target groups and instances asked for by reconciles running together, each looked up
+    /// in one batched call (a restart validates every binding at once).
+    tg_lookups: Coalescer<String, TargetGroupInfo, tgaws::AwsCallError>,
+    instance_lookups: Coalescer<String, Vec<String>, tgaws::AwsCallError>,
     failures: Mutex<HashMap<String, u32>>,
     /// For multiClusterTargetGroup bindings: the targets this process registered (or
     /// wanted), the only ones it may deregister. Lost on restart, which errs on the side
@@ -304,6 +312,8 @@ impl<A: TargetsApi> Reconciler<A> {
             rules: Mutex::new(HashMap::new()),
             converged: Mutex::new(HashMap::new()),
             instance_sgs: Mutex::new(HashMap::new()),
+            tg_lookups: Coalescer::new(LOOKUP_WINDOW, 20),
+            instance_lookups: Coalescer::new(LOOKUP_WINDOW, 100),
             failures: Mutex::new(HashMap::new()),
             ours: Mutex::new(HashMap::new()),
         }
@@ -331,17 +341,17 @@ impl<A: TargetsApi> Reconciler<A> {
             .target_group_name
             .as_deref()
             .filter(|n| !n.is_empty());
-        let (r, label) = match (arn, name) {
-            (Some(a), _) => (TargetGroupRef::Arn(a), a),
-            (None, Some(n)) => (TargetGroupRef::Name(n), n),
+        let (found, label) = match (arn, name) {
+            (Some(a), _) => (
+                self.tg_lookups
+                    .get(a.to_string(), |arns| self.aws.describe_target_groups(arns))
+                    .await,
+                a,
+            ),
+            (None, Some(n)) => (self.aws.describe_target_group_named(n).await, n),
             (None, None) => return Ok(Err(TargetGroupError::NotFound("<unset>".into()))),
         };
-        let Some(info) = self
-            .aws
-            .describe_target_group(r)
-            .await
-            .map_err(Error::TargetGroup)?
-        else {
+        let Some(info) = found.map_err(Error::TargetGroup)? else {
             return Ok(Err(TargetGroupError::NotFound(label.to_string())));
         };
         let target_type = match validate_target_group(
@@ -751,11 +761,21 @@ impl<A: TargetsApi> Reconciler<A> {
                 .collect()
         };
         if !missing.is_empty() {
-            let found = self.aws.instance_security_groups(&missing).await?;
+            let lookups = missing.into_iter().map(|id| async move {
+                let groups = self
+                    .instance_lookups
+                    .get(id.clone(), |ids| async move {
+                        let found = self.aws.instance_security_groups(&ids).await?;
+                        Ok(found.into_iter().collect())
+                    })
+                    .await?;
+                Ok::<_, tgaws::AwsCallError>(groups.map(|g| (id, g)))
+            });
+            let found = futures::future::try_join_all(lookups).await?;
             self.instance_sgs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .extend(found);
+                .extend(found.into_iter().flatten());
         }
         let cache = self.instance_sgs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(ids

@@ -154,8 +154,15 @@ async fn bench_scale() {
         "--log-format",
         "json",
     ];
+    // Bigger sizes need moto to go faster than AWS's buckets: `CAUSEWAY_SCALE_AWS_RATE_LIMITS`.
+    let limits = std::env::var("CAUSEWAY_SCALE_AWS_RATE_LIMITS").unwrap_or_default();
+    let mut args = args.to_vec();
+    if !limits.is_empty() {
+        args.extend(["--aws-rate-limits", limits.as_str()]);
+    }
+    let args = args.as_slice();
     let lease = unique_name("scale-lease");
-    let mut c = Controller::start(&ctx, &unique_name("scale"), &lease, &args);
+    let mut c = Controller::start(&ctx, &unique_name("scale"), &lease, args);
     wait_for("controller ready", DEADLINE, || async {
         c.ready().await.then_some(())
     })
@@ -226,7 +233,7 @@ async fn bench_scale() {
     // Restart with nothing changed.
     c.proc.terminate();
     let t1 = Instant::now();
-    let c2 = Controller::start(&ctx, &unique_name("scale2"), &lease, &args);
+    let c2 = Controller::start(&ctx, &unique_name("scale2"), &lease, args);
     wait_for("restarted controller calling AWS", DEADLINE, || async {
         (!calls_by_operation(&c2.metrics().await).is_empty()).then_some(())
     })
@@ -300,6 +307,65 @@ async fn bench_scale() {
         "  RSS after restart and scaling: {:.1} MiB",
         crate::targets::vm_rss_kib(c2.proc.child.id()) as f64 / 1024.0
     );
+
+    // Deletion: every Ingress goes; every binding's finalizer is released, every node
+    // security group rule the bindings added is revoked.
+    let before = calls_by_operation(&c2.metrics().await);
+    let t2 = Instant::now();
+    let ingresses: Api<Ingress> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    ingresses
+        .delete_collection(&Default::default(), &ListParams::default())
+        .await
+        .expect("delete the Ingresses");
+    let bindings: Api<TargetGroupBinding> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    wait_for("every binding released", DEADLINE, || async {
+        bindings
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c2.proc.logs()));
+    let released = t2.elapsed();
+    let ec2 = crate::alb::ec2_client(&ctx).await;
+    let prefix = format!("causeway.dev/tgb/{}/", ctx.namespace);
+    wait_for("every node rule revoked", DEADLINE, || async {
+        let r = ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(&ctx.env.seed.node_security_group_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .ok()?;
+        (!r.security_group_rules().iter().any(|x| {
+            x.tags()
+                .iter()
+                .any(|t| t.key().is_some_and(|k| k.starts_with(&prefix)))
+        }))
+        .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c2.proc.logs()));
+    let revoked = t2.elapsed();
+    let after = calls_by_operation(&c2.metrics().await);
+    let deleted: BTreeMap<String, u64> = after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    println!(
+        "  delete every Ingress: every binding released {:.1} s, every node rule revoked {:.1} s",
+        released.as_secs_f64(),
+        revoked.as_secs_f64()
+    );
+    print_calls("  deletion", &deleted);
     ctx.cleanup().await.ok();
 }
 

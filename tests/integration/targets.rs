@@ -979,3 +979,35 @@ async fn bench_targets_rss() {
     );
     ctx.cleanup().await.ok();
 }
+
+/// The batched DescribeTargetGroups behind a restart's validations, against moto: 25 target
+/// groups in two calls, a missing ARN among them costs its own call and is left out.
+#[tokio::test]
+async fn target_groups_are_described_in_batches_and_a_missing_one_is_left_out() {
+    let ctx = TestCtx::new("tgbatch").await.expect("ctx");
+    let mut arns = Vec::new();
+    for _ in 0..25 {
+        arns.push(target_group(&ctx, &ctx.env.seed.vpc_id, TargetTypeEnum::Ip).await);
+    }
+    let client = elbv2(&ctx.aws().await);
+    let absent = |e: &causeway::aws::elbv2::DescribeTgError| {
+        e.as_service_error()
+            .is_some_and(|s| s.is_target_group_not_found_exception())
+    };
+    let found = causeway::aws::elbv2::target_groups_by_arn(&client, &arns, absent)
+        .await
+        .expect("found");
+    assert_eq!(found.len(), 25);
+    let missing = arns[0].replace("/tg-", "/gone-");
+    let mut some = vec![arns[1].clone(), missing, arns[2].clone()];
+    some.sort();
+    let found = causeway::aws::elbv2::target_groups_by_arn(&client, &some, absent)
+        .await
+        .expect("found");
+    let got: BTreeSet<_> = found
+        .iter()
+        .filter_map(|g| g.target_group_arn().map(str::to_string))
+        .collect();
+    assert_eq!(got, BTreeSet::from([arns[1].clone(), arns[2].clone()]));
+    ctx.cleanup().await.ok();
+}

@@ -253,36 +253,13 @@ impl AlbAws<'_> {
         &self,
         arns: &[String],
     ) -> Result<Vec<elb::types::TargetGroup>, AwsError> {
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self
-            .aws
-            .elbv2
-            .describe_target_groups()
-            .set_target_group_arns(Some(arns.to_vec()))
-            .send()
-            .await
-        {
-            Ok(r) => Ok(r.target_groups().to_vec()),
-            Err(e) => {
-                let e = AwsError::call("DescribeTargetGroups", e);
-                if !e.not_found() || arns.len() == 1 {
-                    return if e.not_found() {
-                        Ok(Vec::new())
-                    } else {
-                        Err(e)
-                    };
-                }
-                let mut out = Vec::new();
-                for arn in arns {
-                    out.extend(
-                        Box::pin(self.describe_tgs_by_arn(std::slice::from_ref(arn))).await?,
-                    );
-                }
-                Ok(out)
-            }
-        }
+        crate::aws::elbv2::target_groups_by_arn(&self.aws.elbv2, arns, |e| {
+            crate::aws::errors::code(e).is_some_and(|c| {
+                crate::aws::errors::code_kind(c) == crate::aws::errors::ErrorKind::NotFound
+            })
+        })
+        .await
+        .map_err(|e| AwsError::call("DescribeTargetGroups", e))
     }
 
     /// DescribeTags on our ARNs only, 20 per call.

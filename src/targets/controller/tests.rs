@@ -186,15 +186,22 @@ fn list(targets: &[plan::Target]) -> String {
 }
 
 impl TargetsApi for FakeAws {
-    async fn describe_target_group(
+    async fn describe_target_group_named(
         &self,
-        tg: TargetGroupRef<'_>,
+        _name: &str,
     ) -> Result<Option<TargetGroupInfo>, tgaws::AwsCallError> {
-        let TargetGroupRef::Arn(arn) = tg else {
-            panic!("the tests name target groups by ARN")
-        };
-        self.call("DescribeTargetGroups", arn.to_string())?;
-        Ok(self.lock().groups.get(arn).cloned())
+        panic!("the tests name target groups by ARN")
+    }
+    async fn describe_target_groups(
+        &self,
+        arns: Vec<String>,
+    ) -> Result<HashMap<String, TargetGroupInfo>, tgaws::AwsCallError> {
+        self.call("DescribeTargetGroups", arns.join(","))?;
+        let st = self.lock();
+        Ok(arns
+            .iter()
+            .filter_map(|a| Some((a.clone(), st.groups.get(a)?.clone())))
+            .collect())
     }
     async fn deregistration_delay(&self, arn: &str) -> Result<u64, tgaws::AwsCallError> {
         self.call("DescribeTargetGroupAttributes", arn.to_string())?;
