@@ -886,22 +886,28 @@ impl<A: TargetsApi> Reconciler<A> {
         }
     }
 
-    /// Deletion: deregister every target, then (once draining is over, bounded by the
-    /// deregistration delay) remove the security group rules this binding added. A target
-    /// group deleted already has no targets left to drain, and a namespace being deleted
-    /// takes its pods with it: neither waits for draining.
+    /// Deletion: deregister every target, then let go of the security group rules this
+    /// binding added. A rule other bindings still own only loses this binding's key, which
+    /// changes no traffic, so that happens at once; a rule this binding is the last owner of
+    /// is revoked once draining is over (bounded by the deregistration delay). A target group
+    /// deleted already has no targets left to drain, and a namespace being deleted takes its
+    /// pods with it: neither waits for draining.
     async fn cleanup(&self, b: &TargetGroupBinding) -> Result<(), Error> {
         let uid = b.uid().unwrap_or_default();
         self.lock_converged().remove(&uid);
-        let arn = match self.target_group(b).await? {
-            Ok(v) => Some((v.info.arn.clone(), self.deregistration_delay(b, &v).await?)),
+        // The target group was validated before; the deletion's own generation bump does
+        // not make it another one.
+        let cached = self.lock_tgs().get(&uid).cloned();
+        let tg = match cached {
+            Some(v) => Some(v),
             // Never registered anything there (missing, foreign or mismatched): nothing to undo.
-            Err(_) => None,
+            None => self.target_group(b).await?.ok(),
         };
-        let mut draining = 0;
-        if let Some((arn, delay)) = &arn
+        let mut gone = tg.is_none();
+        if let Some(v) = &tg
             && let Some(mut observed) =
-                gone_is_empty(self.aws.describe_target_health(arn).await).map_err(Error::Observe)?
+                gone_is_empty(self.aws.describe_target_health(&v.info.arn).await)
+                    .map_err(Error::Observe)?
         {
             if b.spec.multi_cluster_target_group {
                 let ours = self.ours.lock().unwrap_or_else(|e| e.into_inner());
@@ -909,9 +915,8 @@ impl<A: TargetsApi> Reconciler<A> {
                 observed.retain(|t, _| mine.contains(t));
             }
             let plan = plan_targets(&BTreeSet::new(), &observed);
-            let mut gone = false;
             for batch in &plan.deregister {
-                match self.aws.deregister(arn, batch).await {
+                match self.aws.deregister(&v.info.arn, batch).await {
                     Ok(()) => {}
                     Err(e) if e.not_found() => {
                         gone = true;
@@ -921,27 +926,8 @@ impl<A: TargetsApi> Reconciler<A> {
                 }
                 info!(binding = %Self::owner(b), op = "DeregisterTargets", count = batch.len(), at_ms = epoch_ms() as u64, "targets call");
             }
-            let deleting_for = b
-                .meta()
-                .deletion_timestamp
-                .as_ref()
-                .map(|t| {
-                    k8s_openapi::jiff::Timestamp::now()
-                        .duration_since(t.0)
-                        .as_secs()
-                })
-                .unwrap_or(0);
-            if !gone
-                && deleting_for < *delay as i64
-                && !self.namespace_terminating(b).await
-                && let Some(now) = gone_is_empty(self.aws.describe_target_health(arn).await)
-                    .map_err(Error::Observe)?
-            {
-                draining = now
-                    .values()
-                    .filter(|s| **s == TargetState::Draining)
-                    .count();
-            }
+        } else {
+            gone = true;
         }
         let owner = Self::owner(b);
         let owned = self
@@ -949,10 +935,22 @@ impl<A: TargetsApi> Reconciler<A> {
             .owned_rules(&self.ctx.cluster_name, &owner, &BTreeSet::new())
             .await
             .map_err(Error::Rules)?;
-        if !owned.is_empty() && draining > 0 {
-            return Err(Error::Draining(draining));
-        }
         let rp = plan_rules(&BTreeSet::new(), &owned);
+        if !rp.revoke.is_empty()
+            && !gone
+            && let Some(v) = &tg
+        {
+            let draining = self.draining(b, v).await?;
+            if draining > 0 {
+                // Keys of shared rules go now; the revocations wait.
+                let release = RulePlan {
+                    release: rp.release.clone(),
+                    ..RulePlan::default()
+                };
+                revoke_all(&self.aws, &owner, &release).await?;
+                return Err(Error::Draining(draining));
+            }
+        }
         revoke_all(&self.aws, &owner, &rp).await?;
         self.lock_tgs().remove(&uid);
         self.rules
@@ -965,6 +963,30 @@ impl<A: TargetsApi> Reconciler<A> {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&uid);
         Ok(())
+    }
+
+    /// Targets still draining after a deletion's deregistration, unless the deregistration
+    /// delay is over or the namespace goes (its pods with it).
+    async fn draining(&self, b: &TargetGroupBinding, v: &Validated) -> Result<usize, Error> {
+        let delay = self.deregistration_delay(b, v).await?;
+        let deleting_for = b
+            .meta()
+            .deletion_timestamp
+            .as_ref()
+            .map(|t| {
+                k8s_openapi::jiff::Timestamp::now()
+                    .duration_since(t.0)
+                    .as_secs()
+            })
+            .unwrap_or(0);
+        if deleting_for >= delay as i64 || self.namespace_terminating(b).await {
+            return Ok(0);
+        }
+        let now = gone_is_empty(self.aws.describe_target_health(&v.info.arn).await)
+            .map_err(Error::Observe)?;
+        Ok(now
+            .map(|o| o.values().filter(|s| **s == TargetState::Draining).count())
+            .unwrap_or(0))
     }
 }
 

@@ -743,12 +743,17 @@ async fn a_rule_two_bindings_need_is_kept_until_the_last_one_lets_go() {
         json!({"metadata": {"finalizers": [TARGETS_FINALIZER], "deletionTimestamp": k8s_openapi::jiff::Timestamp::now().to_string()}}),
     );
     w.api.put(&deleting);
-    if let Some(h) = w.aws.lock().health.get_mut(ARN) {
-        h.clear();
-    }
+    // Its target still drains: letting go of a key changes no traffic, so nothing waits.
+    w.aws.set_all(ARN, TargetState::Draining);
     assert_eq!(w.reconcile().await.unwrap(), Next::AwaitChange);
     let calls = w.aws.take_calls();
     assert!(!calls.iter().any(|c| c.starts_with("Revoke")), "{calls:?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("DescribeTargetGroupAttributes")),
+        "{calls:?}"
+    );
     assert!(
         calls.contains(&"DeleteTags ns/web sgr-1".to_string()),
         "{calls:?}"
