@@ -1,12 +1,16 @@
 //! The scale harness: N Ingresses in G IngressGroups (two paths each, ip targets, one
-//! Deployment of R kwok pods per group), served by one `causeway controller` running the ALB
-//! and targets reconcilers. Reports wall time to every hostname and to every target
-//! registered, AWS calls by operation (from the call metric), a restart with nothing
-//! changed (time to the last call, calls, writes), registration latency when a Deployment
-//! grows, and RSS. Figures, not assertions (except that a restart writes nothing).
+//! Deployment of R kwok pods per group, or per Ingress with `CAUSEWAY_SCALE_SPREAD=1`), served
+//! by one `causeway controller` running the ALB and targets reconcilers. Reports wall time to
+//! every hostname and to every target registered, AWS calls by operation (from the call
+//! metric), a restart with nothing changed (time to the last call, calls, writes),
+//! registration latency when a Deployment grows, deletion of every Ingress (bindings released,
+//! node rules revoked), and RSS. Figures, not assertions (except that a restart writes
+//! nothing).
 //!
-//! `CAUSEWAY_SCALE=20/4/2 cargo test --profile bench --test integration bench_scale -- --ignored --nocapture`
-//! (Ingresses / groups / replicas per group; 20/4/2 by default).
+//! `CAUSEWAY_SCALE=20/4/2 cargo test --profile bench --features testing --test integration bench_scale -- --ignored --nocapture`
+//! (Ingresses / groups / replicas; 20/4/2 by default). The 1,000-Ingress size:
+//! `CAUSEWAY_SCALE=1000/50/10 CAUSEWAY_SCALE_SPREAD=1 CAUSEWAY_SCALE_AWS_RATE_LIMITS=elbv2=200:400,elbv2-writes=200:400,ec2=200:400`
+//! (10,000 pods, 2,000 Services; moto answers faster than AWS's buckets would).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -89,16 +93,43 @@ async fn settle(c: &Controller, quiet: Duration, since: Instant) -> Duration {
     moved
 }
 
+/// `CAUSEWAY_SCALE_SPREAD=1`: one Deployment of R pods per Ingress (its two Services select
+/// it) instead of one per group, so that P = N × R pods are spread over the Services as in a
+/// cluster of many small apps, not 40 Services over the same pods.
+fn spread() -> bool {
+    std::env::var("CAUSEWAY_SCALE_SPREAD").is_ok_and(|v| v == "1")
+}
+
+/// The Deployment the Services of Ingress `i` of group `g` select.
+fn app(g: usize, i: usize) -> String {
+    match spread() {
+        true => format!("app{g}-{i}"),
+        false => format!("app{g}"),
+    }
+}
+
+fn deployment(name: &str, replicas: usize) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: app, image: registry.example/app:1, ports: [{{containerPort: 8080}}]}}]\n---\n"
+    )
+}
+
+/// Headless Services: ip targets need only their EndpointSlices, and 2,000 of them would not
+/// fit the environment's Service range (a /24).
 fn workload(groups: usize, per_group: usize, replicas: usize) -> String {
     let mut y = String::new();
     for g in 0..groups {
-        y.push_str(&format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app{g}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: app{g}}}}}\n  template:\n    metadata: {{labels: {{app: app{g}}}}}\n    spec:\n      containers: [{{name: app, image: registry.example/app:1, ports: [{{containerPort: 8080}}]}}]\n---\n"
-        ));
+        if !spread() {
+            y.push_str(&deployment(&app(g, 0), replicas));
+        }
         for i in 0..per_group {
+            if spread() {
+                y.push_str(&deployment(&app(g, i), replicas));
+            }
+            let app = app(g, i);
             for p in ["a", "b"] {
                 y.push_str(&format!(
-                    "apiVersion: v1\nkind: Service\nmetadata: {{name: s{g}-{i}-{p}}}\nspec:\n  selector: {{app: app{g}}}\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n---\n"
+                    "apiVersion: v1\nkind: Service\nmetadata: {{name: s{g}-{i}-{p}}}\nspec:\n  clusterIP: None\n  selector: {{app: {app}}}\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n---\n"
                 ));
             }
         }
@@ -222,7 +253,7 @@ async fn bench_scale() {
     let rss_create = crate::targets::vm_rss_kib(c.proc.child.id());
     println!(
         "scale {n} Ingresses / {g} groups / {} pods: apply → every hostname {:.1} s, → every target {:.1} s, last call {:.1} s; RSS {:.1} MiB",
-        g * replicas,
+        if spread() { n * replicas } else { g * replicas },
         hostnames.as_secs_f64(),
         targets.as_secs_f64(),
         last_call.as_secs_f64(),
@@ -252,7 +283,7 @@ async fn bench_scale() {
         "a restart with nothing changed must not write"
     );
 
-    // Registration latency: one group's Deployment grows by one pod, ten times. Watched, not
+    // Registration latency: the first Deployment grows by one pod, ten times. Watched, not
     // polled, and split at the EndpointSlice (Kubernetes' part) and RegisterTargets (ours).
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -279,7 +310,7 @@ async fn bench_scale() {
         let (t, at_ms) = (Instant::now(), epoch_ms());
         deployments
             .patch(
-                "app0",
+                &app(0, 0),
                 &PatchParams::default(),
                 &Patch::Merge(serde_json::json!({"spec": {"replicas": want}})),
             )
