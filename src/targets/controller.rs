@@ -405,24 +405,18 @@ impl<A: TargetsApi> Reconciler<A> {
     ) -> Result<(Observed, Option<Instant>), Error> {
         let uid = b.uid().unwrap_or_default();
         let kept = self.lock_converged().remove(&uid);
-        let now = Instant::now();
-        if let Some(c) = kept {
-            if view_reusable(&c, arn, self.view_ttl(), now) {
-                return Ok((c.observed, c.poll_at));
-            }
-            let observed = self
-                .aws
-                .describe_target_health(arn)
-                .await
-                .map_err(Error::Observe)?;
-            return Ok((observed, c.poll_at));
+        let poll_at = kept.as_ref().and_then(|c| c.poll_at);
+        if let Some(c) = kept
+            && view_reusable(&c, arn, self.view_ttl(), Instant::now())
+        {
+            return Ok((c.observed, poll_at));
         }
         let observed = self
             .aws
             .describe_target_health(arn)
             .await
             .map_err(Error::Observe)?;
-        Ok((observed, None))
+        Ok((observed, poll_at))
     }
 
     /// How long a kept view stands in for a read: under the resync, which rechecks it.
