@@ -718,7 +718,7 @@ pub struct AgentArgs {
     #[arg(long, env = "CAUSEWAY_BASE_ROLE_ARN")]
     pub base_role_arn: Option<String>,
 
-    /// Enforce namespaces' iam.amazonaws.com/allowed-roles annotation.
+    /// Enforce namespaces' iam.amazonaws.com/allowed-roles annotation (no annotation: only the namespace's IamRoleBindings grant roles).
     #[arg(long, env = "CAUSEWAY_NAMESPACE_RESTRICTIONS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub namespace_restrictions: bool,
 

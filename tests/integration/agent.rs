@@ -273,6 +273,20 @@ impl Drop for TestNode {
     }
 }
 
+/// Sets the test namespace's `iam.amazonaws.com/allowed-roles` (`None` removes it): with
+/// namespace restrictions on, role annotations work only where the namespace allows them.
+async fn allow_roles(ctx: &TestCtx, globs: Option<&str>) {
+    let patch = serde_json::json!({"metadata": {"annotations": {"iam.amazonaws.com/allowed-roles": globs}}});
+    Api::<Namespace>::all(ctx.client.clone())
+        .patch(
+            &ctx.namespace,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("annotate namespace");
+}
+
 /// A Pod bound to `node` with `ip`, Running; returns its uid.
 async fn make_pod(ctx: &TestCtx, node: &str, name: &str, ip: &str, role: Option<&str>) -> String {
     let annotations = match role {
@@ -409,6 +423,7 @@ async fn wait_status(ns: &str, path: &str, want: u16) -> String {
 #[tokio::test]
 async fn agent_serves_bound_pods_and_denies_the_rest() {
     let ctx = TestCtx::new("agent-a").await.unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-*"]"#)).await;
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('a', 10, 2);
     let agent = Agent::start(&ctx, &node, &guard, "agent-a").await;
@@ -506,6 +521,13 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
         "{metrics}"
     );
     assert!(metrics.contains("causeway_agent_metadata_requests_total{path=\"security-credentials/role\",code=\"200\"}"), "{metrics}");
+    // Without the annotation the namespace allows no annotated role (kube2iam's rule).
+    allow_roles(&ctx, None).await;
+    let body = wait_status(&guard.nets[0].ns, CREDS, 403).await;
+    assert!(
+        body.contains("has no iam.amazonaws.com/allowed-roles"),
+        "{body}"
+    );
     // No secrets in the logs.
     let logs = agent.proc.logs();
     assert!(!logs.contains(&secret), "secret in logs");
@@ -659,6 +681,7 @@ spec:
 #[tokio::test]
 async fn agent_serves_the_new_pod_when_an_ip_is_reused() {
     let ctx = TestCtx::new("agent-b").await.unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-*"]"#)).await;
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('b', 20, 1);
     let _agent = Agent::start(&ctx, &node, &guard, "agent-b").await;
@@ -700,6 +723,7 @@ async fn agent_serves_the_new_pod_when_an_ip_is_reused() {
 #[tokio::test]
 async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     let ctx = TestCtx::new("agent-c").await.unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-*"]"#)).await;
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('c', 30, 1);
     let mut agent = Agent::start(&ctx, &node, &guard, "agent-c").await;
@@ -791,6 +815,7 @@ async fn sdk_chain_child() {
 #[tokio::test]
 async fn agent_works_with_the_sdk_default_chain() {
     let ctx = TestCtx::new("agent-d").await.unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-*"]"#)).await;
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('d', 40, 1);
     let _agent = Agent::start(&ctx, &node, &guard, "agent-d").await;
@@ -899,6 +924,11 @@ mod bench {
             metrics.clone(),
             None,
         ));
+        agent
+            .namespaces
+            .write()
+            .unwrap()
+            .insert("bench".into(), Some(r#"["*"]"#.into()));
         for n in 0..pods {
             agent.pods.upsert(PodInfo {
                 uid: format!("uid-{n}"),

@@ -101,6 +101,10 @@ pub enum Denial {
     InvalidAllowedRoles(String),
     #[error("role {0} is not in the namespace's {ALLOWED_ROLES_ANNOTATION}")]
     RoleNotAllowed(String),
+    #[error(
+        "role {0} is not allowed: the namespace has no {ALLOWED_ROLES_ANNOTATION} annotation, and with namespace restrictions on only its IamRoleBindings grant roles there"
+    )]
+    NoAllowedRoles(String),
     #[error("pod is bound to role {bound:?}, not {requested:?}")]
     WrongRole { bound: String, requested: String },
 }
@@ -112,7 +116,10 @@ impl Denial {
         match self {
             Denial::UnknownPod(_) | Denial::NotBound => 404,
             Denial::IpConflict { .. } => 409,
-            Denial::HostNetwork | Denial::RoleNotAllowed(_) | Denial::WrongRole { .. } => 403,
+            Denial::HostNetwork
+            | Denial::RoleNotAllowed(_)
+            | Denial::NoAllowedRoles(_)
+            | Denial::WrongRole { .. } => 403,
             Denial::InvalidRole { .. }
             | Denial::InvalidExternalId(_)
             | Denial::AmbiguousBindings(_)
@@ -127,7 +134,7 @@ impl Denial {
             Denial::InvalidExternalId(_) => Some("InvalidIamExternalId"),
             Denial::AmbiguousBindings(_) => Some("AmbiguousIamRoleBindings"),
             Denial::InvalidAllowedRoles(_) => Some("InvalidAllowedRoles"),
-            Denial::RoleNotAllowed(_) => Some("IamRoleNotAllowed"),
+            Denial::RoleNotAllowed(_) | Denial::NoAllowedRoles(_) => Some("IamRoleNotAllowed"),
             Denial::WrongRole { .. } => Some("WrongIamRoleRequested"),
             Denial::IpConflict { .. } => Some("PodIpConflict"),
             Denial::UnknownPod(_) | Denial::HostNetwork | Denial::NotBound => None,
@@ -146,6 +153,7 @@ impl Denial {
             Denial::AmbiguousBindings(_) => "ambiguous_bindings",
             Denial::InvalidAllowedRoles(_) => "invalid_allowed_roles",
             Denial::RoleNotAllowed(_) => "role_not_allowed",
+            Denial::NoAllowedRoles(_) => "no_allowed_roles",
             Denial::WrongRole { .. } => "wrong_role",
         }
     }
@@ -303,6 +311,12 @@ pub fn resolve(
 }
 
 /// The namespace's allowed-roles admits `resolved`, or the denial saying why not.
+///
+/// With restrictions on, a namespace allows only what its annotation lists (as kube2iam
+/// does: no annotation, no role), except that a role granted by one of the namespace's own
+/// IamRoleBindings counts as allowed when the namespace has no annotation (whoever may
+/// create bindings there has chosen the role). An annotation, when present, restricts
+/// bindings too.
 pub fn check_allowed(
     resolved: Resolved,
     namespace_allowed_roles: Option<&str>,
@@ -312,7 +326,10 @@ pub fn check_allowed(
         return Ok(resolved);
     }
     let Some(raw) = namespace_allowed_roles else {
-        return Ok(resolved);
+        return match resolved.source {
+            Source::Binding(_) => Ok(resolved),
+            Source::Annotation | Source::Default => Err(Denial::NoAllowedRoles(resolved.role_arn)),
+        };
     };
     let globs = allowed_roles(raw, &policy.base_arn)?;
     if globs.iter().any(|g| glob_match(g, &resolved.role_arn)) {
@@ -329,6 +346,8 @@ mod tests {
     use proptest::prelude::*;
 
     const BASE: &str = "arn:aws:iam::123456789012:role/";
+    /// A namespace that allows every role.
+    const ANY: Option<&str> = Some(r#"["arn:*"]"#);
 
     fn policy() -> Policy {
         Policy {
@@ -361,7 +380,7 @@ mod tests {
     fn annotation_name_becomes_an_arn() {
         let mut p = pod();
         p.role_annotation = Some("app".into());
-        let r = resolve(&p, None, &[], &policy()).unwrap();
+        let r = resolve(&p, ANY, &[], &policy()).unwrap();
         assert_eq!(r.role_arn, format!("{BASE}app"));
         assert_eq!(r.role_name, "app");
         assert_eq!(r.source, Source::Annotation);
@@ -372,12 +391,12 @@ mod tests {
         let mut p = pod();
         p.role_annotation = Some("arn:aws:iam::210987654321:role/team/app".into());
         p.external_id_annotation = Some("ext-1".into());
-        let r = resolve(&p, None, &[], &policy()).unwrap();
+        let r = resolve(&p, ANY, &[], &policy()).unwrap();
         assert_eq!(r.role_arn, "arn:aws:iam::210987654321:role/team/app");
         assert_eq!(r.role_name, "app");
         assert_eq!(r.external_id.as_deref(), Some("ext-1"));
         p.role_annotation = Some("team/app".into());
-        let r = resolve(&p, None, &[], &policy()).unwrap();
+        let r = resolve(&p, ANY, &[], &policy()).unwrap();
         assert_eq!(r.role_arn, format!("{BASE}team/app"));
     }
 
@@ -385,7 +404,7 @@ mod tests {
     fn annotation_beats_bindings() {
         let mut p = pod();
         p.role_annotation = Some("app".into());
-        let r = resolve(&p, None, &[binding("b", "other")], &policy()).unwrap();
+        let r = resolve(&p, ANY, &[binding("b", "other")], &policy()).unwrap();
         assert_eq!(r.role_name, "app");
     }
 
@@ -531,6 +550,35 @@ mod tests {
     }
 
     #[test]
+    fn a_namespace_without_allowed_roles_allows_only_its_bindings() {
+        let mut p = pod();
+        p.role_annotation = Some("causeway-app".into());
+        let d = resolve(&p, None, &[], &policy()).unwrap_err();
+        assert_eq!(d, Denial::NoAllowedRoles(format!("{BASE}causeway-app")));
+        assert_eq!(d.status(), 403);
+        assert_eq!(d.event_reason(), Some("IamRoleNotAllowed"));
+        assert!(d.to_string().contains(ALLOWED_ROLES_ANNOTATION), "{d}");
+        // The namespace's own IamRoleBinding counts as allowed...
+        let bound = resolve(&pod(), None, &[binding("b", "causeway-app")], &policy()).unwrap();
+        assert_eq!(bound.source, Source::Binding("b".into()));
+        // ...but an annotation, once there, restricts bindings too.
+        let d = resolve(
+            &pod(),
+            Some(r#"["causeway-reader"]"#),
+            &[binding("b", "causeway-app")],
+            &policy(),
+        )
+        .unwrap_err();
+        assert_eq!(d, Denial::RoleNotAllowed(format!("{BASE}causeway-app")));
+        // With restrictions off, the annotation is all it takes.
+        let off = Policy {
+            enforce_allowed_roles: false,
+            ..policy()
+        };
+        assert!(resolve(&p, None, &[], &off).is_ok());
+    }
+
+    #[test]
     fn non_json_namespace_annotation_denies() {
         let mut p = pod();
         p.role_annotation = Some("app".into());
@@ -606,7 +654,7 @@ mod tests {
 
         /// A wrong role requested is never served: resolution is independent of the request.
         #[test]
-        fn status_codes_are_client_errors(which in 0usize..10) {
+        fn status_codes_are_client_errors(which in 0usize..11) {
             let all = [
                 Denial::UnknownPod("1.2.3.4".into()),
                 Denial::IpConflict { ip: "x".into(), pods: vec![] },
@@ -617,6 +665,7 @@ mod tests {
                 Denial::AmbiguousBindings(vec![]),
                 Denial::InvalidAllowedRoles("j".into()),
                 Denial::RoleNotAllowed("r".into()),
+                Denial::NoAllowedRoles("r".into()),
                 Denial::WrongRole { bound: "a".into(), requested: "b".into() },
             ];
             let s = all[which].status();

@@ -81,6 +81,12 @@ async fn harness(require_token: bool, upstream: &str) -> Harness {
         metrics,
         None,
     ));
+    // The pods' namespace allows every role of the account (restrictions are on).
+    agent
+        .namespaces
+        .write()
+        .unwrap()
+        .insert("media".into(), Some(r#"["*"]"#.into()));
     let server = Arc::new(MetadataServer::new(
         agent.clone(),
         ServerConfig {
