@@ -488,26 +488,10 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
     assert!(info.contains(":role/causeway-app"), "{info}");
 
     // The namespace restriction is enforced as soon as the annotation lands.
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let annotate = |value: serde_json::Value| serde_json::json!({"metadata": {"annotations": {"iam.amazonaws.com/allowed-roles": value}}});
-    namespaces
-        .patch(
-            &ctx.namespace,
-            &PatchParams::default(),
-            &Patch::Merge(&annotate(serde_json::json!("[\"causeway-reader\"]"))),
-        )
-        .await
-        .unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-reader"]"#)).await;
     let body = wait_status(&guard.nets[0].ns, CREDS, 403).await;
     assert!(body.contains("allowed-roles"), "{body}");
-    namespaces
-        .patch(
-            &ctx.namespace,
-            &PatchParams::default(),
-            &Patch::Merge(&annotate(serde_json::json!("[\"causeway-*\"]"))),
-        )
-        .await
-        .unwrap();
+    allow_roles(&ctx, Some(r#"["causeway-*"]"#)).await;
     wait_status(&guard.nets[0].ns, CREDS, 200).await;
 
     // The first credential request was served from the prefetched cache.
@@ -924,11 +908,7 @@ mod bench {
             metrics.clone(),
             None,
         ));
-        agent
-            .namespaces
-            .write()
-            .unwrap()
-            .insert("bench".into(), Some(r#"["*"]"#.into()));
+        agent.set_allowed_roles("bench", Some(r#"["*"]"#.into()));
         for n in 0..pods {
             agent.pods.upsert(PodInfo {
                 uid: format!("uid-{n}"),

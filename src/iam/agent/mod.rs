@@ -107,6 +107,14 @@ impl Agent {
         }
     }
 
+    /// Records namespace `name`'s `allowed-roles` annotation (`None`: it has none).
+    pub fn set_allowed_roles(&self, name: &str, allowed: Option<String>) {
+        self.namespaces
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), allowed);
+    }
+
     pub fn resolve_pod(&self, pod: &PodInfo) -> Result<Resolved, Denial> {
         let allowed = self
             .namespaces

@@ -134,7 +134,7 @@ async fn watch_namespaces(
         };
         match event {
             Ok(Event::Apply(ns)) => {
-                namespaces().insert(ns.name_any(), allowed(ns.annotations()));
+                agent.set_allowed_roles(&ns.name_any(), allowed(ns.annotations()));
             }
             Ok(Event::Delete(ns)) => {
                 namespaces().remove(&ns.name_any());

@@ -82,11 +82,7 @@ async fn harness(require_token: bool, upstream: &str) -> Harness {
         None,
     ));
     // The pods' namespace allows every role of the account (restrictions are on).
-    agent
-        .namespaces
-        .write()
-        .unwrap()
-        .insert("media".into(), Some(r#"["*"]"#.into()));
+    agent.set_allowed_roles("media", Some(r#"["*"]"#.into()));
     let server = Arc::new(MetadataServer::new(
         agent.clone(),
         ServerConfig {
