@@ -765,6 +765,10 @@ pub struct AgentArgs {
     /// How long a request waits for credentials still being fetched.
     #[arg(long, env = "CAUSEWAY_FETCH_WAIT", default_value = "900ms", value_parser = parse_duration)]
     pub fetch_wait: Duration,
+
+    /// AssumeRole calls in flight at once (the rest wait their turn, e.g. a start on a node with 1,000 pods); lowered to what the STS rate limit refills in a quarter of the AWS attempt timeout.
+    #[arg(long, env = "CAUSEWAY_STS_MAX_IN_FLIGHT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub sts_max_in_flight: u16,
 }
 
 impl AgentArgs {
@@ -794,6 +798,7 @@ impl AgentArgs {
             refresh_ahead: self.refresh_ahead,
             pod_wait: self.pod_wait,
             fetch_wait: self.fetch_wait,
+            sts_max_in_flight: usize::from(self.sts_max_in_flight),
         }
     }
 }

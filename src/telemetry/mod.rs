@@ -1,12 +1,14 @@
 //! Metrics, health endpoints, logging and signal handling shared by every subcommand.
 
 mod logging;
+mod memory;
 mod metrics;
 mod readiness;
 mod server;
 mod signal;
 
 pub use logging::{LogFormat, init_logging};
+pub use memory::return_freed_memory;
 pub use metrics::{ApiOutcome, Metrics, ReconcileTimer};
 pub use readiness::Readiness;
 pub use server::{TelemetryServer, serve};

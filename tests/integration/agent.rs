@@ -348,28 +348,36 @@ struct Agent {
 
 impl Agent {
     async fn start(ctx: &TestCtx, node: &TestNode, guard: &NetGuard, name: &str) -> Agent {
+        let extra = [
+            "--node-ip".to_string(),
+            guard.nets[0].host_ip.clone(),
+            "--iptables-interface".into(),
+            guard.interface_glob.clone(),
+        ];
+        Self::start_with(ctx, node, name, &extra).await
+    }
+
+    /// An agent for `node` with `extra` flags (`start` adds the DNAT rule's).
+    async fn start_with(ctx: &TestCtx, node: &TestNode, name: &str, extra: &[String]) -> Agent {
         // The agent watches IamRoleBindings; server-side apply makes this idempotent.
         ctx.apply(&causeway::crd::render_all())
             .await
             .expect("install CRDs");
         let metrics = format!("127.0.0.1:{}", free_port());
-        let args = vec![
+        let mut args = vec![
             "--log-format".to_string(),
             "json".into(),
             "agent".into(),
             "--node-name".into(),
             node.name.clone(),
-            "--node-ip".into(),
-            guard.nets[0].host_ip.clone(),
             "--metadata-addr".into(),
             format!("0.0.0.0:{}", free_port()),
             "--metrics-addr".into(),
             metrics.clone(),
-            "--iptables-interface".into(),
-            guard.interface_glob.clone(),
             "--metadata-upstream".into(),
             upstream_stand_in().to_string(),
         ];
+        args.extend_from_slice(extra);
         let agent = Agent {
             proc: Self::spawn(ctx, name, &args),
             args,
@@ -852,6 +860,148 @@ async fn agent_works_with_the_sdk_default_chain() {
 }
 
 // ---- figures -------------------------------------------------------------------------
+
+/// A fresh agent on a node that already has 1,000 pods: time until every pod's session is
+/// fetched, AssumeRole failures logged on the way, and RSS; once with the default STS
+/// limit, once restarted with `--aws-rate-limits sts=20:1`, then after the pods are gone.
+/// `cargo test --profile bench --features testing --test integration bench_agent_start_with_pods -- --ignored --nocapture`
+/// (`CAUSEWAY_BENCH_AGENT_PODS` sets the count).
+#[tokio::test]
+#[ignore = "benchmark: prints figures"]
+async fn bench_agent_start_with_pods() {
+    use crate::dns::sample_sum;
+    use crate::targets::vm_rss_kib;
+    use futures::StreamExt;
+
+    let count: usize = std::env::var("CAUSEWAY_BENCH_AGENT_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let ctx = TestCtx::new("agent-bench").await.unwrap();
+    allow_roles(&ctx, Some(r#"["*"]"#)).await;
+    let node = TestNode::create(&ctx).await;
+    let no_iptables = ["--iptables=false".to_string()];
+    let idle = Agent::start_with(&ctx, &node, "agent-bench-0", &no_iptables).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!(
+        "agent on a node without pods: VmRSS {:.1} MiB",
+        vm_rss_kib(idle.proc.child.id()) as f64 / 1024.0
+    );
+    drop(idle);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let created = std::time::Instant::now();
+    futures::stream::iter(0..count)
+        .map(|n| {
+            let pods = pods.clone();
+            let node = node.name.clone();
+            async move {
+                let pod: Pod = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("p{n}"),
+                                 "annotations": {"iam.amazonaws.com/role": "causeway-app"}},
+                    "spec": {
+                        "nodeName": node,
+                        "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+                        "tolerations": [{"operator": "Exists"}]
+                    }
+                }))
+                .unwrap();
+                wait_for("pod created", WAIT, || async {
+                    pods.create(&PostParams::default(), &pod).await.ok()
+                })
+                .await
+                .expect("create pod");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    println!(
+        "{count} pods on node {} created in {:.1}s",
+        node.name,
+        created.elapsed().as_secs_f64()
+    );
+
+    let measure = async |agent: &Agent, label: &str| {
+        let pid = agent.proc.child.id();
+        let started = std::time::Instant::now();
+        let mut peak = 0;
+        wait_for("every session fetched", Duration::from_secs(600), || {
+            peak = peak.max(vm_rss_kib(pid));
+            async {
+                let m = agent.scrape().await;
+                let ok = sample_sum(
+                    &m,
+                    "causeway_agent_sts_assume_role_total",
+                    &["outcome=\"success\""],
+                );
+                (ok >= count as f64).then_some(())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.proc.logs()));
+        let took = started.elapsed();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let m = agent.scrape().await;
+        let failed_lines = agent
+            .proc
+            .logs()
+            .lines()
+            .filter(|l| l.contains("AssumeRole failed"))
+            .count();
+        let settled = vm_rss_kib(pid);
+        println!(
+            "{label}: {count} sessions fetched in {:.2}s after ready; AssumeRole failures logged {failed_lines}, by outcome {{{}}}; VmRSS settled {:.1} MiB, peak seen {:.1} MiB",
+            took.as_secs_f64(),
+            m.lines()
+                .filter(|l| l.starts_with("causeway_agent_sts_assume_role_total{"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            settled as f64 / 1024.0,
+            peak.max(settled) as f64 / 1024.0,
+        );
+    };
+
+    let first = Agent::start_with(&ctx, &node, "agent-bench-1", &no_iptables).await;
+    measure(&first, "fresh agent, default STS limit").await;
+    drop(first);
+    let mut limited = no_iptables.to_vec();
+    limited.extend(["--aws-rate-limits".to_string(), "sts=20:1".to_string()]);
+    let second = Agent::start_with(&ctx, &node, "agent-bench-2", &limited).await;
+    measure(&second, "fresh agent, --aws-rate-limits sts=20:1").await;
+
+    let deleted = std::time::Instant::now();
+    pods.delete_collection(
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        },
+        &Default::default(),
+    )
+    .await
+    .expect("delete pods");
+    wait_for("every entry dropped", Duration::from_secs(300), || async {
+        let m = second.scrape().await;
+        (sample_sum(&m, "causeway_agent_credential_cache_entries", &[]) == 0.0
+            && sample_sum(&m, "causeway_agent_pods", &[]) == 0.0)
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", second.proc.logs()));
+    let dropped = deleted.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before_trim = vm_rss_kib(second.proc.child.id());
+    // The agent returns freed memory on its next 30 s check after sessions were dropped.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    println!(
+        "after the {count} pods were deleted: entries dropped in {:.2}s; VmRSS {:.1} MiB 5 s later, {:.1} MiB after the agent's next memory check",
+        dropped.as_secs_f64(),
+        before_trim as f64 / 1024.0,
+        vm_rss_kib(second.proc.child.id()) as f64 / 1024.0
+    );
+    drop(second);
+    ctx.cleanup().await.ok();
+}
 
 mod bench {
     use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -128,6 +128,10 @@ pub struct CacheSettings {
     pub backoff_max: Duration,
     /// Wait after a non-retryable fault (e.g. the trust policy was not fixed yet).
     pub error_retry: Duration,
+    /// AssumeRole calls in flight at once; the others wait their turn before the SDK call,
+    /// so a start-up with many pods never waits for the STS rate limiter inside the SDK's
+    /// attempt timeout. See [`in_flight_bound`].
+    pub max_in_flight: usize,
 }
 
 impl Default for CacheSettings {
@@ -139,8 +143,24 @@ impl Default for CacheSettings {
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
             error_retry: Duration::from_secs(60),
+            max_in_flight: 8,
         }
     }
+}
+
+/// The number of AssumeRole calls to let run at once: `requested`, but no more than the
+/// STS bucket refills in a quarter of the SDK's attempt timeout. Calls in flight share
+/// the bucket, so the last of them waits up to `n / rate` for its token inside its
+/// attempt; with this bound that wait stays well inside the timeout whatever
+/// `--aws-rate-limits sts=` says. At least one.
+pub fn in_flight_bound(requested: usize, sts_per_second: f64, attempt_timeout: Duration) -> usize {
+    let refilled = (sts_per_second * attempt_timeout.as_secs_f64() / 4.0).floor();
+    let refilled = if refilled.is_finite() && refilled >= 1.0 {
+        refilled.min(usize::MAX as f64) as usize
+    } else {
+        1
+    };
+    requested.clamp(1, refilled.max(1))
 }
 
 impl CacheSettings {
@@ -190,6 +210,8 @@ pub struct Served {
 
 pub struct CredentialCache {
     sts: Arc<dyn AssumeRole>,
+    /// Turns to call STS; see [`CacheSettings::max_in_flight`].
+    turns: Arc<Semaphore>,
     settings: CacheSettings,
     metrics: AgentMetrics,
     entries: Mutex<HashMap<AssumeRequest, Entry>>,
@@ -213,6 +235,7 @@ impl CredentialCache {
     pub fn new(sts: Arc<dyn AssumeRole>, settings: CacheSettings, metrics: AgentMetrics) -> Self {
         CredentialCache {
             sts,
+            turns: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             settings,
             metrics,
             entries: Mutex::default(),
@@ -239,6 +262,7 @@ impl CredentialCache {
         let (tx, rx) = watch::channel(State::Pending);
         let task = tokio::spawn(keep_fresh(
             self.sts.clone(),
+            self.turns.clone(),
             self.settings.clone(),
             self.metrics.clone(),
             key.clone(),
@@ -347,6 +371,7 @@ impl GetError {
 /// The entry's task: fetch, publish, sleep until refresh, repeat; retries with jitter.
 async fn keep_fresh(
     sts: Arc<dyn AssumeRole>,
+    turns: Arc<Semaphore>,
     settings: CacheSettings,
     metrics: AgentMetrics,
     key: AssumeRequest,
@@ -354,8 +379,11 @@ async fn keep_fresh(
 ) {
     let mut attempt = 0u32;
     loop {
+        // The semaphore is never closed; without a turn the call would still be correct.
+        let turn = turns.acquire().await.ok();
         let started = Instant::now();
         let result = sts.assume_role(key.clone()).await;
+        drop(turn);
         metrics.sts_call(
             result.as_ref().err().map_or("success", StsFault::label),
             started.elapsed(),
@@ -590,5 +618,73 @@ mod tests {
             );
             println!("STS calls per hour (per_role={per_role}): {per_hour:.1}");
         }
+    }
+
+    /// Takes `latency` per call and records how many calls ran at once.
+    struct SlowSts {
+        latency: Duration,
+        now: AtomicU32,
+        max: AtomicU32,
+        calls: AtomicU32,
+    }
+
+    impl AssumeRole for SlowSts {
+        fn assume_role(&self, req: AssumeRequest) -> BoxFuture<'_, Result<Credentials, StsFault>> {
+            Box::pin(async move {
+                let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+                self.max.fetch_max(now, Ordering::SeqCst);
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(self.latency).await;
+                self.now.fetch_sub(1, Ordering::SeqCst);
+                Ok(Credentials {
+                    access_key_id: "ASIA".into(),
+                    secret_access_key: "secret".into(),
+                    session_token: req.session_name,
+                    expiration: SystemTime::now() + Duration::from_secs(3600),
+                })
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_start_with_a_thousand_pods_keeps_a_few_calls_in_flight() {
+        let sts = Arc::new(SlowSts {
+            latency: Duration::from_millis(50),
+            now: AtomicU32::new(0),
+            max: AtomicU32::new(0),
+            calls: AtomicU32::new(0),
+        });
+        let cache =
+            CredentialCache::new(sts.clone(), CacheSettings::default(), AgentMetrics::new());
+        let keys: Vec<_> = (0..1000)
+            .map(|n| key("app", &format!("ns.pod-{n}")))
+            .collect();
+        for (n, k) in keys.iter().enumerate() {
+            cache.ensure(k, &format!("uid-{n}"));
+        }
+        // 1,000 calls of 50 ms, 8 at a time: 6.25 s.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(sts.max.load(Ordering::SeqCst), 8);
+        assert_eq!(sts.calls.load(Ordering::SeqCst), 1000);
+        for (n, k) in keys.iter().enumerate() {
+            let served = cache
+                .get(k, &format!("uid-{n}"), Duration::ZERO)
+                .await
+                .expect("prefetched");
+            assert!(served.cache_hit);
+        }
+    }
+
+    #[test]
+    fn calls_in_flight_fit_the_sts_bucket() {
+        let timeout = Duration::from_secs(20);
+        // The defaults (50/s, 20 s attempts) leave the requested 8 alone.
+        assert_eq!(in_flight_bound(8, 50.0, timeout), 8);
+        // sts=1:1 refills 5 tokens in 5 s: no more than 5 wait in the client.
+        assert_eq!(in_flight_bound(8, 1.0, timeout), 5);
+        // Slower than one token per quarter-timeout, or nonsense: one at a time.
+        assert_eq!(in_flight_bound(8, 0.1, timeout), 1);
+        assert_eq!(in_flight_bound(8, f64::NAN, timeout), 1);
+        assert_eq!(in_flight_bound(0, 50.0, timeout), 1);
     }
 }

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::credentials::{CacheSettings, CredentialCache};
+use super::credentials::{CacheSettings, CredentialCache, in_flight_bound};
 use super::iptables::{Iptables, Rule};
 use super::metadata::{self, MetadataServer, ServerConfig};
 use super::metrics::AgentMetrics;
@@ -139,9 +139,21 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
     };
     info!(base_arn, node = %node_name, "resolving bare role names against this base ARN");
 
+    let max_in_flight = in_flight_bound(
+        args.sts_max_in_flight,
+        args.aws.rate_limits.sts.per_second,
+        args.aws.attempt_timeout,
+    );
+    if max_in_flight < args.sts_max_in_flight {
+        info!(
+            requested = args.sts_max_in_flight,
+            max_in_flight, "AssumeRole calls in flight lowered to what the STS rate limit refills"
+        );
+    }
     let settings = CacheSettings {
         session_duration: args.session_duration,
         refresh_ahead: args.refresh_ahead,
+        max_in_flight,
         ..CacheSettings::default()
     };
     let cache = CredentialCache::new(
@@ -190,6 +202,8 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         });
     }
 
+    tokio::spawn(return_memory_after_releases(agent.clone(), stop_rx.clone()));
+
     let mut proxy_paths: Vec<String> = metadata::DEFAULT_PROXY_PATHS
         .iter()
         .map(|p| p.to_string())
@@ -217,4 +231,31 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
     // The DNAT rule stays: pods must fail closed while no agent runs.
     info!("agent stopped; the DNAT rule stays in place (remove it with --cleanup-iptables)");
     served
+}
+
+/// How often the agent looks whether sessions were dropped since it last looked.
+const TRIM_EVERY: Duration = Duration::from_secs(30);
+
+/// After pods leave (their sessions dropped), hands the freed heap back to the kernel, so
+/// RSS follows the node's pods down instead of staying at the high-water mark.
+async fn return_memory_after_releases(agent: Arc<Agent>, mut stop: watch::Receiver<bool>) {
+    let mut last = agent.cache.len();
+    let mut tick = tokio::time::interval(TRIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = agent.cache.len();
+        if now < last {
+            crate::telemetry::return_freed_memory();
+            tracing::debug!(
+                sessions = now,
+                dropped = last - now,
+                "returned freed memory after sessions were dropped"
+            );
+        }
+        last = now;
+    }
 }

@@ -33,6 +33,8 @@ pub struct AgentSettings {
     pub refresh_ahead: Duration,
     pub pod_wait: Duration,
     pub fetch_wait: Duration,
+    /// AssumeRole calls in flight at once, before the STS bucket's bound.
+    pub sts_max_in_flight: usize,
 }
 
 /// The nat PREROUTING DNAT rule for the metadata address.
