@@ -157,6 +157,32 @@ pub struct ControllerArgs {
     #[arg(long, env = "CAUSEWAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
 
+    /// Inject the token path (projected token, AWS_CONTAINER_CREDENTIALS_FULL_URI and
+    /// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) into new pods whose service account is bound
+    /// by an IamRoleBinding or IRSA's eks.amazonaws.com/role-arn (with the iam reconciler; fails open).
+    #[arg(long, env = "CAUSEWAY_POD_IDENTITY_WEBHOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub pod_identity_webhook: bool,
+
+    /// The audience of the injected projected token (the agent's --token-audience).
+    #[arg(
+        long,
+        env = "CAUSEWAY_POD_IDENTITY_AUDIENCE",
+        default_value = "pods.eks.amazonaws.com"
+    )]
+    pub pod_identity_audience: String,
+
+    /// Lifetime of the injected projected token (the kubelet rotates it at 80 %; 10m to 48h).
+    #[arg(long, env = "CAUSEWAY_POD_IDENTITY_TOKEN_EXPIRATION", default_value = "24h", value_parser = parse_token_expiration)]
+    pub pod_identity_token_expiration: Duration,
+
+    /// The endpoint injected as AWS_CONTAINER_CREDENTIALS_FULL_URI.
+    #[arg(
+        long,
+        env = "CAUSEWAY_POD_IDENTITY_URI",
+        default_value = "http://169.254.170.23/v1/credentials"
+    )]
+    pub pod_identity_uri: String,
+
     /// The cluster's VPC. Load balancers and target groups are created in it, and
     /// TargetGroupBindings naming target groups in another VPC are refused. Unset: ALBs use the
     /// VPC of the subnets tagged kubernetes.io/cluster/<cluster>, and bindings their own vpcID.
@@ -307,6 +333,8 @@ impl TargetsArgs {
             configuration_name: self.webhook_configuration_name.clone(),
             secret: self.webhook_secret.clone(),
             service_class: None,
+            readiness_gates: true,
+            pod_identity: None,
         }
     }
 }
@@ -769,6 +797,42 @@ pub struct AgentArgs {
     /// AssumeRole calls in flight at once (the rest wait their turn, e.g. a start on a node with 1,000 pods); lowered to what the STS rate limit refills in a quarter of the AWS attempt timeout.
     #[arg(long, env = "CAUSEWAY_STS_MAX_IN_FLIGHT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub sts_max_in_flight: u16,
+
+    /// Serve EKS Pod Identity's container-credentials endpoint (GET /v1/credentials with the pod's projected token), reached through a DNAT rule for 169.254.170.23:80.
+    #[arg(long, env = "CAUSEWAY_POD_IDENTITY", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub pod_identity: bool,
+
+    /// Address the container-credentials endpoint listens on; its port is the DNAT destination port for 169.254.170.23:80.
+    #[arg(
+        long,
+        env = "CAUSEWAY_CREDENTIALS_ADDR",
+        default_value = "0.0.0.0:8183"
+    )]
+    pub credentials_addr: SocketAddr,
+
+    /// The audience pods' projected tokens must carry (checked by TokenReview).
+    #[arg(
+        long,
+        env = "CAUSEWAY_TOKEN_AUDIENCE",
+        default_value = "pods.eks.amazonaws.com"
+    )]
+    pub token_audience: String,
+
+    /// Tag token-path sessions as EKS Pod Identity does (eks-cluster-*, kubernetes-namespace, -service-account, -pod-name, -pod-uid; transitive). The roles' trust policies must allow sts:TagSession.
+    #[arg(long, env = "CAUSEWAY_SESSION_TAGS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub session_tags: bool,
+
+    /// The cluster's name, for the eks-cluster-name session tag (left out when empty).
+    #[arg(
+        long = "cluster-name",
+        env = "CAUSEWAY_CLUSTER_NAME",
+        default_value = ""
+    )]
+    pub cluster_name: String,
+
+    /// The cluster's ARN, for the eks-cluster-arn session tag (left out when empty).
+    #[arg(long = "cluster-arn", env = "CAUSEWAY_CLUSTER_ARN", default_value = "")]
+    pub cluster_arn: String,
 }
 
 impl AgentArgs {
@@ -799,6 +863,11 @@ impl AgentArgs {
             pod_wait: self.pod_wait,
             fetch_wait: self.fetch_wait,
             sts_max_in_flight: usize::from(self.sts_max_in_flight),
+            credentials_addr: self.pod_identity.then_some(self.credentials_addr),
+            token_audience: self.token_audience.clone(),
+            session_tags: self.session_tags,
+            cluster_name: Some(self.cluster_name.clone()).filter(|n| !n.is_empty()),
+            cluster_arn: Some(self.cluster_arn.clone()).filter(|n| !n.is_empty()),
         }
     }
 }
@@ -851,6 +920,15 @@ pub struct PlanArgs {
 
 /// Cluster names end up in tag values and resource names, so keep them to
 /// what both accept.
+/// A projected token lifetime the apiserver accepts: 10 minutes to 48 hours.
+pub fn parse_token_expiration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if !(600..=172_800).contains(&d.as_secs()) {
+        return Err(format!("{s}: a projected token lives 10m to 48h"));
+    }
+    Ok(d)
+}
+
 pub fn parse_cluster_name(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > 63 {
         return Err("must be 1 to 63 characters".into());

@@ -125,7 +125,26 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
 
     // The readiness-gate webhook serves on every replica, leader or not, and belongs to the
     // TargetGroupBinding reconciler.
-    if args.targets.webhook_enabled && enabled.targets.is_some() {
+    // The token-path injector rides on the same server, with the iam reconciler.
+    let readiness_gates = args.targets.webhook_enabled && enabled.targets.is_some();
+    let pod_identity = (args.pod_identity_webhook && enabled.iam).then(|| {
+        crate::iam::pod_identity::InjectSettings {
+            audience: args.pod_identity_audience.clone(),
+            expiration_seconds: i64::try_from(args.pod_identity_token_expiration.as_secs())
+                .unwrap_or(86_400),
+            full_uri: args.pod_identity_uri.clone(),
+        }
+    });
+    if readiness_gates || pod_identity.is_some() {
+        let iam_bindings = pod_identity.as_ref().map(|_| {
+            crate::k8s::runtime::watch::reflect(
+                kube::Api::<crate::crd::IamRoleBinding>::all(client.clone()),
+                kube::runtime::watcher::Config::default(),
+                crate::k8s::runtime::watch::keep_all,
+                |_| {},
+                stop_rx.clone(),
+            )
+        });
         let (client, webhook, bindings, stop) = (
             client.clone(),
             crate::targets::settings::WebhookSettings {
@@ -133,14 +152,18 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                     .nlb
                     .set_class_on_new_services
                     .then(|| args.nlb.load_balancer_class.clone()),
+                readiness_gates,
+                pod_identity,
                 ..args.targets.webhook_settings()
             },
             ctx.caches.target_group_bindings.clone(),
             stop_rx.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) = crate::targets::webhook::start(client, webhook, bindings, stop).await {
-                error!(error = %e, "pod readiness-gate webhook not started (it fails open)");
+            if let Err(e) =
+                crate::targets::webhook::start(client, webhook, bindings, iam_bindings, stop).await
+            {
+                error!(error = %e, "mutating webhook not started (it fails open)");
             }
         });
     }

@@ -4,4 +4,5 @@
 
 pub mod agent;
 pub(crate) mod binding_status;
+pub mod pod_identity;
 pub mod role;

@@ -41,4 +41,8 @@ pub struct WebhookSettings {
     /// Set this `spec.loadBalancerClass` on new LoadBalancer Services that name none
     /// (`--nlb-set-class-on-new-services`); `None`: Services are not mutated.
     pub service_class: Option<String>,
+    /// Serve the readiness-gate pod mutator (the targets reconciler is on).
+    pub readiness_gates: bool,
+    /// Serve the token-path injector (`crate::iam::pod_identity`); `None`: off.
+    pub pod_identity: Option<crate::iam::pod_identity::InjectSettings>,
 }

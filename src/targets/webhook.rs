@@ -1,7 +1,8 @@
 //! The pod readiness-gate webhook: a mutating admission webhook, served over TLS on every
 //! replica, that adds `target-health.elbv2.k8s.aws/<binding>` readiness gates to new pods
 //! in namespaces labelled `elbv2.k8s.aws/pod-readiness-gate-inject=enabled`, for the ip
-//! bindings whose Service selects the pod.
+//! bindings whose Service selects the pod. The same server carries the Service mutator
+//! and the token-path injector of [`crate::iam::pod_identity`].
 //!
 //! The certificate is self-managed: the first replica generates a CA and a serving
 //! certificate (rcgen, ring) into a Secret that every replica shares, and each replica
@@ -207,28 +208,66 @@ pub fn webhook_configuration(args: &WebhookSettings, ca_pem: &str) -> MutatingWe
             port: Some(443),
         }),
     };
-    let mut webhooks = vec![MutatingWebhook {
-        name: WEBHOOK_NAME.to_string(),
-        admission_review_versions: vec!["v1".to_string()],
-        client_config: client_config(PATH),
-        // Fail open: a missing webhook must never block pod creation.
-        failure_policy: Some("Ignore".to_string()),
-        side_effects: "None".to_string(),
-        timeout_seconds: Some(5),
-        reinvocation_policy: Some("IfNeeded".to_string()),
-        namespace_selector: Some(LabelSelector {
-            match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
-            ..LabelSelector::default()
-        }),
-        rules: Some(vec![RuleWithOperations {
-            api_groups: Some(vec![String::new()]),
-            api_versions: Some(vec!["v1".to_string()]),
-            operations: Some(vec!["CREATE".to_string()]),
-            resources: Some(vec!["pods".to_string()]),
-            scope: Some("Namespaced".to_string()),
-        }]),
-        ..MutatingWebhook::default()
-    }];
+    let mut webhooks = Vec::new();
+    if args.readiness_gates {
+        webhooks.push(MutatingWebhook {
+            name: WEBHOOK_NAME.to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            client_config: client_config(PATH),
+            // Fail open: a missing webhook must never block pod creation.
+            failure_policy: Some("Ignore".to_string()),
+            side_effects: "None".to_string(),
+            timeout_seconds: Some(5),
+            reinvocation_policy: Some("IfNeeded".to_string()),
+            namespace_selector: Some(LabelSelector {
+                match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
+                ..LabelSelector::default()
+            }),
+            rules: Some(vec![RuleWithOperations {
+                api_groups: Some(vec![String::new()]),
+                api_versions: Some(vec!["v1".to_string()]),
+                operations: Some(vec!["CREATE".to_string()]),
+                resources: Some(vec!["pods".to_string()]),
+                scope: Some("Namespaced".to_string()),
+            }]),
+            ..MutatingWebhook::default()
+        });
+    }
+    if args.pod_identity.is_some() {
+        webhooks.push(MutatingWebhook {
+            name: crate::iam::pod_identity::WEBHOOK_NAME.to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            client_config: client_config(crate::iam::pod_identity::PATH),
+            // Fail open: without the webhook a pod starts without the token path.
+            failure_policy: Some("Ignore".to_string()),
+            side_effects: "None".to_string(),
+            timeout_seconds: Some(5),
+            reinvocation_policy: Some("IfNeeded".to_string()),
+            // A namespace labelled `causeway.dev/pod-identity-inject=disabled` opts out;
+            // a watched namespace (`--targets-namespace`) limits it as the other mutators.
+            namespace_selector: Some(LabelSelector {
+                match_expressions: Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                        key: crate::iam::pod_identity::OPT_OUT_LABEL.to_string(),
+                        operator: "NotIn".to_string(),
+                        values: Some(vec!["disabled".to_string()]),
+                    },
+                ]),
+                match_labels: args
+                    .namespace
+                    .as_ref()
+                    .map(|ns| [("kubernetes.io/metadata.name".to_string(), ns.clone())].into()),
+            }),
+            rules: Some(vec![RuleWithOperations {
+                api_groups: Some(vec![String::new()]),
+                api_versions: Some(vec!["v1".to_string()]),
+                operations: Some(vec!["CREATE".to_string()]),
+                resources: Some(vec!["pods".to_string()]),
+                scope: Some("Namespaced".to_string()),
+            }]),
+            ..MutatingWebhook::default()
+        });
+    }
     if args.service_class.is_some() {
         webhooks.push(MutatingWebhook {
             name: SERVICE_WEBHOOK_NAME.to_string(),
@@ -480,6 +519,7 @@ pub async fn start(
     client: Client,
     args: WebhookSettings,
     bindings: Store<TargetGroupBinding>,
+    iam_bindings: Option<Store<crate::crd::IamRoleBinding>>,
     stop: watch::Receiver<bool>,
 ) -> Result<SocketAddr, WebhookError> {
     let cert = ensure_cert(&client, &args).await?;
@@ -555,7 +595,7 @@ pub async fn start(
             }
         });
     }
-    let app = Router::new()
+    let mut app = Router::new()
         .route(PATH, post(mutate))
         .route(SERVICE_PATH, post(mutate_service))
         .with_state(AppState {
@@ -563,6 +603,20 @@ pub async fn start(
             services: services.clone(),
             service_class: args.service_class.clone(),
         });
+    if let (Some(settings), Some(iam_bindings)) = (args.pod_identity.clone(), iam_bindings) {
+        app = app.merge(
+            Router::new()
+                .route(
+                    crate::iam::pod_identity::PATH,
+                    post(crate::iam::pod_identity::mutate),
+                )
+                .with_state(crate::iam::pod_identity::PodIdentityWebhook {
+                    bindings: iam_bindings,
+                    client: client.clone(),
+                    settings,
+                }),
+        );
+    }
     {
         let mut stop = stop.clone();
         tokio::spawn(async move {
@@ -690,9 +744,33 @@ mod tests {
             configuration_name: "causeway-pod-readiness-gate".into(),
             secret: "causeway-webhook-tls".into(),
             service_class: None,
+            readiness_gates: true,
+            pod_identity: None,
         };
         let hooks = |a: &WebhookSettings| webhook_configuration(a, "ca").webhooks.unwrap();
         assert_eq!(hooks(&args).len(), 1);
+        // The token-path injector: its own path, fail-open, scoped like the others, with
+        // the opt-out label.
+        args.pod_identity = Some(crate::iam::pod_identity::InjectSettings::default());
+        let with_injector = hooks(&args);
+        let injector = with_injector
+            .iter()
+            .find(|h| h.name == crate::iam::pod_identity::WEBHOOK_NAME)
+            .expect("pod-identity webhook");
+        assert_eq!(
+            injector.client_config.url.as_deref(),
+            Some("https://127.0.0.1:9443/mutate-v1-pod-identity")
+        );
+        assert_eq!(injector.failure_policy.as_deref(), Some("Ignore"));
+        let selector = injector.namespace_selector.as_ref().unwrap();
+        assert_eq!(
+            selector.match_expressions.as_ref().unwrap()[0].key,
+            crate::iam::pod_identity::OPT_OUT_LABEL
+        );
+        args.readiness_gates = false;
+        assert_eq!(hooks(&args).len(), 1);
+        args.readiness_gates = true;
+        args.pod_identity = None;
         args.service_class = Some("service.k8s.aws/nlb".into());
         let all = hooks(&args);
         let svc = all

@@ -81,6 +81,9 @@ pub struct AssumeRequest {
     pub session_name: String,
     pub external_id: Option<String>,
     pub duration_seconds: Option<i32>,
+    /// Session tags (key, value), all transitive: the token path's, as EKS Pod Identity
+    /// sets them; empty on the metadata path.
+    pub tags: Vec<(String, String)>,
 }
 
 /// The one STS operation the agent needs; a trait so tests can count and fail calls.
@@ -469,6 +472,7 @@ mod tests {
             session_name: session.into(),
             external_id: None,
             duration_seconds: None,
+            tags: Vec::new(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The nat PREROUTING rule that sends pods' metadata traffic to the agent:
-//! `-p tcp -d 169.254.169.254 --dport 80 -i <glob> -j DNAT --to-destination <node IP>:<port>`.
+//! The nat PREROUTING rules that send pods' metadata traffic to the agent:
+//! `-p tcp -d 169.254.169.254 --dport 80 -i <glob> -j DNAT --to-destination <node IP>:<port>`,
+//! and the same for the Pod Identity address 169.254.170.23 and the credentials port.
 //!
 //! It is tagged with a comment naming the interface glob, installed idempotently at
 //! startup and deliberately left in place at shutdown: while the agent is down, pods
@@ -10,6 +11,8 @@ use std::net::IpAddr;
 use std::process::Command;
 
 pub const METADATA_IP: &str = "169.254.169.254";
+/// Where the SDKs' container-credentials provider reaches EKS Pod Identity.
+pub const POD_IDENTITY_IP: &str = "169.254.170.23";
 const CHAIN: &str = "PREROUTING";
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum IptablesError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// The link-local address intercepted: [`METADATA_IP`] or [`POD_IDENTITY_IP`].
+    pub destination: &'static str,
     pub interface: String,
     pub node_ip: IpAddr,
     pub port: u16,
@@ -48,7 +53,7 @@ impl Rule {
             "-p",
             "tcp",
             "-d",
-            &format!("{METADATA_IP}/32"),
+            &format!("{}/32", self.destination),
             "-i",
             &self.interface,
             "-m",
@@ -112,24 +117,27 @@ impl Iptables {
         Ok(owned_rules(&listing, &tag(interface)))
     }
 
-    /// Installs the rule unless present, first at the chain's head so nothing shadows
-    /// it, and removes our stale rules for the same glob (an old node IP or port).
-    /// Returns whether anything changed.
-    pub fn ensure(&self, rule: &Rule) -> Result<bool, IptablesError> {
+    /// Installs `rules` (all for one interface glob) unless present, first at the
+    /// chain's head so nothing shadows them, and removes our other rules for the same glob
+    /// (an old node IP or port, an address no longer served). Returns whether anything
+    /// changed.
+    pub fn ensure(&self, interface: &str, rules: &[Rule]) -> Result<bool, IptablesError> {
         let mut changed = false;
-        let present = self.run(&Self::nat("-C", &rule.spec()))?.status.success();
-        for stale in self.ours(&rule.interface)? {
-            if !same_rule(&stale, &rule.spec()) {
+        let specs: Vec<Vec<String>> = rules.iter().map(Rule::spec).collect();
+        for stale in self.ours(interface)? {
+            if !specs.iter().any(|spec| same_rule(&stale, spec)) {
                 self.run_ok(&Self::nat("-D", &stale))?;
                 changed = true;
             }
         }
-        if !present {
-            let mut insert = Self::nat("-I", &[]);
-            insert.push("1".into());
-            insert.extend(rule.spec());
-            self.run_ok(&insert)?;
-            changed = true;
+        for spec in &specs {
+            if !self.run(&Self::nat("-C", spec))?.status.success() {
+                let mut insert = Self::nat("-I", &[]);
+                insert.push("1".into());
+                insert.extend(spec.iter().cloned());
+                self.run_ok(&insert)?;
+                changed = true;
+            }
         }
         Ok(changed)
     }
@@ -184,12 +192,26 @@ mod tests {
         assert_eq!(ours.len(), 1);
         assert!(ours[0].contains(&"10.0.0.1:8181".to_string()));
         let rule = Rule {
+            destination: METADATA_IP,
             interface: "eni+".into(),
             node_ip: "10.0.0.1".parse().unwrap(),
             port: 8181,
         };
         assert!(same_rule(&ours[0], &rule.spec()));
-        let moved = Rule { port: 8182, ..rule };
+        let moved = Rule {
+            port: 8182,
+            ..rule.clone()
+        };
         assert!(!same_rule(&ours[0], &moved.spec()));
+        let pod_identity = Rule {
+            destination: POD_IDENTITY_IP,
+            ..rule
+        };
+        assert!(!same_rule(&ours[0], &pod_identity.spec()));
+        assert!(
+            pod_identity
+                .spec()
+                .contains(&"169.254.170.23/32".to_string())
+        );
     }
 }

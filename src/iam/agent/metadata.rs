@@ -104,7 +104,7 @@ struct InfoDocument {
     instance_profile_id: String,
 }
 
-fn text(status: u16, body: impl Into<String>) -> Response {
+pub(super) fn text(status: u16, body: impl Into<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
@@ -114,7 +114,7 @@ fn text(status: u16, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn json(body: String) -> Response {
+pub(super) fn json(body: String) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -124,7 +124,7 @@ fn json(body: String) -> Response {
 }
 
 /// Unwraps IPv4 addresses that arrive IPv4-mapped on a dual-stack socket.
-fn client_ip(addr: SocketAddr) -> IpAddr {
+pub(super) fn client_ip(addr: SocketAddr) -> IpAddr {
     match addr.ip() {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         ip => ip,

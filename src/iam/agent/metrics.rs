@@ -33,6 +33,8 @@ pub struct AgentMetrics {
     pub pods: Gauge,
     sts_calls: Family<OutcomeLabels, Counter>,
     sts_duration: Histogram,
+    token_checks: Family<OutcomeLabels, Counter>,
+    token_reviews: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for AgentMetrics {
@@ -45,6 +47,8 @@ impl Default for AgentMetrics {
             pods: Gauge::default(),
             sts_calls: Family::default(),
             sts_duration: Histogram::new(STS_BUCKETS),
+            token_checks: Family::default(),
+            token_reviews: Family::default(),
         }
     }
 }
@@ -88,7 +92,41 @@ impl AgentMetrics {
             "STS AssumeRole latency",
             m.sts_duration.clone(),
         );
+        metrics.register(
+            "agent_token_checks",
+            "Service-account tokens presented to the container-credentials endpoint, by outcome",
+            m.token_checks.clone(),
+        );
+        metrics.register(
+            "agent_token_reviews",
+            "TokenReview calls to the apiserver, by outcome (cache misses only)",
+            m.token_reviews.clone(),
+        );
         m
+    }
+
+    pub fn token_check(&self, outcome: &'static str) {
+        self.token_checks
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn token_review(&self, outcome: &'static str) {
+        self.token_reviews
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// TokenReviews made so far, every outcome.
+    pub fn token_reviews(&self) -> u64 {
+        ["valid", "refused", "failed"]
+            .iter()
+            .map(|outcome| {
+                self.token_reviews
+                    .get(&OutcomeLabels { outcome })
+                    .map_or(0, |c| c.get())
+            })
+            .sum()
     }
 
     pub fn request(&self, path: &'static str, code: u16) {

@@ -212,6 +212,13 @@ pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
         host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
         ips,
         phase: status.and_then(|s| s.phase.clone()),
+        token_path: spec.is_some_and(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+                .flat_map(|c| c.env.iter().flatten())
+                .any(|e| e.name == crate::iam::pod_identity::FULL_URI_ENV)
+        }),
     })
 }
 

@@ -14,6 +14,8 @@ use crate::k8s::selector;
 pub const ROLE_ANNOTATION: &str = "iam.amazonaws.com/role";
 pub const EXTERNAL_ID_ANNOTATION: &str = "iam.amazonaws.com/external-id";
 pub const ALLOWED_ROLES_ANNOTATION: &str = "iam.amazonaws.com/allowed-roles";
+/// IRSA's ServiceAccount annotation; honoured on the token path, as EKS would.
+pub const IRSA_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// What the agent keeps of a pod: enough to resolve and to name it, nothing more.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -28,6 +30,9 @@ pub struct PodInfo {
     pub host_network: bool,
     pub ips: Vec<std::net::IpAddr>,
     pub phase: Option<String>,
+    /// A container asks the container-credentials endpoint (its environment names
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`): its session is the token path's, tags included.
+    pub token_path: bool,
 }
 
 impl PodInfo {
@@ -65,6 +70,8 @@ pub struct Policy {
 pub enum Source {
     Annotation,
     Binding(String),
+    /// The ServiceAccount's `eks.amazonaws.com/role-arn` (token path only).
+    ServiceAccount(String),
     Default,
 }
 
@@ -107,6 +114,14 @@ pub enum Denial {
     NoAllowedRoles(String),
     #[error("pod is bound to role {bound:?}, not {requested:?}")]
     WrongRole { bound: String, requested: String },
+    #[error("the token's pod {0} is not a live pod on this node")]
+    PodNotOnNode(String),
+    #[error("the request from {source_ip} (pod {source_pod}) carries the token of pod {token_pod}")]
+    ForeignToken {
+        source_ip: String,
+        source_pod: String,
+        token_pod: String,
+    },
 }
 
 impl Denial {
@@ -115,6 +130,7 @@ impl Denial {
     pub fn status(&self) -> u16 {
         match self {
             Denial::UnknownPod(_) | Denial::NotBound => 404,
+            Denial::PodNotOnNode(_) | Denial::ForeignToken { .. } => 403,
             Denial::IpConflict { .. } => 409,
             Denial::HostNetwork
             | Denial::RoleNotAllowed(_)
@@ -137,7 +153,11 @@ impl Denial {
             Denial::RoleNotAllowed(_) | Denial::NoAllowedRoles(_) => Some("IamRoleNotAllowed"),
             Denial::WrongRole { .. } => Some("WrongIamRoleRequested"),
             Denial::IpConflict { .. } => Some("PodIpConflict"),
-            Denial::UnknownPod(_) | Denial::HostNetwork | Denial::NotBound => None,
+            Denial::ForeignToken { .. } => Some("ForeignServiceAccountToken"),
+            Denial::UnknownPod(_)
+            | Denial::HostNetwork
+            | Denial::NotBound
+            | Denial::PodNotOnNode(_) => None,
         }
     }
 
@@ -155,6 +175,8 @@ impl Denial {
             Denial::RoleNotAllowed(_) => "role_not_allowed",
             Denial::NoAllowedRoles(_) => "no_allowed_roles",
             Denial::WrongRole { .. } => "wrong_role",
+            Denial::PodNotOnNode(_) => "pod_not_on_node",
+            Denial::ForeignToken { .. } => "foreign_token",
         }
     }
 }
@@ -233,7 +255,21 @@ pub fn allowed_roles(raw: &str, base_arn: &str) -> Result<Vec<String>, Denial> {
         .collect())
 }
 
-fn binding_selects(b: &BindingInfo, pod: &PodInfo) -> bool {
+impl From<&crate::crd::IamRoleBinding> for BindingInfo {
+    fn from(b: &crate::crd::IamRoleBinding) -> Self {
+        BindingInfo {
+            name: kube::ResourceExt::name_any(b),
+            role: b.spec.role.clone(),
+            external_id: b.spec.external_id.clone(),
+            session_duration: b.spec.session_duration,
+            service_account: b.spec.service_account_name.clone(),
+            pod_selector: b.spec.pod_selector.clone(),
+        }
+    }
+}
+
+/// Whether binding `b` selects `pod` (by service account and/or pod selector).
+pub fn binding_selects(b: &BindingInfo, pod: &PodInfo) -> bool {
     if b.service_account.is_none() && b.pod_selector.is_none() {
         return false;
     }
@@ -310,6 +346,49 @@ pub fn resolve(
     check_allowed(resolved, namespace_allowed_roles, policy)
 }
 
+/// The role of a pod that presented its own token: as [`resolve`], and when nothing else
+/// binds it, its ServiceAccount's IRSA annotation `eks.amazonaws.com/role-arn` (a full
+/// ARN), so IRSA manifests work unchanged. Like an IamRoleBinding, the annotation lives in
+/// the namespace and counts as allowed there unless `allowed-roles` says otherwise.
+pub fn resolve_with_service_account(
+    pod: &PodInfo,
+    namespace_allowed_roles: Option<&str>,
+    bindings: &[BindingInfo],
+    service_account_role: Option<&str>,
+    policy: &Policy,
+) -> Result<Resolved, Denial> {
+    match resolve(pod, namespace_allowed_roles, bindings, policy) {
+        Err(Denial::NotBound) => {}
+        other => return other,
+    }
+    let Some(raw) = service_account_role else {
+        return Err(Denial::NotBound);
+    };
+    let source_name = format!(
+        "ServiceAccount {} annotation {IRSA_ROLE_ANNOTATION}",
+        pod.service_account
+    );
+    if !raw.trim().starts_with("arn:") {
+        return Err(Denial::InvalidRole {
+            source_name,
+            reason: format!("`{raw}` is not a role ARN"),
+        });
+    }
+    let (role_arn, role_name) =
+        role_arn(raw, &policy.base_arn).map_err(|reason| Denial::InvalidRole {
+            source_name,
+            reason,
+        })?;
+    let resolved = Resolved {
+        role_arn,
+        role_name,
+        external_id: None,
+        session_duration: None,
+        source: Source::ServiceAccount(pod.service_account.clone()),
+    };
+    check_allowed(resolved, namespace_allowed_roles, policy)
+}
+
 /// The namespace's allowed-roles admits `resolved`, or the denial saying why not.
 ///
 /// With restrictions on, a namespace allows only what its annotation lists (as kube2iam
@@ -327,7 +406,7 @@ pub fn check_allowed(
     }
     let Some(raw) = namespace_allowed_roles else {
         return match resolved.source {
-            Source::Binding(_) => Ok(resolved),
+            Source::Binding(_) | Source::ServiceAccount(_) => Ok(resolved),
             Source::Annotation | Source::Default => Err(Denial::NoAllowedRoles(resolved.role_arn)),
         };
     };
@@ -576,6 +655,43 @@ mod tests {
             ..policy()
         };
         assert!(resolve(&p, None, &[], &off).is_ok());
+    }
+
+    #[test]
+    fn the_irsa_annotation_binds_what_nothing_else_binds() {
+        let irsa = format!("{BASE}irsa-role");
+        let r = resolve_with_service_account(&pod(), None, &[], Some(&irsa), &policy()).unwrap();
+        assert_eq!(r.role_arn, irsa);
+        assert_eq!(r.role_name, "irsa-role");
+        assert_eq!(r.source, Source::ServiceAccount("uploader".into()));
+        // A binding wins over the annotation.
+        let b = resolve_with_service_account(
+            &pod(),
+            None,
+            &[binding("b", "causeway-app")],
+            Some(&irsa),
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(b.source, Source::Binding("b".into()));
+        // Nothing at all: not bound.
+        assert_eq!(
+            resolve_with_service_account(&pod(), None, &[], None, &policy()),
+            Err(Denial::NotBound)
+        );
+        // IRSA takes ARNs only, and the namespace's allowed-roles still restricts it.
+        let d = resolve_with_service_account(&pod(), None, &[], Some("bare-name"), &policy())
+            .unwrap_err();
+        assert_eq!(d.status(), 422);
+        let d = resolve_with_service_account(
+            &pod(),
+            Some(r#"["causeway-*"]"#),
+            &[],
+            Some(&irsa),
+            &policy(),
+        )
+        .unwrap_err();
+        assert_eq!(d, Denial::RoleNotAllowed(irsa));
     }
 
     #[test]

@@ -8,13 +8,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::container::{self, ContainerServer};
 use super::credentials::{CacheSettings, CredentialCache, in_flight_bound};
-use super::iptables::{Iptables, Rule};
+use super::iptables::{Iptables, METADATA_IP, POD_IDENTITY_IP, Rule};
 use super::metadata::{self, MetadataServer, ServerConfig};
 use super::metrics::AgentMetrics;
 use super::resolve::Policy;
 use super::settings::{AgentSettings, IptablesSettings};
 use super::sts::{StsAdapter, discover_base_arn};
+use super::token::{KubeReviewer, TokenCache, TokenCacheSettings};
 use super::upstream::Upstream;
 use super::{Agent, AgentConfig};
 use crate::aws::AwsClients;
@@ -41,6 +43,19 @@ pub enum AgentError {
     Telemetry(String),
     #[error("metadata server: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("container-credentials server: {0}")]
+    ServeCredentials(#[source] std::io::Error),
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, u16), AgentError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Bind { addr, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| AgentError::Bind { addr, source })?
+        .port();
+    Ok((listener, port))
 }
 
 /// Removes our DNAT rule; the documented way to uninstall the agent from a node.
@@ -82,34 +97,38 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         stopped(stop_rx.clone()),
     ));
 
-    let listener = TcpListener::bind(args.metadata_addr)
-        .await
-        .map_err(|source| AgentError::Bind {
-            addr: args.metadata_addr,
-            source,
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| AgentError::Bind {
-            addr: args.metadata_addr,
-            source,
-        })?
-        .port();
+    let (listener, port) = bind(args.metadata_addr).await?;
+    let credentials_listener = match args.credentials_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
 
     if args.iptables.enabled {
         let node_ip = args.node_ip.ok_or_else(|| {
             AgentError::Config("--iptables needs --node-ip (CAUSEWAY_NODE_IP)".into())
         })?;
-        let rule = Rule {
-            interface: args.iptables.interface.clone(),
+        let interface = args.iptables.interface.clone();
+        let mut rules = vec![Rule {
+            destination: METADATA_IP,
+            interface: interface.clone(),
             node_ip,
             port,
-        };
+        }];
+        if let Some((_, credentials_port)) = &credentials_listener {
+            rules.push(Rule {
+                destination: POD_IDENTITY_IP,
+                interface: interface.clone(),
+                node_ip,
+                port: *credentials_port,
+            });
+        }
         let changed = Iptables {
             bin: args.iptables.bin.clone(),
         }
-        .ensure(&rule)?;
-        info!(interface = %rule.interface, destination = %format!("{node_ip}:{port}"), changed, "metadata DNAT rule in place");
+        .ensure(&interface, &rules)?;
+        for rule in &rules {
+            info!(interface = %rule.interface, intercepted = rule.destination, destination = %format!("{node_ip}:{}", rule.port), changed, "DNAT rule in place");
+        }
     }
 
     let client = crate::k8s::client(args.kubeconfig.as_deref())
@@ -179,6 +198,9 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
             host_network_role: args.host_network_role.clone(),
             pod_wait: args.pod_wait,
             fetch_wait: args.fetch_wait,
+            session_tags: args.session_tags,
+            cluster_name: args.cluster_name.clone(),
+            cluster_arn: args.cluster_arn.clone(),
         },
         cache,
         agent_metrics,
@@ -186,6 +208,23 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
     ));
 
     let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+    let credentials_server = credentials_listener.map(|(listener, port)| {
+        let tokens = TokenCache::new(
+            Arc::new(KubeReviewer {
+                client: client.clone(),
+            }),
+            TokenCacheSettings {
+                audience: args.token_audience.clone(),
+                ..TokenCacheSettings::default()
+            },
+            agent.metrics.clone(),
+        );
+        (
+            listener,
+            port,
+            Arc::new(ContainerServer::new(agent.clone(), tokens)),
+        )
+    });
     let watches = tokio::spawn(super::watch::run(
         client,
         agent.clone(),
@@ -196,7 +235,7 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         let readiness = readiness.clone();
         tokio::spawn(async move {
             if synced_rx.await.is_ok() {
-                info!("pods, namespaces and IamRoleBindings synced");
+                info!("pods, namespaces, IamRoleBindings and ServiceAccounts synced");
                 readiness.mark_caches_synced();
             }
         });
@@ -217,8 +256,25 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         },
         Upstream::new(args.metadata_upstream.clone()),
     ));
+    let credentials_task = credentials_server.map(|(listener, port, server)| {
+        info!(addr = ?args.credentials_addr, port, audience = %args.token_audience, "serving the container-credentials endpoint");
+        let stop_rx = stop_rx.clone();
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                container::router(server).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await
+            .map_err(AgentError::ServeCredentials);
+            // One server down takes the agent down.
+            let _ = stop_tx.send(true);
+            served
+        })
+    });
     info!(addr = %args.metadata_addr, port, "serving the metadata API");
-    let served = axum::serve(
+    let mut served = axum::serve(
         listener,
         metadata::router(server).into_make_service_with_connect_info::<SocketAddr>(),
     )
@@ -226,6 +282,12 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
     .await
     .map_err(AgentError::Serve);
     let _ = stop_tx.send(true);
+    if let Some(task) = credentials_task
+        && let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), task).await
+        && served.is_ok()
+    {
+        served = Err(e);
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), watches).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), telemetry_task).await;
     // The DNAT rule stays: pods must fail closed while no agent runs.

@@ -35,6 +35,14 @@ pub struct AgentSettings {
     pub fetch_wait: Duration,
     /// AssumeRole calls in flight at once, before the STS bucket's bound.
     pub sts_max_in_flight: usize,
+    /// Where the container-credentials endpoint listens; the token path is off when `None`.
+    pub credentials_addr: Option<SocketAddr>,
+    /// The audience projected tokens must carry.
+    pub token_audience: String,
+    /// Token-path sessions carry EKS Pod Identity's session tags.
+    pub session_tags: bool,
+    pub cluster_name: Option<String>,
+    pub cluster_arn: Option<String>,
 }
 
 /// The nat PREROUTING DNAT rule for the metadata address.

@@ -33,16 +33,22 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
 impl AssumeRole for StsAdapter {
     fn assume_role(&self, req: AssumeRequest) -> BoxFuture<'_, Result<Credentials, StsFault>> {
         Box::pin(async move {
-            let out = self
+            let mut call = self
                 .sts
                 .assume_role()
                 .role_arn(&req.role_arn)
                 .role_session_name(&req.session_name)
                 .set_external_id(req.external_id.clone())
-                .set_duration_seconds(req.duration_seconds)
-                .send()
-                .await
-                .map_err(classify)?;
+                .set_duration_seconds(req.duration_seconds);
+            for (key, value) in &req.tags {
+                let tag = aws_sdk_sts::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| StsFault::Other(format!("session tag {key}: {e}")))?;
+                call = call.tags(tag).transitive_tag_keys(key);
+            }
+            let out = call.send().await.map_err(classify)?;
             let c = out
                 .credentials()
                 .ok_or_else(|| StsFault::Other("AssumeRole returned no credentials".into()))?;

@@ -1,5 +1,6 @@
 //! The watches that feed the agent: this node's pods (field selector `spec.nodeName`),
-//! namespaces' metadata (for `allowed-roles`), and IamRoleBindings. Every change
+//! namespaces' metadata (for `allowed-roles`), IamRoleBindings, and ServiceAccounts'
+//! metadata (for IRSA's `eks.amazonaws.com/role-arn`, kept only where set). Every change
 //! re-syncs the credential cache, so a pod scheduled here is prefetched before its
 //! containers start.
 
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher::watcher};
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 
 use super::Agent;
 use super::pods::pod_info;
-use super::resolve::{ALLOWED_ROLES_ANNOTATION, BindingInfo, PodInfo};
+use super::resolve::{ALLOWED_ROLES_ANNOTATION, BindingInfo, IRSA_ROLE_ANNOTATION, PodInfo};
 use crate::crd::IamRoleBinding;
 use crate::k8s::selector;
 
@@ -29,33 +30,31 @@ fn binding_info(b: &IamRoleBinding) -> BindingInfo {
             "IamRoleBinding podSelector is invalid; it selects no pod"
         );
     }
-    BindingInfo {
-        name: b.name_any(),
-        role: b.spec.role.clone(),
-        external_id: b.spec.external_id.clone(),
-        session_duration: b.spec.session_duration,
-        service_account: b.spec.service_account_name.clone(),
-        pod_selector: b.spec.pod_selector.clone(),
-    }
+    BindingInfo::from(b)
 }
 
-/// Runs until `stop` flips; `synced` fires once all three lists have loaded.
+/// Runs until `stop` flips; `synced` fires once all four lists have loaded.
 pub async fn run(
     client: Client,
     agent: Arc<Agent>,
     stop: watch::Receiver<bool>,
     synced: tokio::sync::oneshot::Sender<()>,
 ) {
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<&'static str>(3);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<&'static str>(4);
     let pods = tokio::spawn(watch_pods(client.clone(), agent.clone(), ready_tx.clone()));
     let namespaces = tokio::spawn(watch_namespaces(
         client.clone(),
         agent.clone(),
         ready_tx.clone(),
     ));
+    let service_accounts = tokio::spawn(watch_service_accounts(
+        client.clone(),
+        agent.clone(),
+        ready_tx.clone(),
+    ));
     let bindings = tokio::spawn(watch_bindings(client, agent.clone(), ready_tx));
     tokio::spawn(async move {
-        for _ in 0..3 {
+        for _ in 0..4 {
             if ready_rx.recv().await.is_none() {
                 return;
             }
@@ -67,6 +66,7 @@ pub async fn run(
     pods.abort();
     namespaces.abort();
     bindings.abort();
+    service_accounts.abort();
 }
 
 async fn watch_pods(
@@ -152,6 +152,58 @@ async fn watch_namespaces(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "namespace watch failed; retrying");
+                continue;
+            }
+        }
+        agent.sync();
+    }
+}
+
+async fn watch_service_accounts(
+    client: Client,
+    agent: Arc<Agent>,
+    ready: tokio::sync::mpsc::Sender<&'static str>,
+) {
+    let api: Api<PartialObjectMeta<ServiceAccount>> = Api::all(client);
+    let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut relist: HashMap<(String, String), String> = HashMap::new();
+    let mut announced = false;
+    let key = |sa: &PartialObjectMeta<ServiceAccount>| {
+        (sa.namespace().unwrap_or_default(), sa.name_any())
+    };
+    let role = |sa: &PartialObjectMeta<ServiceAccount>| {
+        sa.annotations().get(IRSA_ROLE_ANNOTATION).cloned()
+    };
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Apply(sa)) => {
+                let (ns, name) = key(&sa);
+                agent.set_service_account_role(&ns, &name, role(&sa));
+            }
+            Ok(Event::Delete(sa)) => {
+                let (ns, name) = key(&sa);
+                agent.set_service_account_role(&ns, &name, None);
+            }
+            Ok(Event::Init) => relist.clear(),
+            Ok(Event::InitApply(sa)) => {
+                if let Some(role) = role(&sa) {
+                    relist.insert(key(&sa), role);
+                }
+            }
+            Ok(Event::InitDone) => {
+                *agent
+                    .service_accounts
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    std::mem::take(&mut relist);
+                if !announced {
+                    announced = true;
+                    let _ = ready.send("service accounts").await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ServiceAccount watch failed; retrying");
                 continue;
             }
         }

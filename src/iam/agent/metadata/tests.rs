@@ -70,12 +70,8 @@ async fn harness(require_token: bool, upstream: &str) -> Harness {
             enforce_allowed_roles: true,
         },
         AgentConfig {
-            node_name: "node-1".into(),
-            node_ip: Some("127.0.0.1".parse().unwrap()),
-            session_per_role: false,
-            host_network_role: None,
             pod_wait: Duration::from_millis(50),
-            fetch_wait: Duration::from_secs(5),
+            ..AgentConfig::for_node("node-1", Some("127.0.0.1".parse().unwrap()))
         },
         cache,
         metrics,
