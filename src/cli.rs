@@ -159,8 +159,9 @@ pub struct ControllerArgs {
 
     /// Inject the token path (projected token, AWS_CONTAINER_CREDENTIALS_FULL_URI and
     /// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) into new pods whose service account is bound
-    /// by an IamRoleBinding or IRSA's eks.amazonaws.com/role-arn (with the iam reconciler; fails open).
-    #[arg(long, env = "CAUSEWAY_POD_IDENTITY_WEBHOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    /// by an IamRoleBinding or IRSA's eks.amazonaws.com/role-arn (with the iam reconciler, on the
+    /// webhook server of --webhook-*; fails open). Off unless asked: it sees every new pod.
+    #[arg(long, env = "CAUSEWAY_POD_IDENTITY_WEBHOOK", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub pod_identity_webhook: bool,
 
     /// The audience of the injected projected token (the agent's --token-audience).

@@ -635,7 +635,7 @@ pub async fn start(
     let mwc_api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     crate::k8s::apply::apply(&mwc_api, &webhook_configuration(&args, &cert.ca_pem)).await?;
     let _ = services.wait_until_ready().await;
-    info!(addr = %local, configuration = %args.configuration_name, "serving the pod readiness-gate webhook");
+    info!(addr = %local, configuration = %args.configuration_name, "serving the mutating webhook");
     Ok(local)
 }
 

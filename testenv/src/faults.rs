@@ -76,6 +76,9 @@ struct State {
     lose_next: Vec<(String, u32)>,
     rng: StdRng,
     stats: Stats,
+    /// Operations whose request bodies are kept, and the bodies kept.
+    record: Vec<String>,
+    recorded: Vec<(String, String)>,
 }
 
 /// A running proxy; it stops when dropped.
@@ -289,6 +292,8 @@ impl FaultProxy {
             lose_next: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
             stats: Stats::default(),
+            record: Vec::new(),
+            recorded: Vec::new(),
         }));
         let handler_state = state.clone();
         let app = axum::Router::new().fallback(move |req: Request<Body>| {
@@ -316,6 +321,10 @@ impl FaultProxy {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             let f = st.faults;
             st.stats.calls += 1;
+            if st.record.contains(&operation) {
+                let body = String::from_utf8_lossy(&bytes).into_owned();
+                st.recorded.push((operation.clone(), body));
+            }
             *st.stats
                 .by_operation
                 .entry(format!("{service}:{operation}"))
@@ -393,6 +402,28 @@ impl FaultProxy {
             .unwrap_or_else(|e| e.into_inner())
             .lose_next
             .push((operation.to_string(), n));
+    }
+
+    /// From now on, keeps the request bodies of `operation` calls (e.g. `AssumeRole`, to
+    /// read the parameters a client sent).
+    pub fn record(&self, operation: &str) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record
+            .push(operation.to_string());
+    }
+
+    /// The request bodies of recorded `operation` calls, oldest first.
+    pub fn recorded(&self, operation: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recorded
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .collect()
     }
 
     pub fn stats(&self) -> Stats {

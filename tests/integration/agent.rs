@@ -46,22 +46,22 @@ fn sh_ok(args: &[&str]) {
 
 /// One fake pod's network: a namespace `cw<tag>` with `cwp<tag>` (pod IP 10.77.N.2)
 /// paired with `cwh<tag>` on the host (10.77.N.1), the pod's default route.
-struct PodNet {
-    ns: String,
+pub(crate) struct PodNet {
+    pub(crate) ns: String,
     host_if: String,
-    host_ip: String,
-    pod_ip: String,
+    pub(crate) host_ip: String,
+    pub(crate) pod_ip: String,
 }
 
 /// Removes what a test added, however it ends.
-struct NetGuard {
-    nets: Vec<PodNet>,
-    interface_glob: String,
+pub(crate) struct NetGuard {
+    pub(crate) nets: Vec<PodNet>,
+    pub(crate) interface_glob: String,
 }
 
 impl NetGuard {
     /// `tag` is one letter unique to the test: interfaces are `cwh<tag><i>`, matched by `cwh<tag>+`.
-    fn new(tag: char, subnet_base: u8, count: u8) -> NetGuard {
+    pub(crate) fn new(tag: char, subnet_base: u8, count: u8) -> NetGuard {
         let mut guard = NetGuard {
             nets: Vec::new(),
             interface_glob: format!("cwh{tag}+"),
@@ -150,7 +150,10 @@ impl Drop for NetGuard {
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns`.
-async fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let path = format!("/run/netns/{ns}");
     let (tx, rx) = tokio::sync::oneshot::channel();
     // A thread of its own, never a pooled one: setns(2) sticks to the thread for good.
@@ -164,13 +167,24 @@ async fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 's
     rx.await.expect("netns thread")
 }
 
-/// One HTTP/1.1 request over a fresh connection; connection errors are returned.
+/// One HTTP/1.1 request to the metadata address over a fresh connection; connection
+/// errors are returned.
 fn http(method: &str, path: &str, headers: &[(String, String)]) -> std::io::Result<(u16, String)> {
-    let addr: SocketAddr = METADATA.parse().unwrap();
+    http_to(METADATA.parse().unwrap(), method, path, headers)
+}
+
+/// One HTTP/1.1 request to `addr` over a fresh connection; connection errors are returned.
+pub(crate) fn http_to(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n",
+        addr.ip()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -229,13 +243,13 @@ async fn get_in(ns: &str, path: &str) -> std::io::Result<(u16, String)> {
 }
 
 /// A node for this test's agent, which kwok leaves alone (no kwok annotation).
-struct TestNode {
+pub(crate) struct TestNode {
     env: &'static causeway_testenv::env::EnvInfo,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl TestNode {
-    async fn create(ctx: &TestCtx) -> TestNode {
+    pub(crate) async fn create(ctx: &TestCtx) -> TestNode {
         let name = unique_name("cw-agent-node");
         let node: Node = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "Node",
@@ -340,20 +354,34 @@ fn upstream_stand_in() -> SocketAddr {
     addr
 }
 
-struct Agent {
-    proc: Proc,
+pub(crate) struct Agent {
+    pub(crate) proc: Proc,
     args: Vec<String>,
     metrics: String,
+    /// The container-credentials endpoint (`--credentials-addr`), on all addresses.
+    pub(crate) credentials_port: u16,
 }
 
 impl Agent {
     async fn start(ctx: &TestCtx, node: &TestNode, guard: &NetGuard, name: &str) -> Agent {
-        let extra = [
+        Self::start_on(ctx, node, guard, name, &[]).await
+    }
+
+    /// [`Agent::start`] with more flags.
+    pub(crate) async fn start_on(
+        ctx: &TestCtx,
+        node: &TestNode,
+        guard: &NetGuard,
+        name: &str,
+        more: &[String],
+    ) -> Agent {
+        let mut extra = vec![
             "--node-ip".to_string(),
             guard.nets[0].host_ip.clone(),
             "--iptables-interface".into(),
             guard.interface_glob.clone(),
         ];
+        extra.extend_from_slice(more);
         Self::start_with(ctx, node, name, &extra).await
     }
 
@@ -364,6 +392,7 @@ impl Agent {
             .await
             .expect("install CRDs");
         let metrics = format!("127.0.0.1:{}", free_port());
+        let credentials_port = free_port();
         let mut args = vec![
             "--log-format".to_string(),
             "json".into(),
@@ -374,6 +403,8 @@ impl Agent {
             format!("0.0.0.0:{}", free_port()),
             "--metrics-addr".into(),
             metrics.clone(),
+            "--credentials-addr".into(),
+            format!("0.0.0.0:{credentials_port}"),
             "--metadata-upstream".into(),
             upstream_stand_in().to_string(),
         ];
@@ -382,6 +413,7 @@ impl Agent {
             proc: Self::spawn(ctx, name, &args),
             args,
             metrics,
+            credentials_port,
         };
         agent.wait_ready().await;
         agent
@@ -402,7 +434,7 @@ impl Agent {
         .unwrap_or_else(|e| panic!("{e}\n{}", self.proc.logs()));
     }
 
-    async fn scrape(&self) -> String {
+    pub(crate) async fn scrape(&self) -> String {
         local_get(self.metrics.clone(), "/metrics")
             .await
             .map(|(_, b)| b)
@@ -775,7 +807,7 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     ctx.cleanup().await.unwrap();
 }
 
-const CHILD_ENV: &str = "CAUSEWAY_AGENT_SDK_CHILD";
+pub(crate) const CHILD_ENV: &str = "CAUSEWAY_AGENT_SDK_CHILD";
 
 /// Run by `agent_works_with_the_sdk_default_chain` inside a pod's network namespace:
 /// resolves credentials through the Rust SDK's default chain and prints the key id.
@@ -1012,14 +1044,205 @@ mod bench {
     use causeway::iam::agent::credentials::{CacheSettings, CredentialCache};
     use causeway::iam::agent::metadata::{self, MetadataServer, ServerConfig};
     use causeway::iam::agent::metrics::AgentMetrics;
-    use causeway::iam::agent::resolve::{PodInfo, Policy};
+    use std::collections::HashMap;
+
+    use base64::Engine;
+    use causeway::iam::agent::container::{self, ContainerServer};
+    use causeway::iam::agent::resolve::{BindingInfo, PodInfo, Policy};
     use causeway::iam::agent::sts::StsAdapter;
+    use causeway::iam::agent::token::{ReviewTokens, TokenCache, TokenCacheSettings, TokenDenial};
     use causeway::iam::agent::upstream::Upstream;
     use causeway::iam::agent::{Agent, AgentConfig};
     use causeway::telemetry::Metrics;
     use causeway_testenv::support::shared_env;
+    use futures::future::BoxFuture;
+    use k8s_openapi::api::authentication::v1::TokenReviewStatus;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+    /// A TokenReview stand-in: the identity of each token the bench minted.
+    struct Reviews(HashMap<String, TokenReviewStatus>);
+
+    impl ReviewTokens for Reviews {
+        fn review(
+            &self,
+            token: &str,
+            _audience: &str,
+        ) -> BoxFuture<'_, Result<TokenReviewStatus, TokenDenial>> {
+            let answer = self.0.get(token).cloned().unwrap_or_default();
+            Box::pin(async move { Ok(answer) })
+        }
+    }
+
+    /// A JWT-shaped token for pod `n` (the agent reads only its `exp`; the stand-in reviews it).
+    fn bench_token(n: usize) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        format!(
+            "{}.{}.sig",
+            b64.encode(br#"{"alg":"ES256"}"#),
+            b64.encode(format!(r#"{{"exp":{exp},"n":{n}}}"#))
+        )
+    }
+
+    /// The agent's container-credentials endpoint in-process on loopback, STS moto, pods
+    /// 127.0.3.<n> bound by an IamRoleBinding of their service account, each with a token.
+    async fn token_server_on_loopback(
+        pods: u8,
+    ) -> (SocketAddr, Arc<Agent>, AgentMetrics, Vec<String>) {
+        let (_, agent, metrics) = agent_on_loopback(0).await;
+        agent.bindings.write().unwrap().insert(
+            "bench".into(),
+            vec![BindingInfo {
+                name: "bench".into(),
+                role: "causeway-app".into(),
+                service_account: Some("bench-sa".into()),
+                ..BindingInfo::default()
+            }],
+        );
+        let mut reviews = HashMap::new();
+        let mut tokens = Vec::new();
+        for n in 0..pods {
+            let uid = format!("tok-uid-{n}");
+            agent.pods.upsert(PodInfo {
+                uid: uid.clone(),
+                namespace: "bench".into(),
+                name: format!("tok-{n}"),
+                service_account: "bench-sa".into(),
+                ips: vec![format!("127.0.3.{}", n + 2).parse().unwrap()],
+                phase: Some("Running".into()),
+                token_path: true,
+                ..PodInfo::default()
+            });
+            let token = bench_token(usize::from(n));
+            reviews.insert(token.clone(), review_of(&format!("tok-{n}"), &uid));
+            tokens.push(token);
+        }
+        let tokens_cache = TokenCache::new(
+            Arc::new(Reviews(reviews)),
+            TokenCacheSettings::default(),
+            metrics.clone(),
+        );
+        let server = Arc::new(ContainerServer::new(agent.clone(), tokens_cache));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                container::router(server).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        (addr, agent, metrics, tokens)
+    }
+
+    fn review_of(pod: &str, uid: &str) -> TokenReviewStatus {
+        serde_json::from_value(serde_json::json!({
+            "authenticated": true,
+            "audiences": ["pods.eks.amazonaws.com"],
+            "user": {
+                "username": "system:serviceaccount:bench:bench-sa",
+                "extra": {
+                    "authentication.kubernetes.io/pod-name": [pod],
+                    "authentication.kubernetes.io/pod-uid": [uid]
+                }
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Cache-hit requests to the token path (`GET /v1/credentials` with each pod's token,
+    /// TokenReview cached), 16 keep-alive connections.
+    /// `cargo test --profile bench --features testing --test integration bench_token_path_cache_hits -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark: prints figures"]
+    async fn bench_token_path_cache_hits() {
+        let pods = 16u8;
+        let (addr, agent, metrics, tokens) = token_server_on_loopback(pods).await;
+        agent.sync();
+        let auth = |n: usize| format!("Authorization: {}\r\n", tokens[n]);
+        for n in 0..usize::from(pods) {
+            let mut s = connect_from(addr, &format!("127.0.3.{}", n + 2)).await;
+            let status = request_with(&mut s, "/v1/credentials", &auth(n), &mut Vec::new()).await;
+            assert_eq!(status, 200);
+        }
+        let (sts_before, reviews_before) = (metrics.sts_calls("success"), metrics.token_reviews());
+        let per_conn = 5_000usize;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for n in 0..usize::from(pods) {
+            let header = auth(n);
+            tasks.push(tokio::spawn(async move {
+                let mut s = connect_from(addr, &format!("127.0.3.{}", n + 2)).await;
+                let mut buf = Vec::with_capacity(4096);
+                let mut lat = Vec::with_capacity(per_conn);
+                for _ in 0..per_conn {
+                    let t = Instant::now();
+                    assert_eq!(
+                        request_with(&mut s, "/v1/credentials", &header, &mut buf).await,
+                        200
+                    );
+                    lat.push(t.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let took = started.elapsed();
+        all.sort();
+        println!(
+            "token path, cached: {} requests over {} connections in {:.2}s: {:.0} req/s, p50 {:?}, p99 {:?}, max {:?}; STS calls {}, TokenReviews {} during the run",
+            all.len(),
+            pods,
+            took.as_secs_f64(),
+            all.len() as f64 / took.as_secs_f64(),
+            percentile(&all, 0.50),
+            percentile(&all, 0.99),
+            all.last().unwrap(),
+            metrics.sts_calls("success") - sts_before,
+            metrics.token_reviews() - reviews_before,
+        );
+    }
+
+    /// A new token-path pod's first request after prefetch: STS calls on the request path
+    /// and latency (its TokenReview included, from the in-process stand-in).
+    /// `cargo test --profile bench --features testing --test integration bench_token_path_first_request -- --ignored --nocapture`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark: prints figures"]
+    async fn bench_token_path_first_request() {
+        let pods = 20u8;
+        let (addr, agent, metrics, tokens) = token_server_on_loopback(pods).await;
+        // The watch saw the pods when they were scheduled; their sessions are fetched.
+        agent.sync();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let misses = metrics.cache_misses.get();
+        let mut lat = Vec::new();
+        for (n, token) in tokens.iter().enumerate() {
+            let t = Instant::now();
+            let mut s = connect_from(addr, &format!("127.0.3.{}", n + 2)).await;
+            let header = format!("Authorization: {token}\r\n");
+            assert_eq!(
+                request_with(&mut s, "/v1/credentials", &header, &mut Vec::new()).await,
+                200
+            );
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        println!(
+            "token path, first request after prefetch: STS calls on the request path {} of {pods}, p50 {:?}, max {:?}; TokenReviews {}",
+            metrics.cache_misses.get() - misses,
+            percentile(&lat, 0.5),
+            lat.last().unwrap(),
+            metrics.token_reviews(),
+        );
+    }
 
     /// An in-process agent on loopback whose STS is moto; pods are 127.0.0.<n>.
     async fn agent_on_loopback(pods: u8) -> (SocketAddr, Arc<Agent>, AgentMetrics) {
@@ -1094,7 +1317,17 @@ mod bench {
 
     /// One keep-alive request; returns the status.
     async fn request(stream: &mut TcpStream, path: &str, buf: &mut Vec<u8>) -> u16 {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n");
+        request_with(stream, path, "", buf).await
+    }
+
+    /// [`request`] with extra header lines (each ending in CRLF).
+    async fn request_with(
+        stream: &mut TcpStream,
+        path: &str,
+        headers: &str,
+        buf: &mut Vec<u8>,
+    ) -> u16 {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 169.254.169.254\r\n{headers}\r\n");
         stream.write_all(req.as_bytes()).await.unwrap();
         buf.clear();
         loop {

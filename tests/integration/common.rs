@@ -51,6 +51,28 @@ impl Controller {
         }
     }
 
+    /// [`Controller::start`] with the environment's admin credentials instead of the chart's
+    /// identity: for a test that needs a cluster-scoped object of its own name (a webhook
+    /// configuration), which the chart's RBAC rightly does not grant.
+    pub fn start_as_admin(ctx: &TestCtx, name: &str, lease: &str, args: &[&str]) -> Controller {
+        let port = free_port();
+        let metrics = format!("127.0.0.1:{port}");
+        let mut all = vec![
+            "controller",
+            "--metrics-addr",
+            &metrics,
+            "--leader-election-namespace",
+            &ctx.namespace,
+            "--leader-election-id",
+            lease,
+        ];
+        all.extend_from_slice(args);
+        Controller {
+            proc: Proc::start_with(ctx, name, &all, None, &[]),
+            port,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -289,7 +311,11 @@ pub fn install_chart_webhook_configuration(ctx: &TestCtx, url: &str) {
         1,
         "the chart renders one MutatingWebhookConfiguration"
     );
-    for hook in docs[0]["webhooks"].as_array_mut().expect("webhooks") {
+    // The readiness-gate and Service mutators only: the token-path injector would see every
+    // pod of the cluster, and the test that needs it configures its own.
+    let hooks = docs[0]["webhooks"].as_array_mut().expect("webhooks");
+    hooks.retain(|h| h["name"] != "pod-identity.causeway.dev");
+    for hook in hooks {
         hook["clientConfig"] = serde_json::json!({ "url": url });
     }
     kubectl_apply(ctx, &docs).expect("apply the chart's webhook configuration");

@@ -15,6 +15,7 @@ mod crds;
 mod dns;
 mod faults;
 mod nlb;
+mod pod_identity;
 mod scale;
 mod targets;
 mod testenv;
