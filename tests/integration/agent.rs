@@ -467,7 +467,8 @@ async fn agent_serves_bound_pods_and_denies_the_rest() {
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('a', 10, 2);
     let agent = Agent::start(&ctx, &node, &guard, "agent-a").await;
-    assert_eq!(guard.our_rules(), 1);
+    // 169.254.169.254 (metadata) and 169.254.170.23 (Pod Identity).
+    assert_eq!(guard.our_rules(), 2);
 
     make_pod(
         &ctx,
@@ -765,7 +766,18 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     // SIGTERM, as on a rollout: the rule stays, pods get connection errors.
     agent.proc.terminate();
     let _ = agent.proc.child.wait();
-    assert_eq!(guard.our_rules(), 1, "the DNAT rule must survive the agent");
+    assert_eq!(
+        guard.our_rules(),
+        2,
+        "the DNAT rules must survive the agent"
+    );
+    let pod_identity: SocketAddr = "169.254.170.23:80".parse().unwrap();
+    let err = in_netns(&ns, move || {
+        http_to(pod_identity, "GET", "/v1/credentials", &[])
+    })
+    .await
+    .expect_err("the token path fails closed too");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     for path in [
         CREDS,
         "/latest/meta-data/placement/region",
@@ -784,11 +796,11 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     // A restart finds its rule in place (no duplicate) and serves again.
     agent.proc = Agent::spawn(&ctx, "agent-c-2", &agent.args);
     agent.wait_ready().await;
-    assert_eq!(guard.our_rules(), 1);
+    assert_eq!(guard.our_rules(), 2);
     assert_eq!(wait_status(&ns, CREDS, 200).await, "causeway-app");
     drop(agent);
 
-    // The documented cleanup removes exactly our rule.
+    // The documented cleanup removes exactly our rules.
     let out = Command::new(causeway_bin())
         .args([
             "agent",

@@ -397,6 +397,10 @@ fn actions_in_source() -> BTreeMap<&'static str, BTreeSet<String>> {
                     .collect();
                 let actions = out.entry(statement_for(&p)).or_default();
                 actions.insert(format!("{}:{op}", prefix(&c[1])));
+                // AssumeRole with session tags needs sts:TagSession too.
+                if &c[1] == "sts" && op == "AssumeRole" && shipped.contains(".tags(") {
+                    actions.insert("sts:TagSession".to_string());
+                }
                 // Associating a web ACL with a load balancer is also ELBv2's SetWebAcl.
                 if &c[1] == "wafv2" && op.ends_with("WebAcl") && !op.starts_with("Get") {
                     actions.insert("elasticloadbalancing:SetWebAcl".to_string());
