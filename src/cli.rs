@@ -739,6 +739,10 @@ pub struct AgentArgs {
     #[arg(long, env = "CAUSEWAY_IPTABLES_BIN", default_value = "iptables")]
     pub iptables_bin: String,
 
+    /// Also DNAT the node's own traffic to 169.254.170.23:80 (nat OUTPUT), so hostNetwork pods reach the token path.
+    #[arg(long, env = "CAUSEWAY_IPTABLES_HOST_NETWORK", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub iptables_host_network: bool,
+
     /// Remove our DNAT rule for --iptables-interface, then exit (uninstalling the agent).
     #[arg(long, env = "CAUSEWAY_CLEANUP_IPTABLES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cleanup_iptables: bool,
@@ -851,6 +855,7 @@ impl AgentArgs {
                 enabled: self.iptables,
                 interface: self.iptables_interface.clone(),
                 bin: self.iptables_bin.clone(),
+                host_network: self.iptables_host_network,
             },
             base_role_arn: self.base_role_arn.clone(),
             namespace_restrictions: self.namespace_restrictions,

@@ -26,6 +26,55 @@ const PATH: &str = "/v1/credentials";
 const AUDIENCE: &str = "pods.eks.amazonaws.com";
 const WAIT: Duration = Duration::from_secs(60);
 
+/// While the test runs, the node's own traffic to 169.254.170.23:80 that the agent's nat
+/// OUTPUT rule did not redirect is rejected (filter OUTPUT sees packets after nat), so a
+/// missing rule fails the test instead of sending a packet off the machine.
+struct SafetyNet;
+
+const SAFETY: [&str; 12] = [
+    "-d",
+    "169.254.170.23/32",
+    "-p",
+    "tcp",
+    "--dport",
+    "80",
+    "-m",
+    "comment",
+    "--comment",
+    "causeway-test-safety",
+    "-j",
+    "REJECT",
+];
+
+impl SafetyNet {
+    fn install() -> SafetyNet {
+        let _ = Command::new("iptables")
+            .args(["-w", "-D", "OUTPUT"])
+            .args(SAFETY)
+            .output();
+        let out = Command::new("iptables")
+            .args(["-w", "-I", "OUTPUT", "1"])
+            .args(SAFETY)
+            .output()
+            .expect("iptables");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SafetyNet
+    }
+}
+
+impl Drop for SafetyNet {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(["-w", "-D", "OUTPUT"])
+            .args(SAFETY)
+            .output();
+    }
+}
+
 /// Deletes a cluster-scoped MutatingWebhookConfiguration however the test ends.
 struct WebhookGuard {
     env: &'static causeway_testenv::env::EnvInfo,
@@ -221,6 +270,7 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
     let role = |name: &str| format!("arn:aws:iam::{account}:role/{name}");
     let node = TestNode::create(&ctx).await;
     let guard = NetGuard::new('t', 60, 2);
+    let _safety = SafetyNet::install();
     let proxy = FaultProxy::start(&ctx.env.moto_url, 7)
         .await
         .expect("proxy");
@@ -400,6 +450,7 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
             proxy.url(),
             "--cluster-name".into(),
             "ci-token".into(),
+            "--iptables-host-network".into(),
         ],
     )
     .await;
@@ -448,22 +499,25 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
         "IRSA role: {caller}"
     );
 
-    // The hostNetwork pod speaks from the node's address and still gets its own role.
+    // The hostNetwork pod speaks from the node (through the nat OUTPUT rule for
+    // 169.254.170.23) and still gets its own role, as it does at the node's port directly.
     let node_addr: SocketAddr = format!("{}:{}", net_a.host_ip, agent.credentials_port)
         .parse()
         .unwrap();
-    let (status, body) = credentials(None, node_addr, &token_h).await.unwrap();
-    assert_eq!(
-        status,
-        200,
-        "hostNetwork pod: {body}\n{}",
-        agent.proc.logs()
-    );
-    let caller = caller_of(&ctx, &serde_json::from_str(&body).unwrap()).await;
-    assert!(
-        caller.contains(":assumed-role/causeway-app/"),
-        "hostNetwork role: {caller}"
-    );
+    for addr in [service, node_addr] {
+        let (status, body) = credentials(None, addr, &token_h).await.unwrap();
+        assert_eq!(
+            status,
+            200,
+            "hostNetwork pod via {addr}: {body}\n{}",
+            agent.proc.logs()
+        );
+        let caller = caller_of(&ctx, &serde_json::from_str(&body).unwrap()).await;
+        assert!(
+            caller.contains(":assumed-role/causeway-app/"),
+            "hostNetwork role: {caller}"
+        );
+    }
 
     // Refused: another pod's token, a token for another audience, an expired token, no token.
     let (status, body) = credentials(Some(&net_b.ns), service, &token_a)

@@ -2,6 +2,9 @@
 //! `-p tcp -d 169.254.169.254 --dport 80 -i <glob> -j DNAT --to-destination <node IP>:<port>`,
 //! and the same for the Pod Identity address 169.254.170.23 and the credentials port.
 //!
+//! With `--iptables-host-network`, a nat OUTPUT rule does the same for 169.254.170.23
+//! from the node itself, so hostNetwork pods reach the token path too.
+//!
 //! It is tagged with a comment naming the interface glob, installed idempotently at
 //! startup and deliberately left in place at shutdown: while the agent is down, pods
 //! get connection errors instead of falling through to the node's own credentials.
@@ -13,7 +16,11 @@ use std::process::Command;
 pub const METADATA_IP: &str = "169.254.169.254";
 /// Where the SDKs' container-credentials provider reaches EKS Pod Identity.
 pub const POD_IDENTITY_IP: &str = "169.254.170.23";
-const CHAIN: &str = "PREROUTING";
+/// Pods' traffic, arriving on their interfaces.
+pub const PREROUTING: &str = "PREROUTING";
+/// The node's own traffic (hostNetwork pods).
+pub const OUTPUT: &str = "OUTPUT";
+const CHAINS: [&str; 2] = [PREROUTING, OUTPUT];
 
 #[derive(Debug, thiserror::Error)]
 pub enum IptablesError {
@@ -33,6 +40,8 @@ pub enum IptablesError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// [`PREROUTING`] (from pods' interfaces) or [`OUTPUT`] (from the node itself).
+    pub chain: &'static str,
     /// The link-local address intercepted: [`METADATA_IP`] or [`POD_IDENTITY_IP`].
     pub destination: &'static str,
     pub interface: String,
@@ -49,29 +58,27 @@ pub fn tag(interface: &str) -> String {
 impl Rule {
     /// The rule's match and target, without the chain operation.
     pub fn spec(&self) -> Vec<String> {
-        [
-            "-p",
-            "tcp",
-            "-d",
-            &format!("{}/32", self.destination),
-            "-i",
-            &self.interface,
-            "-m",
-            "tcp",
-            "--dport",
-            "80",
-            "-m",
-            "comment",
-            "--comment",
-            &tag(&self.interface),
-            "-j",
-            "DNAT",
-            "--to-destination",
-            &format!("{}:{}", self.node_ip, self.port),
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .collect()
+        let mut spec: Vec<String> = ["-p", "tcp", "-d"]
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        spec.push(format!("{}/32", self.destination));
+        if self.chain == PREROUTING {
+            spec.extend(["-i".to_string(), self.interface.clone()]);
+        }
+        spec.extend(
+            ["-m", "tcp", "--dport", "80", "-m", "comment", "--comment"]
+                .into_iter()
+                .map(str::to_string),
+        );
+        spec.push(tag(&self.interface));
+        spec.extend(
+            ["-j", "DNAT", "--to-destination"]
+                .into_iter()
+                .map(str::to_string),
+        );
+        spec.push(format!("{}:{}", self.node_ip, self.port));
+        spec
     }
 }
 
@@ -105,34 +112,44 @@ impl Iptables {
         }
     }
 
-    fn nat(op: &str, rest: &[String]) -> Vec<String> {
-        let mut args = vec!["-t".into(), "nat".into(), op.into(), CHAIN.into()];
+    fn nat(op: &str, chain: &str, rest: &[String]) -> Vec<String> {
+        let mut args = vec!["-t".into(), "nat".into(), op.into(), chain.into()];
         args.extend_from_slice(rest);
         args
     }
 
-    /// Our rules for `interface` as `iptables -S` prints them.
-    pub fn ours(&self, interface: &str) -> Result<Vec<Vec<String>>, IptablesError> {
-        let listing = self.run_ok(&["-t".into(), "nat".into(), "-S".into(), CHAIN.into()])?;
-        Ok(owned_rules(&listing, &tag(interface)))
+    /// Our rules for `interface` as `iptables -S` prints them: (chain, arguments).
+    pub fn ours(&self, interface: &str) -> Result<Vec<(&'static str, Vec<String>)>, IptablesError> {
+        let mut out = Vec::new();
+        for chain in CHAINS {
+            let listing = self.run_ok(&["-t".into(), "nat".into(), "-S".into(), chain.into()])?;
+            out.extend(
+                owned_rules(&listing, chain, &tag(interface))
+                    .into_iter()
+                    .map(|r| (chain, r)),
+            );
+        }
+        Ok(out)
     }
 
-    /// Installs `rules` (all for one interface glob) unless present, first at the
-    /// chain's head so nothing shadows them, and removes our other rules for the same glob
-    /// (an old node IP or port, an address no longer served). Returns whether anything
-    /// changed.
+    /// Installs `rules` (all for one interface glob) unless present, first in their chain
+    /// so nothing shadows them, and removes our other rules for the same glob (an old node
+    /// IP or port, an address no longer served). Returns whether anything changed.
     pub fn ensure(&self, interface: &str, rules: &[Rule]) -> Result<bool, IptablesError> {
         let mut changed = false;
-        let specs: Vec<Vec<String>> = rules.iter().map(Rule::spec).collect();
-        for stale in self.ours(interface)? {
-            if !specs.iter().any(|spec| same_rule(&stale, spec)) {
-                self.run_ok(&Self::nat("-D", &stale))?;
+        let specs: Vec<(&str, Vec<String>)> = rules.iter().map(|r| (r.chain, r.spec())).collect();
+        for (chain, stale) in self.ours(interface)? {
+            if !specs
+                .iter()
+                .any(|(c, spec)| *c == chain && same_rule(&stale, spec))
+            {
+                self.run_ok(&Self::nat("-D", chain, &stale))?;
                 changed = true;
             }
         }
-        for spec in &specs {
-            if !self.run(&Self::nat("-C", spec))?.status.success() {
-                let mut insert = Self::nat("-I", &[]);
+        for (chain, spec) in &specs {
+            if !self.run(&Self::nat("-C", chain, spec))?.status.success() {
+                let mut insert = Self::nat("-I", chain, &[]);
                 insert.push("1".into());
                 insert.extend(spec.iter().cloned());
                 self.run_ok(&insert)?;
@@ -145,15 +162,15 @@ impl Iptables {
     /// Removes every rule carrying our tag for `interface`; returns how many.
     pub fn cleanup(&self, interface: &str) -> Result<usize, IptablesError> {
         let ours = self.ours(interface)?;
-        for rule in &ours {
-            self.run_ok(&Self::nat("-D", rule))?;
+        for (chain, rule) in &ours {
+            self.run_ok(&Self::nat("-D", chain, rule))?;
         }
         Ok(ours.len())
     }
 }
 
-/// `-A PREROUTING …` lines carrying `--comment <tag>`, as argument lists without `-A PREROUTING`.
-pub fn owned_rules(listing: &str, tag: &str) -> Vec<Vec<String>> {
+/// `-A <chain> …` lines carrying `--comment <tag>`, as argument lists without `-A <chain>`.
+pub fn owned_rules(listing: &str, chain: &str, tag: &str) -> Vec<Vec<String>> {
     listing
         .lines()
         .filter_map(|line| {
@@ -162,7 +179,7 @@ pub fn owned_rules(listing: &str, tag: &str) -> Vec<Vec<String>> {
                 .map(|w| w.trim_matches('"').to_string())
                 .collect();
             let is_ours = words.windows(2).any(|w| w[0] == "--comment" && w[1] == tag);
-            (words.len() > 2 && words[0] == "-A" && words[1] == CHAIN && is_ours)
+            (words.len() > 2 && words[0] == "-A" && words[1] == chain && is_ours)
                 .then(|| words[2..].to_vec())
         })
         .collect()
@@ -188,10 +205,11 @@ mod tests {
             -A PREROUTING -d 169.254.169.254/32 -i eni+ -p tcp -m tcp --dport 80 -m comment --comment causeway-agent:eni+ -j DNAT --to-destination 10.0.0.1:8181\n\
             -A PREROUTING -d 169.254.169.254/32 -i cali+ -p tcp -m tcp --dport 80 -m comment --comment causeway-agent:cali+ -j DNAT --to-destination 10.0.0.1:8181\n\
             -A PREROUTING -d 169.254.169.254/32 -i eni+ -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.1:8181\n";
-        let ours = owned_rules(listing, &tag("eni+"));
+        let ours = owned_rules(listing, PREROUTING, &tag("eni+"));
         assert_eq!(ours.len(), 1);
         assert!(ours[0].contains(&"10.0.0.1:8181".to_string()));
         let rule = Rule {
+            chain: PREROUTING,
             destination: METADATA_IP,
             interface: "eni+".into(),
             node_ip: "10.0.0.1".parse().unwrap(),

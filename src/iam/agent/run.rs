@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::container::{self, ContainerServer};
 use super::credentials::{CacheSettings, CredentialCache, in_flight_bound};
-use super::iptables::{Iptables, METADATA_IP, POD_IDENTITY_IP, Rule};
+use super::iptables::{Iptables, METADATA_IP, OUTPUT, POD_IDENTITY_IP, PREROUTING, Rule};
 use super::metadata::{self, MetadataServer, ServerConfig};
 use super::metrics::AgentMetrics;
 use super::resolve::Policy;
@@ -109,25 +109,34 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         })?;
         let interface = args.iptables.interface.clone();
         let mut rules = vec![Rule {
+            chain: PREROUTING,
             destination: METADATA_IP,
             interface: interface.clone(),
             node_ip,
             port,
         }];
         if let Some((_, credentials_port)) = &credentials_listener {
-            rules.push(Rule {
+            let rule = Rule {
+                chain: PREROUTING,
                 destination: POD_IDENTITY_IP,
                 interface: interface.clone(),
                 node_ip,
                 port: *credentials_port,
-            });
+            };
+            if args.iptables.host_network {
+                rules.push(Rule {
+                    chain: OUTPUT,
+                    ..rule.clone()
+                });
+            }
+            rules.push(rule);
         }
         let changed = Iptables {
             bin: args.iptables.bin.clone(),
         }
         .ensure(&interface, &rules)?;
         for rule in &rules {
-            info!(interface = %rule.interface, intercepted = rule.destination, destination = %format!("{node_ip}:{}", rule.port), changed, "DNAT rule in place");
+            info!(chain = rule.chain, interface = %rule.interface, intercepted = rule.destination, destination = %format!("{node_ip}:{}", rule.port), changed, "DNAT rule in place");
         }
     }
 

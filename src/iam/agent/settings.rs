@@ -54,4 +54,7 @@ pub struct IptablesSettings {
     pub interface: String,
     /// The iptables binary.
     pub bin: String,
+    /// Also DNAT the node's own traffic to 169.254.170.23:80 (nat OUTPUT), so hostNetwork
+    /// pods reach the token path.
+    pub host_network: bool,
 }
