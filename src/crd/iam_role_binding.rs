@@ -21,6 +21,9 @@ pub const EXTERNAL_ID_PATTERN: &str = r"^[A-Za-z0-9_+=,.@:/-]+$";
 /// A binding that selects no pods is a mistake, not a no-op.
 pub const SELECTS_PODS_RULE: &str = "has(self.serviceAccountName) || has(self.podSelector)";
 
+/// A target external ID without a target role would be silently ignored.
+pub const TARGET_EXTERNAL_ID_RULE: &str = "!has(self.targetExternalID) || has(self.targetRoleArn)";
+
 /// The shortest role session STS issues, in seconds.
 pub const MIN_SESSION_SECONDS: i32 = 900;
 
@@ -74,7 +77,8 @@ pub const MAX_SESSION_SECONDS: i32 = 43_200;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new(SELECTS_PODS_RULE).message("set serviceAccountName, podSelector, or both")
+    validation = Rule::new(SELECTS_PODS_RULE).message("set serviceAccountName, podSelector, or both"),
+    validation = Rule::new(TARGET_EXTERNAL_ID_RULE).message("targetExternalID needs targetRoleArn")
 )]
 pub struct IamRoleBindingSpec {
     /// The role: a name in the cluster's account (as kube2iam's iam.amazonaws.com/role
@@ -111,7 +115,33 @@ pub struct IamRoleBindingSpec {
     /// Binds pods whose labels match. With serviceAccountName too, a pod must match both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<LabelSelector>,
+
+    /// Cross-account access, as EKS Pod Identity's target role: after assuming `role`, the
+    /// agent assumes this role (a full ARN, usually in another account) with its credentials,
+    /// and serves the pod the target role's. Chained sessions last at most an hour (an STS
+    /// limit); the agent refreshes them ahead of expiry like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TARGET_ROLE_PATTERN), length(min = 1, max = 2048))]
+    pub target_role_arn: Option<String>,
+
+    /// The external ID to present when assuming `targetRoleArn`.
+    #[serde(
+        rename = "targetExternalID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(regex(pattern = EXTERNAL_ID_PATTERN), length(min = 2, max = 1224))]
+    pub target_external_id: Option<String>,
+
+    /// On the token path, assume the role without EKS Pod Identity's session tags (for a
+    /// role whose trust policy cannot allow `sts:TagSession`, or whose policies leave no
+    /// room for them). The metadata path never tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_session_tags: Option<bool>,
 }
+
+/// A full role ARN (a target role is always named by ARN).
+pub const TARGET_ROLE_PATTERN: &str = concat!("^", iam_role_arn!(), "$");
 
 /// The observed state of an IamRoleBinding.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -174,7 +204,7 @@ spec:
     fn schema_requires_a_pod_selection() {
         let crd = IamRoleBinding::crd();
         let spec = node(&crd, "spec");
-        assert_eq!(rules(spec), [SELECTS_PODS_RULE]);
+        assert_eq!(rules(spec), [SELECTS_PODS_RULE, TARGET_EXTERNAL_ID_RULE]);
         let message = spec
             .x_kubernetes_validations
             .iter()
@@ -221,6 +251,14 @@ spec:
             &["uploader", "my.sa-1"],
             &["Uploader", "-sa", "sa_1"],
         );
+        // A target role is always an ARN.
+        assert_pattern(
+            &crd,
+            "spec.targetRoleArn",
+            &["arn:aws:iam::210987654321:role/shared/reader"],
+            &["reader", "arn:aws:iam::1:role/reader"],
+        );
+        assert_pattern(&crd, "spec.targetExternalID", &["ext-123"], &["has space"]);
     }
 
     #[test]

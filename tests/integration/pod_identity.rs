@@ -327,10 +327,11 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
     service_account(&ctx, "irsa", Some(&role("causeway-writer"))).await;
     service_account(&ctx, "host", None).await;
     service_account(&ctx, "plain", None).await;
-    ctx.apply(
-        "apiVersion: causeway.dev/v1alpha1\nkind: IamRoleBinding\nmetadata: {name: web}\nspec: {role: causeway-reader, serviceAccountName: web}\n---\n\
-         apiVersion: causeway.dev/v1alpha1\nkind: IamRoleBinding\nmetadata: {name: host}\nspec: {role: causeway-app, serviceAccountName: host}\n",
-    )
+    ctx.apply(&format!(
+        "apiVersion: causeway.dev/v1alpha1\nkind: IamRoleBinding\nmetadata: {{name: web}}\nspec: {{role: causeway-reader, serviceAccountName: web}}\n---\n\
+         apiVersion: causeway.dev/v1alpha1\nkind: IamRoleBinding\nmetadata: {{name: host}}\nspec: {{role: causeway-app, serviceAccountName: host, targetRoleArn: \"{}\", targetExternalID: ext-123, disableSessionTags: true}}\n",
+        role("causeway-writer")
+    ))
     .await
     .expect("bindings");
     // The webhook's cache sees the bindings before the pods arrive (dry-run creates go
@@ -513,8 +514,9 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
             agent.proc.logs()
         );
         let caller = caller_of(&ctx, &serde_json::from_str(&body).unwrap()).await;
+        // Its binding chains to a target role: the pod gets the target's credentials.
         assert!(
-            caller.contains(":assumed-role/causeway-app/"),
+            caller.contains(":assumed-role/causeway-writer/"),
             "hostNetwork role: {caller}"
         );
     }
@@ -624,6 +626,23 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
         .map(|(_, v)| v.as_str())
         .collect();
     assert!(transitive.contains(&"kubernetes-pod-uid"), "{transitive:?}");
+
+    // The hostNetwork pod's binding: no tags (disableSessionTags), then the target role
+    // assumed with the first session's credentials and the target external ID.
+    let host_session = format!("RoleSessionName={}.host-h", ctx.namespace);
+    let host_calls: Vec<&String> = calls.iter().filter(|c| c.contains(&host_session)).collect();
+    assert!(
+        host_calls
+            .iter()
+            .any(|c| c.contains("causeway-app") && !c.contains("Tags.member")),
+        "{host_calls:?}"
+    );
+    assert!(
+        host_calls
+            .iter()
+            .any(|c| c.contains("causeway-writer") && c.contains("ExternalId=ext-123")),
+        "{host_calls:?}"
+    );
 
     // TokenReviews: one per distinct token, however often it is presented.
     let metrics = agent.scrape().await;

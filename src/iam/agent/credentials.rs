@@ -84,6 +84,8 @@ pub struct AssumeRequest {
     /// Session tags (key, value), all transitive: the token path's, as EKS Pod Identity
     /// sets them; empty on the metadata path.
     pub tags: Vec<(String, String)>,
+    /// Then assume this role with the first session's credentials and serve its.
+    pub then: Option<super::resolve::Chained>,
 }
 
 /// The one STS operation the agent needs; a trait so tests can count and fail calls.
@@ -473,6 +475,7 @@ mod tests {
             external_id: None,
             duration_seconds: None,
             tags: Vec::new(),
+            then: None,
         }
     }
 

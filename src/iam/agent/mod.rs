@@ -244,7 +244,7 @@ impl Agent {
 
     fn key_for_token(&self, pod: &PodInfo, resolved: &Resolved) -> AssumeRequest {
         let mut key = self.key_for(Some(pod), resolved);
-        if self.config.session_tags {
+        if self.config.session_tags && resolved.session_tags {
             key.tags = session_tags(&self.config, pod);
         }
         key
@@ -323,6 +323,7 @@ impl Agent {
             external_id: resolved.external_id.clone(),
             duration_seconds: resolved.session_duration,
             tags: Vec::new(),
+            then: resolved.target.clone(),
         }
     }
 
@@ -372,6 +373,8 @@ impl Agent {
                     external_id: None,
                     session_duration: None,
                     source: Source::Default,
+                    target: None,
+                    session_tags: false,
                 };
                 let key = self.key_for(None, &resolved);
                 Ok(Identified {

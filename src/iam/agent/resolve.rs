@@ -55,6 +55,16 @@ pub struct BindingInfo {
     pub session_duration: Option<i32>,
     pub service_account: Option<String>,
     pub pod_selector: Option<LabelSelector>,
+    /// Assumed with the role's credentials; its credentials are served.
+    pub target: Option<Chained>,
+    pub disable_session_tags: bool,
+}
+
+/// A second role assumed with the first one's credentials (cross-account access).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Chained {
+    pub role_arn: String,
+    pub external_id: Option<String>,
 }
 
 /// Cluster-wide settings that shape resolution.
@@ -84,6 +94,10 @@ pub struct Resolved {
     pub external_id: Option<String>,
     pub session_duration: Option<i32>,
     pub source: Source,
+    /// The binding's target role, if it chains to one.
+    pub target: Option<Chained>,
+    /// The token path may tag this role's sessions.
+    pub session_tags: bool,
 }
 
 /// Why a request gets no credentials. Each maps to one HTTP status and, when the
@@ -264,6 +278,11 @@ impl From<&crate::crd::IamRoleBinding> for BindingInfo {
             session_duration: b.spec.session_duration,
             service_account: b.spec.service_account_name.clone(),
             pod_selector: b.spec.pod_selector.clone(),
+            target: b.spec.target_role_arn.clone().map(|role_arn| Chained {
+                role_arn,
+                external_id: b.spec.target_external_id.clone(),
+            }),
+            disable_session_tags: b.spec.disable_session_tags.unwrap_or(false),
         }
     }
 }
@@ -309,6 +328,8 @@ pub fn resolve(
             external_id,
             session_duration: None,
             source: Source::Annotation,
+            target: None,
+            session_tags: true,
         }
     } else {
         let mut matching: Vec<&BindingInfo> = bindings
@@ -328,7 +349,8 @@ pub fn resolve(
         for other in &matching[1..] {
             let same = self::role_arn(&other.role, &policy.base_arn)
                 .is_ok_and(|(arn, _)| arn == role_arn)
-                && other.external_id == first.external_id;
+                && other.external_id == first.external_id
+                && other.target == first.target;
             if !same {
                 return Err(Denial::AmbiguousBindings(
                     matching.iter().map(|b| b.name.clone()).collect(),
@@ -341,6 +363,8 @@ pub fn resolve(
             external_id: first.external_id.clone(),
             session_duration: first.session_duration,
             source: Source::Binding(first.name.clone()),
+            target: first.target.clone(),
+            session_tags: !first.disable_session_tags,
         }
     };
     check_allowed(resolved, namespace_allowed_roles, policy)
@@ -385,6 +409,8 @@ pub fn resolve_with_service_account(
         external_id: None,
         session_duration: None,
         source: Source::ServiceAccount(pod.service_account.clone()),
+        target: None,
+        session_tags: true,
     };
     check_allowed(resolved, namespace_allowed_roles, policy)
 }
@@ -655,6 +681,39 @@ mod tests {
             ..policy()
         };
         assert!(resolve(&p, None, &[], &off).is_ok());
+    }
+
+    #[test]
+    fn a_binding_carries_its_target_role_and_its_tag_switch() {
+        let target = Chained {
+            role_arn: "arn:aws:iam::210987654321:role/shared-reader".into(),
+            external_id: Some("ext-123".into()),
+        };
+        let b = BindingInfo {
+            target: Some(target.clone()),
+            disable_session_tags: true,
+            ..binding("b", "causeway-app")
+        };
+        let r = resolve(&pod(), None, std::slice::from_ref(&b), &policy()).unwrap();
+        assert_eq!(r.target, Some(target));
+        assert!(!r.session_tags);
+        // Two bindings that agree on the role but not on the target are ambiguous.
+        let other = BindingInfo {
+            name: "c".into(),
+            target: None,
+            ..b
+        };
+        let d = resolve(
+            &pod(),
+            None,
+            &[binding("b", "causeway-app"), other],
+            &policy(),
+        );
+        assert!(matches!(d, Err(Denial::AmbiguousBindings(_))), "{d:?}");
+        // Annotations and IRSA never chain, and may be tagged.
+        let irsa = format!("{BASE}irsa-role");
+        let r = resolve_with_service_account(&pod(), None, &[], Some(&irsa), &policy()).unwrap();
+        assert_eq!((r.target, r.session_tags), (None, true));
     }
 
     #[test]

@@ -48,20 +48,52 @@ impl AssumeRole for StsAdapter {
                     .map_err(|e| StsFault::Other(format!("session tag {key}: {e}")))?;
                 call = call.tags(tag).transitive_tag_keys(key);
             }
-            let out = call.send().await.map_err(classify)?;
-            let c = out
-                .credentials()
-                .ok_or_else(|| StsFault::Other("AssumeRole returned no credentials".into()))?;
-            let expiration = SystemTime::UNIX_EPOCH
-                + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
-            Ok(Credentials {
-                access_key_id: c.access_key_id().to_string(),
-                secret_access_key: c.secret_access_key().to_string(),
-                session_token: c.session_token().to_string(),
-                expiration,
-            })
+            let first = credentials(call.send().await.map_err(classify)?)?;
+            let Some(target) = &req.then else {
+                return Ok(first);
+            };
+            // Role chaining: the target role, assumed with the first role's credentials
+            // (transitive session tags carry over; STS caps the session at an hour).
+            let chained = aws_sdk_sts::Client::from_conf(
+                self.sts
+                    .config()
+                    .to_builder()
+                    .credentials_provider(aws_credential_types::Credentials::new(
+                        first.access_key_id.clone(),
+                        first.secret_access_key.clone(),
+                        Some(first.session_token.clone()),
+                        Some(first.expiration),
+                        "causeway-chained",
+                    ))
+                    .build(),
+            );
+            let out = chained
+                .assume_role()
+                .role_arn(&target.role_arn)
+                .role_session_name(&req.session_name)
+                .set_external_id(target.external_id.clone())
+                .send()
+                .await
+                .map_err(classify)?;
+            credentials(out)
         })
     }
+}
+
+fn credentials(
+    out: aws_sdk_sts::operation::assume_role::AssumeRoleOutput,
+) -> Result<Credentials, StsFault> {
+    let c = out
+        .credentials()
+        .ok_or_else(|| StsFault::Other("AssumeRole returned no credentials".into()))?;
+    let expiration = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
+    Ok(Credentials {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: c.secret_access_key().to_string(),
+        session_token: c.session_token().to_string(),
+        expiration,
+    })
 }
 
 /// `arn:<partition>:iam::<account>:role/` for the account our own credentials live in.
