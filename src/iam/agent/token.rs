@@ -276,8 +276,16 @@ impl TokenCache {
 
     /// The pod `token` is bound to, from cache or a TokenReview.
     pub async fn identify(&self, token: &str) -> Result<Arc<TokenIdentity>, TokenDenial> {
+        self.identify_at(token, SystemTime::now()).await
+    }
+
+    /// [`TokenCache::identify`] at `now` (tests replay a day of requests in an instant).
+    async fn identify_at(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Arc<TokenIdentity>, TokenDenial> {
         let expires = expiry(token)?;
-        let now = SystemTime::now();
         if expires <= now {
             return Err(TokenDenial::Expired);
         }
@@ -483,6 +491,51 @@ mod tests {
             Err(TokenDenial::Expired)
         );
         assert_eq!(reviewer.calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    /// TokenReview calls per pod per hour: the SDKs fetch container credentials again when
+    /// the ones they hold near expiry (sessions last an hour and are served with at least
+    /// 45 minutes left, so about every 45 minutes), and the kubelet rotates the projected
+    /// token at 80 % of its 24 h life. Worst case, a pod asking every second.
+    /// `cargo test --features testing --lib token_reviews_per_pod_per_hour -- --nocapture`
+    #[tokio::test]
+    async fn token_reviews_per_pod_per_hour() {
+        let start = SystemTime::now();
+        let day = 24 * 3600u64;
+        let run = |every: u64| async move {
+            let reviewer = Arc::new(Counting {
+                answer: review(&[POD_IDENTITY_AUDIENCE], Some(("web-1", "u1"))),
+                calls: Default::default(),
+            });
+            let cache = TokenCache::new(
+                reviewer.clone(),
+                TokenCacheSettings::default(),
+                AgentMetrics::new(),
+            );
+            // The token the kubelet wrote, replaced at 80 % of its life.
+            let mut token = jwt(in_secs(day));
+            let mut minted = 0u64;
+            let mut t = 0u64;
+            while t < day {
+                if t - minted >= day * 8 / 10 {
+                    minted = t;
+                    token = jwt(in_secs(t + day));
+                }
+                cache
+                    .identify_at(&token, start + Duration::from_secs(t))
+                    .await
+                    .unwrap();
+                t += every;
+            }
+            reviewer.calls.load(std::sync::atomic::Ordering::Relaxed) as f64 / 24.0
+        };
+        let sdk = run(45 * 60).await;
+        let hammering = run(1).await;
+        println!(
+            "TokenReview calls per pod per hour: {sdk:.2} with an SDK refreshing every 45 min; {hammering:.2} with a request every second"
+        );
+        assert!((1.0..=1.4).contains(&sdk), "{sdk}");
+        assert!((11.9..=12.1).contains(&hammering), "{hammering}");
     }
 
     #[tokio::test]
