@@ -11,6 +11,8 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+
+use crate::targets::webhook::{admission_request, review_response, with_patch};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use tracing::{debug, warn};
@@ -150,17 +152,9 @@ pub struct PodIdentityWebhook {
 
 impl PodIdentityWebhook {
     async fn review(&self, body: &[u8]) -> AdmissionReview<kube::core::DynamicObject> {
-        let req: AdmissionRequest<Pod> = match serde_json::from_slice::<AdmissionReview<Pod>>(body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                r.try_into()
-                    .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
-            }) {
+        let req: AdmissionRequest<Pod> = match admission_request(body) {
             Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "malformed admission review");
-                return AdmissionResponse::invalid(e).into_review();
-            }
+            Err(review) => return *review,
         };
         let resp = AdmissionResponse::from(&req);
         let Some(pod) = req.object.as_ref() else {
@@ -170,60 +164,49 @@ impl PodIdentityWebhook {
         let Some(patch) = injection_patch(pod, &self.settings) else {
             return resp.into_review();
         };
+        if !self.is_bound(pod, &ns).await {
+            return resp.into_review();
+        }
+        let (resp, patched) = with_patch(resp, patch, "pod identity");
+        if patched {
+            debug!(namespace = %ns, service_account = service_account(pod), "injecting the pod-identity token and environment");
+        }
+        resp.into_review()
+    }
+
+    /// Whether an IamRoleBinding of `ns` selects the pod or its ServiceAccount carries
+    /// IRSA's annotation (read only when no binding does; a failed read means no).
+    async fn is_bound(&self, pod: &Pod, ns: &str) -> bool {
         let bindings: Vec<BindingInfo> = self
             .bindings
             .state()
             .iter()
-            .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|b| b.namespace().as_deref() == Some(ns))
             .map(|b| BindingInfo::from(b.as_ref()))
             .collect();
-        let mut is_bound = bound(pod, &bindings, None);
-        if !is_bound {
-            // IRSA's annotation lives on the ServiceAccount: one read, only for pods no
-            // binding selects. A failed read injects nothing (fail open).
-            let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
-            match api.get_metadata_opt(service_account(pod)).await {
-                Ok(Some(sa)) => {
-                    is_bound = bound(
-                        pod,
-                        &[],
-                        sa.annotations()
-                            .get(IRSA_ROLE_ANNOTATION)
-                            .map(String::as_str),
-                    );
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    warn!(namespace = %ns, error = %e, "reading the pod's ServiceAccount failed; not injecting")
-                }
-            }
+        if bound(pod, &bindings, None) {
+            return true;
         }
-        if !is_bound {
-            return resp.into_review();
-        }
-        match serde_json::from_value::<json_patch::Patch>(patch)
-            .map_err(|e| e.to_string())
-            .and_then(|p| resp.clone().with_patch(p).map_err(|e| e.to_string()))
-        {
-            Ok(r) => {
-                debug!(namespace = %ns, service_account = service_account(pod), "injecting the pod-identity token and environment");
-                r.into_review()
-            }
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), ns);
+        match api.get_metadata_opt(service_account(pod)).await {
+            Ok(Some(sa)) => bound(
+                pod,
+                &[],
+                sa.annotations()
+                    .get(IRSA_ROLE_ANNOTATION)
+                    .map(String::as_str),
+            ),
+            Ok(None) => false,
             Err(e) => {
-                warn!(error = %e, "could not build the pod-identity patch");
-                resp.into_review()
+                warn!(namespace = %ns, error = %e, "reading the pod's ServiceAccount failed; not injecting");
+                false
             }
         }
     }
 }
 
 pub async fn mutate(State(st): State<PodIdentityWebhook>, body: Bytes) -> impl IntoResponse {
-    let review = st.review(&body).await;
-    let json = serde_json::to_vec(&review).unwrap_or_default();
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json,
-    )
+    review_response(&st.review(&body).await)
 }
 
 #[cfg(test)]

@@ -208,90 +208,74 @@ pub fn webhook_configuration(args: &WebhookSettings, ca_pem: &str) -> MutatingWe
             port: Some(443),
         }),
     };
+    // Every mutator fails open (a missing webhook must never block a create), is called
+    // on CREATE of one core resource, and answers within 5 s.
+    let hook = |name: &str, path: &str, resource: &str, namespace_selector, reinvoke: bool| {
+        MutatingWebhook {
+            name: name.to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            client_config: client_config(path),
+            failure_policy: Some("Ignore".to_string()),
+            side_effects: "None".to_string(),
+            timeout_seconds: Some(5),
+            reinvocation_policy: reinvoke.then(|| "IfNeeded".to_string()),
+            namespace_selector,
+            rules: Some(vec![RuleWithOperations {
+                api_groups: Some(vec![String::new()]),
+                api_versions: Some(vec!["v1".to_string()]),
+                operations: Some(vec!["CREATE".to_string()]),
+                resources: Some(vec![resource.to_string()]),
+                scope: Some("Namespaced".to_string()),
+            }]),
+            ..MutatingWebhook::default()
+        }
+    };
+    // A controller watching one namespace (`--targets-namespace`) mutates that namespace only.
+    let watched = || {
+        args.namespace
+            .as_ref()
+            .map(|ns| [("kubernetes.io/metadata.name".to_string(), ns.clone())].into())
+    };
     let mut webhooks = Vec::new();
     if args.readiness_gates {
-        webhooks.push(MutatingWebhook {
-            name: WEBHOOK_NAME.to_string(),
-            admission_review_versions: vec!["v1".to_string()],
-            client_config: client_config(PATH),
-            // Fail open: a missing webhook must never block pod creation.
-            failure_policy: Some("Ignore".to_string()),
-            side_effects: "None".to_string(),
-            timeout_seconds: Some(5),
-            reinvocation_policy: Some("IfNeeded".to_string()),
-            namespace_selector: Some(LabelSelector {
-                match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
-                ..LabelSelector::default()
-            }),
-            rules: Some(vec![RuleWithOperations {
-                api_groups: Some(vec![String::new()]),
-                api_versions: Some(vec!["v1".to_string()]),
-                operations: Some(vec!["CREATE".to_string()]),
-                resources: Some(vec!["pods".to_string()]),
-                scope: Some("Namespaced".to_string()),
-            }]),
-            ..MutatingWebhook::default()
-        });
+        let labelled = LabelSelector {
+            match_labels: Some([(INJECT_LABEL.to_string(), "enabled".to_string())].into()),
+            ..LabelSelector::default()
+        };
+        webhooks.push(hook(WEBHOOK_NAME, PATH, "pods", Some(labelled), true));
     }
     if args.pod_identity.is_some() {
-        webhooks.push(MutatingWebhook {
-            name: crate::iam::pod_identity::WEBHOOK_NAME.to_string(),
-            admission_review_versions: vec!["v1".to_string()],
-            client_config: client_config(crate::iam::pod_identity::PATH),
-            // Fail open: without the webhook a pod starts without the token path.
-            failure_policy: Some("Ignore".to_string()),
-            side_effects: "None".to_string(),
-            timeout_seconds: Some(5),
-            reinvocation_policy: Some("IfNeeded".to_string()),
-            // A namespace labelled `causeway.dev/pod-identity-inject=disabled` opts out;
-            // a watched namespace (`--targets-namespace`) limits it as the other mutators.
-            namespace_selector: Some(LabelSelector {
-                match_expressions: Some(vec![
-                    k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
-                        key: crate::iam::pod_identity::OPT_OUT_LABEL.to_string(),
-                        operator: "NotIn".to_string(),
-                        values: Some(vec!["disabled".to_string()]),
-                    },
-                ]),
-                match_labels: args
-                    .namespace
-                    .as_ref()
-                    .map(|ns| [("kubernetes.io/metadata.name".to_string(), ns.clone())].into()),
-            }),
-            rules: Some(vec![RuleWithOperations {
-                api_groups: Some(vec![String::new()]),
-                api_versions: Some(vec!["v1".to_string()]),
-                operations: Some(vec!["CREATE".to_string()]),
-                resources: Some(vec!["pods".to_string()]),
-                scope: Some("Namespaced".to_string()),
-            }]),
-            ..MutatingWebhook::default()
-        });
+        // A namespace labelled `causeway.dev/pod-identity-inject=disabled` opts out.
+        let not_opted_out = LabelSelector {
+            match_expressions: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                    key: crate::iam::pod_identity::OPT_OUT_LABEL.to_string(),
+                    operator: "NotIn".to_string(),
+                    values: Some(vec!["disabled".to_string()]),
+                },
+            ]),
+            match_labels: watched(),
+        };
+        webhooks.push(hook(
+            crate::iam::pod_identity::WEBHOOK_NAME,
+            crate::iam::pod_identity::PATH,
+            "pods",
+            Some(not_opted_out),
+            true,
+        ));
     }
     if args.service_class.is_some() {
-        webhooks.push(MutatingWebhook {
-            name: SERVICE_WEBHOOK_NAME.to_string(),
-            admission_review_versions: vec!["v1".to_string()],
-            client_config: client_config(SERVICE_PATH),
-            failure_policy: Some("Ignore".to_string()),
-            side_effects: "None".to_string(),
-            timeout_seconds: Some(5),
-            // A controller watching one namespace mutates that namespace only.
-            namespace_selector: args.namespace.as_ref().map(|ns| LabelSelector {
-                match_labels: Some(
-                    [("kubernetes.io/metadata.name".to_string(), ns.clone())].into(),
-                ),
-                ..LabelSelector::default()
-            }),
-            rules: Some(vec![RuleWithOperations {
-                api_groups: Some(vec![String::new()]),
-                api_versions: Some(vec!["v1".to_string()]),
-                operations: Some(vec!["CREATE".to_string()]),
-                resources: Some(vec!["services".to_string()]),
-                scope: Some("Namespaced".to_string()),
-            }]),
-            ..MutatingWebhook::default()
+        let selector = watched().map(|labels| LabelSelector {
+            match_labels: Some(labels),
+            ..LabelSelector::default()
         });
+        webhooks.push(hook(
+            SERVICE_WEBHOOK_NAME,
+            SERVICE_PATH,
+            "services",
+            selector,
+            false,
+        ));
     }
     MutatingWebhookConfiguration {
         metadata: ObjectMeta {
@@ -377,8 +361,52 @@ struct AppState {
 }
 
 async fn mutate_service(State(st): State<AppState>, body: Bytes) -> impl IntoResponse {
-    let review = review_service(st.service_class.as_deref(), &body);
-    let json = serde_json::to_vec(&review).unwrap_or_default();
+    review_response(&review_service(st.service_class.as_deref(), &body))
+}
+
+/// The request in an AdmissionReview body, or the review answering a malformed one.
+pub(crate) fn admission_request<K>(
+    body: &[u8],
+) -> Result<AdmissionRequest<K>, Box<AdmissionReview<kube::core::DynamicObject>>>
+where
+    K: kube::Resource + serde::de::DeserializeOwned,
+{
+    serde_json::from_slice::<AdmissionReview<K>>(body)
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            r.try_into()
+                .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+        })
+        .map_err(|e| {
+            warn!(error = %e, "malformed admission review");
+            Box::new(AdmissionResponse::invalid(e).into_review())
+        })
+}
+
+/// `resp` with JSON patch `patch` (`what` names it in logs), or `resp` unchanged when the
+/// patch cannot be used (the webhook fails open).
+pub(crate) fn with_patch(
+    resp: AdmissionResponse,
+    patch: serde_json::Value,
+    what: &str,
+) -> (AdmissionResponse, bool) {
+    match serde_json::from_value::<json_patch::Patch>(patch)
+        .map_err(|e| e.to_string())
+        .and_then(|p| resp.clone().with_patch(p).map_err(|e| e.to_string()))
+    {
+        Ok(patched) => (patched, true),
+        Err(e) => {
+            warn!(error = %e, what, "could not build the patch");
+            (resp, false)
+        }
+    }
+}
+
+/// The webhooks' HTTP answer: the review as JSON.
+pub(crate) fn review_response(
+    review: &AdmissionReview<kube::core::DynamicObject>,
+) -> impl IntoResponse + use<> {
+    let json = serde_json::to_vec(review).unwrap_or_default();
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         json,
@@ -387,19 +415,10 @@ async fn mutate_service(State(st): State<AppState>, body: Bytes) -> impl IntoRes
 
 /// The Service mutator: our class on new LoadBalancer Services that name none.
 fn review_service(class: Option<&str>, body: &[u8]) -> AdmissionReview<kube::core::DynamicObject> {
-    let req: AdmissionRequest<Service> =
-        match serde_json::from_slice::<AdmissionReview<Service>>(body)
-            .map_err(|e| e.to_string())
-            .and_then(|r| {
-                r.try_into()
-                    .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
-            }) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "malformed admission review");
-                return AdmissionResponse::invalid(e).into_review();
-            }
-        };
+    let req: AdmissionRequest<Service> = match admission_request(body) {
+        Ok(r) => r,
+        Err(review) => return *review,
+    };
     let resp = AdmissionResponse::from(&req);
     let patch = class
         .zip(req.object.as_ref())
@@ -407,47 +426,23 @@ fn review_service(class: Option<&str>, body: &[u8]) -> AdmissionReview<kube::cor
     let Some(patch) = patch else {
         return resp.into_review();
     };
-    match serde_json::from_value::<json_patch::Patch>(patch) {
-        Ok(p) => match resp.clone().with_patch(p) {
-            Ok(r) => {
-                debug!(namespace = req.namespace.as_deref().unwrap_or(""), service = %req.name, "setting the load balancer class");
-                r.into_review()
-            }
-            Err(e) => {
-                warn!(error = %e, "could not serialise the Service patch");
-                resp.into_review()
-            }
-        },
-        Err(e) => {
-            warn!(error = %e, "could not build the Service patch");
-            resp.into_review()
-        }
+    let (resp, patched) = with_patch(resp, patch, "Service class");
+    if patched {
+        debug!(namespace = req.namespace.as_deref().unwrap_or(""), service = %req.name, "setting the load balancer class");
     }
+    resp.into_review()
 }
 
 async fn mutate(State(st): State<AppState>, body: Bytes) -> impl IntoResponse {
-    let review = review_pod(&st, &body);
-    let json = serde_json::to_vec(&review).unwrap_or_default();
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        json,
-    )
+    review_response(&review_pod(&st, &body))
 }
 
 fn review_pod(st: &AppState, body: &[u8]) -> AdmissionReview<kube::core::DynamicObject> {
-    let req: AdmissionRequest<Pod> = match serde_json::from_slice::<AdmissionReview<Pod>>(body)
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            r.try_into()
-                .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
-        }) {
+    let req: AdmissionRequest<Pod> = match admission_request(body) {
         Ok(r) => r,
-        Err(e) => {
-            warn!(error = %e, "malformed admission review");
-            return AdmissionResponse::invalid(e).into_review();
-        }
+        Err(review) => return *review,
     };
-    let mut resp = AdmissionResponse::from(&req);
+    let resp = AdmissionResponse::from(&req);
     let Some(pod) = req.object.as_ref() else {
         return resp.into_review();
     };
@@ -455,18 +450,12 @@ fn review_pod(st: &AppState, body: &[u8]) -> AdmissionReview<kube::core::Dynamic
     let gates = gates_for_pod(pod, &ns, &st.bindings.state(), |name| {
         st.services.get(&ObjectRef::new(name).within(&ns))
     });
-    if !gates.is_empty() {
-        let patch = gate_patch(pod, &gates);
-        match serde_json::from_value::<json_patch::Patch>(patch) {
-            Ok(p) => match resp.clone().with_patch(p) {
-                Ok(r) => {
-                    debug!(namespace = %ns, pod = pod.metadata.name.as_deref().or(pod.metadata.generate_name.as_deref()).unwrap_or(""), ?gates, "injecting readiness gates");
-                    resp = r;
-                }
-                Err(e) => warn!(error = %e, "could not serialise the readiness-gate patch"),
-            },
-            Err(e) => warn!(error = %e, "could not build the readiness-gate patch"),
-        }
+    if gates.is_empty() {
+        return resp.into_review();
+    }
+    let (resp, patched) = with_patch(resp, gate_patch(pod, &gates), "readiness gates");
+    if patched {
+        debug!(namespace = %ns, pod = pod.metadata.name.as_deref().or(pod.metadata.generate_name.as_deref()).unwrap_or(""), ?gates, "injecting readiness gates");
     }
     resp.into_review()
 }

@@ -266,24 +266,7 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
-        let env = self.env;
-        let name = self.name.clone();
-        // Best effort, on a thread with its own runtime and client (Drop cannot await, and
-        // the test's client lives on the runtime this drop blocks).
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = causeway_testenv::env::client(env).await.ok()?;
-                Api::<Node>::all(client)
-                    .delete(&name, &DeleteParams::default())
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        crate::common::delete_cluster_scoped::<Node>(self.env, self.name.clone());
     }
 }
 
@@ -819,7 +802,7 @@ async fn agent_fails_closed_while_down_and_cleanup_removes_the_rule() {
     ctx.cleanup().await.unwrap();
 }
 
-pub(crate) const CHILD_ENV: &str = "CAUSEWAY_AGENT_SDK_CHILD";
+const CHILD_ENV: &str = "CAUSEWAY_AGENT_SDK_CHILD";
 
 /// Run by `agent_works_with_the_sdk_default_chain` inside a pod's network namespace:
 /// resolves credentials through the Rust SDK's default chain and prints the key id.
@@ -848,6 +831,36 @@ async fn sdk_chain_child() {
     println!("ACCESS_KEY_ID={}", creds.access_key_id());
 }
 
+/// Runs [`sdk_chain_child`] inside network namespace `ns` with a clean environment (no
+/// credentials, config or home; region us-east-1) plus `env`; its stdout and stderr.
+pub(crate) fn sdk_chain_in(ns: &str, env: &[(&str, std::ffi::OsString)]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(&exe)
+        .args([
+            "agent::sdk_chain_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(CHILD_ENV, "1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("HOME", "/nonexistent")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[tokio::test]
 async fn agent_works_with_the_sdk_default_chain() {
     let ctx = TestCtx::new("agent-d").await.unwrap();
@@ -871,34 +884,16 @@ async fn agent_works_with_the_sdk_default_chain() {
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     let expected = doc["AccessKeyId"].as_str().unwrap().to_string();
 
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns.as_str()])
-        .arg(&exe)
-        .args([
-            "agent::sdk_chain_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(CHILD_ENV, "1")
-        .env("AWS_REGION", "us-east-1")
-        .env(
+    let stdout = sdk_chain_in(
+        &ns,
+        &[(
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            "http://169.254.169.254",
-        )
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+            "http://169.254.169.254".into(),
+        )],
+    );
     assert!(
         stdout.contains(&format!("ACCESS_KEY_ID={expected}")),
-        "child did not get the pod's credentials:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "child did not get the pod's credentials:\n{stdout}"
     );
     ctx.cleanup().await.unwrap();
 }
@@ -1183,32 +1178,10 @@ mod bench {
             assert_eq!(status, 200);
         }
         let (sts_before, reviews_before) = (metrics.sts_calls("success"), metrics.token_reviews());
-        let per_conn = 5_000usize;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for n in 0..usize::from(pods) {
-            let header = auth(n);
-            tasks.push(tokio::spawn(async move {
-                let mut s = connect_from(addr, &format!("127.0.3.{}", n + 2)).await;
-                let mut buf = Vec::with_capacity(4096);
-                let mut lat = Vec::with_capacity(per_conn);
-                for _ in 0..per_conn {
-                    let t = Instant::now();
-                    assert_eq!(
-                        request_with(&mut s, "/v1/credentials", &header, &mut buf).await,
-                        200
-                    );
-                    lat.push(t.elapsed());
-                }
-                lat
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        let took = started.elapsed();
-        all.sort();
+        let clients: Vec<(String, String)> = (0..usize::from(pods))
+            .map(|n| (format!("127.0.3.{}", n + 2), auth(n)))
+            .collect();
+        let (all, took) = keep_alive_load(addr, "/v1/credentials", clients, 5_000).await;
         println!(
             "token path, cached: {} requests over {} connections in {:.2}s: {:.0} req/s, p50 {:?}, p99 {:?}, max {:?}; STS calls {}, TokenReviews {} during the run",
             all.len(),
@@ -1361,6 +1334,38 @@ mod bench {
         }
     }
 
+    /// One keep-alive connection per client (source address, extra headers), `per_conn`
+    /// requests each, all at once; every answer must be 200. Sorted latencies and wall time.
+    async fn keep_alive_load(
+        addr: SocketAddr,
+        path: &'static str,
+        clients: Vec<(String, String)>,
+        per_conn: usize,
+    ) -> (Vec<Duration>, Duration) {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (from, headers) in clients {
+            tasks.push(tokio::spawn(async move {
+                let mut s = connect_from(addr, &from).await;
+                let mut buf = Vec::with_capacity(4096);
+                let mut lat = Vec::with_capacity(per_conn);
+                for _ in 0..per_conn {
+                    let t = Instant::now();
+                    assert_eq!(request_with(&mut s, path, &headers, &mut buf).await, 200);
+                    lat.push(t.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let took = started.elapsed();
+        all.sort();
+        (all, took)
+    }
+
     fn percentile(sorted: &[Duration], p: f64) -> Duration {
         sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
     }
@@ -1380,28 +1385,10 @@ mod bench {
             assert_eq!(request(&mut s, path, &mut Vec::new()).await, 200);
         }
         let sts_before = metrics.sts_calls("success");
-        let per_conn = 5_000usize;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for n in 0..pods {
-            tasks.push(tokio::spawn(async move {
-                let mut s = connect_from(addr, &format!("127.0.0.{}", n + 2)).await;
-                let mut buf = Vec::with_capacity(4096);
-                let mut lat = Vec::with_capacity(per_conn);
-                for _ in 0..per_conn {
-                    let t = Instant::now();
-                    assert_eq!(request(&mut s, path, &mut buf).await, 200);
-                    lat.push(t.elapsed());
-                }
-                lat
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        let took = started.elapsed();
-        all.sort();
+        let clients: Vec<(String, String)> = (0..pods)
+            .map(|n| (format!("127.0.0.{}", n + 2), String::new()))
+            .collect();
+        let (all, took) = keep_alive_load(addr, path, clients, 5_000).await;
         println!(
             "cache-hit credential requests: {} over {} connections in {:.2}s: {:.0} req/s, p50 {:?}, p99 {:?}, max {:?}; STS calls during the run: {}",
             all.len(),

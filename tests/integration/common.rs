@@ -33,6 +33,18 @@ impl Controller {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Controller {
+        Self::launch(ctx, lease, args, |all| {
+            Proc::start_with_env(ctx, name, all, env)
+        })
+    }
+
+    /// `causeway controller` on a free metrics port leading `lease`, started by `start`.
+    fn launch(
+        ctx: &TestCtx,
+        lease: &str,
+        args: &[&str],
+        start: impl FnOnce(&[&str]) -> Proc,
+    ) -> Controller {
         let port = free_port();
         let metrics = format!("127.0.0.1:{port}");
         let mut all = vec![
@@ -46,7 +58,7 @@ impl Controller {
         ];
         all.extend_from_slice(args);
         Controller {
-            proc: Proc::start_with_env(ctx, name, &all, env),
+            proc: start(&all),
             port,
         }
     }
@@ -55,22 +67,9 @@ impl Controller {
     /// identity: for a test that needs a cluster-scoped object of its own name (a webhook
     /// configuration), which the chart's RBAC rightly does not grant.
     pub fn start_as_admin(ctx: &TestCtx, name: &str, lease: &str, args: &[&str]) -> Controller {
-        let port = free_port();
-        let metrics = format!("127.0.0.1:{port}");
-        let mut all = vec![
-            "controller",
-            "--metrics-addr",
-            &metrics,
-            "--leader-election-namespace",
-            &ctx.namespace,
-            "--leader-election-id",
-            lease,
-        ];
-        all.extend_from_slice(args);
-        Controller {
-            proc: Proc::start_with(ctx, name, &all, None, &[]),
-            port,
-        }
+        Self::launch(ctx, lease, args, |all| {
+            Proc::start_with(ctx, name, all, None, &[])
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -92,6 +91,35 @@ impl Controller {
             Some((200, _))
         )
     }
+}
+
+/// Deletes the cluster-scoped `K` called `name`, from a `Drop`: on a thread with its own
+/// runtime and client (Drop cannot await, and the test's client lives on the runtime the drop
+/// blocks). Best effort.
+pub fn delete_cluster_scoped<K>(env: &'static causeway_testenv::env::EnvInfo, name: String)
+where
+    K: kube::Resource<Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+    K::DynamicType: Default,
+{
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let client = causeway_testenv::env::client(env).await.ok()?;
+            kube::Api::<K>::all(client)
+                .delete(&name, &kube::api::DeleteParams::default())
+                .await
+                .ok()
+        })
+    })
+    .join();
 }
 
 pub fn free_port() -> u16 {

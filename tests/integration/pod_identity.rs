@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
-use crate::agent::{Agent, CHILD_ENV, NetGuard, TestNode, http_to, in_netns};
+use crate::agent::{Agent, NetGuard, TestNode, http_to, in_netns, sdk_chain_in};
 use crate::common::{Controller, free_port};
 
 const POD_IDENTITY: &str = "169.254.170.23:80";
@@ -83,21 +83,10 @@ struct WebhookGuard {
 
 impl Drop for WebhookGuard {
     fn drop(&mut self) {
-        let (env, name) = (self.env, self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = causeway_testenv::env::client(env).await.ok()?;
-                Api::<MutatingWebhookConfiguration>::all(client)
-                    .delete(&name, &DeleteParams::default())
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        crate::common::delete_cluster_scoped::<MutatingWebhookConfiguration>(
+            self.env,
+            self.name.clone(),
+        );
     }
 }
 
@@ -229,6 +218,23 @@ async fn credentials(
             .await
             .unwrap(),
     }
+}
+
+/// Polls GET /v1/credentials from inside `ns` until the status satisfies `done`.
+async fn until(
+    ns: &str,
+    addr: SocketAddr,
+    token: &str,
+    done: fn(u16) -> bool,
+) -> Result<(u16, String), String> {
+    wait_for("the container-credentials answer", WAIT, || async move {
+        match credentials(Some(ns), addr, token).await {
+            Ok((s, body)) if done(s) => Some((s, body)),
+            _ => None,
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// The role ARN moto says `doc`'s credentials belong to (sts:GetCallerIdentity with them).
@@ -461,18 +467,9 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
     let token_h = pod_token(&ctx, "host", &h, AUDIENCE).await;
 
     // Each pod, through the DNAT rule for 169.254.170.23, gets its own role.
-    let served_a = wait_for("pod A's credentials", WAIT, || {
-        let t = token_a.clone();
-        let ns = net_a.ns.clone();
-        async move {
-            match credentials(Some(&ns), service, &t).await {
-                Ok((200, body)) => Some(body),
-                _ => None,
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", agent.proc.logs()));
+    let (_, served_a) = until(&net_a.ns, service, &token_a, |s| s == 200)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.proc.logs()));
     let doc_a: serde_json::Value = serde_json::from_str(&served_a).unwrap();
     for field in [
         "AccessKeyId",
@@ -554,39 +551,28 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
     let dir = tempdir_for(&ctx);
     let token_file = dir.join("eks-pod-identity-token");
     std::fs::write(&token_file, &token_a).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("ip")
-        .args(["netns", "exec", net_a.ns.as_str()])
-        .arg(&exe)
-        .args([
-            "agent::sdk_chain_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env(CHILD_ENV, "1")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-        .env("HOME", "/nonexistent")
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            env_of(&a, "AWS_CONTAINER_CREDENTIALS_FULL_URI").unwrap(),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = sdk_chain_in(
+        &net_a.ns,
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                env_of(&a, "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                    .unwrap()
+                    .into(),
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.clone().into(),
+            ),
+        ],
+    );
     assert!(
         stdout.contains(&format!(
             "ACCESS_KEY_ID={}",
             doc_a["AccessKeyId"].as_str().unwrap()
         )),
-        "the SDK chain did not get pod A's credentials:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "the SDK chain did not get pod A's credentials:\n{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -678,18 +664,9 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
         )
         .await
         .expect("delete pod A");
-    let status = wait_for("pod A's token refused", WAIT, || {
-        let t = token_a.clone();
-        let ns = net_a.ns.clone();
-        async move {
-            match credentials(Some(&ns), service, &t).await {
-                Ok((s, _)) if s != 200 => Some(s),
-                _ => None,
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let (status, _) = until(&net_a.ns, service, &token_a, |s| s != 200)
+        .await
+        .unwrap();
     assert!(status == 401 || status == 403, "deleted pod: {status}");
     drop(agent);
     drop(controller);

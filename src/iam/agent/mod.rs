@@ -175,21 +175,27 @@ impl Agent {
             .insert(name.to_string(), allowed);
     }
 
-    pub fn resolve_pod(&self, pod: &PodInfo) -> Result<Resolved, Denial> {
+    /// The namespace's `allowed-roles` and IamRoleBindings, as resolution takes them.
+    fn namespace_inputs(&self, namespace: &str) -> (Option<String>, Vec<BindingInfo>) {
         let allowed = self
             .namespaces
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&pod.namespace)
+            .get(namespace)
             .cloned()
             .flatten();
         let bindings = self
             .bindings
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&pod.namespace)
+            .get(namespace)
             .cloned()
             .unwrap_or_default();
+        (allowed, bindings)
+    }
+
+    pub fn resolve_pod(&self, pod: &PodInfo) -> Result<Resolved, Denial> {
+        let (allowed, bindings) = self.namespace_inputs(&pod.namespace);
         resolve::resolve(pod, allowed.as_deref(), &bindings, &self.policy)
     }
 
@@ -213,20 +219,7 @@ impl Agent {
     /// The role of a pod identified by its own token: as [`Agent::resolve_pod`], then its
     /// ServiceAccount's IRSA annotation.
     pub fn resolve_token_pod(&self, pod: &PodInfo) -> Result<Resolved, Denial> {
-        let allowed = self
-            .namespaces
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&pod.namespace)
-            .cloned()
-            .flatten();
-        let bindings = self
-            .bindings
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&pod.namespace)
-            .cloned()
-            .unwrap_or_default();
+        let (allowed, bindings) = self.namespace_inputs(&pod.namespace);
         let sa_role = self
             .service_accounts
             .read()

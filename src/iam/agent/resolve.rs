@@ -701,14 +701,9 @@ mod tests {
         let other = BindingInfo {
             name: "c".into(),
             target: None,
-            ..b
+            ..b.clone()
         };
-        let d = resolve(
-            &pod(),
-            None,
-            &[binding("b", "causeway-app"), other],
-            &policy(),
-        );
+        let d = resolve(&pod(), None, &[b, other], &policy());
         assert!(matches!(d, Err(Denial::AmbiguousBindings(_))), "{d:?}");
         // Annotations and IRSA never chain, and may be tagged.
         let irsa = format!("{BASE}irsa-role");
