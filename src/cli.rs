@@ -711,9 +711,13 @@ pub struct AgentArgs {
     #[arg(long, env = "CAUSEWAY_NODE_NAME")]
     pub node_name: Option<String>,
 
-    /// This node's IP (status.hostIP): the DNAT destination; requests from it are hostNetwork pods.
+    /// This node's IP (status.hostIP): the DNAT destination; requests from it are hostNetwork pods. An IPv6 address gets ip6tables rules for fd00:ec2::254 and fd00:ec2::23.
     #[arg(long, env = "CAUSEWAY_NODE_IP")]
     pub node_ip: Option<std::net::IpAddr>,
+
+    /// On a dual-stack node, its IPv6 address: ip6tables rules send fd00:ec2::254 and fd00:ec2::23 there too (listen on [::] then).
+    #[arg(long = "node-ipv6", env = "CAUSEWAY_NODE_IPV6", value_parser = parse_ipv6)]
+    pub node_ipv6: Option<std::net::IpAddr>,
 
     /// Address the metadata API listens on; its port is the DNAT destination port.
     #[arg(long, env = "CAUSEWAY_METADATA_ADDR", default_value = "0.0.0.0:8181")]
@@ -738,6 +742,10 @@ pub struct AgentArgs {
     /// The iptables binary to run.
     #[arg(long, env = "CAUSEWAY_IPTABLES_BIN", default_value = "iptables")]
     pub iptables_bin: String,
+
+    /// The ip6tables binary to run (IPv6 node addresses).
+    #[arg(long, env = "CAUSEWAY_IP6TABLES_BIN", default_value = "ip6tables")]
+    pub ip6tables_bin: String,
 
     /// Also DNAT the node's own traffic to 169.254.170.23:80 (nat OUTPUT), so hostNetwork pods reach the token path.
     #[arg(long, env = "CAUSEWAY_IPTABLES_HOST_NETWORK", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
@@ -849,12 +857,14 @@ impl AgentArgs {
             aws: self.aws.settings(),
             node_name: self.node_name.clone(),
             node_ip: self.node_ip,
+            node_ipv6: self.node_ipv6,
             metadata_addr: self.metadata_addr,
             metrics_addr: self.metrics_addr,
             iptables: IptablesSettings {
                 enabled: self.iptables,
                 interface: self.iptables_interface.clone(),
                 bin: self.iptables_bin.clone(),
+                bin6: self.ip6tables_bin.clone(),
                 host_network: self.iptables_host_network,
             },
             base_role_arn: self.base_role_arn.clone(),
@@ -926,6 +936,14 @@ pub struct PlanArgs {
 
 /// Cluster names end up in tag values and resource names, so keep them to
 /// what both accept.
+/// An IPv6 address.
+pub fn parse_ipv6(s: &str) -> Result<std::net::IpAddr, String> {
+    match s.parse::<std::net::IpAddr>() {
+        Ok(ip @ std::net::IpAddr::V6(_)) => Ok(ip),
+        _ => Err(format!("{s}: not an IPv6 address")),
+    }
+}
+
 /// A projected token lifetime the apiserver accepts: 10 minutes to 48 hours.
 pub fn parse_token_expiration(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;

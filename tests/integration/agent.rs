@@ -51,6 +51,9 @@ pub(crate) struct PodNet {
     host_if: String,
     pub(crate) host_ip: String,
     pub(crate) pod_ip: String,
+    /// The same pair on IPv6, `fd77:0:0:N::1` and `::2` (a dual-stack pod).
+    pub(crate) host_ip6: String,
+    pub(crate) pod_ip6: String,
 }
 
 /// Removes what a test added, however it ends.
@@ -73,6 +76,8 @@ impl NetGuard {
                 host_if: format!("cwh{tag}{i}"),
                 host_ip: format!("10.77.{n}.1"),
                 pod_ip: format!("10.77.{n}.2"),
+                host_ip6: format!("fd77:0:0:{n}::1"),
+                pod_ip6: format!("fd77:0:0:{n}::2"),
             };
             let pod_if = format!("cwp{tag}{i}");
             // Leftovers from a killed earlier run would make `add` fail.
@@ -101,6 +106,17 @@ impl NetGuard {
                 "dev",
                 &net.host_if,
             ]);
+            // nodad: usable at once, without waiting for duplicate address detection.
+            sh_ok(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", net.host_ip6),
+                "dev",
+                &net.host_if,
+                "nodad",
+            ]);
             sh_ok(&["ip", "link", "set", &net.host_if, "up"]);
             let inside = |args: &[&str]| {
                 let mut full = vec!["ip", "netns", "exec", net.ns.as_str()];
@@ -118,6 +134,17 @@ impl NetGuard {
             inside(&["ip", "link", "set", &pod_if, "up"]);
             inside(&["ip", "link", "set", "lo", "up"]);
             inside(&["ip", "route", "add", "default", "via", &net.host_ip]);
+            inside(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", net.pod_ip6),
+                "dev",
+                &pod_if,
+                "nodad",
+            ]);
+            inside(&["ip", "-6", "route", "add", "default", "via", &net.host_ip6]);
         }
         guard
     }
@@ -184,7 +211,10 @@ pub(crate) fn http_to(
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n",
-        addr.ip()
+        match addr.ip() {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        }
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -382,12 +412,13 @@ impl Agent {
             "agent".into(),
             "--node-name".into(),
             node.name.clone(),
+            // Dual-stack sockets: the IPv4 and the IPv6 DNAT rules land on them.
             "--metadata-addr".into(),
-            format!("0.0.0.0:{}", free_port()),
+            format!("[::]:{}", free_port()),
             "--metrics-addr".into(),
             metrics.clone(),
             "--credentials-addr".into(),
-            format!("0.0.0.0:{credentials_port}"),
+            format!("[::]:{credentials_port}"),
             "--metadata-upstream".into(),
             upstream_stand_in().to_string(),
         ];

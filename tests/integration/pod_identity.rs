@@ -458,6 +458,8 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
             "--cluster-name".into(),
             "ci-token".into(),
             "--iptables-host-network".into(),
+            "--node-ipv6".into(),
+            guard.nets[0].host_ip6.clone(),
         ],
     )
     .await;
@@ -496,6 +498,37 @@ async fn token_path_serves_each_pod_its_own_role_and_refuses_every_other_token()
         caller.contains(":assumed-role/causeway-writer/"),
         "IRSA role: {caller}"
     );
+
+    // IPv6: pod B is dual-stack; [fd00:ec2::23]:80 reaches the endpoint through the
+    // ip6tables rule, and [fd00:ec2::254]:80 the metadata API (which binds nothing for B: 404).
+    let both =
+        serde_json::json!({"status": {"podIPs": [{"ip": net_b.pod_ip}, {"ip": net_b.pod_ip6}]}});
+    Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .patch_status("irsa-b", &PatchParams::default(), &Patch::Merge(&both))
+        .await
+        .expect("dual-stack pod B");
+    let service6: SocketAddr = "[fd00:ec2::23]:80".parse().unwrap();
+    let (status, body) = until(&net_b.ns, service6, &token_b, |s| s != 403 && s != 0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", agent.proc.logs()));
+    assert_eq!(status, 200, "IPv6: {body}\n{}", agent.proc.logs());
+    let caller = caller_of(&ctx, &serde_json::from_str(&body).unwrap()).await;
+    assert!(
+        caller.contains(":assumed-role/causeway-writer/"),
+        "IPv6 role: {caller}"
+    );
+    let metadata6: SocketAddr = "[fd00:ec2::254]:80".parse().unwrap();
+    let (status, _) = in_netns(&net_b.ns, move || {
+        http_to(
+            metadata6,
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            &[],
+        )
+    })
+    .await
+    .expect("the IPv6 metadata address is intercepted");
+    assert_eq!(status, 404);
 
     // The hostNetwork pod speaks from the node (through the nat OUTPUT rule for
     // 169.254.170.23) and still gets its own role, as it does at the node's port directly.

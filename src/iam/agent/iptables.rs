@@ -16,6 +16,9 @@ use std::process::Command;
 pub const METADATA_IP: &str = "169.254.169.254";
 /// Where the SDKs' container-credentials provider reaches EKS Pod Identity.
 pub const POD_IDENTITY_IP: &str = "169.254.170.23";
+/// The same two on IPv6 (ip6tables), as EC2 and EKS Pod Identity serve them.
+pub const METADATA_IPV6: &str = "fd00:ec2::254";
+pub const POD_IDENTITY_IPV6: &str = "fd00:ec2::23";
 /// Pods' traffic, arriving on their interfaces.
 pub const PREROUTING: &str = "PREROUTING";
 /// The node's own traffic (hostNetwork pods).
@@ -62,7 +65,12 @@ impl Rule {
             .into_iter()
             .map(str::to_string)
             .collect();
-        spec.push(format!("{}/32", self.destination));
+        let mask = if self.destination.contains(':') {
+            128
+        } else {
+            32
+        };
+        spec.push(format!("{}/{mask}", self.destination));
         if self.chain == PREROUTING {
             spec.extend(["-i".to_string(), self.interface.clone()]);
         }
@@ -77,7 +85,7 @@ impl Rule {
                 .into_iter()
                 .map(str::to_string),
         );
-        spec.push(format!("{}:{}", self.node_ip, self.port));
+        spec.push(std::net::SocketAddr::new(self.node_ip, self.port).to_string());
         spec
     }
 }

@@ -10,7 +10,10 @@ use tracing::{info, warn};
 
 use super::container::{self, ContainerServer};
 use super::credentials::{CacheSettings, CredentialCache, in_flight_bound};
-use super::iptables::{Iptables, METADATA_IP, OUTPUT, POD_IDENTITY_IP, PREROUTING, Rule};
+use super::iptables::{
+    Iptables, METADATA_IP, METADATA_IPV6, OUTPUT, POD_IDENTITY_IP, POD_IDENTITY_IPV6, PREROUTING,
+    Rule,
+};
 use super::metadata::{self, MetadataServer, ServerConfig};
 use super::metrics::AgentMetrics;
 use super::resolve::Policy;
@@ -58,12 +61,76 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, u16), AgentError> {
     Ok((listener, port))
 }
 
-/// Removes our DNAT rule; the documented way to uninstall the agent from a node.
+/// Removes our DNAT rules (IPv4, and IPv6 where ip6tables runs); the documented way to
+/// uninstall the agent from a node.
 pub fn cleanup_iptables(settings: &IptablesSettings) -> Result<usize, AgentError> {
-    let iptables = Iptables {
+    let v4 = Iptables {
         bin: settings.bin.clone(),
+    }
+    .cleanup(&settings.interface)?;
+    let v6 = match (Iptables {
+        bin: settings.bin6.clone(),
+    })
+    .cleanup(&settings.interface)
+    {
+        Ok(n) => n,
+        // A node without ip6tables (or IPv6) has no IPv6 rules of ours.
+        Err(e) => {
+            tracing::debug!(error = %e, "no IPv6 rules to remove");
+            0
+        }
     };
-    Ok(iptables.cleanup(&settings.interface)?)
+    Ok(v4 + v6)
+}
+
+fn iptables_for(settings: &IptablesSettings, node_ip: std::net::IpAddr) -> Iptables {
+    Iptables {
+        bin: if node_ip.is_ipv6() {
+            settings.bin6.clone()
+        } else {
+            settings.bin.clone()
+        },
+    }
+}
+
+/// The DNAT rules for one address family: the metadata address, the Pod Identity address
+/// (when the token path is on) from pods and, with `--iptables-host-network`, from the node.
+fn dnat_rules(
+    args: &AgentSettings,
+    node_ip: std::net::IpAddr,
+    metadata_port: u16,
+    credentials_port: Option<u16>,
+) -> Vec<Rule> {
+    let (metadata, pod_identity) = if node_ip.is_ipv6() {
+        (METADATA_IPV6, POD_IDENTITY_IPV6)
+    } else {
+        (METADATA_IP, POD_IDENTITY_IP)
+    };
+    let interface = args.iptables.interface.clone();
+    let mut rules = vec![Rule {
+        chain: PREROUTING,
+        destination: metadata,
+        interface: interface.clone(),
+        node_ip,
+        port: metadata_port,
+    }];
+    if let Some(port) = credentials_port {
+        let rule = Rule {
+            chain: PREROUTING,
+            destination: pod_identity,
+            interface,
+            node_ip,
+            port,
+        };
+        if args.iptables.host_network {
+            rules.push(Rule {
+                chain: OUTPUT,
+                ..rule.clone()
+            });
+        }
+        rules.push(rule);
+    }
+    rules
 }
 
 pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
@@ -107,36 +174,20 @@ pub async fn run(args: AgentSettings) -> Result<(), AgentError> {
         let node_ip = args.node_ip.ok_or_else(|| {
             AgentError::Config("--iptables needs --node-ip (CAUSEWAY_NODE_IP)".into())
         })?;
-        let interface = args.iptables.interface.clone();
-        let mut rules = vec![Rule {
-            chain: PREROUTING,
-            destination: METADATA_IP,
-            interface: interface.clone(),
-            node_ip,
-            port,
-        }];
-        if let Some((_, credentials_port)) = &credentials_listener {
-            let rule = Rule {
-                chain: PREROUTING,
-                destination: POD_IDENTITY_IP,
-                interface: interface.clone(),
-                node_ip,
-                port: *credentials_port,
-            };
-            if args.iptables.host_network {
-                rules.push(Rule {
-                    chain: OUTPUT,
-                    ..rule.clone()
-                });
+        let credentials_port = credentials_listener.as_ref().map(|(_, port)| *port);
+        // One family per node address: iptables for IPv4, ip6tables for IPv6.
+        let mut families = vec![node_ip];
+        families.extend(
+            args.node_ipv6
+                .filter(|v6| node_ip.is_ipv4() && v6.is_ipv6()),
+        );
+        for node_ip in families {
+            let rules = dnat_rules(&args, node_ip, port, credentials_port);
+            let changed =
+                iptables_for(&args.iptables, node_ip).ensure(&args.iptables.interface, &rules)?;
+            for rule in &rules {
+                info!(chain = rule.chain, interface = %rule.interface, intercepted = rule.destination, destination = %SocketAddr::new(node_ip, rule.port), changed, "DNAT rule in place");
             }
-            rules.push(rule);
-        }
-        let changed = Iptables {
-            bin: args.iptables.bin.clone(),
-        }
-        .ensure(&interface, &rules)?;
-        for rule in &rules {
-            info!(chain = rule.chain, interface = %rule.interface, intercepted = rule.destination, destination = %format!("{node_ip}:{}", rule.port), changed, "DNAT rule in place");
         }
     }
 

@@ -16,6 +16,9 @@ pub struct AgentSettings {
     pub node_name: Option<String>,
     /// This node's IP: the DNAT destination; requests from it are hostNetwork pods.
     pub node_ip: Option<IpAddr>,
+    /// This node's IPv6 address on a dual-stack node: the destination of the ip6tables
+    /// rules for fd00:ec2::254 and fd00:ec2::23 (with an IPv6 `node_ip`, that one is used).
+    pub node_ipv6: Option<IpAddr>,
     pub metadata_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub iptables: IptablesSettings,
@@ -54,6 +57,8 @@ pub struct IptablesSettings {
     pub interface: String,
     /// The iptables binary.
     pub bin: String,
+    /// The ip6tables binary, for the IPv6 rules.
+    pub bin6: String,
     /// Also DNAT the node's own traffic to 169.254.170.23:80 (nat OUTPUT), so hostNetwork
     /// pods reach the token path.
     pub host_network: bool,
