@@ -199,20 +199,22 @@ impl Agent {
         resolve::resolve(pod, allowed.as_deref(), &bindings, &self.policy)
     }
 
-    /// Records ServiceAccount `namespace/name`'s IRSA role annotation (`None`: it has none).
-    pub fn set_service_account_role(&self, namespace: &str, name: &str, role: Option<String>) {
+    /// Records ServiceAccount `namespace/name`'s IRSA role annotation (`None`: it has none);
+    /// whether that changed what the agent knew.
+    pub fn set_service_account_role(
+        &self,
+        namespace: &str,
+        name: &str,
+        role: Option<String>,
+    ) -> bool {
         let mut all = self
             .service_accounts
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (namespace.to_string(), name.to_string());
         match role {
-            Some(role) => {
-                all.insert(key, role);
-            }
-            None => {
-                all.remove(&key);
-            }
+            Some(role) => all.insert(key, role.clone()).as_ref() != Some(&role),
+            None => all.remove(&key).is_some(),
         }
     }
 

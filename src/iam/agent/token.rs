@@ -285,15 +285,16 @@ impl TokenCache {
         token: &str,
         now: SystemTime,
     ) -> Result<Arc<TokenIdentity>, TokenDenial> {
-        let expires = expiry(token)?;
-        if expires <= now {
-            return Err(TokenDenial::Expired);
-        }
+        // A hit needs no parsing: every entry ends by the token's `exp` at the latest.
         let key = digest(token);
         if let Some(cached) = self.lock().get(&key)
             && cached.until > now
         {
             return cached.answer.clone();
+        }
+        let expires = expiry(token)?;
+        if expires <= now {
+            return Err(TokenDenial::Expired);
         }
         let audience = self.settings.audience.as_str();
         let answer = match self.reviewer.review(token, audience).await {
@@ -308,7 +309,7 @@ impl TokenCache {
             .token_review(if answer.is_ok() { "valid" } else { "refused" });
         let until = match &answer {
             Ok(_) => expires.min(now + self.settings.max_age),
-            Err(_) => now + self.settings.negative_ttl,
+            Err(_) => expires.min(now + self.settings.negative_ttl),
         };
         let mut entries = self.lock();
         if entries.len() >= self.settings.max_entries {

@@ -175,21 +175,27 @@ async fn watch_service_accounts(
     let role = |sa: &PartialObjectMeta<ServiceAccount>| {
         sa.annotations().get(IRSA_ROLE_ANNOTATION).cloned()
     };
+    // ServiceAccounts change all over the cluster; only a change of an IRSA annotation (or
+    // the end of a relist) re-syncs this node's pods.
     while let Some(event) = stream.next().await {
-        match event {
+        let changed = match event {
             Ok(Event::Apply(sa)) => {
                 let (ns, name) = key(&sa);
-                agent.set_service_account_role(&ns, &name, role(&sa));
+                agent.set_service_account_role(&ns, &name, role(&sa))
             }
             Ok(Event::Delete(sa)) => {
                 let (ns, name) = key(&sa);
-                agent.set_service_account_role(&ns, &name, None);
+                agent.set_service_account_role(&ns, &name, None)
             }
-            Ok(Event::Init) => relist.clear(),
+            Ok(Event::Init) => {
+                relist.clear();
+                false
+            }
             Ok(Event::InitApply(sa)) => {
                 if let Some(role) = role(&sa) {
                     relist.insert(key(&sa), role);
                 }
+                false
             }
             Ok(Event::InitDone) => {
                 *agent
@@ -201,13 +207,16 @@ async fn watch_service_accounts(
                     announced = true;
                     let _ = ready.send("service accounts").await;
                 }
+                true
             }
             Err(e) => {
                 tracing::warn!(error = %e, "ServiceAccount watch failed; retrying");
-                continue;
+                false
             }
+        };
+        if changed {
+            agent.sync();
         }
-        agent.sync();
     }
 }
 
