@@ -1,7 +1,7 @@
 //! The thin AWS adapter for target registration and security group rules: SDK types in,
 //! model types out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use aws_sdk_ec2::types::{
@@ -90,13 +90,13 @@ pub(crate) trait TargetsApi: Send + Sync + 'static {
         &self,
         instance_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsCallError>> + Send;
-    /// The ingress rules tagged as the owner's, on `groups` (any group when empty).
+    /// The ingress rules of this cluster tagged as each owner's (binding `namespace/name`),
+    /// for up to [`OWNERS_PER_CALL`] owners in one call; every owner asked for is in the map.
     fn owned_rules(
         &self,
         cluster: &str,
-        owner: &str,
-        groups: &BTreeSet<String>,
-    ) -> impl Future<Output = Result<Vec<OwnedRule>, AwsCallError>> + Send;
+        owners: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Vec<OwnedRule>>, AwsCallError>> + Send;
     /// Adds one rule, tagged with the cluster and the owner; a rule of ours that exists
     /// already (another binding's) gets the owner's tag instead.
     fn authorize(
@@ -167,10 +167,9 @@ impl TargetsApi for AwsClients {
     fn owned_rules(
         &self,
         cluster: &str,
-        owner: &str,
-        groups: &BTreeSet<String>,
-    ) -> impl Future<Output = Result<Vec<OwnedRule>, AwsCallError>> + Send {
-        owned_rules(self, cluster, owner, groups)
+        owners: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Vec<OwnedRule>>, AwsCallError>> + Send {
+        owned_rules(self, cluster, owners)
     }
     fn authorize(
         &self,
@@ -358,14 +357,14 @@ async fn instance_security_groups(
     Ok(out)
 }
 
-/// Rules of this cluster carrying the owner's key, or the one-owner tag of earlier versions
-/// (matched by value afterwards).
-fn owner_filters(cluster: &str, owner: &str) -> Vec<Filter> {
+/// Rules of this cluster carrying one of the owners' keys, or the one-owner tag of earlier
+/// versions (matched by value afterwards).
+fn owner_filters(cluster: &str, owners: &[String]) -> Vec<Filter> {
+    let keys = owners.iter().map(|o| rule_owner_key(o));
     vec![
         Filter::builder()
+            .set_values(Some(keys.chain([LEGACY_OWNER_TAG.to_string()]).collect()))
             .name("tag-key")
-            .values(rule_owner_key(owner))
-            .values(LEGACY_OWNER_TAG)
             .build(),
         Filter::builder()
             .name(format!("tag:{CLUSTER_TAG}"))
@@ -375,7 +374,7 @@ fn owner_filters(cluster: &str, owner: &str) -> Vec<Filter> {
 }
 
 /// Whether rule tags name `owner` (either form), and whether they name another owner too.
-fn owners(tags: &[Tag], cluster: &str, owner: &str) -> (bool, bool) {
+fn owned_by(tags: &[Tag], cluster: &str, owner: &str) -> (bool, bool) {
     let key = rule_owner_key(owner);
     let has = |k: &str, v: Option<&str>| {
         tags.iter()
@@ -417,44 +416,45 @@ fn ingress_rule(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Option<(String, In
     ))
 }
 
-/// The ingress rules tagged as ours on `groups` (or on any group when `groups` is empty:
-/// used on deletion, when the binding's groups may no longer be known).
+/// How many owners' rules one DescribeSecurityGroupRules asks for: their keys and the
+/// legacy key are the values of one `tag-key` filter (EC2 takes up to 200 values).
+pub const OWNERS_PER_CALL: usize = 50;
+
+/// The ingress rules of this cluster tagged as each owner's, found with one paginated
+/// DescribeSecurityGroupRules filtered by the owners' tag keys (no group filter: on deletion
+/// the binding's groups may no longer be known). A restart asks for every binding at once.
 async fn owned_rules(
     aws: &AwsClients,
     cluster: &str,
-    owner: &str,
-    groups: &BTreeSet<String>,
-) -> Result<Vec<OwnedRule>, AwsCallError> {
-    let mut filters = owner_filters(cluster, owner);
-    if !groups.is_empty() {
-        filters.push(
-            Filter::builder()
-                .name("group-id")
-                .set_values(Some(groups.iter().cloned().collect()))
-                .build(),
-        );
+    owners: &[String],
+) -> Result<HashMap<String, Vec<OwnedRule>>, AwsCallError> {
+    let mut out: HashMap<String, Vec<OwnedRule>> =
+        owners.iter().map(|o| (o.clone(), Vec::new())).collect();
+    if owners.is_empty() {
+        return Ok(out);
     }
-    let mut out = Vec::new();
     let mut pages = aws
         .ec2
         .describe_security_group_rules()
-        .set_filters(Some(filters))
+        .set_filters(Some(owner_filters(cluster, owners)))
         .into_paginator()
         .send();
     while let Some(resp) = pages.next().await {
         let resp = resp.map_err(|e| err("DescribeSecurityGroupRules", e))?;
         for r in resp.security_group_rules() {
-            // Defence in depth: only rules that really carry our tags.
-            let (mine, others) = owners(r.tags(), cluster, owner);
-            if !mine {
+            let Some((rule_id, rule)) = ingress_rule(r) else {
                 continue;
-            }
-            if let Some((rule_id, rule)) = ingress_rule(r) {
-                out.push(OwnedRule {
-                    rule_id,
-                    rule,
-                    shared: others,
-                });
+            };
+            for (owner, rules) in out.iter_mut() {
+                // Defence in depth: only rules that really carry our tags.
+                let (mine, others) = owned_by(r.tags(), cluster, owner);
+                if mine {
+                    rules.push(OwnedRule {
+                        rule_id: rule_id.clone(),
+                        rule: rule.clone(),
+                        shared: others,
+                    });
+                }
             }
         }
     }

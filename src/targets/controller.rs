@@ -267,6 +267,8 @@ pub struct Reconciler<A = crate::aws::AwsClients> {
     /// in one batched call (a restart validates every binding at once).
     tg_lookups: Coalescer<String, TargetGroupInfo, tgaws::AwsCallError>,
     instance_lookups: Coalescer<String, Vec<String>, tgaws::AwsCallError>,
+    /// The security group rules each binding owns, by owner.
+    rule_lookups: Coalescer<String, Vec<plan::OwnedRule>, tgaws::AwsCallError>,
     failures: Mutex<HashMap<String, u32>>,
     /// For multiClusterTargetGroup bindings: the targets this process registered (or
     /// wanted), the only ones it may deregister. Lost on restart, which errs on the side
@@ -314,6 +316,7 @@ impl<A: TargetsApi> Reconciler<A> {
             instance_sgs: Mutex::new(HashMap::new()),
             tg_lookups: Coalescer::new(LOOKUP_WINDOW, 20),
             instance_lookups: Coalescer::new(LOOKUP_WINDOW, 100),
+            rule_lookups: Coalescer::new(LOOKUP_WINDOW, tgaws::OWNERS_PER_CALL),
             failures: Mutex::new(HashMap::new()),
             ours: Mutex::new(HashMap::new()),
         }
@@ -719,11 +722,7 @@ impl<A: TargetsApi> Reconciler<A> {
         }
         let owner = Self::owner(b);
         let cluster = &self.ctx.cluster_name;
-        let owned = self
-            .aws
-            .owned_rules(cluster, &owner, &BTreeSet::new())
-            .await
-            .map_err(Error::Rules)?;
+        let owned = self.owned_rules(&owner).await.map_err(Error::Rules)?;
         let rp = plan_rules(&want, &owned);
         for rule in &rp.authorize {
             self.aws
@@ -740,6 +739,18 @@ impl<A: TargetsApi> Reconciler<A> {
             },
         );
         Ok(())
+    }
+
+    /// The rules tagged as `owner`'s, looked up with the owners of the reconciles around it.
+    async fn owned_rules(&self, owner: &str) -> Result<Vec<plan::OwnedRule>, tgaws::AwsCallError> {
+        let cluster = &self.ctx.cluster_name;
+        let found = self
+            .rule_lookups
+            .get(owner.to_string(), |owners| async move {
+                self.aws.owned_rules(cluster, &owners).await
+            })
+            .await?;
+        Ok(found.unwrap_or_default())
     }
 
     /// Security groups of the given instances; each instance is described once.
@@ -924,11 +935,7 @@ impl<A: TargetsApi> Reconciler<A> {
             gone = true;
         }
         let owner = Self::owner(b);
-        let owned = self
-            .aws
-            .owned_rules(&self.ctx.cluster_name, &owner, &BTreeSet::new())
-            .await
-            .map_err(Error::Rules)?;
+        let owned = self.owned_rules(&owner).await.map_err(Error::Rules)?;
         let rp = plan_rules(&BTreeSet::new(), &owned);
         if !rp.revoke.is_empty()
             && !gone

@@ -242,18 +242,23 @@ impl TargetsApi for FakeAws {
     async fn owned_rules(
         &self,
         _cluster: &str,
-        owner: &str,
-        _groups: &BTreeSet<String>,
-    ) -> Result<Vec<plan::OwnedRule>, tgaws::AwsCallError> {
-        self.call("DescribeSecurityGroupRules", owner.to_string())?;
-        Ok(self
-            .lock()
-            .rules
+        owners: &[String],
+    ) -> Result<HashMap<String, Vec<plan::OwnedRule>>, tgaws::AwsCallError> {
+        self.call("DescribeSecurityGroupRules", owners.join(","))?;
+        let st = self.lock();
+        Ok(owners
             .iter()
-            .filter(|(o, _)| o.contains(owner))
-            .map(|(o, r)| plan::OwnedRule {
-                shared: o.len() > 1,
-                ..r.clone()
+            .map(|owner| {
+                let rules = st
+                    .rules
+                    .iter()
+                    .filter(|(o, _)| o.contains(owner))
+                    .map(|(o, r)| plan::OwnedRule {
+                        shared: o.len() > 1,
+                        ..r.clone()
+                    })
+                    .collect();
+                (owner.clone(), rules)
             })
             .collect())
     }
@@ -849,4 +854,75 @@ async fn a_binding_in_a_namespace_being_deleted_does_not_wait_for_draining() {
         "{calls:?}"
     );
     assert!(w.api.get::<TargetGroupBinding>(Some("ns"), "web").is_none());
+}
+
+#[tokio::test]
+async fn bindings_reconciling_together_look_up_their_rules_in_one_call() {
+    // Three bindings of one Service, each with the same node rule, reconciled at once (as a
+    // restart or a resync does): one DescribeSecurityGroupRules for the three owners.
+    let net = json!({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [{"port": 8080}]}]});
+    let with_net = |name: &str| {
+        fixtures::with(
+            fixtures::target_group_binding("ns", name, ARN, "web", 80, "ip"),
+            json!({"spec": {"networking": net}}),
+        )
+    };
+    let slice = fixtures::with(
+        fixtures::endpoint_slice("ns", "web", &[("10.0.0.1", true)], 8080),
+        json!({"endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}, "nodeName": "n1"}]}),
+    );
+    let node = fixtures::node("n1", Some("aws:///us-east-1a/i-1"), &[], true);
+    let mut w = world_with(with_net("web"), slice, vec![node], FakeAws::with_group(ARN)).await;
+    for name in ["web2", "web3"] {
+        w.api.put(&with_net(name));
+    }
+    let names = ["web", "web2", "web3"];
+    let sync = |w: &mut World| {
+        for name in names {
+            let b = w
+                .api
+                .get::<TargetGroupBinding>(Some("ns"), name)
+                .expect("binding");
+            w.bindings.apply_watcher_event(&watcher::Event::Apply(b));
+        }
+    };
+    // The finalizers first, one by one.
+    sync(&mut w);
+    for name in names {
+        w.reconciler.reconcile(&format!("ns/{name}")).await.unwrap();
+    }
+    sync(&mut w);
+    // Then as after a restart: nothing kept.
+    w.later();
+    w.reconciler.rules.lock().unwrap().clear();
+    w.aws.take_calls();
+    let r = &w.reconciler;
+    let (a, b, c) = tokio::join!(
+        r.reconcile("ns/web"),
+        r.reconcile("ns/web2"),
+        r.reconcile("ns/web3")
+    );
+    for result in [a, b, c] {
+        result.unwrap();
+    }
+    let calls = w.aws.take_calls();
+    let lookups: Vec<_> = calls
+        .iter()
+        .filter(|c| c.starts_with("DescribeSecurityGroupRules"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "{calls:?}");
+    for owner in ["ns/web", "ns/web2", "ns/web3"] {
+        assert!(lookups[0].contains(owner), "{calls:?}");
+    }
+    let st = w.aws.lock();
+    assert_eq!(st.rules.len(), 1, "one shared rule");
+    assert_eq!(
+        st.rules[0].0,
+        [
+            "ns/web".to_string(),
+            "ns/web2".to_string(),
+            "ns/web3".to_string()
+        ]
+        .into()
+    );
 }
