@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{HELM_VERSION, K8S_VERSION, KWOK_VERSION, MOTO_VERSION};
+use crate::{GATEWAY_API_VERSION, HELM_VERSION, K8S_VERSION, KWOK_VERSION, MOTO_VERSION};
 
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -26,6 +26,8 @@ pub struct Binaries {
     pub moto_server: PathBuf,
     /// helm, for the chart tests.
     pub helm: PathBuf,
+    /// The upstream Gateway API CRDs, one multi-document YAML file.
+    pub gateway_crds: PathBuf,
 }
 
 /// The workspace root (where Cargo.toml, hack/ and deploy/ live).
@@ -80,13 +82,72 @@ pub fn ensure_all(progress: &dyn Fn(&str)) -> Result<Binaries> {
         &helm_ldflags,
         progress,
     )?;
+    let gateway_crds = ensure_gateway_crds(progress)?;
     Ok(Binaries {
         cplane,
         kubectl,
         kwok,
         moto_server,
         helm,
+        gateway_crds,
     })
+}
+
+/// The Gateway API CRDs of the experimental channel, taken from the `sigs.k8s.io/gateway-api`
+/// Go module that hack/gateway-api pins (downloaded through the module proxy and checked
+/// against its go.sum; nothing is built), concatenated into one cached file. The channel's
+/// ValidatingAdmissionPolicy and kustomization are left out.
+pub fn ensure_gateway_crds(progress: &dyn Fn(&str)) -> Result<PathBuf> {
+    let module = repo_root().join("hack/gateway-api");
+    let dir = cache_dir().join(format!(
+        "gateway-api-{GATEWAY_API_VERSION}-{}",
+        short_hash(&module.join("go.sum"))?
+    ));
+    let file = dir.join("crds.yaml");
+    with_lock(&dir, || {
+        if file.exists() {
+            return Ok(());
+        }
+        progress(&format!(
+            "downloading the Gateway API {GATEWAY_API_VERSION} CRDs (Go module)"
+        ));
+        let mut cmd = Command::new("go");
+        cmd.current_dir(&module)
+            .args(["mod", "download", "-json", "sigs.k8s.io/gateway-api"]);
+        go_env(&mut cmd);
+        cmd.env("GOFLAGS", "-mod=mod");
+        let out = cmd.output().context("running go mod download")?;
+        if !out.status.success() {
+            bail!(
+                "go mod download sigs.k8s.io/gateway-api failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let src = info["Dir"]
+            .as_str()
+            .map(|d| Path::new(d).join("config/crd/experimental"))
+            .context("go mod download printed no Dir")?;
+        let mut names: Vec<PathBuf> = fs::read_dir(&src)
+            .with_context(|| format!("reading {}", src.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                n.ends_with(".yaml") && n.contains("_") && !n.contains("_vap_")
+            })
+            .collect();
+        names.sort();
+        let mut all = String::new();
+        for p in &names {
+            all.push_str("---\n");
+            all.push_str(&fs::read_to_string(p)?);
+        }
+        let tmp = dir.join("crds.yaml.tmp");
+        fs::write(&tmp, all)?;
+        fs::rename(&tmp, &file)?;
+        Ok(())
+    })?;
+    Ok(file)
 }
 
 fn go_env(cmd: &mut Command) {

@@ -268,6 +268,9 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
     })
     .await?;
 
+    progress("installing the Gateway API CRDs");
+    install_gateway_crds(&kube, &bins).await?;
+
     progress("starting kube-controller-manager, kube-scheduler and kwok");
     start_controller_manager(dir, &bins, &pki, &opts.cluster_name)?;
     let sched_port = start_scheduler(dir, &bins)?;
@@ -328,6 +331,39 @@ pub async fn up(dir: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result
         dir.display()
     ));
     Ok(info)
+}
+
+/// The upstream Gateway API CRDs, applied server-side (they are too large for the
+/// last-applied annotation), each waited on until Established.
+async fn install_gateway_crds(kube: &kube::Client, bins: &Binaries) -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let yaml = fs::read_to_string(&bins.gateway_crds)
+        .with_context(|| format!("reading {}", bins.gateway_crds.display()))?;
+    let applied = crate::support::apply_yaml(kube, None, &yaml)
+        .await
+        .context("installing the Gateway API CRDs")?;
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for obj in applied {
+        let name = obj.metadata.name.unwrap_or_default();
+        loop {
+            let established = crds.get_opt(&name).await?.is_some_and(|c| {
+                c.status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("CRD {name} was not Established within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 fn insecure_client(port: u16) -> Result<kube::Client> {

@@ -24,6 +24,9 @@ pub const K8S_VERSION: &str = "v1.37.2";
 pub const KWOK_VERSION: &str = "v0.8.0";
 /// helm release the chart tests use; v3.22.0's go directive (1.26.0) is accepted here.
 pub const HELM_VERSION: &str = "v3.22.0";
+/// Gateway API release whose CRDs (experimental channel: every standard kind plus TCPRoute
+/// and UDPRoute at v1alpha2) every environment installs; pinned by hack/gateway-api.
+pub const GATEWAY_API_VERSION: &str = "v1.6.3";
 /// moto release the AWS emulator runs; transitive Python deps are pinned in hack/moto/requirements.txt.
 pub const MOTO_VERSION: &str = "5.2.5";
 
