@@ -4,6 +4,11 @@
 //! names of aws-load-balancer-controller and external-dns, so manifests written for those
 //! projects apply unchanged. `IamRoleBinding` is ours: it replaces kube2iam's pod annotations.
 //!
+//! [`gateway_config`] holds aws-load-balancer-controller's Gateway API configuration kinds,
+//! `LoadBalancerConfiguration`, `TargetGroupConfiguration` and `ListenerRuleConfiguration`
+//! (`gateway.k8s.aws/v1`). They too keep LBC's group and field names, so its manifests apply
+//! unchanged.
+//!
 //! `causeway crds` prints [`render_all`]; `crds/` holds one file per CRD, and a test fails when
 //! those files drift from the types here.
 // kube's derive takes one `printcolumn = ...` per column inside #[kube(...)],
@@ -24,12 +29,18 @@ macro_rules! iam_role_arn {
 }
 
 pub mod dns_endpoint;
+pub mod gateway_config;
 pub mod iam_role_binding;
 pub mod ingress_class_params;
 pub mod load_balancer_group;
 pub mod target_group_binding;
 
 pub use dns_endpoint::{DNSEndpoint, DNSEndpointSpec, DNSEndpointStatus};
+pub use gateway_config::{
+    ListenerRuleConfiguration, ListenerRuleConfigurationSpec, ListenerRuleConfigurationStatus,
+    LoadBalancerConfiguration, LoadBalancerConfigurationSpec, LoadBalancerConfigurationStatus,
+    TargetGroupConfiguration, TargetGroupConfigurationSpec, TargetGroupConfigurationStatus,
+};
 pub use iam_role_binding::{IamRoleBinding, IamRoleBindingSpec, IamRoleBindingStatus};
 pub use ingress_class_params::{
     IngressClassParams, IngressClassParamsSpec, IngressClassParamsStatus,
@@ -71,12 +82,16 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         DNSEndpoint::crd(),
         IamRoleBinding::crd(),
         LoadBalancerGroup::crd(),
+        spec_defaults_to_empty(LoadBalancerConfiguration::crd()),
+        spec_defaults_to_empty(TargetGroupConfiguration::crd()),
+        spec_defaults_to_empty(ListenerRuleConfiguration::crd()),
     ]
 }
 
-/// `spec` may be left out and reads back as `{}`: aws-load-balancer-controller's chart
-/// writes an IngressClassParams with no spec, and its CRD accepts that. The apiserver applies
-/// the default, so every object causeway reads has a spec.
+/// Lets `spec` be left out, reading back as `{}`, for kinds whose spec fields are all optional:
+/// aws-load-balancer-controller's CRDs do not require a spec (its chart even writes an
+/// IngressClassParams without one). The apiserver applies the default, so every object causeway
+/// reads has a spec.
 fn spec_defaults_to_empty(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON;
     for version in &mut crd.spec.versions {
@@ -236,6 +251,9 @@ mod tests {
                 "externaldns.k8s.io_dnsendpoints.yaml",
                 "causeway.dev_iamrolebindings.yaml",
                 "causeway.dev_loadbalancergroups.yaml",
+                "gateway.k8s.aws_loadbalancerconfigurations.yaml",
+                "gateway.k8s.aws_targetgroupconfigurations.yaml",
+                "gateway.k8s.aws_listenerruleconfigurations.yaml",
             ]
         );
     }
@@ -311,6 +329,34 @@ mod tests {
                 "Cluster",
                 vec!["lbg"],
             ),
+            // LBC gives its Gateway kinds no short names.
+            (
+                "LoadBalancerConfiguration",
+                "gateway.k8s.aws",
+                "v1",
+                "loadbalancerconfigurations",
+                "loadbalancerconfiguration",
+                "Namespaced",
+                vec![],
+            ),
+            (
+                "TargetGroupConfiguration",
+                "gateway.k8s.aws",
+                "v1",
+                "targetgroupconfigurations",
+                "targetgroupconfiguration",
+                "Namespaced",
+                vec![],
+            ),
+            (
+                "ListenerRuleConfiguration",
+                "gateway.k8s.aws",
+                "v1",
+                "listenerruleconfigurations",
+                "listenerruleconfiguration",
+                "Namespaced",
+                vec![],
+            ),
         ];
         let crds = all();
         assert_eq!(crds.len(), expected.len());
@@ -351,6 +397,40 @@ mod tests {
                 Some(("AGE", ".metadata.creationTimestamp", "date")),
                 "{kind}"
             );
+        }
+    }
+
+    #[test]
+    fn lbc_kinds_with_an_optional_spec_default_it_to_empty() {
+        let optional = [
+            "IngressClassParams",
+            "LoadBalancerConfiguration",
+            "TargetGroupConfiguration",
+            "ListenerRuleConfiguration",
+        ];
+        for crd in all() {
+            let root = crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("schema");
+            let kind = crd.spec.names.kind.as_str();
+            let required = root
+                .required
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|f| f == "spec"));
+            let spec_default = root
+                .properties
+                .as_ref()
+                .and_then(|p| p.get("spec"))
+                .and_then(|s| s.default.as_ref())
+                .map(|d| &d.0);
+            if optional.contains(&kind) {
+                assert!(!required, "{kind} requires spec");
+                assert_eq!(spec_default, Some(&serde_json::json!({})), "{kind}");
+            } else {
+                assert!(required, "{kind} lets spec be left out");
+            }
         }
     }
 

@@ -165,3 +165,212 @@ spec:
         .expect_err("a binding without serviceAccountName or podSelector must be rejected");
     ctx.cleanup().await.ok();
 }
+
+/// The applied object, read back into causeway's type for `kind`.
+fn typed<T: serde::de::DeserializeOwned>(applied: &kube::api::DynamicObject) -> T {
+    serde_json::from_value(serde_json::to_value(applied).expect("serializes"))
+        .expect("the apiserver's object reads back into the type")
+}
+
+#[tokio::test]
+async fn lbc_gateway_configurations_apply_with_their_defaults_and_rules() {
+    use causeway::crd::gateway_config::listener_rule::{
+        FixedResponseContentType, OnUnauthenticatedRequest,
+    };
+    use causeway::crd::gateway_config::load_balancer::AlpnPolicy;
+    use causeway::crd::{
+        ListenerRuleConfiguration, LoadBalancerConfiguration, TargetGroupConfiguration,
+    };
+
+    let ctx = TestCtx::new("gwcfg").await.expect("test ctx");
+    install(&ctx).await;
+    // LBC's guide, its examples combined; none spells out a defaulted field.
+    let good = r#"
+apiVersion: gateway.k8s.aws/v1
+kind: LoadBalancerConfiguration
+metadata:
+  name: lb
+spec:
+  scheme: internal
+  listenerConfigurations:
+    - protocolPort: TLS:443
+      defaultCertificate: my-cert
+    - protocolPort: HTTPS:8443
+      mutualAuthentication:
+        mode: verify
+        trustStore: ts-1234
+  defaultTargetGroupConfiguration:
+    name: defaults
+---
+apiVersion: gateway.k8s.aws/v1
+kind: TargetGroupConfiguration
+metadata:
+  name: web
+spec:
+  targetReference:
+    name: web
+  defaultConfiguration:
+    targetType: ip
+    healthCheckConfig:
+      healthCheckPath: /healthz
+---
+apiVersion: gateway.k8s.aws/v1
+kind: TargetGroupConfiguration
+metadata:
+  name: empty
+---
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata:
+  name: auth
+spec:
+  actions:
+    - type: authenticate-cognito
+      authenticateCognitoConfig:
+        userPoolArn: arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc
+        userPoolClientId: cid
+        userPoolDomain: example.com
+    - type: forward
+      forwardConfig: {}
+  conditions:
+    - field: source-ip
+      sourceIPConfig:
+        values: [10.0.0.0/8]
+---
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata:
+  name: teapot
+spec:
+  actions:
+    - type: fixed-response
+      fixedResponseConfig:
+        statusCode: 418
+"#;
+    let applied = ctx.apply(good).await.expect("LBC's manifests apply");
+
+    let lb: LoadBalancerConfiguration = typed(&applied[0]);
+    let listeners = lb.spec.listener_configurations.expect("listeners");
+    assert_eq!(listeners[0].alpn_policy, Some(AlpnPolicy::None));
+    let tg: TargetGroupConfiguration = typed(&applied[1]);
+    let reference = tg.spec.target_reference.expect("targetReference");
+    assert_eq!(
+        (reference.group.as_deref(), reference.kind.as_deref()),
+        (Some(""), Some("Service"))
+    );
+    let empty: TargetGroupConfiguration = typed(&applied[2]);
+    assert_eq!(empty.spec, Default::default());
+    let auth: ListenerRuleConfiguration = typed(&applied[3]);
+    let cognito = auth.spec.actions[0]
+        .authenticate_cognito_config
+        .clone()
+        .expect("cognito");
+    assert_eq!(cognito.scope.as_deref(), Some("openid"));
+    assert_eq!(
+        cognito.on_unauthenticated_request,
+        Some(OnUnauthenticatedRequest::Authenticate)
+    );
+    assert_eq!(
+        cognito.session_cookie_name.as_deref(),
+        Some("AWSELBAuthSessionCookie")
+    );
+    assert_eq!(cognito.session_timeout, Some(604800));
+    let stickiness = auth.spec.actions[1]
+        .forward_config
+        .clone()
+        .and_then(|f| f.target_group_stickiness_config)
+        .expect("stickiness defaulted");
+    assert_eq!(
+        (stickiness.duration_seconds, stickiness.enabled),
+        (Some(3600), Some(false))
+    );
+    let teapot: ListenerRuleConfiguration = typed(&applied[4]);
+    let response = teapot.spec.actions[0]
+        .fixed_response_config
+        .clone()
+        .expect("fixed response");
+    assert_eq!(
+        response.content_type,
+        Some(FixedResponseContentType::TextPlain)
+    );
+
+    // (manifest, what the apiserver's message must name)
+    let bad = [
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: LoadBalancerConfiguration
+metadata: {name: verify-without-store}
+spec:
+  listenerConfigurations:
+    - protocolPort: HTTPS:443
+      mutualAuthentication: {mode: verify}
+"#,
+            "trustStore is required",
+        ),
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: LoadBalancerConfiguration
+metadata: {name: bad-port}
+spec:
+  listenerConfigurations:
+    - protocolPort: HTTPS:65536
+"#,
+            "protocolPort",
+        ),
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata: {name: two-routes}
+spec:
+  actions:
+    - {type: forward, forwardConfig: {}}
+    - {type: fixed-response, fixedResponseConfig: {statusCode: 404}}
+"#,
+            "At most one routing action",
+        ),
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata: {name: redirect-code}
+spec:
+  actions:
+    - {type: fixed-response, fixedResponseConfig: {statusCode: 302}}
+"#,
+            "StatusCode must be a valid HTTP status code",
+        ),
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata: {name: no-source-ips}
+spec:
+  conditions:
+    - field: source-ip
+"#,
+            "sourceIPConfig must be specified",
+        ),
+        (
+            r#"
+apiVersion: gateway.k8s.aws/v1
+kind: ListenerRuleConfiguration
+metadata: {name: wrong-config}
+spec:
+  actions:
+    - {type: redirect, forwardConfig: {}}
+"#,
+            "forwardConfig must be specified only when type is 'forward'",
+        ),
+    ];
+    for (manifest, message) in bad {
+        let err = ctx
+            .apply(manifest)
+            .await
+            .expect_err(&format!("must be rejected: {manifest}"));
+        assert!(format!("{err:#}").contains(message), "{err:#}");
+    }
+    ctx.cleanup().await.ok();
+}
