@@ -12,6 +12,7 @@ pub mod crd;
 pub mod dns;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
+pub mod gateway;
 pub mod iam;
 pub mod k8s;
 pub mod nlb;

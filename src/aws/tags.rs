@@ -13,6 +13,10 @@ pub const RESOURCE: &str = "ingress.k8s.aws/resource";
 pub const SERVICE_STACK: &str = "service.k8s.aws/stack";
 /// What an NLB resource is within its Service's stack.
 pub const SERVICE_RESOURCE: &str = "service.k8s.aws/resource";
+/// The Gateway (`namespace/name`) that owns an ALB resource (the peer's ALB Gateway prefix).
+pub const ALB_GATEWAY_STACK: &str = "gateway.k8s.aws.alb/stack";
+/// What an ALB Gateway resource is within its Gateway's stack.
+pub const ALB_GATEWAY_RESOURCE: &str = "gateway.k8s.aws.alb/resource";
 
 /// What a stack of load balancer resources comes from; it names the stack and resource tag
 /// keys, as the peer writes them.
@@ -35,6 +39,9 @@ pub enum StackKind {
     Ingress,
     /// A Service of type LoadBalancer.
     Service,
+    /// A Gateway of an ALB GatewayClass.
+    #[serde(rename = "alb-gateway")]
+    AlbGateway,
 }
 
 impl StackKind {
@@ -42,14 +49,23 @@ impl StackKind {
         match self {
             StackKind::Ingress => STACK,
             StackKind::Service => SERVICE_STACK,
+            StackKind::AlbGateway => ALB_GATEWAY_STACK,
         }
     }
     pub fn resource_key(self) -> &'static str {
         match self {
             StackKind::Ingress => RESOURCE,
             StackKind::Service => SERVICE_RESOURCE,
+            StackKind::AlbGateway => ALB_GATEWAY_RESOURCE,
         }
     }
+    /// Every kind, for code that asks which stack a resource belongs to.
+    pub const ALL: [StackKind; 3] = [
+        StackKind::Ingress,
+        StackKind::Service,
+        StackKind::AlbGateway,
+    ];
+
     pub fn is_ingress(&self) -> bool {
         *self == StackKind::Ingress
     }

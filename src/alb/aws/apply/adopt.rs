@@ -20,13 +20,11 @@ pub(super) const DUPLICATE_SECURITY_GROUP: &str = "InvalidGroup.Duplicate";
 
 impl AlbAws<'_> {
     fn ours(&self, found: &Tags, wanted: &Tags) -> bool {
-        [StackKind::Ingress, StackKind::Service]
-            .into_iter()
-            .any(|kind| {
-                wanted
-                    .get(kind.stack_key())
-                    .is_some_and(|stack| owned(found, self.cluster, kind, stack))
-            })
+        StackKind::ALL.into_iter().any(|kind| {
+            wanted
+                .get(kind.stack_key())
+                .is_some_and(|stack| owned(found, self.cluster, kind, stack))
+        })
     }
 
     /// The ARN of the target group `name` if it is ours.
