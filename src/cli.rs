@@ -45,6 +45,8 @@ pub enum Reconciler {
     Dns,
     /// IamRoleBinding validation.
     Iam,
+    /// Gateway API Gateways of an ALB GatewayClass → ALB (needs the Gateway API CRDs).
+    Gateway,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,13 +139,16 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub nlb: NlbArgs,
 
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+
     /// Name of this cluster; every AWS resource causeway creates is tagged with it.
     #[arg(long, env = "CAUSEWAY_CLUSTER_NAME", value_parser = parse_cluster_name)]
     pub cluster_name: String,
 
     /// Reconcilers to run, comma-separated: alb, nlb, targets, dns, iam (IamRoleBinding
-    /// validation). Leave one out to keep its peer (aws-load-balancer-controller,
-    /// external-dns, kube2iam).
+    /// validation), gateway (ALB Gateways; off by default, it needs the Gateway API CRDs).
+    /// Leave one out to keep its peer (aws-load-balancer-controller, external-dns, kube2iam).
     #[arg(
         long,
         env = "CAUSEWAY_CONTROLLERS",
@@ -680,6 +685,38 @@ impl NlbArgs {
             load_balancer_class: self.load_balancer_class.clone(),
             default_target_type: crate::alb::model::TargetType::parse(&self.default_target_type)
                 .unwrap_or(crate::alb::model::TargetType::Instance),
+            shared,
+        }
+    }
+}
+
+/// Gateway API → ALB flags.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Gateway API (ALB Gateways)")]
+pub struct GatewayArgs {
+    /// The GatewayClass `controllerName`s served (the peer's by default); the first is the
+    /// one written into route status.
+    #[arg(
+        id = "gateway_controller_names",
+        long = "gateway-controller-names",
+        env = "CAUSEWAY_GATEWAY_CONTROLLER_NAMES",
+        value_delimiter = ',',
+        default_value = crate::gateway::ALB_CONTROLLER
+    )]
+    pub controller_names: Vec<String>,
+
+    /// The scheme of a Gateway whose LoadBalancerConfiguration does not set one.
+    #[arg(id = "gateway_default_scheme", long = "gateway-default-scheme", env = "CAUSEWAY_GATEWAY_DEFAULT_SCHEME", default_value = "internal", value_parser = ["internal", "internet-facing"])]
+    pub default_scheme: String,
+}
+
+impl GatewayArgs {
+    /// The Gateway reconciler's settings; it shares the ALB's tags, VPC, target type and resync.
+    pub fn settings(&self, shared: crate::alb::AlbSettings) -> crate::gateway::GatewaySettings {
+        crate::gateway::GatewaySettings {
+            controller_names: self.controller_names.clone(),
+            scheme: crate::alb::model::Scheme::parse(&self.default_scheme)
+                .unwrap_or(crate::alb::model::Scheme::Internal),
             shared,
         }
     }

@@ -42,6 +42,7 @@ const FAILED_LINGER: Duration = Duration::from_secs(2);
 struct Enabled {
     alb: Option<crate::alb::AlbSettings>,
     nlb: Option<crate::nlb::NlbSettings>,
+    gateway: Option<crate::gateway::GatewaySettings>,
     targets: Option<crate::targets::settings::TargetsSettings>,
     dns: Option<crate::dns::DnsSettings>,
     iam: bool,
@@ -105,6 +106,10 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     let enabled = Enabled {
         alb: on(Reconciler::Alb).then(|| args.alb.settings(args.vpc_id.clone())),
         nlb: on(Reconciler::Nlb).then(|| args.nlb.settings(args.alb.settings(args.vpc_id.clone()))),
+        gateway: on(Reconciler::Gateway).then(|| {
+            args.gateway
+                .settings(args.alb.settings(args.vpc_id.clone()))
+        }),
         targets: on(Reconciler::Targets).then(|| args.targets.settings(args.vpc_id.clone())),
         dns: if on(Reconciler::Dns) {
             Some(args.dns.settings().map_err(ControllerError::Dns)?)
@@ -320,6 +325,12 @@ fn reconcilers_for(
     }
     if let Some(settings) = enabled.nlb.clone() {
         s.spawn("nlb", crate::nlb::run(ctx.clone(), settings, stop.clone()));
+    }
+    if let Some(settings) = enabled.gateway.clone() {
+        s.spawn(
+            crate::gateway::controller::CONTROLLER,
+            crate::gateway::run(ctx.clone(), settings, stop.clone()),
+        );
     }
     if let Some(settings) = enabled.dns.clone() {
         s.spawn(

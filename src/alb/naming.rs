@@ -95,6 +95,11 @@ pub fn group_object_name(stack: &str) -> String {
     }
 }
 
+/// The LoadBalancerGroup object of Gateway `ns/name`'s ALB.
+pub fn gateway_object_name(ns: &str, name: &str) -> String {
+    format!("gateway.{ns}.{name}")
+}
+
 /// The LoadBalancerGroup object of Service `ns/name`'s NLB.
 pub fn service_object_name(ns: &str, name: &str) -> String {
     format!("service.{ns}.{name}")

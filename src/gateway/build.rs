@@ -17,7 +17,9 @@ use crate::alb::builder::member::discover_certificates;
 use crate::alb::builder::network::{SecurityGroupSpec, resolve_subnets, shard_security_groups};
 use crate::alb::model::*;
 use crate::alb::naming;
+use crate::crd::LoadBalancerConfigurationSpec;
 use crate::crd::gateway_config::{TargetGroupConfiguration, target_group::TargetGroupProps};
+use crate::crd::ingress_class_params::LoadBalancerScheme;
 
 /// What the Gateway build reads besides the Gateway.
 pub struct Inputs<'a> {
@@ -27,7 +29,10 @@ pub struct Inputs<'a> {
     pub grants: &'a [ReferenceGrant],
     pub target_group_configs: &'a [TargetGroupConfiguration],
     pub namespace_labels: &'a dyn Fn(&str) -> Option<BTreeMap<String, String>>,
+    /// The scheme when the configuration does not say.
     pub scheme: Scheme,
+    /// The LoadBalancerConfiguration of the Gateway (or its class).
+    pub config: Option<&'a LoadBalancerConfigurationSpec>,
 }
 
 /// The status of one (route, parentRef) on this Gateway.
@@ -44,6 +49,8 @@ pub struct RouteStatus {
     pub resolved_refs: Result<(), (&'static str, String)>,
     /// Rules refused (index, reason, message).
     pub refused_rules: Vec<(usize, &'static str, String)>,
+    /// How many rules the route has.
+    pub rule_count: usize,
 }
 
 /// A listener's certificate problem (reason, message), by listener name.
@@ -124,6 +131,7 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
                 accepted,
                 resolved_refs: Ok(()),
                 refused_rules: Vec::new(),
+                rule_count: route.spec.rules.as_ref().map_or(0, Vec::len).max(1),
             });
         }
         if served.is_empty() {
@@ -148,10 +156,16 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
         }
     }
 
+    let config = inputs.config;
+    let scheme = match config.and_then(|c| c.scheme) {
+        Some(LoadBalancerScheme::Internal) => Scheme::Internal,
+        Some(LoadBalancerScheme::InternetFacing) => Scheme::InternetFacing,
+        None => inputs.scheme,
+    };
     let mut model = GroupModel::empty(&stack);
     model.kind = StackKind::AlbGateway;
     model.unmanaged_tag_keys = env.external_managed_tags.clone();
-    let subnets = match resolve_subnets(None, inputs.scheme, env) {
+    let subnets = match resolve_subnets(None, scheme, env) {
         Ok(s) => s,
         Err(p) => {
             return Built {
@@ -164,6 +178,7 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
         }
     };
     let mut base_tags = env.default_tags.clone();
+    base_tags.extend(config.and_then(|c| c.tags.clone()).unwrap_or_default());
     base_tags.insert(TAG_CLUSTER.into(), env.cluster.into());
     base_tags.insert(StackKind::AlbGateway.stack_key().into(), stack.clone());
     let with_resource = |key: &str| {
@@ -187,8 +202,25 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
     for (port, (protocol, ls)) in &ports {
         let mut on_port: Vec<&Unit> = units.iter().filter(|u| u.port == *port).collect();
         on_port.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut certificates = Vec::new();
-        if *protocol == Protocol::Https {
+        // The configuration's entry for this listener (`HTTPS:443`).
+        let listener_config = config
+            .and_then(|c| c.listener_configurations.as_ref())
+            .and_then(|ls| {
+                ls.iter().find(|l| {
+                    l.protocol_port
+                        .eq_ignore_ascii_case(&format!("{}:{port}", protocol.as_str()))
+                })
+            });
+        let mut certificates: Vec<String> = listener_config
+            .map(|l| {
+                l.default_certificate
+                    .iter()
+                    .chain(&l.certificates)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if *protocol == Protocol::Https && certificates.is_empty() {
             let mut hosts: BTreeSet<String> =
                 ls.iter().filter_map(|l| l.hostname.clone()).collect();
             hosts.extend(
@@ -252,8 +284,11 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
             port: *port,
             protocol: *protocol,
             certificates,
-            ssl_policy: (*protocol == Protocol::Https)
-                .then(|| crate::alb::builder::DEFAULT_SSL_POLICY.to_string()),
+            ssl_policy: (*protocol == Protocol::Https).then(|| {
+                listener_config
+                    .and_then(|l| l.ssl_policy.clone())
+                    .unwrap_or_else(|| crate::alb::builder::DEFAULT_SSL_POLICY.to_string())
+            }),
             alpn_policy: None,
             attributes: BTreeMap::new(),
             mutual_auth: None,
@@ -288,14 +323,25 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
     model.target_groups.sort_by(|a, b| a.name.cmp(&b.name));
     model.load_balancers.push(LoadBalancerModel {
         key: "LoadBalancer".into(),
-        name: naming::load_balancer_name(env.cluster, &naming_stack, 0, inputs.scheme.as_str()),
+        name: config
+            .and_then(|c| c.load_balancer_name.clone())
+            .unwrap_or_else(|| {
+                naming::load_balancer_name(env.cluster, &naming_stack, 0, scheme.as_str())
+            }),
         kind: LoadBalancerKind::Application,
         subnet_mappings: BTreeMap::new(),
-        scheme: inputs.scheme,
+        scheme,
         ip_address_type: IpAddressType::Ipv4,
         subnets,
         security_groups: sgs.attached,
-        attributes: BTreeMap::new(),
+        attributes: config
+            .map(|c| {
+                c.load_balancer_attributes
+                    .iter()
+                    .map(|a| (a.key.clone(), a.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
         tags: with_resource("LoadBalancer"),
         listeners: models,
         members: {

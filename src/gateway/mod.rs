@@ -15,7 +15,38 @@
 
 pub mod attach;
 pub mod build;
+pub(crate) mod controller;
 pub mod http;
+mod reconcile;
+mod status;
+
+pub use controller::run;
+
+use crate::alb::AlbSettings;
+use crate::alb::model::Scheme;
+
+/// How the Gateway reconciler behaves.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    /// The GatewayClass `controllerName`s served; the first is written into route status.
+    pub controller_names: Vec<String>,
+    /// The scheme of a Gateway whose LoadBalancerConfiguration does not say.
+    pub scheme: Scheme,
+    /// What a Gateway's ALB shares with the Ingress reconciler: VPC, default and
+    /// external-managed tags, default target type, resync, discovery TTL, and the controller
+    /// name recorded on its stacks.
+    pub shared: AlbSettings,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            controller_names: vec![ALB_CONTROLLER.into()],
+            scheme: Scheme::Internal,
+            shared: AlbSettings::default(),
+        }
+    }
+}
 
 /// The Gateway API group.
 pub const GROUP: &str = "gateway.networking.k8s.io";

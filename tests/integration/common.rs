@@ -242,8 +242,10 @@ impl Drop for Proc {
 static CHART_RBAC: OnceLock<Result<(), String>> = OnceLock::new();
 const CHART_NAMESPACE: &str = "causeway-system";
 
+/// The chart's RBAC with every controller on (the Gateway controller is off by default), so a
+/// test can run any of them under the chart's identity.
 fn chart_rbac_docs(namespace: &str) -> Vec<Value> {
-    chart_rbac_docs_with(namespace, &[])
+    chart_rbac_docs_with(namespace, &["--set", "gateway.enabled=true"])
 }
 
 fn chart_rbac_docs_with(namespace: &str, values: &[&str]) -> Vec<Value> {

@@ -14,6 +14,7 @@ mod corpus;
 mod crds;
 mod dns;
 mod faults;
+mod gateway;
 mod nlb;
 mod pod_identity;
 mod scale;

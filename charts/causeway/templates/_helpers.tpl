@@ -74,8 +74,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $c := list }}
 {{- if .Values.alb.enabled }}{{ $c = append $c "alb" }}{{ end }}
 {{- if .Values.nlb.enabled }}{{ $c = append $c "nlb" }}{{ end }}
-{{- if or .Values.alb.enabled .Values.nlb.enabled }}{{ $c = append $c "targets" }}{{ end }}
+{{- if or .Values.alb.enabled .Values.nlb.enabled .Values.gateway.enabled }}{{ $c = append $c "targets" }}{{ end }}
 {{- if .Values.dns.enabled }}{{ $c = append $c "dns" }}{{ end }}
 {{- if .Values.iam.enabled }}{{ $c = append $c "iam" }}{{ end }}
+{{- if .Values.gateway.enabled }}{{ $c = append $c "gateway" }}{{ end }}
 {{- join "," $c }}
 {{- end }}

@@ -95,6 +95,7 @@ impl World {
                 target_group_configs: &self.tgcs,
                 namespace_labels: &labels,
                 scheme: Scheme::InternetFacing,
+                config: None,
             },
         )
     }

@@ -1,0 +1,333 @@
+//! Gateway API → ALB on the embedded control plane (with the upstream Gateway API CRDs) and
+//! moto. Each test claims its own GatewayClass controller name, so tests run in parallel.
+
+use crate::alb::{elb_client, lb_by_dns, rules_of, tagged_with_key};
+use crate::common::Controller;
+use causeway_testenv::support::{TestCtx, unique_name, wait_for};
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::core::v1::{Event, Namespace};
+use kube::api::{Api, DeleteParams, ListParams};
+use serde_json::json;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// The condition `type_` of a route's parent entry for Gateway `gw`, as (status, reason).
+fn route_condition(route: &HttpRoute, gw: &str, type_: &str) -> Option<(String, String)> {
+    let parent = route
+        .status
+        .as_ref()?
+        .parents
+        .iter()
+        .find(|p| p.parent_ref.name == gw)?;
+    let c = parent.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+fn gateway_condition(gw: &Gateway, type_: &str) -> Option<(String, String)> {
+    let c = gw
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)?
+        .clone();
+    Some((c.status, c.reason))
+}
+
+fn pair(s: &str, r: &str) -> Option<(String, String)> {
+    Some((s.to_string(), r.to_string()))
+}
+
+#[tokio::test]
+async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_alone_and_leaves_nothing_behind()
+ {
+    let ctx = TestCtx::new("gateway").await.expect("ctx");
+    crate::crds::install(&ctx).await;
+    let ns = ctx.namespace.clone();
+    let other = format!("{ns}-b");
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    ctx.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {other}\n"
+    ))
+    .await
+    .expect("second namespace");
+    let class = format!("gw-{ns}");
+    let controller = format!("causeway.dev/{class}");
+    let domain = ctx.env.seed.domain.clone();
+    let c = Controller::start(
+        &ctx,
+        &unique_name("gateway"),
+        &unique_name("gateway-lease"),
+        &[
+            "--controllers",
+            "gateway",
+            "--gateway-controller-names",
+            &controller,
+            "--alb-controller-name",
+            &controller,
+            "--log-level",
+            "info,causeway=debug",
+        ],
+    );
+    let objects = json!([
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+         "metadata": {"name": class}, "spec": {"controllerName": controller}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "gateway.k8s.aws/v1", "kind": "TargetGroupConfiguration",
+         "metadata": {"name": "web", "namespace": ns},
+         "spec": {"targetReference": {"name": "web"}, "defaultConfiguration": {"targetType": "ip"}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-canary", "namespace": ns},
+         "spec": {"type": "NodePort", "selector": {"app": "canary"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": other},
+         "spec": {"type": "NodePort", "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+         "metadata": {"name": "gw", "namespace": ns},
+         "spec": {"gatewayClassName": class, "listeners": [
+            {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "All"}}},
+            {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": format!("*.{domain}"),
+             "allowedRoutes": {"namespaces": {"from": "All"}}}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "shop", "namespace": ns},
+         "spec": {"parentRefs": [{"name": "gw", "sectionName": "https"}],
+                  "hostnames": [format!("shop.{domain}")],
+                  "rules": [
+                    {"backendRefs": [{"name": "web", "port": 80, "weight": 90}, {"name": "web-canary", "port": 80, "weight": 10}]},
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+                     "backendRefs": [{"name": "api", "namespace": other, "port": 80}]}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "to-https", "namespace": ns},
+         "spec": {"parentRefs": [{"name": "gw", "sectionName": "http"}],
+                  "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                             "filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "half-bad", "namespace": other},
+         "spec": {"parentRefs": [{"name": "gw", "namespace": ns, "sectionName": "http"}],
+                  "rules": [
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/mirror"}}],
+                     "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "api", "port": 80}}}],
+                     "backendRefs": [{"name": "api", "port": 80}]},
+                    {"matches": [{"path": {"type": "PathPrefix", "value": "/fine"}}],
+                     "backendRefs": [{"name": "api", "port": 80}]}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+         "metadata": {"name": "missing", "namespace": ns},
+         "spec": {"parentRefs": [{"name": "gw", "sectionName": "http"}],
+                  "rules": [{"matches": [{"path": {"type": "Exact", "value": "/gone"}}],
+                             "backendRefs": [{"name": "nope", "port": 80}]}]}},
+    ]);
+    let yaml: String = objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{}\n---\n", serde_json::to_string(o).unwrap()))
+        .collect();
+    ctx.apply(&yaml).await.expect("objects");
+
+    let gateways: Api<Gateway> = Api::namespaced(ctx.client.clone(), &ns);
+    let routes: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &ns);
+    let other_routes: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &other);
+    let classes: Api<GatewayClass> = Api::all(ctx.client.clone());
+    let route_is = |api: Api<HttpRoute>,
+                    name: &'static str,
+                    type_: &'static str,
+                    want: Option<(String, String)>| async move {
+        wait_for(&format!("{name} {type_} {want:?}"), WAIT, || async {
+            let r = api.get_opt(name).await.ok()??;
+            (route_condition(&r, "gw", type_) == want).then_some(())
+        })
+        .await
+    };
+
+    // The class is accepted; the Gateway programmed with the ALB's DNS name.
+    wait_for("GatewayClass Accepted", WAIT, || async {
+        let c = classes.get_opt(&class).await.ok()??;
+        c.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Accepted" && c.status == "True")
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let dns = wait_for("Gateway Programmed with an address", WAIT, || async {
+        let g = gateways.get_opt("gw").await.ok()??;
+        (gateway_condition(&g, "Programmed") == pair("True", "Programmed")).then_some(())?;
+        g.status?.addresses?.first().map(|a| a.value.clone())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let g = gateways.get("gw").await.unwrap();
+    assert_eq!(gateway_condition(&g, "Accepted"), pair("True", "Accepted"));
+    let listeners = g.status.as_ref().unwrap().listeners.clone().unwrap();
+    let attached: Vec<(String, i32)> = listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.attached_routes))
+        .collect();
+    assert_eq!(attached, vec![("http".into(), 3), ("https".into(), 1)]);
+
+    // Without a ReferenceGrant the cross-namespace backend is not resolved; the rest serves.
+    route_is(
+        routes.clone(),
+        "shop",
+        "ResolvedRefs",
+        pair("False", "RefNotPermitted"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    route_is(routes.clone(), "shop", "Accepted", pair("True", "Accepted"))
+        .await
+        .unwrap();
+    route_is(
+        routes.clone(),
+        "missing",
+        "ResolvedRefs",
+        pair("False", "BackendNotFound"),
+    )
+    .await
+    .unwrap();
+    route_is(
+        other_routes.clone(),
+        "half-bad",
+        "PartiallyInvalid",
+        pair("True", "UnsupportedValue"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    route_is(
+        other_routes.clone(),
+        "half-bad",
+        "Accepted",
+        pair("True", "Accepted"),
+    )
+    .await
+    .unwrap();
+    // The route's own Event names the refused rule.
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &other);
+    wait_for("an UnsupportedValue Event on half-bad", WAIT, || async {
+        let l = events.list(&ListParams::default()).await.ok()?;
+        l.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("half-bad")
+                    && e.reason.as_deref() == Some("UnsupportedValue")
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The grant: the backend resolves and its rule forwards.
+    ctx.apply(&format!(
+        "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata:\n  name: shop-to-api\n  namespace: {other}\nspec:\n  from:\n  - {{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: {ns}}}\n  to:\n  - {{group: \"\", kind: Service}}\n"
+    ))
+    .await
+    .expect("grant");
+    route_is(
+        routes.clone(),
+        "shop",
+        "ResolvedRefs",
+        pair("True", "ResolvedRefs"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+
+    // What moto has: the listeners and rules in precedence order.
+    let elb = elb_client(&ctx).await;
+    let lb = lb_by_dns(&elb, &dns).await;
+    let lb_arn = lb.load_balancer_arn().unwrap().to_string();
+    let https = wait_for("the /api rule forwarding", WAIT, || async {
+        let rules = rules_of(&elb, &lb_arn, 443).await;
+        let first = rules.first()?;
+        let fwd = first.actions().iter().find(|a| {
+            a.r#type() == Some(&aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+        })?;
+        fwd.forward_config().is_some().then_some(rules)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    assert_eq!(https.len(), 2, "{https:#?}");
+    let paths = |r: &aws_sdk_elasticloadbalancingv2::types::Rule| -> Vec<String> {
+        r.conditions()
+            .iter()
+            .filter(|c| c.field() == Some("path-pattern"))
+            .flat_map(|c| {
+                let mut v = c.values().to_vec();
+                v.extend(
+                    c.path_pattern_config()
+                        .map(|p| p.values().to_vec())
+                        .unwrap_or_default(),
+                );
+                v
+            })
+            .collect()
+    };
+    let mut api_paths = paths(&https[0]);
+    api_paths.sort();
+    assert_eq!(api_paths, vec!["/api".to_string(), "/api/*".to_string()]);
+    let weights: Vec<i32> = https[1].actions()[0]
+        .forward_config()
+        .unwrap()
+        .target_groups()
+        .iter()
+        .filter_map(|t| t.weight())
+        .collect();
+    assert_eq!(weights, vec![90, 10]);
+    let http = rules_of(&elb, &lb_arn, 80).await;
+    let kinds: Vec<String> = http
+        .iter()
+        .map(|r| {
+            r.actions()[0]
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    // Exact /gone (500: no backend), then /fine, then the / redirect; /mirror is refused.
+    assert_eq!(
+        kinds,
+        vec!["fixed-response", "forward", "redirect"],
+        "{http:#?}"
+    );
+    assert!(
+        http.iter()
+            .all(|r| !paths(r).iter().any(|p| p.starts_with("/mirror")))
+    );
+
+    // Deleting the Gateway removes the ALB, its target groups and security groups.
+    let stack = format!("{ns}/gw");
+    gateways
+        .delete("gw", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for("Gateway gone", WAIT, || async {
+        matches!(gateways.get_opt("gw").await, Ok(None)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let gone = wait_for("nothing tagged for the Gateway", WAIT, || async {
+        tagged_with_key(&ctx, "gateway.k8s.aws.alb/stack", &stack)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    if let Err(e) = gone {
+        let left = tagged_with_key(&ctx, "gateway.k8s.aws.alb/stack", &stack).await;
+        panic!("{e}: {left:?}\n{}", c.proc.logs());
+    }
+    // The routes lose our entries.
+    route_is(routes.clone(), "shop", "Accepted", None)
+        .await
+        .unwrap();
+
+    classes.delete(&class, &DeleteParams::default()).await.ok();
+    namespaces
+        .delete(&other, &DeleteParams::default())
+        .await
+        .ok();
+    ctx.cleanup().await.ok();
+}
