@@ -92,12 +92,15 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
     };
     let gateways = {
         let tx = tx.clone();
+        let seen = SpecChanges::default();
         reflect(
             Api::<Gateway>::all(client.clone()),
             wc(),
             keep_all,
             move |c: Change<'_, Gateway>| match c {
+                Change::Applied(o) if !seen.changed(o) => {}
                 Change::Applied(o) | Change::Deleted(o) => {
+                    seen.forget_if_deleted(&c);
                     let _ = tx.send(Signal::Gateway(key_of(o)));
                 }
                 Change::Synced(_) => {
@@ -110,12 +113,15 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
     };
     let routes = {
         let tx = tx.clone();
+        let seen = SpecChanges::default();
         reflect(
             Api::<HttpRoute>::all(client.clone()),
             wc(),
             keep_all,
             move |c: Change<'_, HttpRoute>| match c {
+                Change::Applied(o) if !seen.changed(o) => {}
                 Change::Applied(o) | Change::Deleted(o) => {
+                    seen.forget_if_deleted(&c);
                     let parents = parent_refs(o)
                         .into_iter()
                         .filter(|p| p.kind == "Gateway" && p.group == super::GROUP)
@@ -225,6 +231,37 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
     tokio::select! {
         _ = runtime::run(r, queue, RunSettings { workers: 3, resync }, metrics, stop) => {}
         _ = router => {}
+    }
+}
+
+/// What of a Gateway or route matters to its reconcile: the spec (its generation), being
+/// deleted, and its finalizers. Our own status writes change none of them, so they queue
+/// nothing.
+#[derive(Default)]
+struct SpecChanges {
+    seen: Mutex<HashMap<String, (Option<i64>, bool, Vec<String>)>>,
+}
+
+impl SpecChanges {
+    fn changed<K: kube::Resource>(&self, o: &K) -> bool {
+        let m = o.meta();
+        let now = (
+            m.generation,
+            m.deletion_timestamp.is_some(),
+            m.finalizers.clone().unwrap_or_default(),
+        );
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(key_of(o), now.clone()) != Some(now)
+    }
+
+    fn forget_if_deleted<K: kube::Resource>(&self, c: &Change<'_, K>)
+    where
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        if let Change::Deleted(o) = c {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.remove(&key_of(*o));
+        }
     }
 }
 

@@ -331,3 +331,188 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
         .ok();
     ctx.cleanup().await.ok();
 }
+
+/// A controller for a fresh GatewayClass of this test, with a Service `web` (ip targets).
+async fn bench_setup(ctx: &TestCtx) -> (Controller, String) {
+    crate::crds::install(ctx).await;
+    let class = format!("gw-{}", ctx.namespace);
+    let controller = format!("causeway.dev/{class}");
+    let c = Controller::start(
+        ctx,
+        &unique_name("gateway"),
+        &unique_name("gateway-lease"),
+        &[
+            "--controllers",
+            "gateway",
+            "--gateway-controller-names",
+            &controller,
+            "--alb-controller-name",
+            &controller,
+        ],
+    );
+    ctx.apply(&format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: {class}\nspec:\n  controllerName: {controller}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n---\napiVersion: gateway.k8s.aws/v1\nkind: TargetGroupConfiguration\nmetadata:\n  name: web\nspec:\n  targetReference: {{name: web}}\n  defaultConfiguration: {{targetType: ip}}\n"
+    ))
+    .await
+    .expect("class and Service");
+    (c, class)
+}
+
+fn gateway_yaml(name: &str, class: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: {name}\nspec:\n  gatewayClassName: {class}\n  listeners:\n  - {{name: http, port: 80, protocol: HTTP}}\n"
+    )
+}
+
+fn route_yaml(name: &str, gateway: &str, host: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: {name}\nspec:\n  parentRefs: [{{name: {gateway}}}]\n  hostnames: [{host}]\n  rules:\n  - matches: [{{path: {{type: PathPrefix, value: /app}}}}]\n    backendRefs: [{{name: web, port: 80}}]\n"
+    )
+}
+
+/// The rules on port 80 of the ALB behind Gateway `name`, once it is Programmed.
+async fn programmed_rules(ctx: &TestCtx, name: &str) -> Option<usize> {
+    let gateways: Api<Gateway> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let g = gateways.get_opt(name).await.ok()??;
+    (gateway_condition(&g, "Programmed") == pair("True", "Programmed")).then_some(())?;
+    let dns = g.status?.addresses?.first()?.value.clone();
+    let elb = elb_client(ctx).await;
+    let lbs = elb.describe_load_balancers().send().await.ok()?;
+    let lb = lbs
+        .load_balancers()
+        .iter()
+        .find(|l| l.dns_name() == Some(dns.as_str()))?;
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn()?)
+        .send()
+        .await
+        .ok()?;
+    let l = listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(80))?;
+    // DescribeRules pages.
+    let (mut count, mut marker) = (0, None);
+    loop {
+        let page = elb
+            .describe_rules()
+            .listener_arn(l.listener_arn()?)
+            .set_marker(marker)
+            .send()
+            .await
+            .ok()?;
+        count += page
+            .rules()
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .count();
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Some(count);
+        }
+    }
+}
+
+/// Gateway + HTTPRoute created → ALB with the route's rule and the Gateway `Programmed`,
+/// 20 times (each Gateway deleted before the next).
+/// `cargo test --profile bench --features testing --test integration bench_gateway_programmed -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn bench_gateway_programmed() {
+    let ctx = TestCtx::new("gwbench").await.expect("ctx");
+    let (c, class) = bench_setup(&ctx).await;
+    let gateways: Api<Gateway> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let domain = ctx.env.seed.domain.clone();
+    let mut times = Vec::new();
+    for i in 0..20 {
+        let (gw, route) = (format!("gw{i}"), format!("r{i}"));
+        let t = std::time::Instant::now();
+        ctx.apply(&format!(
+            "{}---\n{}",
+            gateway_yaml(&gw, &class),
+            route_yaml(&route, &gw, &format!("a{i}.{domain}"))
+        ))
+        .await
+        .expect("apply");
+        wait_for(&format!("{gw} programmed with its rule"), WAIT, || async {
+            (programmed_rules(&ctx, &gw).await? == 1).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+        times.push(t.elapsed());
+        gateways
+            .delete(&gw, &DeleteParams::default())
+            .await
+            .expect("delete");
+        wait_for("Gateway gone", WAIT, || async {
+            matches!(gateways.get_opt(&gw).await, Ok(None)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    }
+    times.sort();
+    let at =
+        |q: f64| times[((times.len() as f64 * q).ceil() as usize).saturating_sub(1)].as_secs_f64();
+    println!(
+        "Gateway + HTTPRoute → ALB with its rule and Programmed=True, {} runs: p50 {:.2} s, p99 {:.2} s, min {:.2} s",
+        times.len(),
+        at(0.5),
+        at(0.99),
+        times[0].as_secs_f64()
+    );
+    ctx.cleanup().await.ok();
+}
+
+/// A Gateway with 50 routes gets a 51st: the ELBv2 and EC2 calls that costs.
+/// `cargo test --profile bench --features testing --test integration bench_gateway_route_added -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn bench_gateway_route_added_to_fifty() {
+    let ctx = TestCtx::new("gwbench").await.expect("ctx");
+    let (c, class) = bench_setup(&ctx).await;
+    let domain = ctx.env.seed.domain.clone();
+    let mut yaml = gateway_yaml("gw", &class);
+    for i in 0..50 {
+        yaml.push_str("---\n");
+        yaml.push_str(&route_yaml(
+            &format!("r{i:02}"),
+            "gw",
+            &format!("h{i:02}.{domain}"),
+        ));
+    }
+    let t = std::time::Instant::now();
+    ctx.apply(&yaml).await.expect("apply");
+    wait_for("50 rules", Duration::from_secs(300), || async {
+        (programmed_rules(&ctx, "gw").await? == 50).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let created = t.elapsed();
+    crate::scale::settle(&c, Duration::from_secs(5), t).await;
+    let before = crate::scale::calls_by_operation(&c.metrics().await);
+    let t = std::time::Instant::now();
+    ctx.apply(&route_yaml("r50", "gw", &format!("h50.{domain}")))
+        .await
+        .expect("the 51st route");
+    wait_for("51 rules", WAIT, || async {
+        (programmed_rules(&ctx, "gw").await? == 51).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
+    let served = t.elapsed();
+    crate::scale::settle(&c, Duration::from_secs(5), t).await;
+    let after = crate::scale::calls_by_operation(&c.metrics().await);
+    let delta: std::collections::BTreeMap<String, u64> = after
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    println!(
+        "Gateway with 50 routes: created in {:.1} s; a 51st route served in {:.2} s",
+        created.as_secs_f64(),
+        served.as_secs_f64()
+    );
+    crate::scale::print_calls("  the 51st route", &delta);
+    ctx.cleanup().await.ok();
+}

@@ -35,7 +35,7 @@ fn sizes() -> (usize, usize, usize) {
 }
 
 /// Successful AWS calls by operation.
-fn calls_by_operation(metrics: &str) -> BTreeMap<String, u64> {
+pub(crate) fn calls_by_operation(metrics: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for l in metrics
         .lines()
@@ -68,7 +68,7 @@ fn total(m: &BTreeMap<String, u64>) -> (u64, u64) {
     })
 }
 
-fn print_calls(title: &str, m: &BTreeMap<String, u64>) {
+pub(crate) fn print_calls(title: &str, m: &BTreeMap<String, u64>) {
     let (r, w) = total(m);
     println!("{title}: {r} reads, {w} writes");
     for (op, n) in m {
@@ -77,7 +77,7 @@ fn print_calls(title: &str, m: &BTreeMap<String, u64>) {
 }
 
 /// Waits until the call counters have not moved for `quiet`; returns when they last moved.
-async fn settle(c: &Controller, quiet: Duration, since: Instant) -> Duration {
+pub(crate) async fn settle(c: &Controller, quiet: Duration, since: Instant) -> Duration {
     let mut last = calls_by_operation(&c.metrics().await);
     let mut moved = since.elapsed();
     let mut still = Instant::now();
