@@ -239,8 +239,11 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
 /// nothing.
 #[derive(Default)]
 struct SpecChanges {
-    seen: Mutex<HashMap<String, (Option<i64>, bool, Vec<String>)>>,
+    seen: Mutex<HashMap<String, Fingerprint>>,
 }
+
+/// Generation, being deleted, finalizers.
+type Fingerprint = (Option<i64>, bool, Vec<String>);
 
 impl SpecChanges {
     fn changed<K: kube::Resource>(&self, o: &K) -> bool {
