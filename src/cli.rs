@@ -365,6 +365,8 @@ pub enum DnsSourceArg {
     Ingress,
     Service,
     Dnsendpoint,
+    /// HTTPRoutes attached to Gateways (needs the Gateway API CRDs).
+    GatewayHttproute,
 }
 
 /// Flags of the DNS controller; names follow external-dns's with a `dns-` prefix.
@@ -542,6 +544,7 @@ impl DnsArgs {
             ingress: self.sources.contains(&DnsSourceArg::Ingress),
             service: self.sources.contains(&DnsSourceArg::Service),
             dns_endpoint: self.sources.contains(&DnsSourceArg::Dnsendpoint),
+            http_route: self.sources.contains(&DnsSourceArg::GatewayHttproute),
         };
         settings.annotation_filter = self.annotation_filter.clone();
         settings.zone_filter = ZoneFilter {

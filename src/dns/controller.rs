@@ -48,6 +48,8 @@ use crate::k8s::conditions::{Clock, SystemClock, set_ready};
 use crate::k8s::runtime::watch::{Change as WatchChange, keep_all, reflect};
 use crate::k8s::runtime::{self, Backoff, Cause, Next, RunSettings, StepError, WorkQueue};
 use crate::k8s::watched;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
 
 pub const CONTROLLER: &str = "dns";
 
@@ -133,6 +135,8 @@ struct Stores {
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     dns_endpoints: Store<DNSEndpoint>,
+    /// Only with the `gateway-httproute` source (the CRDs may not exist otherwise).
+    gateway: Option<(Store<HttpRoute>, Store<Gateway>)>,
 }
 
 /// The one key the DNS pass runs under: it plans every managed zone at once.
@@ -203,6 +207,25 @@ impl Stores {
                 on_change(queue, since, d),
                 stop.clone(),
             ),
+            // Routes may attach to Gateways in other namespaces: those are watched everywhere.
+            gateway: settings.sources.http_route.then(|| {
+                (
+                    reflect(
+                        api(client, ns),
+                        all(),
+                        keep_all,
+                        on_change(queue, since, d),
+                        stop.clone(),
+                    ),
+                    reflect(
+                        Api::all(client.clone()),
+                        all(),
+                        keep_all,
+                        on_change(queue, since, d),
+                        stop.clone(),
+                    ),
+                )
+            }),
         }
     }
 
@@ -212,6 +235,11 @@ impl Stores {
             self.services.wait_until_ready(),
             self.slices.wait_until_ready(),
             self.dns_endpoints.wait_until_ready(),
+            async {
+                if let Some((routes, gateways)) = &self.gateway {
+                    let _ = tokio::join!(routes.wait_until_ready(), gateways.wait_until_ready());
+                }
+            },
         );
     }
 }
@@ -410,11 +438,19 @@ impl Dns {
         let services: Vec<&Service> = services.iter().map(AsRef::as_ref).collect();
         let slices: Vec<&EndpointSlice> = slices.iter().map(AsRef::as_ref).collect();
         let dns_endpoints: Vec<&DNSEndpoint> = dns_endpoints.iter().map(AsRef::as_ref).collect();
+        let (routes, gateways) = match &stores.gateway {
+            Some((r, g)) => (r.state(), g.state()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let routes: Vec<&HttpRoute> = routes.iter().map(AsRef::as_ref).collect();
+        let gateways: Vec<&Gateway> = gateways.iter().map(AsRef::as_ref).collect();
         let objects = Objects {
             ingresses: &ingresses,
             services: &services,
             endpoint_slices: &slices,
             dns_endpoints: &dns_endpoints,
+            http_routes: &routes,
+            gateways: &gateways,
         };
 
         self.lb_zones
@@ -713,9 +749,16 @@ fn load_balancer_hostnames<'a>(objects: &'a Objects<'a>) -> Vec<&'a str> {
         .iter()
         .flat_map(|d| d.spec.endpoints.iter().flat_map(|e| e.targets.iter()))
         .map(String::as_str);
+    let gateway = objects.gateways.iter().flat_map(|g| {
+        g.status
+            .iter()
+            .flat_map(|s| s.addresses.iter().flatten())
+            .map(|a| a.value.as_str())
+    });
     ingress
         .chain(service)
         .chain(dns)
+        .chain(gateway)
         .filter(|h| super::elb::parse_load_balancer_hostname(h).is_some())
         .collect()
 }
@@ -770,6 +813,7 @@ fn object_ref(resource: &ResourceRef, uid: Option<String>) -> ObjectReference {
     let (api_version, kind) = match resource.kind.as_str() {
         super::sources::INGRESS_KIND => ("networking.k8s.io/v1", "Ingress"),
         super::sources::SERVICE_KIND => ("v1", "Service"),
+        super::sources::HTTP_ROUTE_KIND => ("gateway.networking.k8s.io/v1", "HTTPRoute"),
         _ => ("externaldns.k8s.io/v1alpha1", "DNSEndpoint"),
     };
     ObjectReference {

@@ -12,8 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::endpoint::{Endpoint, ResourceRef};
 use super::plan::PlanError;
 use super::sources::{
-    DNS_ENDPOINT_KIND, INGRESS_KIND, SERVICE_KIND, SourceContext, SourceError,
-    dns_endpoint_object_endpoints, ingress_endpoints, merge, service_endpoints,
+    DNS_ENDPOINT_KIND, HTTP_ROUTE_KIND, INGRESS_KIND, SERVICE_KIND, SourceContext, SourceError,
+    dns_endpoint_object_endpoints, http_route_endpoints, ingress_endpoints, merge,
+    service_endpoints,
 };
 use super::zones::ZoneError;
 use crate::crd::DNSEndpoint;
@@ -143,6 +144,9 @@ pub struct SourceKinds {
     pub ingress: bool,
     pub service: bool,
     pub dns_endpoint: bool,
+    /// HTTPRoutes (external-dns's `gateway-httproute`); off unless asked, it needs the
+    /// Gateway API CRDs.
+    pub http_route: bool,
 }
 
 impl Default for SourceKinds {
@@ -151,6 +155,7 @@ impl Default for SourceKinds {
             ingress: true,
             service: true,
             dns_endpoint: true,
+            http_route: false,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct Objects<'a> {
     pub services: &'a [&'a Service],
     pub endpoint_slices: &'a [&'a EndpointSlice],
     pub dns_endpoints: &'a [&'a DNSEndpoint],
+    pub http_routes: &'a [&'a gateway_api::httproutes::HttpRoute],
+    pub gateways: &'a [&'a gateway_api::gateways::Gateway],
 }
 
 /// What the objects ask for.
@@ -271,6 +278,17 @@ pub fn desired(
                     DNS_ENDPOINT_KIND,
                     &object.metadata,
                     dns_endpoint_object_endpoints(object, ctx),
+                );
+            }
+        }
+    }
+    if kinds.http_route {
+        for route in objects.http_routes {
+            if filter.matches(&route.metadata) && route.metadata.deletion_timestamp.is_none() {
+                take(
+                    HTTP_ROUTE_KIND,
+                    &route.metadata,
+                    http_route_endpoints(route, objects.gateways, ctx),
                 );
             }
         }

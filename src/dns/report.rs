@@ -94,6 +94,10 @@ pub async fn plan_report(
         services: &services,
         endpoint_slices: &slices,
         dns_endpoints: &dns_endpoints,
+        // Routes publish only once a Gateway has accepted them and has an address, which a
+        // manifest does not say.
+        http_routes: &[],
+        gateways: &[],
     };
 
     let mut lb_zones = LoadBalancerZones::default();

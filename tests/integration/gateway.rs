@@ -297,6 +297,38 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
             .all(|r| !paths(r).iter().any(|p| p.starts_with("/mirror")))
     );
 
+    // DNS from the routes: shop's hostname (under the HTTPS listener's wildcard) becomes an
+    // ALIAS to the Gateway's ALB; routes without a hostname publish nothing.
+    let owner = unique_name("gwdns");
+    let dns_controller =
+        crate::dns::Dns::start(&ctx, &owner, &["--dns-sources", "gateway-httproute"]);
+    let r53 = crate::dns::route53(&ctx).await;
+    let zone = ctx.env.seed.public_zone_id.clone();
+    let shop_host = format!("shop.{domain}");
+    let alias = wait_for("shop's ALIAS record", WAIT, || async {
+        let sets = crate::dns::records_named(&r53, &zone, &shop_host).await;
+        let a = crate::dns::of_type(&sets, aws_sdk_route53::types::RrType::A)
+            .first()
+            .cloned()?
+            .clone();
+        a.alias_target().map(|t| t.dns_name().to_string())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", dns_controller.proc.logs()));
+    assert!(
+        alias.trim_end_matches('.').eq_ignore_ascii_case(&dns),
+        "{alias} vs {dns}"
+    );
+    // The ownership record names the route, as external-dns's gateway source writes it.
+    let txt = crate::dns::records_named(&r53, &zone, &format!("a-{shop_host}")).await;
+    assert_eq!(
+        txt.first()
+            .map(|t| t.resource_records()[0].value().to_string()),
+        Some(format!(
+            "\"heritage=external-dns,external-dns/owner={owner},external-dns/resource=httproute/{ns}/shop\""
+        ))
+    );
+
     // Deleting the Gateway removes the ALB, its target groups and security groups.
     let stack = format!("{ns}/gw");
     gateways

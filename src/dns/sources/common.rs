@@ -17,6 +17,7 @@ use crate::dns::endpoint::{
 pub const INGRESS_KIND: &str = "ingress";
 pub const SERVICE_KIND: &str = "service";
 pub const DNS_ENDPOINT_KIND: &str = "crd";
+pub const HTTP_ROUTE_KIND: &str = "httproute";
 
 static NO_ZONES: BTreeMap<String, String> = BTreeMap::new();
 pub(super) static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();

@@ -6,6 +6,7 @@
 
 mod common;
 mod dns_endpoint;
+mod gateway;
 mod ingress;
 mod merge;
 mod service;
@@ -14,9 +15,11 @@ mod service;
 mod test_support;
 
 pub use common::{
-    DNS_ENDPOINT_KIND, INGRESS_KIND, SERVICE_KIND, SourceContext, SourceError, SourceOutput,
+    DNS_ENDPOINT_KIND, HTTP_ROUTE_KIND, INGRESS_KIND, SERVICE_KIND, SourceContext, SourceError,
+    SourceOutput,
 };
 pub use dns_endpoint::{DnsEndpointRecord, dns_endpoint_endpoints, dns_endpoint_object_endpoints};
+pub use gateway::http_route_endpoints;
 pub use ingress::ingress_endpoints;
 pub use merge::{Merged, merge};
 pub use service::service_endpoints;
