@@ -4,14 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gateway_api::gateways::Gateway;
-use gateway_api::httproutes::{HttpRoute, HttpRouteRulesBackendRefs};
+use gateway_api::grpcroutes::GrpcRoute;
+use gateway_api::httproutes::HttpRoute;
 use gateway_api::referencegrants::ReferenceGrant;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use super::attach::{self, Attachment, Listener, ParentRef};
 use super::http::{self, Resolved, Unit};
-use super::{GROUP, HTTP_ROUTE, reason};
+use super::{GROUP, GRPC_ROUTE, HTTP_ROUTE, reason};
 use crate::alb::builder::Environment;
 use crate::alb::builder::member::discover_certificates;
 use crate::alb::builder::network::{SecurityGroupSpec, resolve_subnets, shard_security_groups};
@@ -24,8 +26,9 @@ use crate::crd::ingress_class_params::LoadBalancerScheme;
 /// What the Gateway build reads besides the Gateway.
 pub struct Inputs<'a> {
     pub env: &'a Environment<'a>,
-    /// Every HTTPRoute; those whose parentRefs name the Gateway are used.
+    /// Every HTTPRoute and GRPCRoute; those whose parentRefs name the Gateway are used.
     pub routes: &'a [HttpRoute],
+    pub grpc_routes: &'a [GrpcRoute],
     pub grants: &'a [ReferenceGrant],
     pub target_group_configs: &'a [TargetGroupConfiguration],
     pub namespace_labels: &'a dyn Fn(&str) -> Option<BTreeMap<String, String>>,
@@ -74,21 +77,96 @@ pub fn stack_of(gw: &Gateway) -> String {
 
 /// A route's parentRefs with the spec's defaults (group, kind, the route's namespace).
 pub fn parent_refs(route: &HttpRoute) -> Vec<ParentRef> {
-    let ns = route.namespace().unwrap_or_default();
-    route
-        .spec
-        .parent_refs
-        .iter()
-        .flatten()
-        .map(|p| ParentRef {
-            group: p.group.clone().unwrap_or_else(|| GROUP.into()),
-            kind: p.kind.clone().unwrap_or_else(|| "Gateway".into()),
-            namespace: p.namespace.clone().unwrap_or_else(|| ns.clone()),
-            name: p.name.clone(),
-            section_name: p.section_name.clone(),
-            port: p.port,
-        })
-        .collect()
+    AnyRoute::parents(route)
+}
+
+/// An HTTPRoute or a GRPCRoute, as the build reads them.
+pub trait AnyRoute {
+    fn kind(&self) -> &'static str;
+    fn meta(&self) -> &ObjectMeta;
+    fn hostnames(&self) -> Vec<String>;
+    /// The parentRefs with the spec's defaults (group, kind, the route's namespace).
+    fn parents(&self) -> Vec<ParentRef>;
+    fn rule_count(&self) -> usize;
+    fn units(
+        &self,
+        served: &BTreeMap<i32, BTreeSet<String>>,
+        https: &BTreeSet<i32>,
+        resolve: &mut http::Resolve<'_>,
+    ) -> http::Outcome;
+}
+
+/// Both kinds' parentRefs have the same fields.
+macro_rules! parents_of {
+    ($route:expr) => {{
+        let ns = $route.metadata.namespace.clone().unwrap_or_default();
+        $route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|p| ParentRef {
+                group: p.group.clone().unwrap_or_else(|| GROUP.into()),
+                kind: p.kind.clone().unwrap_or_else(|| "Gateway".into()),
+                namespace: p.namespace.clone().unwrap_or_else(|| ns.clone()),
+                name: p.name.clone(),
+                section_name: p.section_name.clone(),
+                port: p.port,
+            })
+            .collect()
+    }};
+}
+
+impl AnyRoute for HttpRoute {
+    fn kind(&self) -> &'static str {
+        HTTP_ROUTE
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn hostnames(&self) -> Vec<String> {
+        self.spec.hostnames.clone().unwrap_or_default()
+    }
+    fn parents(&self) -> Vec<ParentRef> {
+        parents_of!(self)
+    }
+    fn rule_count(&self) -> usize {
+        self.spec.rules.as_ref().map_or(0, Vec::len)
+    }
+    fn units(
+        &self,
+        served: &BTreeMap<i32, BTreeSet<String>>,
+        _https: &BTreeSet<i32>,
+        resolve: &mut http::Resolve<'_>,
+    ) -> http::Outcome {
+        http::route_units(self, served, resolve)
+    }
+}
+
+impl AnyRoute for GrpcRoute {
+    fn kind(&self) -> &'static str {
+        GRPC_ROUTE
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn hostnames(&self) -> Vec<String> {
+        self.spec.hostnames.clone().unwrap_or_default()
+    }
+    fn parents(&self) -> Vec<ParentRef> {
+        parents_of!(self)
+    }
+    fn rule_count(&self) -> usize {
+        self.spec.rules.as_ref().map_or(0, Vec::len)
+    }
+    fn units(
+        &self,
+        served: &BTreeMap<i32, BTreeSet<String>>,
+        https: &BTreeSet<i32>,
+        resolve: &mut http::Resolve<'_>,
+    ) -> http::Outcome {
+        super::grpc::route_units(self, served, https, resolve)
+    }
 }
 
 /// Builds the Gateway's stack.
@@ -100,60 +178,73 @@ pub fn build(gw: &Gateway, inputs: &Inputs<'_>) -> Built {
     // Target groups by key, and the units of every attached route.
     let mut target_groups: BTreeMap<String, TargetGroupModel> = BTreeMap::new();
     let mut units: Vec<Unit> = Vec::new();
-    let mut ordered: Vec<&HttpRoute> = inputs.routes.iter().collect();
-    ordered.sort_by_key(|r| (r.namespace(), r.name_any()));
-    for route in ordered {
-        let route_ns = route.namespace().unwrap_or_default();
-        let hostnames = route.spec.hostnames.clone().unwrap_or_default();
+    let https: BTreeSet<i32> = listeners
+        .iter()
+        .filter(|l| l.accepted() && l.protocol == Some(Protocol::Https))
+        .map(|l| l.port)
+        .collect();
+    let mut attach_all = |route: &dyn AnyRoute, listeners: &mut Vec<Listener>| {
+        let meta = route.meta();
+        let route_ns = meta.namespace.clone().unwrap_or_default();
+        let route_name = meta.name.clone().unwrap_or_default();
+        let hostnames = route.hostnames();
         let mut served: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
-        for parent in parent_refs(route).into_iter().filter(|p| p.names(gw)) {
+        let first = routes.len();
+        for parent in route.parents().into_iter().filter(|p| p.names(gw)) {
             let r = attach::Route {
-                kind: HTTP_ROUTE,
+                kind: route.kind(),
                 namespace: &route_ns,
                 hostnames: &hostnames,
             };
-            let accepted =
-                match attach::attach(gw, &mut listeners, &r, &parent, inputs.namespace_labels) {
-                    Attachment::Attached(ports) => {
-                        for (port, hosts) in ports {
-                            served.entry(port).or_default().extend(hosts);
-                        }
-                        Ok(())
+            let accepted = match attach::attach(gw, listeners, &r, &parent, inputs.namespace_labels)
+            {
+                Attachment::Attached(ports) => {
+                    for (port, hosts) in ports {
+                        served.entry(port).or_default().extend(hosts);
                     }
-                    Attachment::Refused { reason, message } => Err((reason, message)),
-                };
+                    Ok(())
+                }
+                Attachment::Refused { reason, message } => Err((reason, message)),
+            };
             routes.push(RouteStatus {
-                kind: HTTP_ROUTE,
+                kind: route.kind(),
                 namespace: route_ns.clone(),
-                name: route.name_any(),
-                generation: route.metadata.generation,
+                name: route_name.clone(),
+                generation: meta.generation,
                 parent,
                 accepted,
                 resolved_refs: Ok(()),
                 refused_rules: Vec::new(),
-                rule_count: route.spec.rules.as_ref().map_or(0, Vec::len).max(1),
+                rule_count: route.rule_count().max(1),
             });
         }
         if served.is_empty() {
-            continue;
+            return;
         }
-        let mut resolve = |_rule: usize, b: &HttpRouteRulesBackendRefs| -> Resolved {
-            let tg = backend_target_group(&stack, route, b, inputs)?;
+        let mut resolve = |_rule: usize, b: &http::BackendRef| -> Resolved {
+            let tg = backend_target_group(&stack, route.kind(), &route_ns, &route_name, b, inputs)?;
             let name = tg.name.clone();
             target_groups.entry(tg.key.clone()).or_insert(tg);
             Ok((name, b.weight.unwrap_or(1)))
         };
-        let outcome = http::route_units(route, &served, &mut resolve);
+        let outcome = route.units(&served, &https, &mut resolve);
         units.extend(outcome.units);
-        for status in routes
-            .iter_mut()
-            .filter(|s| s.namespace == route_ns && s.name == route.name_any() && s.accepted.is_ok())
-        {
+        for status in routes[first..].iter_mut().filter(|s| s.accepted.is_ok()) {
             status.refused_rules = outcome.refused.clone();
             if let Some(first) = outcome.unresolved.first() {
                 status.resolved_refs = Err(first.clone());
             }
         }
+    };
+    let mut ordered: Vec<&dyn AnyRoute> = inputs
+        .routes
+        .iter()
+        .map(|r| r as &dyn AnyRoute)
+        .chain(inputs.grpc_routes.iter().map(|r| r as &dyn AnyRoute))
+        .collect();
+    ordered.sort_by_key(|r| (r.kind(), r.meta().namespace.clone(), r.meta().name.clone()));
+    for route in ordered {
+        attach_all(route, &mut listeners);
     }
 
     let config = inputs.config;
@@ -394,13 +485,14 @@ pub fn granted(
 /// the defaults), the peer's defaults otherwise.
 fn backend_target_group(
     stack: &str,
-    route: &HttpRoute,
-    b: &HttpRouteRulesBackendRefs,
+    route_kind: &str,
+    route_ns: &str,
+    route_name: &str,
+    b: &http::BackendRef,
     inputs: &Inputs<'_>,
 ) -> Result<TargetGroupModel, (&'static str, String)> {
     let env = inputs.env;
-    let route_ns = route.namespace().unwrap_or_default();
-    let route_name = route.name_any();
+    let (route_ns, route_name) = (route_ns.to_string(), route_name.to_string());
     let kind = b.kind.as_deref().unwrap_or("Service");
     if kind != "Service" || b.group.as_deref().is_some_and(|g| !g.is_empty()) {
         return Err((
@@ -412,11 +504,11 @@ fn backend_target_group(
         ));
     }
     let ns = b.namespace.clone().unwrap_or_else(|| route_ns.clone());
-    if ns != route_ns && !granted(inputs.grants, &route_ns, HTTP_ROUTE, &ns, &b.name) {
+    if ns != route_ns && !granted(inputs.grants, &route_ns, route_kind, &ns, &b.name) {
         return Err((
             reason::REF_NOT_PERMITTED,
             format!(
-                "backendRef {ns}/{}: no ReferenceGrant in {ns} allows HTTPRoutes from {route_ns}",
+                "backendRef {ns}/{}: no ReferenceGrant in {ns} allows {route_kind}s from {route_ns}",
                 b.name
             ),
         ));
@@ -451,9 +543,11 @@ fn backend_target_group(
         inputs.target_group_configs,
         &ns,
         &b.name,
+        route_kind,
         &route_ns,
         &route_name,
     );
+    let grpc = route_kind == GRPC_ROUTE;
     let target_type = match props.target_type {
         Some(crate::crd::target_group_binding::TargetType::Ip) => TargetType::Ip,
         Some(crate::crd::target_group_binding::TargetType::Instance) => TargetType::Instance,
@@ -482,10 +576,13 @@ fn backend_target_group(
     let protocol_version = match props.protocol_version {
         Some(crate::crd::gateway_config::target_group::ProtocolVersion::Http2) => "HTTP2",
         Some(crate::crd::gateway_config::target_group::ProtocolVersion::Grpc) => "GRPC",
-        _ => "HTTP1",
+        Some(crate::crd::gateway_config::target_group::ProtocolVersion::Http1) => "HTTP1",
+        None if grpc => "GRPC",
+        None => "HTTP1",
     };
+    let grpc_checked = protocol_version == "GRPC";
     let key = format!(
-        "{stack}:{route_ns}-{route_name}:HTTPRoute-{ns}-{}:{port}",
+        "{stack}:{route_ns}-{route_name}:{route_kind}-{ns}-{}:{port}",
         b.name
     );
     let name = props.target_group_name.clone().unwrap_or_else(|| {
@@ -514,7 +611,13 @@ fn backend_target_group(
         port: tg_port,
         target_type,
         health_check: HealthCheck {
-            path: hc.health_check_path.clone().unwrap_or_else(|| "/".into()),
+            path: hc
+                .health_check_path
+                .clone()
+                .unwrap_or_else(|| match grpc_checked {
+                    true => "/AWS.ALB/healthcheck".into(),
+                    false => "/".into(),
+                }),
             port: hc
                 .health_check_port
                 .clone()
@@ -524,12 +627,19 @@ fn backend_target_group(
             timeout_seconds: hc.health_check_timeout.unwrap_or(5),
             healthy_threshold: hc.healthy_threshold_count.unwrap_or(3),
             unhealthy_threshold: hc.unhealthy_threshold_count.unwrap_or(3),
-            success_codes: hc
-                .matcher
-                .as_ref()
-                .and_then(|m| m.http_code.clone())
-                .unwrap_or_else(|| "200-399".into()),
-            grpc: false,
+            success_codes: match grpc_checked {
+                true => hc
+                    .matcher
+                    .as_ref()
+                    .and_then(|m| m.grpc_code.clone())
+                    .unwrap_or_else(|| "12".into()),
+                false => hc
+                    .matcher
+                    .as_ref()
+                    .and_then(|m| m.http_code.clone())
+                    .unwrap_or_else(|| "200-399".into()),
+            },
+            grpc: grpc_checked,
         },
         attributes,
         tags: Tags::new(),
@@ -552,6 +662,7 @@ fn target_group_props(
     configs: &[TargetGroupConfiguration],
     ns: &str,
     name: &str,
+    route_kind: &str,
     route_ns: &str,
     route_name: &str,
 ) -> TargetGroupProps {
@@ -568,7 +679,7 @@ fn target_group_props(
         c.spec
             .route_configurations
             .iter()
-            .find(|r| r.route_identifier.kind == HTTP_ROUTE && f(&r.route_identifier))
+            .find(|r| r.route_identifier.kind == route_kind && f(&r.route_identifier))
     };
     let route = by(&|r| r.namespace == route_ns && r.name == route_name)
         .or_else(|| by(&|r| r.namespace == route_ns && r.name.is_empty()))

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
+use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::HttpRoute;
 use gateway_api::referencegrants::ReferenceGrant;
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -20,8 +21,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use super::GatewaySettings;
-use super::build::parent_refs;
+use super::build::{AnyRoute, parent_refs};
 use super::reconcile::Error;
+use super::{GRPC_ROUTE as GRPC_ROUTE_KIND, HTTP_ROUTE as HTTP_ROUTE_KIND};
 use crate::alb::aws::AlbApi;
 use crate::alb::cache::DiscoveryCache;
 use crate::context::Context;
@@ -39,6 +41,7 @@ pub(super) struct Stores {
     pub classes: Store<GatewayClass>,
     pub gateways: Store<Gateway>,
     pub routes: Store<HttpRoute>,
+    pub grpc_routes: Store<GrpcRoute>,
     pub grants: Store<ReferenceGrant>,
     pub services: Store<Service>,
     pub namespaces: Store<Namespace>,
@@ -128,7 +131,36 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
                         .map(|p| format!("{}/{}", p.namespace, p.name))
                         .collect();
                     let _ = tx.send(Signal::Route {
-                        key: key_of(o),
+                        key: super::route_key(HTTP_ROUTE_KIND, &key_of(o)),
+                        parents,
+                    });
+                }
+                Change::Synced(_) => {
+                    let _ = tx.send(Signal::Everything);
+                }
+                Change::Listed(_) => {}
+            },
+            stop.clone(),
+        )
+    };
+    let grpc_routes = {
+        let tx = tx.clone();
+        let seen = SpecChanges::default();
+        reflect(
+            Api::<GrpcRoute>::all(client.clone()),
+            wc(),
+            keep_all,
+            move |c: Change<'_, GrpcRoute>| match c {
+                Change::Applied(o) if !seen.changed(o) => {}
+                Change::Applied(o) | Change::Deleted(o) => {
+                    seen.forget_if_deleted(&c);
+                    let parents = AnyRoute::parents(o)
+                        .into_iter()
+                        .filter(|p| p.kind == "Gateway" && p.group == super::GROUP)
+                        .map(|p| format!("{}/{}", p.namespace, p.name))
+                        .collect();
+                    let _ = tx.send(Signal::Route {
+                        key: super::route_key(GRPC_ROUTE_KIND, &key_of(o)),
                         parents,
                     });
                 }
@@ -175,6 +207,7 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
                 classes.wait_until_ready(),
                 gateways.wait_until_ready(),
                 routes.wait_until_ready(),
+                grpc_routes.wait_until_ready(),
                 grants.wait_until_ready(),
                 services.wait_until_ready(),
                 namespaces.wait_until_ready(),
@@ -194,6 +227,7 @@ pub async fn run(ctx: Arc<Context>, settings: GatewaySettings, stop: watch::Rece
             classes,
             gateways,
             routes,
+            grpc_routes,
             grants,
             services,
             namespaces,

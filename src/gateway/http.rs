@@ -25,6 +25,36 @@ pub const MAX_CONDITION_VALUES: usize = 5;
 /// A backend of a rule as the caller resolved it: the target group's name and the weight.
 pub type Resolved = Result<(String, i32), (&'static str, String)>;
 
+/// A backendRef of an HTTPRoute or GRPCRoute rule (the two kinds spell it alike).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendRef {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub port: Option<i32>,
+    pub weight: Option<i32>,
+    /// It carries filters of its own (which an ALB cannot apply per backend).
+    pub has_filters: bool,
+}
+
+impl From<&HttpRouteRulesBackendRefs> for BackendRef {
+    fn from(b: &HttpRouteRulesBackendRefs) -> Self {
+        BackendRef {
+            group: b.group.clone(),
+            kind: b.kind.clone(),
+            name: b.name.clone(),
+            namespace: b.namespace.clone(),
+            port: b.port,
+            weight: b.weight,
+            has_filters: b.filters.as_ref().is_some_and(|f| !f.is_empty()),
+        }
+    }
+}
+
+/// Resolves a rule's backend (rule index, backend).
+pub type Resolve<'a> = dyn FnMut(usize, &BackendRef) -> Resolved + 'a;
+
 /// One ALB rule of a route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unit {
@@ -54,6 +84,8 @@ pub struct Precedence {
     pub hostname: String,
     pub path_rank: u8,
     pub path_len: usize,
+    /// GRPCRoute: the method name's length (after the service's).
+    pub path_len2: usize,
     pub has_method: bool,
     pub headers: usize,
     pub queries: usize,
@@ -69,6 +101,7 @@ impl Ord for Precedence {
         host_order(&self.hostname, &o.hostname)
             .then(o.path_rank.cmp(&self.path_rank))
             .then(o.path_len.cmp(&self.path_len))
+            .then(o.path_len2.cmp(&self.path_len2))
             .then(o.has_method.cmp(&self.has_method))
             .then(o.headers.cmp(&self.headers))
             .then(o.queries.cmp(&self.queries))
@@ -104,7 +137,7 @@ fn host_order(a: &str, b: &str) -> Ordering {
 pub fn route_units(
     route: &HttpRoute,
     served: &BTreeMap<i32, BTreeSet<String>>,
-    resolve: &mut dyn FnMut(usize, &HttpRouteRulesBackendRefs) -> Resolved,
+    resolve: &mut Resolve<'_>,
 ) -> Outcome {
     let mut out = Outcome::default();
     let id = format!(
@@ -127,9 +160,9 @@ pub fn route_units(
     out
 }
 
-type Refusal = (&'static str, String);
+pub(super) type Refusal = (&'static str, String);
 
-fn unsupported(message: impl Into<String>) -> Refusal {
+pub(super) fn unsupported(message: impl Into<String>) -> Refusal {
     (reason::UNSUPPORTED_VALUE, message.into())
 }
 
@@ -139,7 +172,7 @@ fn rule_units(
     index: usize,
     rule: &HttpRouteRules,
     served: &BTreeMap<i32, BTreeSet<String>>,
-    resolve: &mut dyn FnMut(usize, &HttpRouteRulesBackendRefs) -> Resolved,
+    resolve: &mut Resolve<'_>,
     unresolved: &mut Vec<Refusal>,
 ) -> Result<Vec<Unit>, Refusal> {
     let name = rule
@@ -168,37 +201,13 @@ fn rule_units(
     let action = match redirect {
         Some(r) => redirect_action(r).map_err(|m| unsupported(format!("{name}: {m}")))?,
         None => {
-            let mut targets = Vec::new();
-            for b in rule.backend_refs.iter().flatten() {
-                if b.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                    return Err(unsupported(format!(
-                        "{name}: backendRefs[].filters cannot be expressed on an ALB"
-                    )));
-                }
-                if b.weight.is_some_and(|w| !(0..=999).contains(&w)) {
-                    return Err(unsupported(format!(
-                        "{name}: an ALB weight is 0 to 999, not {}",
-                        b.weight.unwrap_or_default()
-                    )));
-                }
-                match resolve(index, b) {
-                    Ok((tg, weight)) => targets.push((TargetRef::Name(tg), weight)),
-                    Err(e) => unresolved.push(e),
-                }
-            }
-            if targets.iter().any(|(_, w)| *w > 0) {
-                Action::Forward {
-                    targets,
-                    stickiness: None,
-                }
-            } else {
-                // No backend to send to: the spec's 500.
-                Action::FixedResponse {
-                    status_code: "500".into(),
-                    content_type: Some("text/plain".into()),
-                    message_body: None,
-                }
-            }
+            let backends: Vec<BackendRef> = rule
+                .backend_refs
+                .iter()
+                .flatten()
+                .map(BackendRef::from)
+                .collect();
+            forward(&name, index, &backends, resolve, unresolved)?
         }
     };
     let default_match = [HttpRouteRulesMatches::default()];
@@ -214,36 +223,106 @@ fn rule_units(
             Some(r) => rewrite_transforms(r, m).map_err(|e| unsupported(format!("{name}: {e}")))?,
             None => Vec::new(),
         };
-        for (port, hosts) in served {
-            for host in hosts {
-                let mut conds = conditions.clone();
-                if !host.is_empty() {
-                    conds.insert(0, RuleCondition::HostHeader(BTreeSet::from([host.clone()])));
-                }
-                let values: usize = conds.iter().map(condition_values).sum();
-                if values > MAX_CONDITION_VALUES {
-                    return Err(unsupported(format!(
-                        "{name}: matches[{j}] needs {values} condition values; an ALB rule takes {MAX_CONDITION_VALUES}"
-                    )));
-                }
-                units.push(Unit {
-                    port: *port,
-                    conditions: conds,
-                    action: action.clone(),
-                    transforms: transforms.clone(),
-                    key: Precedence {
-                        hostname: host.clone(),
-                        created: created.to_string(),
-                        route: route.to_string(),
-                        rule: index,
-                        matched: j,
-                        ..key.clone()
-                    },
-                });
-            }
-        }
+        let key = Precedence {
+            created: created.to_string(),
+            route: route.to_string(),
+            rule: index,
+            matched: j,
+            ..key
+        };
+        units_for(
+            &name,
+            j,
+            &conditions,
+            &key,
+            &action,
+            &transforms,
+            served,
+            &mut units,
+        )?;
     }
     Ok(units)
+}
+
+/// The forward action to a rule's backends by weight; the spec's 500 when none resolves.
+pub(super) fn forward(
+    name: &str,
+    index: usize,
+    backends: &[BackendRef],
+    resolve: &mut Resolve<'_>,
+    unresolved: &mut Vec<Refusal>,
+) -> Result<Action, Refusal> {
+    let mut targets = Vec::new();
+    for b in backends {
+        if b.has_filters {
+            return Err(unsupported(format!(
+                "{name}: backendRefs[].filters cannot be expressed on an ALB"
+            )));
+        }
+        if b.weight.is_some_and(|w| !(0..=999).contains(&w)) {
+            return Err(unsupported(format!(
+                "{name}: an ALB weight is 0 to 999, not {}",
+                b.weight.unwrap_or_default()
+            )));
+        }
+        match resolve(index, b) {
+            Ok((tg, weight)) => targets.push((TargetRef::Name(tg), weight)),
+            Err(e) => unresolved.push(e),
+        }
+    }
+    Ok(if targets.iter().any(|(_, w)| *w > 0) {
+        Action::Forward {
+            targets,
+            stickiness: None,
+        }
+    } else {
+        // No backend to send to: the spec's 500.
+        Action::FixedResponse {
+            status_code: "500".into(),
+            content_type: Some("text/plain".into()),
+            message_body: None,
+        }
+    })
+}
+
+/// The units of one match's conditions on every port and hostname the route serves, each
+/// within ALB's condition-value limit.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn units_for(
+    name: &str,
+    matched: usize,
+    conditions: &[RuleCondition],
+    key: &Precedence,
+    action: &Action,
+    transforms: &[Transform],
+    served: &BTreeMap<i32, BTreeSet<String>>,
+    out: &mut Vec<Unit>,
+) -> Result<(), Refusal> {
+    for (port, hosts) in served {
+        for host in hosts {
+            let mut conds = conditions.to_vec();
+            if !host.is_empty() {
+                conds.insert(0, RuleCondition::HostHeader(BTreeSet::from([host.clone()])));
+            }
+            let values: usize = conds.iter().map(condition_values).sum();
+            if values > MAX_CONDITION_VALUES {
+                return Err(unsupported(format!(
+                    "{name}: matches[{matched}] needs {values} condition values; an ALB rule takes {MAX_CONDITION_VALUES}"
+                )));
+            }
+            out.push(Unit {
+                port: *port,
+                conditions: conds,
+                action: action.clone(),
+                transforms: transforms.to_vec(),
+                key: Precedence {
+                    hostname: host.clone(),
+                    ..key.clone()
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 enum Filter<'a> {
@@ -278,6 +357,7 @@ fn match_conditions(m: &HttpRouteRulesMatches) -> Result<(Vec<RuleCondition>, Pr
         hostname: String::new(),
         path_rank: 0,
         path_len: 0,
+        path_len2: 0,
         has_method: m.method.is_some(),
         headers: m.headers.as_ref().map_or(0, Vec::len),
         queries: m.query_params.as_ref().map_or(0, Vec::len),

@@ -16,6 +16,7 @@
 pub mod attach;
 pub mod build;
 pub(crate) mod controller;
+pub mod grpc;
 pub mod http;
 mod reconcile;
 mod status;
@@ -56,6 +57,11 @@ pub const ALB_CONTROLLER: &str = "gateway.k8s.aws/alb";
 pub const ALB_FINALIZER: &str = "gateway.k8s.aws/alb";
 pub const HTTP_ROUTE: &str = "HTTPRoute";
 pub const GRPC_ROUTE: &str = "GRPCRoute";
+
+/// The key a route is remembered by: `<kind>:<namespace>/<name>`.
+pub(crate) fn route_key(kind: &str, key: &str) -> String {
+    format!("{kind}:{key}")
+}
 
 /// Condition reasons, as the Gateway API spec names them.
 pub mod reason {

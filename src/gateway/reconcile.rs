@@ -356,6 +356,13 @@ impl<A: AlbApi> Reconciler<A> {
             .iter()
             .map(|r| r.as_ref().clone())
             .collect();
+        let grpc_routes: Vec<_> = self
+            .stores
+            .grpc_routes
+            .state()
+            .iter()
+            .map(|r| r.as_ref().clone())
+            .collect();
         let grants: Vec<_> = self
             .stores
             .grants
@@ -380,6 +387,7 @@ impl<A: AlbApi> Reconciler<A> {
                     &Inputs {
                         env: &env,
                         routes: &[],
+                        grpc_routes: &[],
                         grants: &[],
                         target_group_configs: &[],
                         namespace_labels: &labels,
@@ -396,6 +404,7 @@ impl<A: AlbApi> Reconciler<A> {
             &Inputs {
                 env: &env,
                 routes: &routes,
+                grpc_routes: &grpc_routes,
                 grants: &grants,
                 target_group_configs: &tgcs,
                 namespace_labels: &labels,

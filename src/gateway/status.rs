@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
+use gateway_api::grpcroutes::GrpcRoute;
 use gateway_api::httproutes::{HttpRoute, HttpRouteStatusParents, HttpRouteStatusParentsParentRef};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -18,7 +19,7 @@ use serde_json::json;
 
 use super::build::{Built, RouteStatus};
 use super::controller::Reconciler;
-use super::{GROUP, HTTP_ROUTE, condition, reason};
+use super::{GROUP, GRPC_ROUTE, HTTP_ROUTE, condition, reason, route_key};
 use crate::alb::aws::{AlbApi, AwsError};
 use crate::alb::stack::{Error, boxed};
 use crate::k8s::conditions::{SystemClock, set_condition};
@@ -179,31 +180,28 @@ async fn write_routes<A: AlbApi>(
     statuses: &[RouteStatus],
 ) -> Result<(), Error> {
     let gw_key = format!("{}/{}", gw.namespace().unwrap_or_default(), gw.name_any());
-    let mut by_route: BTreeMap<(String, String), Vec<&RouteStatus>> = BTreeMap::new();
+    let mut by_route: BTreeMap<String, Vec<&RouteStatus>> = BTreeMap::new();
     for s in statuses {
-        by_route
-            .entry((s.namespace.clone(), s.name.clone()))
-            .or_default()
-            .push(s);
+        let key = route_key(s.kind, &format!("{}/{}", s.namespace, s.name));
+        by_route.entry(key).or_default().push(s);
     }
-    let now: BTreeSet<String> = by_route.keys().map(|(ns, n)| format!("{ns}/{n}")).collect();
+    let now: BTreeSet<String> = by_route.keys().cloned().collect();
     let before: Vec<String> = r
         .lock_attached()
         .iter()
         .filter(|(route, gws)| gws.contains(&gw_key) && !now.contains(*route))
         .map(|(route, _)| route.clone())
         .collect();
-    for ((ns, name), entries) in &by_route {
+    for (route, entries) in &by_route {
         let mine: Vec<HttpRouteStatusParents> =
             entries.iter().map(|s| parent_status(r, s)).collect();
-        replace_parents(r, ns, name, &gw_key, mine).await?;
+        replace_parents(r, route, &gw_key, mine).await?;
         for s in entries {
             report(r, s).await;
         }
     }
     for route in &before {
-        let (ns, name) = route.split_once('/').unwrap_or(("", route));
-        replace_parents(r, ns, name, &gw_key, Vec::new()).await?;
+        replace_parents(r, route, &gw_key, Vec::new()).await?;
     }
     let mut attached = r.lock_attached();
     for route in before {
@@ -225,27 +223,45 @@ pub(super) async fn forget_routes<A: AlbApi>(
     name: &str,
 ) -> Result<(), Error> {
     let gw_key = format!("{ns}/{name}");
-    let routes: Vec<String> = r
-        .stores
-        .routes
-        .state()
-        .iter()
-        .filter(|rt| {
-            rt.status.iter().flat_map(|s| s.parents.iter()).any(|p| {
-                r.serves(&p.controller_name)
-                    && p.parent_ref.name == name
-                    && p.parent_ref
-                        .namespace
-                        .as_deref()
-                        .unwrap_or(&rt.namespace().unwrap_or_default())
-                        == ns
-            })
+    let names_it = |route_ns: Option<String>, parents: Vec<(String, Option<String>, String)>| {
+        let route_ns = route_ns.unwrap_or_default();
+        parents.into_iter().any(|(controller, pns, pname)| {
+            r.serves(&controller) && pname == name && pns.unwrap_or_else(|| route_ns.clone()) == ns
         })
-        .map(|rt| crate::k8s::runtime::watch::key_of(rt.as_ref()))
-        .collect();
+    };
+    let mut routes: Vec<String> = Vec::new();
+    for rt in r.stores.routes.state() {
+        let parents = rt.status.iter().flat_map(|s| s.parents.iter()).map(|p| {
+            (
+                p.controller_name.clone(),
+                p.parent_ref.namespace.clone(),
+                p.parent_ref.name.clone(),
+            )
+        });
+        if names_it(rt.namespace(), parents.collect()) {
+            routes.push(route_key(
+                HTTP_ROUTE,
+                &crate::k8s::runtime::watch::key_of(rt.as_ref()),
+            ));
+        }
+    }
+    for rt in r.stores.grpc_routes.state() {
+        let parents = rt.status.iter().flat_map(|s| s.parents.iter()).map(|p| {
+            (
+                p.controller_name.clone(),
+                p.parent_ref.namespace.clone(),
+                p.parent_ref.name.clone(),
+            )
+        });
+        if names_it(rt.namespace(), parents.collect()) {
+            routes.push(route_key(
+                GRPC_ROUTE,
+                &crate::k8s::runtime::watch::key_of(rt.as_ref()),
+            ));
+        }
+    }
     for route in routes {
-        let (rns, rname) = route.split_once('/').unwrap_or(("", &route));
-        replace_parents(r, rns, rname, &gw_key, Vec::new()).await?;
+        replace_parents(r, &route, &gw_key, Vec::new()).await?;
     }
     let mut attached = r.lock_attached();
     for g in attached.values_mut() {
@@ -309,16 +325,45 @@ fn rules_message(s: &RouteStatus) -> String {
         .join("; ")
 }
 
-/// Replaces our entries for `gw_key` in the route's `status.parents` with `mine`, keeping
-/// every other entry; nothing is written when nothing changes (lastTransitionTime aside).
+/// Replaces our entries for `gw_key` in the `status.parents` of `route` (a
+/// [`route_key`]) with `mine`, keeping every other entry; nothing is written when nothing
+/// changes (lastTransitionTime aside). HTTPRoute and GRPCRoute parents are the same JSON.
 async fn replace_parents<A: AlbApi>(
     r: &Reconciler<A>,
+    route: &str,
+    gw_key: &str,
+    mine: Vec<HttpRouteStatusParents>,
+) -> Result<(), Error> {
+    let (kind, key) = route.split_once(':').unwrap_or((HTTP_ROUTE, route));
+    let (ns, name) = key.split_once('/').unwrap_or(("", key));
+    match kind {
+        GRPC_ROUTE => {
+            let api: Api<GrpcRoute> = Api::namespaced(r.ctx.client.clone(), ns);
+            replace_parents_of(r, &api, ns, name, gw_key, mine).await
+        }
+        _ => {
+            let api: Api<HttpRoute> = Api::namespaced(r.ctx.client.clone(), ns);
+            replace_parents_of(r, &api, ns, name, gw_key, mine).await
+        }
+    }
+}
+
+async fn replace_parents_of<A, K>(
+    r: &Reconciler<A>,
+    api: &Api<K>,
     ns: &str,
     name: &str,
     gw_key: &str,
     mine: Vec<HttpRouteStatusParents>,
-) -> Result<(), Error> {
-    let api: Api<HttpRoute> = Api::namespaced(r.ctx.client.clone(), ns);
+) -> Result<(), Error>
+where
+    A: AlbApi,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
     let Some(route) = api
         .get_opt(name)
         .await
@@ -326,6 +371,12 @@ async fn replace_parents<A: AlbApi>(
     else {
         return Ok(());
     };
+    let value = serde_json::to_value(&route).map_err(|e| Error::Status(boxed(e)))?;
+    let old: Vec<HttpRouteStatusParents> = value
+        .pointer("/status/parents")
+        .cloned()
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
     let is_ours = |p: &HttpRouteStatusParents| {
         r.serves(&p.controller_name)
             && format!(
@@ -334,7 +385,6 @@ async fn replace_parents<A: AlbApi>(
                 p.parent_ref.name
             ) == gw_key
     };
-    let old: Vec<HttpRouteStatusParents> = route.status.map(|s| s.parents).unwrap_or_default();
     let mut parents: Vec<HttpRouteStatusParents> =
         old.iter().filter(|p| !is_ours(p)).cloned().collect();
     let previous: Vec<&HttpRouteStatusParents> = old.iter().filter(|p| is_ours(p)).collect();
@@ -364,7 +414,7 @@ async fn replace_parents<A: AlbApi>(
     }
     parents.extend(mine);
     let body = json!({
-        "metadata": {"resourceVersion": route.metadata.resource_version},
+        "metadata": {"resourceVersion": route.meta().resource_version},
         "status": {"parents": parents},
     });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(body))
@@ -377,7 +427,7 @@ async fn replace_parents<A: AlbApi>(
 async fn report<A: AlbApi>(r: &Reconciler<A>, s: &RouteStatus) {
     let obj = ObjectReference {
         api_version: Some(format!("{GROUP}/v1")),
-        kind: Some(HTTP_ROUTE.into()),
+        kind: Some(s.kind.into()),
         namespace: Some(s.namespace.clone()),
         name: Some(s.name.clone()),
         ..ObjectReference::default()

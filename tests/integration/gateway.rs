@@ -113,6 +113,12 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
                      "backendRefs": [{"name": "api", "port": 80}]},
                     {"matches": [{"path": {"type": "PathPrefix", "value": "/fine"}}],
                      "backendRefs": [{"name": "api", "port": 80}]}]}},
+        {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
+         "metadata": {"name": "cart", "namespace": ns},
+         "spec": {"parentRefs": [{"name": "gw", "sectionName": "https"}],
+                  "hostnames": [format!("rpc.{domain}")],
+                  "rules": [{"matches": [{"method": {"service": "shop.Cart", "method": "Add"}}],
+                             "backendRefs": [{"name": "web", "port": 80}]}]}},
         {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
          "metadata": {"name": "missing", "namespace": ns},
          "spec": {"parentRefs": [{"name": "gw", "sectionName": "http"}],
@@ -167,7 +173,7 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
         .iter()
         .map(|l| (l.name.clone(), l.attached_routes))
         .collect();
-    assert_eq!(attached, vec![("http".into(), 3), ("https".into(), 1)]);
+    assert_eq!(attached, vec![("http".into(), 3), ("https".into(), 2)]);
 
     // Without a ReferenceGrant the cross-namespace backend is not resolved; the rest serves.
     route_is(
@@ -249,7 +255,7 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", c.proc.logs()));
-    assert_eq!(https.len(), 2, "{https:#?}");
+    assert_eq!(https.len(), 3, "{https:#?}");
     let paths = |r: &aws_sdk_elasticloadbalancingv2::types::Rule| -> Vec<String> {
         r.conditions()
             .iter()
@@ -276,6 +282,36 @@ async fn an_https_gateway_serves_routes_from_two_namespaces_refuses_bad_rules_al
         .filter_map(|t| t.weight())
         .collect();
     assert_eq!(weights, vec![90, 10]);
+    // The GRPCRoute: its method's path, forwarding to a gRPC target group.
+    assert_eq!(paths(&https[2]), vec!["/shop.Cart/Add".to_string()]);
+    let grpc_tg = https[2].actions()[0]
+        .forward_config()
+        .and_then(|f| f.target_groups().first())
+        .and_then(|t| t.target_group_arn())
+        .or(https[2].actions()[0].target_group_arn())
+        .expect("a target group")
+        .to_string();
+    let tg = elb
+        .describe_target_groups()
+        .target_group_arns(&grpc_tg)
+        .send()
+        .await
+        .expect("grpc target group");
+    assert_eq!(tg.target_groups()[0].protocol_version(), Some("GRPC"));
+    let grpc_routes: Api<gateway_api::grpcroutes::GrpcRoute> =
+        Api::namespaced(ctx.client.clone(), &ns);
+    let cart = grpc_routes.get("cart").await.expect("cart");
+    let accepted = cart
+        .status
+        .as_ref()
+        .and_then(|s| s.parents.first())
+        .and_then(|p| {
+            p.conditions
+                .iter()
+                .find(|c| c.type_ == "Accepted")
+                .map(|c| c.status.clone())
+        });
+    assert_eq!(accepted.as_deref(), Some("True"));
     let http = rules_of(&elb, &lb_arn, 80).await;
     let kinds: Vec<String> = http
         .iter()

@@ -91,6 +91,7 @@ impl World {
             &Inputs {
                 env: &env,
                 routes,
+                grpc_routes: &[],
                 grants: &self.grants,
                 target_group_configs: &self.tgcs,
                 namespace_labels: &labels,

@@ -14,7 +14,7 @@ fn served(hosts: &[&str]) -> BTreeMap<i32, BTreeSet<String>> {
     BTreeMap::from([(80, hosts.iter().map(|h| h.to_string()).collect())])
 }
 
-fn ok_backend(_: usize, b: &HttpRouteRulesBackendRefs) -> Resolved {
+fn ok_backend(_: usize, b: &BackendRef) -> Resolved {
     Ok((format!("tg-{}", b.name), b.weight.unwrap_or(1)))
 }
 
@@ -79,7 +79,7 @@ fn weighted_backends_forward_by_weight_and_unresolved_ones_are_left_out() {
         "backendRefs": [{"name": "v1", "port": 80, "weight": 90}, {"name": "v2", "port": 80, "weight": 10},
                         {"name": "gone", "port": 80}]
     }]));
-    let mut resolve = |i: usize, b: &HttpRouteRulesBackendRefs| match b.name.as_str() {
+    let mut resolve = |i: usize, b: &BackendRef| match b.name.as_str() {
         "gone" => Err((
             reason::BACKEND_NOT_FOUND,
             "Service apps/gone does not exist".to_string(),
@@ -109,7 +109,7 @@ fn weighted_backends_forward_by_weight_and_unresolved_ones_are_left_out() {
 #[test]
 fn a_rule_without_a_usable_backend_answers_500() {
     let r = route(json!([{"backendRefs": [{"name": "gone", "port": 80}]}]));
-    let mut resolve = |_: usize, _: &HttpRouteRulesBackendRefs| -> Resolved {
+    let mut resolve = |_: usize, _: &BackendRef| -> Resolved {
         Err((reason::BACKEND_NOT_FOUND, "gone".to_string()))
     };
     let out = route_units(&r, &served(&[""]), &mut resolve);
@@ -207,6 +207,7 @@ fn precedence_follows_the_spec() {
             hostname: host.into(),
             path_rank: rank,
             path_len: len,
+            path_len2: 0,
             has_method: method,
             headers,
             queries: 0,
