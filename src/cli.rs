@@ -971,6 +971,9 @@ pub struct PlanArgs {
     pub nlb: NlbArgs,
 
     #[command(flatten)]
+    pub gateway: GatewayArgs,
+
+    #[command(flatten)]
     pub dns: DnsArgs,
 }
 

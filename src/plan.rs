@@ -150,6 +150,11 @@ pub async fn run(args: &PlanArgs) -> Result<String, PlanError> {
     report
         .push_str(&crate::nlb::plan_report(&objects, aws.as_ref(), &args.cluster_name, &nlb).await);
     report.push('\n');
+    let gateway = args.gateway.settings(alb.clone());
+    report.push_str(
+        &crate::gateway::plan_report(&objects, aws.as_ref(), &args.cluster_name, &gateway).await,
+    );
+    report.push('\n');
     report.push_str(&crate::dns::plan_report(&objects, aws.as_ref(), &dns).await);
     Ok(report)
 }

@@ -18,10 +18,12 @@ pub mod build;
 pub(crate) mod controller;
 pub mod grpc;
 pub mod http;
+mod plan;
 mod reconcile;
 mod status;
 
 pub use controller::run;
+pub use plan::plan_report;
 
 use crate::alb::AlbSettings;
 use crate::alb::model::Scheme;
