@@ -60,6 +60,48 @@ impl StepError for Error {
     }
 }
 
+/// The stack object, created before anything exists in AWS so that it can own the bindings.
+pub(crate) async fn ensure_group_object(
+    client: &Client,
+    object_name: &str,
+    spec: crate::crd::LoadBalancerGroupSpec,
+) -> Result<LoadBalancerGroup, BoxError> {
+    let groups: Api<LoadBalancerGroup> = Api::all(client.clone());
+    let obj = LoadBalancerGroup::new(object_name, spec);
+    crate::k8s::apply::apply(&groups, &obj).await.map_err(boxed)
+}
+
+/// Admit a stack's object (a Service, a Gateway): `finalizer` on it first, so nothing is
+/// created for an object we could then not clean up; then the stack object.
+pub(crate) async fn admit<K>(
+    client: &Client,
+    api: &Api<K>,
+    obj: Option<&K>,
+    finalizer: &str,
+    group: &mut Option<LoadBalancerGroup>,
+    object_name: &str,
+    spec: crate::crd::LoadBalancerGroupSpec,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    if let Some(obj) = obj
+        && !crate::k8s::finalizer::has_finalizer(obj, finalizer)
+    {
+        crate::k8s::finalizer::add_finalizer(api, obj, finalizer)
+            .await
+            .map_err(|e| Error::Admit(boxed(e)))?;
+    }
+    if group.is_none() {
+        *group = Some(
+            ensure_group_object(client, object_name, spec)
+                .await
+                .map_err(Error::Admit)?,
+        );
+    }
+    Ok(())
+}
+
 /// What apply left: AWS as re-read, and how the steps went.
 pub(crate) struct Applied {
     pub(crate) observed: Observed,

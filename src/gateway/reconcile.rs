@@ -32,14 +32,14 @@ use crate::alb::aws::{AlbApi, Depth, Known, Scope};
 use crate::alb::builder::{BuildOutput, CertInfo, MemberOutcome, SubnetInfo};
 use crate::alb::model::{ClientSecrets, GroupModel, StackKind};
 use crate::alb::naming;
-use crate::alb::stack::{self, Applied, BoxError, boxed, ignore_not_found};
+use crate::alb::stack::{self, Applied, boxed, ignore_not_found};
 use crate::alb::status::{self as alb_status, ApplyOutcome};
 use crate::crd::{
     LoadBalancerConfiguration, LoadBalancerConfigurationSpec, LoadBalancerGroup,
     LoadBalancerGroupSpec, LoadBalancerGroupStatus,
 };
 use crate::k8s::conditions::SystemClock;
-use crate::k8s::finalizer::{add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::finalizer::{has_finalizer, remove_finalizer};
 use crate::k8s::runtime::Next;
 use crate::k8s::runtime::watch::get;
 
@@ -257,31 +257,26 @@ impl<A: AlbApi> Reconciler<A> {
         if !f.wanted {
             return Ok(());
         }
-        if let Some(gw) = &f.gateway
-            && !has_finalizer(gw.as_ref(), ALB_FINALIZER)
-        {
-            let api: Api<Gateway> = Api::namespaced(self.ctx.client.clone(), &f.namespace);
-            add_finalizer(&api, gw.as_ref(), ALB_FINALIZER)
-                .await
-                .map_err(|e| Error::Admit(boxed(e)))?;
-        }
-        if f.group.is_none() {
-            f.group = Some(self.ensure_group_object(f).await.map_err(Error::Admit)?);
-        }
-        Ok(())
+        let api: Api<Gateway> = Api::namespaced(self.ctx.client.clone(), &f.namespace);
+        let spec = self.group_spec(f);
+        stack::admit(
+            &self.ctx.client,
+            &api,
+            f.gateway.as_deref(),
+            ALB_FINALIZER,
+            &mut f.group,
+            &f.object_name,
+            spec,
+        )
+        .await
     }
 
-    async fn ensure_group_object(&self, f: &Fetched) -> Result<LoadBalancerGroup, BoxError> {
-        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
-        let obj = LoadBalancerGroup::new(
-            &f.object_name,
-            LoadBalancerGroupSpec {
-                stack: format!("{}/{}", f.namespace, f.name),
-                controller: self.owner().to_owned(),
-                kind: StackKind::AlbGateway,
-            },
-        );
-        crate::k8s::apply::apply(&groups, &obj).await.map_err(boxed)
+    fn group_spec(&self, f: &Fetched) -> LoadBalancerGroupSpec {
+        LoadBalancerGroupSpec {
+            stack: format!("{}/{}", f.namespace, f.name),
+            controller: self.owner().to_owned(),
+            kind: StackKind::AlbGateway,
+        }
     }
 
     /// Discover: VPC always; subnets and (for HTTPS listeners) certificates when wanted.
@@ -489,7 +484,9 @@ impl<A: AlbApi> Reconciler<A> {
             &SystemClock,
         );
         if f.group.is_none() {
-            self.ensure_group_object(&f).await.map_err(Error::Status)?;
+            stack::ensure_group_object(&self.ctx.client, &f.object_name, self.group_spec(&f))
+                .await
+                .map_err(Error::Status)?;
         }
         if f.previous.as_ref() != Some(&new_status) {
             crate::k8s::apply::apply_status::<LoadBalancerGroup>(

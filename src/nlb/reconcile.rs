@@ -30,12 +30,12 @@ use crate::alb::model::{ClientSecrets, GroupModel};
 use crate::alb::naming;
 use crate::alb::observed::Observed;
 use crate::alb::plan::Step;
-use crate::alb::stack::{self, Applied, BoxError, boxed, ignore_not_found};
+use crate::alb::stack::{self, Applied, boxed, ignore_not_found};
 use crate::alb::status::{self, ApplyOutcome};
 use crate::aws::tags::StackKind;
 use crate::crd::{LoadBalancerGroup, LoadBalancerGroupSpec, LoadBalancerGroupStatus};
 use crate::k8s::conditions::{SystemClock, reason, set_condition};
-use crate::k8s::finalizer::{NLB_FINALIZER, add_finalizer, has_finalizer, remove_finalizer};
+use crate::k8s::finalizer::{NLB_FINALIZER, has_finalizer, remove_finalizer};
 use crate::k8s::runtime::Next;
 
 /// The condition causeway sets on the Services it serves.
@@ -189,31 +189,26 @@ impl<A: AlbApi> Reconciler<A> {
         if !f.wanted {
             return Ok(());
         }
-        if let Some(svc) = &f.service
-            && !has_finalizer(svc.as_ref(), NLB_FINALIZER)
-        {
-            let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), &f.namespace);
-            add_finalizer(&api, svc.as_ref(), NLB_FINALIZER)
-                .await
-                .map_err(|e| Error::Admit(boxed(e)))?;
-        }
-        if f.group.is_none() {
-            f.group = Some(self.ensure_group_object(f).await.map_err(Error::Admit)?);
-        }
-        Ok(())
+        let api: Api<Service> = Api::namespaced(self.ctx.client.clone(), &f.namespace);
+        let spec = self.group_spec(f);
+        stack::admit(
+            &self.ctx.client,
+            &api,
+            f.service.as_deref(),
+            NLB_FINALIZER,
+            &mut f.group,
+            &f.object_name,
+            spec,
+        )
+        .await
     }
 
-    async fn ensure_group_object(&self, f: &Fetched) -> Result<LoadBalancerGroup, BoxError> {
-        let groups: Api<LoadBalancerGroup> = Api::all(self.ctx.client.clone());
-        let obj = LoadBalancerGroup::new(
-            &f.object_name,
-            LoadBalancerGroupSpec {
-                stack: format!("{}/{}", f.namespace, f.name),
-                controller: self.owner().to_owned(),
-                kind: StackKind::Service,
-            },
-        );
-        crate::k8s::apply::apply(&groups, &obj).await.map_err(boxed)
+    fn group_spec(&self, f: &Fetched) -> LoadBalancerGroupSpec {
+        LoadBalancerGroupSpec {
+            stack: format!("{}/{}", f.namespace, f.name),
+            controller: self.owner().to_owned(),
+            kind: StackKind::Service,
+        }
     }
 
     /// Discover what the builder needs; nothing for a Service being released.
@@ -420,7 +415,9 @@ impl<A: AlbApi> Reconciler<A> {
             }
         }
         if f.group.is_none() {
-            self.ensure_group_object(&f).await.map_err(Error::Status)?;
+            stack::ensure_group_object(&self.ctx.client, &f.object_name, self.group_spec(&f))
+                .await
+                .map_err(Error::Status)?;
         }
         if f.previous.as_ref() != Some(&new_status) {
             crate::k8s::apply::apply_status::<LoadBalancerGroup>(
