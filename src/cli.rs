@@ -65,6 +65,9 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Show what causeway would do for the given manifests, without changing anything.
     Plan(Box<PlanArgs>),
+    /// Print the Gateway API objects (Gateway, HTTPRoutes, LoadBalancerConfiguration,
+    /// TargetGroupConfigurations) equivalent to the given Ingress manifests.
+    Convert(Box<ConvertArgs>),
     /// Print the version.
     Version,
 }
@@ -935,6 +938,25 @@ pub struct CrdsArgs {
     /// Write one file per CRD into this directory instead of printing a YAML stream.
     #[arg(long, env = "CAUSEWAY_CRDS_OUT")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// Manifest files or directories holding the Ingresses (and their Services) to convert
+    /// (`-` reads standard input).
+    #[arg(short = 'f', long = "filename", value_delimiter = ',', required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The GatewayClass the Gateways name.
+    #[arg(long, default_value = "alb")]
+    pub gateway_class: String,
+
+    /// Cluster name (the ALB builder's names depend on it; the output does not).
+    #[arg(long, default_value = "cluster")]
+    pub cluster_name: String,
+
+    #[command(flatten)]
+    pub alb: AlbArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -110,6 +110,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Convert(args) => match causeway::plan::convert(&args) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("causeway convert: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Plan(args) => {
             // Warnings (such as "no AWS access") go to stderr; the report to stdout.
             let _ = telemetry::init_logging(format, &cli.log_level);

@@ -117,6 +117,15 @@ fn push_object(value: serde_json::Value, out: &mut Vec<serde_json::Value>) {
     }
 }
 
+/// `causeway convert`: the Gateway API objects for the Ingresses in the files, as YAML.
+pub fn convert(args: &crate::cli::ConvertArgs) -> Result<String, PlanError> {
+    let objects = load(&args.files)?;
+    let alb = args.alb.settings(None);
+    let converted =
+        crate::gateway::convert::convert(&objects, &alb, &args.cluster_name, &args.gateway_class);
+    Ok(crate::gateway::convert::to_yaml(&converted))
+}
+
 /// Runs the plan and returns the report.
 pub async fn run(args: &PlanArgs) -> Result<String, PlanError> {
     let objects = load(&args.files)?;

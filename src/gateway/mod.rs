@@ -16,6 +16,7 @@
 pub mod attach;
 pub mod build;
 pub(crate) mod controller;
+pub mod convert;
 pub mod grpc;
 pub mod http;
 mod plan;
