@@ -28,6 +28,14 @@ pub struct ClassSettings {
 }
 
 impl ClassSettings {
+    /// The controller name recorded on the stacks this instance manages (its first).
+    pub fn owner(&self) -> &str {
+        self.controller_names
+            .first()
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_CONTROLLER)
+    }
+
     pub fn new(controller_name: &str, claim_lbc: bool) -> Self {
         let mut controller_names = vec![controller_name.to_owned()];
         let mut legacy_classes = vec!["causeway".to_owned()];

@@ -247,12 +247,7 @@ impl<A: AlbApi> Reconciler<A> {
 
     /// The controller name recorded on the groups this instance manages.
     pub(super) fn owner(&self) -> &str {
-        self.settings
-            .class
-            .controller_names
-            .first()
-            .map(String::as_str)
-            .unwrap_or(class::DEFAULT_CONTROLLER)
+        self.settings.class.owner()
     }
 
     fn all_stacks(&self) -> BTreeSet<String> {

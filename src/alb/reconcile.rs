@@ -30,7 +30,7 @@ use super::adopt;
 use super::annotations::{
     Annotations, OidcClients, named_target_groups, named_trust_stores, named_web_acls,
 };
-use super::aws::{AlbApi, AwsError, Depth, Known, Scope};
+use super::aws::{AlbApi, AwsError, Known, Scope};
 use super::builder::{self, BuildOutput, CertInfo, Member, SubnetInfo};
 use super::class;
 use super::controller::Reconciler;
@@ -110,7 +110,7 @@ impl<A: AlbApi> Reconciler<A> {
             self.hold_adoption(&fetched, &build).await;
             return Ok(Next::AwaitChange);
         };
-        let observed = self.observe(scope, stack, &known, &build).await?;
+        let observed = self.observe(scope, &known, &build).await?;
         let mut plan = stack::plan_stack(
             &fetched.object_name,
             &build.model,
@@ -468,23 +468,10 @@ impl<A: AlbApi> Reconciler<A> {
     async fn observe(
         &self,
         scope: Scope<'_>,
-        stack: &str,
         known: &Known,
         build: &BuildOutput,
     ) -> Result<Observed, Error> {
-        let mut observed = self
-            .aws
-            .observe(scope, known, &build.model, Depth::Full)
-            .await
-            .map_err(Error::Observe)?;
-        let foreign = observed.retain_owned(&self.ctx.cluster_name, build.model.kind, stack);
-        if !foreign.is_empty() {
-            warn!(
-                ?foreign,
-                "resources found by name or recorded ARN are not tagged for this group; leaving them alone"
-            );
-        }
-        Ok(observed)
+        stack::observe_owned(&self.aws, scope, known, &build.model).await
     }
 
     /// Status: the group's status (or its deletion once nothing is left), member hostnames

@@ -102,6 +102,29 @@ where
     Ok(())
 }
 
+/// Observe only what we own: by the ARNs recorded in status, then by our names; what is
+/// found but not tagged for this stack is left alone (and logged).
+pub(crate) async fn observe_owned<A: AlbApi>(
+    aws: &A,
+    scope: Scope<'_>,
+    known: &Known,
+    model: &GroupModel,
+) -> Result<Observed, Error> {
+    let mut observed = aws
+        .observe(scope, known, model, Depth::Full)
+        .await
+        .map_err(Error::Observe)?;
+    let foreign = observed.retain_owned(scope.cluster, model.kind, &model.stack);
+    if !foreign.is_empty() {
+        tracing::warn!(
+            ?foreign,
+            stack = %model.stack,
+            "resources found by name or recorded ARN are not tagged for this stack; leaving them alone"
+        );
+    }
+    Ok(observed)
+}
+
 /// What apply left: AWS as re-read, and how the steps went.
 pub(crate) struct Applied {
     pub(crate) observed: Observed,

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use super::build::{self, Built, Inputs};
 use super::controller::Reconciler;
 use super::{ALB_FINALIZER, reason};
-use crate::alb::aws::{AlbApi, Depth, Known, Scope};
+use crate::alb::aws::{AlbApi, Known, Scope};
 use crate::alb::builder::{BuildOutput, CertInfo, MemberOutcome, SubnetInfo};
 use crate::alb::model::{ClientSecrets, GroupModel, StackKind};
 use crate::alb::naming;
@@ -92,19 +92,7 @@ impl<A: AlbApi> Reconciler<A> {
             },
         };
         let plans = !f.wanted || built.as_ref().is_some_and(|b| b.problem.is_none());
-        let mut observed = self
-            .aws
-            .observe(scope, &known, &model, Depth::Full)
-            .await
-            .map_err(Error::Observe)?;
-        let foreign = observed.retain_owned(&self.ctx.cluster_name, model.kind, &model.stack);
-        if !foreign.is_empty() {
-            warn!(
-                ?foreign,
-                gateway = key,
-                "resources found by name or recorded ARN are not tagged for this Gateway; leaving them alone"
-            );
-        }
+        let observed = stack::observe_owned(&self.aws, scope, &known, &model).await?;
         let plan = match plans {
             true => stack::plan_stack(
                 &f.object_name,
@@ -243,13 +231,7 @@ impl<A: AlbApi> Reconciler<A> {
 
     /// The controller name recorded on the stacks this instance manages.
     pub(super) fn owner(&self) -> &str {
-        self.settings
-            .shared
-            .class
-            .controller_names
-            .first()
-            .map(String::as_str)
-            .unwrap_or(crate::alb::class::DEFAULT_CONTROLLER)
+        self.settings.shared.class.owner()
     }
 
     /// Admit: the finalizer first, then the stack object, before anything in AWS.

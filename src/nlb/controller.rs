@@ -141,13 +141,7 @@ impl<A: AlbApi> Reconciler<A> {
 
     /// The controller name recorded on the stacks this instance manages.
     pub(super) fn owner(&self) -> &str {
-        self.settings
-            .shared
-            .class
-            .controller_names
-            .first()
-            .map(String::as_str)
-            .unwrap_or(crate::alb::class::DEFAULT_CONTROLLER)
+        self.settings.shared.class.owner()
     }
 
     /// The Services whose stack object this instance manages.

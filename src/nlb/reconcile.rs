@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use super::controller::Reconciler;
 use crate::alb::adopt;
 use crate::alb::annotations::Problem;
-use crate::alb::aws::{AlbApi, AwsError, Depth, Known, Scope};
+use crate::alb::aws::{AlbApi, AwsError, Known, Scope};
 use crate::alb::builder::{BuildOutput, CertInfo, MemberOutcome, SubnetInfo};
 use crate::alb::model::{ClientSecrets, GroupModel};
 use crate::alb::naming;
@@ -304,19 +304,7 @@ impl<A: AlbApi> Reconciler<A> {
         known: &Known,
         model: &GroupModel,
     ) -> Result<Observed, Error> {
-        let mut observed = self
-            .aws
-            .observe(scope, known, model, Depth::Full)
-            .await
-            .map_err(Error::Observe)?;
-        let foreign = observed.retain_owned(&self.ctx.cluster_name, model.kind, &model.stack);
-        if !foreign.is_empty() {
-            warn!(
-                ?foreign,
-                "resources found by name or recorded ARN are not tagged for this Service; leaving them alone"
-            );
-        }
-        Ok(observed)
+        stack::observe_owned(&self.aws, scope, known, model).await
     }
 
     /// Status: the stack object's status (or its deletion once nothing is left), the

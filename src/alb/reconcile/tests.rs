@@ -10,6 +10,7 @@ use kube::runtime::reflector::store::Writer;
 use serde_json::json;
 
 use super::*;
+use crate::alb::aws::Depth;
 use crate::alb::builder::tests_support::{certs, subnets};
 use crate::alb::controller::Stores;
 use crate::alb::model::GroupModel;
